@@ -1,0 +1,60 @@
+/**
+ * The image store: block images and the disk metadata stored with each image.
+ * Two implementations: sparse files (single box) and Ceph RBD (cluster). Both pass
+ * test/conformance/image-store.suite.ts.
+ */
+
+export interface ImageRecord {
+  name: string;
+  sizeBytes: number;
+  /** The metadata stored with the image, raw; null when the image has none. */
+  meta: string | null;
+  /** Set when the metadata exists but could not be read. */
+  metaError?: string;
+}
+
+/** How tgtd reaches an image: a file (bstype rdwr) or an RBD image (bstype rbd). */
+export interface TargetBacking {
+  bstype: 'rdwr' | 'rbd';
+  /** File path, or "pool/image" for rbd. */
+  path: string;
+  /** tgtd --bsopts (rbd: "conf=...;id=..."), empty when none. */
+  bsopts: string;
+}
+
+export interface ImageStore {
+  readonly kind: 'file' | 'rbd';
+  /** Creates the image with its metadata. ImageStoreError('exists') if present. */
+  create(name: string, sizeBytes: number, meta: string | null): Promise<void>;
+  /** Grows the image. ImageStoreError('shrink') when smaller than now. */
+  resize(name: string, sizeBytes: number): Promise<void>;
+  /** Removes the image and its metadata. ImageStoreError('not_found') if absent. */
+  remove(name: string): Promise<void>;
+  exists(name: string): Promise<boolean>;
+  /** Every image with its size and metadata, in one batch. */
+  list(): Promise<ImageRecord[]>;
+  getMeta(name: string): Promise<string | null>;
+  setMeta(name: string, meta: string): Promise<void>;
+  backing(name: string): TargetBacking;
+  /** Bytes used and total of the backend, for the dashboard. */
+  usage(): Promise<{ usedBytes: number; totalBytes: number }>;
+}
+
+export type ImageStoreErrorCode =
+  | 'exists'
+  | 'not_found'
+  | 'busy'
+  | 'shrink'
+  | 'no_space'
+  | 'unavailable'
+  | 'io';
+
+export class ImageStoreError extends Error {
+  constructor(
+    readonly code: ImageStoreErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ImageStoreError';
+  }
+}

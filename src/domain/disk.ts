@@ -1,0 +1,77 @@
+/** Disks, paths and their identifiers. Pure: no I/O. */
+
+export type SubnetChoice = 1 | 2 | 3; // 3 = both
+
+export interface PathSpec {
+  ip: string;
+  /** Dotted mask of the path's subnet, e.g. 255.255.255.0. */
+  subnetMask: string;
+  /** Interface of the node that carries the path's subnet. */
+  eth: string;
+}
+
+/** The metadata stored with every disk's image (the storage cluster alone can rebuild the disk list). */
+export interface DiskMeta {
+  id: string;
+  name: string;
+  sizeGb: number;
+  createdAt: string;
+  /** '' = all initiators, otherwise the one initiator IQN allowed. */
+  acl: string;
+  /** '' = no CHAP. */
+  chapUser: string;
+  chapPassword: string;
+  iqn: string;
+  pool: string;
+  subnet: SubnetChoice;
+  paths: PathSpec[];
+}
+
+export type DiskStatus = 'starting' | 'started' | 'degraded' | 'stopping' | 'stopped';
+
+export const MAX_DISK_ID = 99999;
+
+export function formatDiskId(n: number): string {
+  return String(n).padStart(5, '0');
+}
+
+export function parseDiskId(id: string): number | undefined {
+  return /^\d{5}$/.test(id) ? Number(id) : undefined;
+}
+
+/** The id after the highest existing one (ids are never reused), or undefined when all are taken. */
+export function nextDiskId(existing: Iterable<string>): string | undefined {
+  let max = 0;
+  for (const id of existing) {
+    const n = parseDiskId(id);
+    if (n !== undefined && n > max) max = n;
+  }
+  return max >= MAX_DISK_ID ? undefined : formatDiskId(max + 1);
+}
+
+export function imageName(id: string): string {
+  return `image-${id}`;
+}
+
+export function diskIdOfImage(name: string): string | undefined {
+  const m = /^image-(\d{5})$/.exec(name);
+  return m?.[1];
+}
+
+export function diskIqn(iqnBase: string, id: string): string {
+  return `${iqnBase}:${id}`;
+}
+
+export const GIB = 1024 ** 3;
+
+export function sizeBytes(sizeGb: number): number {
+  return sizeGb * GIB;
+}
+
+/** DiskMeta without secrets, as lists and logs show it. */
+export type PublicDiskMeta = Omit<DiskMeta, 'chapPassword'> & { chap: boolean };
+
+export function publicMeta(meta: DiskMeta): PublicDiskMeta {
+  const { chapPassword: _secret, ...rest } = meta;
+  return { ...rest, chap: meta.chapUser !== '' };
+}
