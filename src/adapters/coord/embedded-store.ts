@@ -1,0 +1,295 @@
+/**
+ * The embedded coordination store for a single box: etcd's semantics (revisions, atomic transactions,
+ * leases that expire and delete their keys, prefix watches) in process, persisted to a write-ahead log
+ * that is fsynced on every change and compacted into a snapshot at open, so a restart loses nothing.
+ */
+import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  type Compare,
+  type CoordStore,
+  CoordError,
+  type KeyValue,
+  type Lease,
+  type TxnOp,
+  type Watch,
+  type WatchEvent,
+} from './types.js';
+
+interface Entry {
+  value: string;
+  createRevision: number;
+  modRevision: number;
+  lease?: string;
+}
+
+interface LeaseEntry {
+  ttlSeconds: number;
+  /** Wall-clock ms since epoch: survives restarts. */
+  expiresAt: number;
+}
+
+type LogRecord =
+  | { r: number; op: 'put'; k: string; v: string; l?: string }
+  | { r: number; op: 'del'; k: string }
+  | { op: 'lease'; id: string; ttl: number; exp: number }
+  | { op: 'unlease'; id: string };
+
+interface Snapshot {
+  revision: number;
+  nextLease: number;
+  kv: [string, Entry][];
+  leases: [string, LeaseEntry][];
+}
+
+interface Watcher {
+  prefix: string;
+  onEvent: (ev: WatchEvent) => void;
+}
+
+export interface EmbeddedStoreOptions {
+  /** Directory for snapshot.json and wal.log; omit for an in-memory store (tests). */
+  dir?: string;
+  /** How often expired leases are collected. */
+  tickMs?: number;
+  now?: () => number;
+}
+
+export class EmbeddedStore implements CoordStore {
+  private kv = new Map<string, Entry>();
+  private leases = new Map<string, LeaseEntry>();
+  private revision = 0;
+  private nextLease = 1;
+  private watchers = new Set<Watcher>();
+  private walFd: number | undefined;
+  private timer: NodeJS.Timeout;
+  private closed = false;
+  private readonly now: () => number;
+
+  constructor(private readonly opts: EmbeddedStoreOptions = {}) {
+    this.now = opts.now ?? Date.now;
+    if (opts.dir) this.load(opts.dir);
+    this.timer = setInterval(() => this.expireLeases(), opts.tickMs ?? 200);
+    this.timer.unref();
+    this.expireLeases();
+  }
+
+  private load(dir: string): void {
+    mkdirSync(dir, { recursive: true });
+    const snapPath = join(dir, 'snapshot.json');
+    const walPath = join(dir, 'wal.log');
+    if (existsSync(snapPath)) {
+      const s = JSON.parse(readFileSync(snapPath, 'utf8')) as Snapshot;
+      this.revision = s.revision;
+      this.nextLease = s.nextLease;
+      this.kv = new Map(s.kv);
+      this.leases = new Map(s.leases);
+    }
+    if (existsSync(walPath)) {
+      const lines = readFileSync(walPath, 'utf8').split('\n');
+      for (const line of lines) {
+        if (line === '') continue;
+        let rec: LogRecord;
+        try {
+          rec = JSON.parse(line) as LogRecord;
+        } catch {
+          break; // a torn last write: everything before it was acknowledged, it was not
+        }
+        this.replay(rec);
+      }
+    }
+    // Compact: write the state as a new snapshot, then start an empty log.
+    const snap: Snapshot = { revision: this.revision, nextLease: this.nextLease, kv: [...this.kv], leases: [...this.leases] };
+    const tmp = `${snapPath}.tmp`;
+    writeFileSync(tmp, JSON.stringify(snap));
+    const fd = openSync(tmp, 'r');
+    fdatasyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, snapPath);
+    writeFileSync(walPath, '');
+    this.walFd = openSync(walPath, 'a');
+  }
+
+  private replay(rec: LogRecord): void {
+    switch (rec.op) {
+      case 'put': {
+        const prev = this.kv.get(rec.k);
+        this.kv.set(rec.k, { value: rec.v, createRevision: prev?.createRevision ?? rec.r, modRevision: rec.r, ...(rec.l ? { lease: rec.l } : {}) });
+        this.revision = rec.r;
+        break;
+      }
+      case 'del':
+        this.kv.delete(rec.k);
+        this.revision = rec.r;
+        break;
+      case 'lease':
+        this.leases.set(rec.id, { ttlSeconds: rec.ttl, expiresAt: rec.exp });
+        this.nextLease = Math.max(this.nextLease, Number(rec.id) + 1);
+        break;
+      case 'unlease':
+        this.leases.delete(rec.id);
+        break;
+    }
+  }
+
+  private log(recs: LogRecord[]): void {
+    if (this.walFd === undefined || recs.length === 0) return;
+    writeSync(this.walFd, `${recs.map((r) => JSON.stringify(r)).join('\n')}\n`);
+    fdatasyncSync(this.walFd);
+  }
+
+  private check(): void {
+    if (this.closed) throw new CoordError('closed', 'the coordination store is closed');
+  }
+
+  private emit(events: WatchEvent[]): void {
+    if (events.length === 0) return;
+    for (const w of this.watchers) {
+      const mine = events.filter((e) => e.key.startsWith(w.prefix));
+      if (mine.length === 0) continue;
+      queueMicrotask(() => {
+        if (!this.watchers.has(w)) return;
+        for (const e of mine) w.onEvent(e);
+      });
+    }
+  }
+
+  /** Applies ops at one new revision; all or nothing (ops are validated before any is applied). */
+  private apply(ops: TxnOp[]): void {
+    for (const op of ops)
+      if (op.type === 'put' && op.lease !== undefined && !this.leases.has(op.lease))
+        throw new CoordError('lease_lost', `lease ${op.lease} not found`);
+    const rev = this.revision + 1;
+    const recs: LogRecord[] = [];
+    const events: WatchEvent[] = [];
+    const del = (k: string) => {
+      if (!this.kv.delete(k)) return;
+      recs.push({ r: rev, op: 'del', k });
+      events.push({ type: 'delete', key: k, modRevision: rev });
+    };
+    for (const op of ops) {
+      if (op.type === 'put') {
+        const prev = this.kv.get(op.key);
+        const e: Entry = { value: op.value, createRevision: prev?.createRevision ?? rev, modRevision: rev };
+        if (op.lease !== undefined) e.lease = op.lease;
+        this.kv.set(op.key, e);
+        recs.push(op.lease !== undefined ? { r: rev, op: 'put', k: op.key, v: op.value, l: op.lease } : { r: rev, op: 'put', k: op.key, v: op.value });
+        events.push({ type: 'put', key: op.key, value: op.value, modRevision: rev });
+      } else if (op.type === 'delete') {
+        del(op.key);
+      } else {
+        for (const k of [...this.kv.keys()]) if (k.startsWith(op.prefix)) del(k);
+      }
+    }
+    if (recs.length === 0) return;
+    this.revision = rev;
+    this.log(recs);
+    this.emit(events);
+  }
+
+  private expireLeases(): void {
+    if (this.closed) return;
+    const now = this.now();
+    for (const [id, l] of this.leases) if (l.expiresAt <= now) this.dropLease(id);
+  }
+
+  private dropLease(id: string): void {
+    if (!this.leases.has(id)) return;
+    const keys = [...this.kv].filter(([, e]) => e.lease === id).map(([k]) => k);
+    this.apply(keys.map((key) => ({ type: 'delete', key })));
+    this.leases.delete(id);
+    this.log([{ op: 'unlease', id }]);
+  }
+
+  private toKv(key: string, e: Entry): KeyValue {
+    const kv: KeyValue = { key, value: e.value, createRevision: e.createRevision, modRevision: e.modRevision };
+    if (e.lease !== undefined) kv.lease = e.lease;
+    return kv;
+  }
+
+  async get(key: string): Promise<KeyValue | undefined> {
+    this.check();
+    const e = this.kv.get(key);
+    return e ? this.toKv(key, e) : undefined;
+  }
+
+  async list(prefix: string): Promise<KeyValue[]> {
+    this.check();
+    const out: KeyValue[] = [];
+    for (const [k, e] of this.kv) if (k.startsWith(prefix)) out.push(this.toKv(k, e));
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  async put(key: string, value: string, opts: { lease?: string } = {}): Promise<void> {
+    this.check();
+    this.apply([{ type: 'put', key, value, ...(opts.lease !== undefined ? { lease: opts.lease } : {}) }]);
+  }
+
+  async delete(key: string): Promise<boolean> {
+    this.check();
+    const had = this.kv.has(key);
+    this.apply([{ type: 'delete', key }]);
+    return had;
+  }
+
+  async deletePrefix(prefix: string): Promise<number> {
+    this.check();
+    let n = 0;
+    for (const k of this.kv.keys()) if (k.startsWith(prefix)) n++;
+    this.apply([{ type: 'deletePrefix', prefix }]);
+    return n;
+  }
+
+  async txn(compares: Compare[], ops: TxnOp[]): Promise<boolean> {
+    this.check();
+    for (const c of compares) if ((this.kv.get(c.key)?.modRevision ?? 0) !== c.modRevision) return false;
+    this.apply(ops);
+    return true;
+  }
+
+  async grantLease(ttlSeconds: number): Promise<Lease> {
+    this.check();
+    const id = String(this.nextLease++);
+    const entry = { ttlSeconds, expiresAt: this.now() + ttlSeconds * 1000 };
+    this.leases.set(id, entry);
+    this.log([{ op: 'lease', id, ttl: ttlSeconds, exp: entry.expiresAt }]);
+    return {
+      id,
+      ttlSeconds,
+      keepAliveOnce: async () => {
+        this.check();
+        const l = this.leases.get(id);
+        if (!l || l.expiresAt <= this.now()) {
+          this.dropLease(id);
+          throw new CoordError('lease_lost', `lease ${id} has expired`);
+        }
+        l.expiresAt = this.now() + ttlSeconds * 1000;
+        this.log([{ op: 'lease', id, ttl: ttlSeconds, exp: l.expiresAt }]);
+      },
+      revoke: async () => {
+        this.check();
+        this.dropLease(id);
+      },
+    };
+  }
+
+  async watch(prefix: string, onEvent: (ev: WatchEvent) => void): Promise<Watch> {
+    this.check();
+    const w: Watcher = { prefix, onEvent };
+    this.watchers.add(w);
+    return {
+      close: async () => {
+        this.watchers.delete(w);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.timer);
+    this.watchers.clear();
+    if (this.walFd !== undefined) closeSync(this.walFd);
+    this.walFd = undefined;
+  }
+}

@@ -1,0 +1,109 @@
+/** The OpenAPI 3.1 document of the v1 API, served at /api/docs. */
+
+const error = {
+  type: 'object',
+  required: ['code', 'message', 'details'],
+  properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } },
+};
+
+const diskView = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', pattern: '^\\d{5}$' },
+    name: { type: 'string' },
+    sizeGb: { type: 'integer' },
+    iqn: { type: 'string' },
+    createdAt: { type: 'string', format: 'date-time' },
+    pathCount: { type: 'integer' },
+    pathsServed: { type: 'integer' },
+    status: { enum: ['starting', 'started', 'degraded', 'stopping', 'stopped'] },
+    acl: { type: 'string', description: "'' = all initiators" },
+    chapUser: { type: 'string', description: "'' = no CHAP; the password is never returned" },
+    subnet: { enum: [1, 2, 3] },
+  },
+};
+
+const pathView = {
+  type: 'object',
+  properties: {
+    index: { type: 'integer' },
+    ip: { type: 'string' },
+    subnetMask: { type: 'string' },
+    eth: { type: 'string' },
+    node: { type: ['string', 'null'] },
+    state: { enum: ['unassigned', 'configuring', 'served'] },
+  },
+};
+
+const addDisk = {
+  type: 'object',
+  required: ['name', 'sizeGb', 'activePaths', 'subnet'],
+  properties: {
+    name: { type: 'string', description: '1-64 letters, digits, spaces, . _ -' },
+    sizeGb: { type: 'integer', minimum: 1 },
+    activePaths: { type: 'integer', minimum: 1, maximum: 8 },
+    subnet: { enum: [1, 2, 3], description: '3 = both subnets, paths alternate' },
+    ipMode: { enum: ['auto', 'manual'], description: 'activePaths >= 3 forces auto' },
+    path1: { type: 'string' },
+    path2: { type: 'string' },
+    acl: {
+      oneOf: [
+        { type: 'object', properties: { mode: { const: 'all' } } },
+        { type: 'object', properties: { mode: { const: 'iqn' }, iqn: { type: 'string' } } },
+      ],
+    },
+    auth: {
+      oneOf: [
+        { type: 'object', properties: { mode: { const: 'none' } } },
+        { type: 'object', properties: { mode: { const: 'chap' }, user: { type: 'string' }, password: { type: 'string' } } },
+      ],
+    },
+  },
+};
+
+const errors = {
+  '400': { description: 'Invalid input', content: { 'application/json': { schema: error } } },
+  '404': { description: 'No such disk', content: { 'application/json': { schema: error } } },
+  '409': { description: 'Conflicts with existing disks', content: { 'application/json': { schema: error } } },
+  '503': { description: 'A backend is unavailable', content: { 'application/json': { schema: error } } },
+};
+
+export const openApiDocument = {
+  openapi: '3.1.0',
+  info: { title: 'Portway API', version: '1' },
+  paths: {
+    '/api/v1/config': { get: { summary: 'Cluster configuration', responses: { '200': { description: 'The configuration' } } } },
+    '/api/v1/disks': {
+      get: {
+        summary: 'Every disk',
+        responses: {
+          '200': { description: 'Disks', content: { 'application/json': { schema: { type: 'object', properties: { disks: { type: 'array', items: diskView } } } } } },
+          '503': errors['503'],
+        },
+      },
+      post: {
+        summary: 'Add a disk (returns at once; the paths are served shortly after)',
+        requestBody: { content: { 'application/json': { schema: addDisk } } },
+        responses: {
+          '201': { description: 'Added', content: { 'application/json': { schema: { type: 'object', properties: { disk: diskView } } } } },
+          ...errors,
+        },
+      },
+    },
+    '/api/v1/disks/{id}': {
+      get: {
+        summary: 'One disk',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'The disk', content: { 'application/json': { schema: { type: 'object', properties: { disk: diskView } } } } }, '404': errors['404'] },
+      },
+    },
+    '/api/v1/disks/{id}/paths': {
+      get: {
+        summary: "A disk's paths: IP and serving node",
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { '200': { description: 'Paths', content: { 'application/json': { schema: { type: 'object', properties: { paths: { type: 'array', items: pathView } } } } } }, '404': errors['404'] },
+      },
+    },
+    '/api/v1/events': { get: { summary: 'Server-sent events: `disks` with the whole list on every change', responses: { '200': { description: 'text/event-stream' } } } },
+  },
+};

@@ -1,0 +1,68 @@
+/** The product's settings file (JSON), its defaults and validation. */
+import { readFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { type ClusterConfig, DEFAULT_CONFIG } from '../domain/config.js';
+
+export interface Settings {
+  /** Where the embedded stores, run state and logs live. */
+  stateDir: string;
+  listenHost: string;
+  listenPort: number;
+  /** This node's name in the cluster. */
+  node: string;
+  cluster: ClusterConfig;
+  images: { kind: 'file' } | { kind: 'rbd'; conf: string; keyring?: string; id: string; pool: string };
+  coord: { kind: 'embedded' } | { kind: 'etcd'; endpoints: string[] };
+  agent: { enabled: boolean; leaseTtlSeconds: number };
+  /** First tgtd control port this node's agent uses. */
+  tgtControlPortBase: number;
+  /** Built web UI; defaults to dist/web of the install. */
+  webDir?: string;
+}
+
+export function defaultSettings(): Settings {
+  return {
+    stateDir: '/var/lib/portway',
+    listenHost: '127.0.0.1',
+    listenPort: 8080,
+    node: hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'node1',
+    cluster: DEFAULT_CONFIG,
+    images: { kind: 'file' },
+    coord: { kind: 'embedded' },
+    agent: { enabled: true, leaseTtlSeconds: 10 },
+    tgtControlPortBase: 3000,
+  };
+}
+
+export class SettingsError extends Error {}
+
+const NODE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+/** Reads a settings file over the defaults: any field left out keeps its default. */
+export async function loadSettings(file?: string): Promise<Settings> {
+  const s = defaultSettings();
+  if (!file) return s;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(file, 'utf8'));
+  } catch (e) {
+    throw new SettingsError(`cannot read settings ${file}: ${(e as Error).message}`);
+  }
+  if (raw === null || typeof raw !== 'object') throw new SettingsError(`settings ${file} must be a JSON object`);
+  const r = raw as Partial<Settings>;
+  const merged: Settings = {
+    ...s,
+    ...r,
+    cluster: { ...s.cluster, ...(r.cluster ?? {}) },
+    agent: { ...s.agent, ...(r.agent ?? {}) },
+  };
+  return checkSettings(merged);
+}
+
+export function checkSettings(s: Settings): Settings {
+  if (!NODE.test(s.node)) throw new SettingsError(`node name "${s.node}" must be 1-63 letters, digits, . _ -`);
+  if (!Number.isInteger(s.listenPort) || s.listenPort < 0 || s.listenPort > 65535) throw new SettingsError('listenPort must be 0-65535');
+  if (!Number.isInteger(s.tgtControlPortBase) || s.tgtControlPortBase < 1) throw new SettingsError('tgtControlPortBase must be a positive integer');
+  if (s.agent.leaseTtlSeconds < 2) throw new SettingsError('agent.leaseTtlSeconds must be at least 2');
+  return s;
+}

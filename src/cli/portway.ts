@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+/**
+ * portway: the product's command line.
+ *   portway serve [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
+ */
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { startProduct } from '../app/product.js';
+import { SettingsError, checkSettings, loadSettings } from '../app/settings.js';
+
+const USAGE = `usage: portway serve [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]`;
+
+async function serve(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      config: { type: 'string' },
+      'state-dir': { type: 'string' },
+      listen: { type: 'string' },
+      node: { type: 'string' },
+    },
+  });
+  const s = await loadSettings(values.config);
+  if (values['state-dir']) s.stateDir = values['state-dir'];
+  if (values.node) s.node = values.node;
+  if (values.listen) {
+    const m = /^(.+):(\d+)$/.exec(values.listen);
+    if (!m) throw new SettingsError(`--listen wants HOST:PORT, not ${values.listen}`);
+    s.listenHost = (m[1] as string).replace(/^\[|\]$/g, '');
+    s.listenPort = Number(m[2]);
+  }
+  checkSettings(s);
+  const log = pino({
+    level: process.env.LOG_LEVEL ?? 'info',
+    redact: { paths: ['*.password', '*.chapPassword', 'req.headers.cookie', 'req.headers.authorization'], censor: '[secret]' },
+  });
+  const product = await startProduct(s, log);
+  // Single line on stdout for scripts and tests to find.
+  process.stdout.write(`${JSON.stringify({ msg: 'PORTWAY_READY', url: product.url })}\n`);
+  let stopping = false;
+  const stop = async (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ sig }, 'stopping: releasing paths');
+    try {
+      await product.stop({ release: true });
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on('SIGINT', () => void stop('SIGINT'));
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+}
+
+async function main(): Promise<void> {
+  const [cmd, ...rest] = process.argv.slice(2);
+  if (cmd === 'serve') return serve(rest);
+  process.stderr.write(`${USAGE}\n`);
+  process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
+}
+
+main().catch((e) => {
+  const msg = e instanceof SettingsError ? e.message : `portway: ${(e as Error)?.message ?? String(e)}`;
+  process.stderr.write(`portway: ${msg}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,158 @@
+/**
+ * The add-disk plan: from the form's fields and the cluster's state to the disk's metadata, or the
+ * one failure the user sees. Pure: the service feeds it what it read and carries out what it returns.
+ */
+import { allocateAuto } from './allocate.js';
+import type { ResolvedSubnet } from './config.js';
+import { type DiskMeta, type PathSpec, type SubnetChoice, diskIqn, nextDiskId } from './disk.js';
+import { formatIp } from './ip.js';
+import { type Failure, fail } from './outcomes.js';
+import {
+  checkChap,
+  checkManualIps,
+  checkName,
+  isValidIqn,
+  parsePathCount,
+  parseSizeGb,
+  parseSubnetChoice,
+} from './validate.js';
+
+export interface AddDiskRequest {
+  name: unknown;
+  sizeGb: unknown;
+  activePaths: unknown;
+  subnet: unknown;
+  ipMode?: unknown;
+  path1?: unknown;
+  path2?: unknown;
+  acl?: unknown;
+  auth?: unknown;
+}
+
+/** The form's fields, checked; what does not depend on the cluster's disks. */
+export interface AddDiskInput {
+  name: string;
+  sizeGb: number;
+  activePaths: number;
+  subnet: SubnetChoice;
+  /** Manual IPs as given, or undefined for automatic allocation. */
+  manualIps?: string[];
+  acl: string;
+  chapUser: string;
+  chapPassword: string;
+}
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** Step 1 of SPEC.md: validate what the user sent. */
+export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
+  const nameFail = checkName(req.name);
+  if (nameFail) return nameFail;
+  const sizeGb = parseSizeGb(req.sizeGb);
+  if (typeof sizeGb !== 'number') return sizeGb;
+  const activePaths = parsePathCount(req.activePaths);
+  if (typeof activePaths !== 'number') return activePaths;
+  const subnet = parseSubnetChoice(req.subnet);
+  if (typeof subnet !== 'number') return subnet;
+
+  const mode = req.ipMode ?? 'auto';
+  if (mode !== 'auto' && mode !== 'manual') return fail('invalid_ip_mode', 'IP mode must be automatic or manual.', 'ipMode');
+  // Three paths or more are always allocated automatically.
+  const manual = mode === 'manual' && activePaths < 3;
+  let manualIps: string[] | undefined;
+  if (manual) {
+    const given = [req.path1, req.path2].slice(0, activePaths);
+    for (const [i, v] of given.entries()) {
+      if (typeof v !== 'string' || v.trim() === '')
+        return fail('data_missing', `Path ${i + 1} IP is required in manual mode.`, `path${i + 1}` as 'path1');
+    }
+    manualIps = (given as string[]).map((s) => s.trim());
+  }
+
+  const acl = obj(req.acl) ?? { mode: 'all' };
+  let aclIqn = '';
+  if (acl.mode === 'iqn') {
+    if (typeof acl.iqn !== 'string' || acl.iqn.trim() === '')
+      return fail('data_missing', 'Initiator IQN is required when access is limited to one initiator.', 'acl.iqn');
+    if (!isValidIqn(acl.iqn.trim()))
+      return fail('invalid_iqn', `"${acl.iqn.slice(0, 80)}" is not a valid initiator IQN (iqn.YYYY-MM.domain:name).`, 'acl.iqn');
+    aclIqn = acl.iqn.trim();
+  } else if (acl.mode !== 'all') {
+    return fail('invalid_iqn', 'ACL must be all initiators or one initiator IQN.', 'acl.iqn');
+  }
+
+  const auth = obj(req.auth) ?? { mode: 'none' };
+  let chapUser = '';
+  let chapPassword = '';
+  if (auth.mode === 'chap') {
+    const chapFail = checkChap(auth.user, auth.password);
+    if (chapFail) return chapFail;
+    chapUser = auth.user as string;
+    chapPassword = auth.password as string;
+  } else if (auth.mode !== 'none') {
+    return fail('invalid_chap', 'Authentication must be none or CHAP.', 'chap.user');
+  }
+
+  return {
+    name: req.name as string,
+    sizeGb,
+    activePaths,
+    subnet,
+    ...(manualIps ? { manualIps } : {}),
+    acl: aclIqn,
+    chapUser,
+    chapPassword,
+  };
+}
+
+export interface ClusterView {
+  subnet1: ResolvedSubnet;
+  subnet2: ResolvedSubnet;
+  iqnBase: string;
+  pool: string;
+  /** Path IPs of every existing disk. */
+  usedIps: ReadonlySet<number>;
+  /** Ids of every existing image/disk. */
+  diskIds: Iterable<string>;
+  /** Names of every existing disk. */
+  diskNames: ReadonlySet<string>;
+}
+
+/** Steps 2 and 3: name uniqueness, path allocation and the next id, giving the metadata to store. */
+export function planAddDisk(input: AddDiskInput, cluster: ClusterView, now: Date): DiskMeta | Failure {
+  if (cluster.diskNames.has(input.name)) return fail('disk_name_exists', `A disk named "${input.name}" already exists.`, 'name');
+  const { subnet1: s1, subnet2: s2 } = cluster;
+  let chosen: { ip: number; subnet: ResolvedSubnet }[];
+  if (input.manualIps) {
+    const r = checkManualIps(input.manualIps, input.activePaths, input.subnet, s1, s2, cluster.usedIps);
+    if (!Array.isArray(r)) return r;
+    chosen = r;
+  } else {
+    const r = allocateAuto(input.subnet, input.activePaths, s1, s2, cluster.usedIps);
+    if (!r)
+      return fail(
+        'ip_out_of_range',
+        `No ${input.activePaths} consecutive free IPs are left in the automatic range of the chosen subnet.`,
+        'activePaths',
+      );
+    chosen = r;
+  }
+  const id = nextDiskId(cluster.diskIds);
+  if (!id) return fail('no_disk_id', 'Every disk id is in use.');
+  const paths: PathSpec[] = chosen.map((c) => ({ ip: formatIp(c.ip), subnetMask: c.subnet.mask, eth: c.subnet.eth }));
+  return {
+    id,
+    name: input.name,
+    sizeGb: input.sizeGb,
+    createdAt: now.toISOString(),
+    acl: input.acl,
+    chapUser: input.chapUser,
+    chapPassword: input.chapPassword,
+    iqn: diskIqn(cluster.iqnBase, id),
+    pool: cluster.pool,
+    subnet: input.subnet,
+    paths,
+  };
+}

@@ -1,0 +1,3 @@
+export function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
