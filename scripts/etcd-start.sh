@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Start an etcd 3.4 cluster of 1 or 3 members on loopback, each member a background process with
+# a PID file; stop it with scripts/etcd-stop.sh, control one member with scripts/etcd-member.sh.
+# The first run on an empty $ETCD_DIR creates the cluster; later runs restart the same members.
+#
+#   ETCD_DIR=/var/lib/portway-etcd   data (m<i>/data), logs (log/m<i>.log), PID files (run/m<i>.pid)
+#   ETCD_MEMBERS=1                   1 or 3
+#   ETCD_BASE_PORT=2379              member i: client port BASE+2i, peer port BASE+2i+1 (127.0.0.1)
+#   ETCD_HEARTBEAT_MS=100            raft heartbeat interval
+#   ETCD_ELECTION_MS=1000            raft election timeout
+#   ETCD_WAIT_SECONDS=30             give up waiting for health after this long
+#
+# Waits until every member answers GET /health with {"health":"true"}, then prints, as the last
+# line on stdout:  ETCD_ENDPOINTS=http://127.0.0.1:<p0>[,http://127.0.0.1:<p2>,...]
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd)
+DIR=${ETCD_DIR:-/var/lib/portway-etcd}
+N=${ETCD_MEMBERS:-1}
+BASE=${ETCD_BASE_PORT:-2379}
+HB=${ETCD_HEARTBEAT_MS:-100}
+EL=${ETCD_ELECTION_MS:-1000}
+WAIT=${ETCD_WAIT_SECONDS:-30}
+T0=${EPOCHREALTIME/./}
+export ETCD_DIR=$DIR
+
+command -v etcd >/dev/null || { echo "etcd-start: missing etcd (apt-get install etcd-server)" >&2; exit 1; }
+case $N in 1 | 3) ;; *) echo "etcd-start: ETCD_MEMBERS must be 1 or 3" >&2; exit 1 ;; esac
+case $BASE in '' | *[!0-9]*) echo "etcd-start: bad ETCD_BASE_PORT" >&2; exit 1 ;; esac
+
+mkdir -p "$DIR/run" "$DIR/log"
+if [ -f "$DIR/.members" ] && [ "$(cat "$DIR/.members")" != "$N" ]; then
+  echo "etcd-start: $DIR holds a $(cat "$DIR/.members")-member cluster, not $N" >&2; exit 1
+fi
+
+cluster=""
+endpoints=""
+for ((i = 0; i < N; i++)); do
+  cluster+="${cluster:+,}m$i=http://127.0.0.1:$((BASE + 2 * i + 1))"
+  endpoints+="${endpoints:+,}http://127.0.0.1:$((BASE + 2 * i))"
+done
+
+for ((i = 0; i < N; i++)); do
+  m=$DIR/m$i
+  mkdir -p "$m"
+  if [ ! -f "$m/args" ]; then
+    # one flag per line; etcd-member.sh reads them back with mapfile
+    cat >"$m/args" <<ARGS
+--name=m$i
+--data-dir=$m/data
+--listen-client-urls=http://127.0.0.1:$((BASE + 2 * i))
+--advertise-client-urls=http://127.0.0.1:$((BASE + 2 * i))
+--listen-peer-urls=http://127.0.0.1:$((BASE + 2 * i + 1))
+--initial-advertise-peer-urls=http://127.0.0.1:$((BASE + 2 * i + 1))
+--initial-cluster=$cluster
+--initial-cluster-state=new
+--initial-cluster-token=portway-$(basename "$DIR")-$BASE
+--heartbeat-interval=$HB
+--election-timeout=$EL
+--auto-compaction-mode=revision
+--auto-compaction-retention=10000
+--logger=zap
+--log-outputs=stderr
+ARGS
+  fi
+done
+echo "$N" >"$DIR/.members"
+# the endpoints actually recorded (a restarted cluster keeps the ports it was created with)
+endpoints=$(sed -n 's|^--advertise-client-urls=||p' "$DIR"/m*/args | paste -sd, -)
+
+for ((i = 0; i < N; i++)); do "$HERE/etcd-member.sh" start "$i"; done
+
+end=$((SECONDS + WAIT))
+for ((i = 0; i < N; i++)); do
+  until "$HERE/etcd-member.sh" health "$i"; do
+    if ! "$HERE/etcd-member.sh" pid "$i" >/dev/null; then
+      echo "etcd-start: member $i died; last log lines:" >&2; tail -n 20 "$DIR/log/m$i.log" >&2; exit 1
+    fi
+    if ((SECONDS >= end)); then
+      echo "etcd-start: timeout waiting for member $i health; last log lines:" >&2; tail -n 20 "$DIR/log/m$i.log" >&2; exit 1
+    fi
+    sleep 0.1
+  done
+done
+ms=$(((${EPOCHREALTIME/./} - T0) / 1000))
+echo "etcd-start: $N member(s) healthy in $((ms / 1000)).$(printf '%03d' $((ms % 1000)))s ($DIR)" >&2
+echo "ETCD_ENDPOINTS=$endpoints"

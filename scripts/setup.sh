@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs what Portway needs on a Debian 12 machine (as root) and builds it.
+#   apt packages: tgt (+rbd backing store), libiscsi and qemu-io (test initiators), etcd, Ceph, chromium
+#   npm ci, then the build (server to dist/src, web UI to dist/web)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PKGS=(tgt tgt-rbd libiscsi-bin qemu-utils qemu-block-extra etcd-server etcd-client
+      ceph-mon ceph-osd ceph-mgr ceph-common iproute2 iputils-arping chromium procps)
+
+need_node() {
+  command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]
+}
+if ! need_node; then
+  echo "Portway needs Node.js 20 or newer (found: $(node --version 2>/dev/null || echo none))." >&2
+  exit 1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${missing[*]}"
+  if [ "$(id -u)" != 0 ]; then echo "run as root to install packages" >&2; exit 1; fi
+  apt-get update -q
+  # The packages' own services are not wanted: Portway starts tgtd, etcd and Ceph itself.
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "== npm ci"
+  npm ci --no-audit --no-fund
+fi
+echo "== build"
+npm run build --silent
+echo "== setup done"

@@ -1,0 +1,126 @@
+/** The disk table: one page of rows, sortable columns. Rows are memoised (live updates touch few). */
+import { memo } from 'react';
+import type { DiskView } from './api';
+import { formatDate, formatNumber } from './format';
+import { StatusBadge } from './StatusBadge';
+
+export type SortKey = 'id' | 'name' | 'sizeGb' | 'iqn' | 'createdAt' | 'pathCount' | 'status';
+export interface SortState {
+  key: SortKey;
+  dir: 'asc' | 'desc';
+}
+
+interface DiskTableProps {
+  disks: DiskView[];
+  sort: SortState;
+  onSort: (key: SortKey) => void;
+  onShowPaths: (id: string) => void;
+  highlightId: string | undefined;
+}
+
+const COLUMNS: { key: SortKey; label: string; className?: string }[] = [
+  { key: 'id', label: 'ID' },
+  { key: 'name', label: 'Name' },
+  { key: 'sizeGb', label: 'Size (GB)', className: 'num' },
+  { key: 'iqn', label: 'IQN' },
+  { key: 'createdAt', label: 'Created' },
+  { key: 'pathCount', label: 'Paths' },
+  { key: 'status', label: 'Status' },
+];
+
+export function DiskTable({ disks, sort, onSort, onShowPaths, highlightId }: DiskTableProps) {
+  return (
+    <div className="table-wrap">
+      <table className="table" data-testid="disk-table">
+        <caption className="sr-only">Disks</caption>
+        <thead>
+          <tr>
+            {COLUMNS.map((c) => {
+              const active = sort.key === c.key;
+              return (
+                <th
+                  key={c.key}
+                  scope="col"
+                  className={c.className}
+                  aria-sort={active ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}
+                >
+                  <button type="button" className="sort-button" onClick={() => onSort(c.key)}>
+                    {c.label}
+                    <span className={active ? 'sort-icon sort-icon-active' : 'sort-icon'} aria-hidden="true">
+                      {active && sort.dir === 'desc' ? '▾' : '▴'}
+                    </span>
+                  </button>
+                </th>
+              );
+            })}
+          </tr>
+        </thead>
+        <tbody>
+          {disks.map((d) => (
+            <DiskRow key={d.id} disk={d} onShowPaths={onShowPaths} highlighted={d.id === highlightId} />
+          ))}
+        </tbody>
+      </table>
+    </div>
+  );
+}
+
+interface DiskRowProps {
+  disk: DiskView;
+  onShowPaths: (id: string) => void;
+  highlighted: boolean;
+}
+
+function sameDisk(a: DiskView, b: DiskView): boolean {
+  return (
+    a.id === b.id &&
+    a.name === b.name &&
+    a.sizeGb === b.sizeGb &&
+    a.iqn === b.iqn &&
+    a.createdAt === b.createdAt &&
+    a.pathCount === b.pathCount &&
+    a.pathsServed === b.pathsServed &&
+    a.status === b.status
+  );
+}
+
+const DiskRow = memo(
+  function DiskRow({ disk: d, onShowPaths, highlighted }: DiskRowProps) {
+    const partly = d.pathsServed < d.pathCount;
+    return (
+      <tr data-testid={`disk-row-${d.id}`} className={highlighted ? 'row-highlight' : undefined}>
+        <td className="mono">{d.id}</td>
+        <td className="cell-name" title={d.name}>
+          {d.name}
+        </td>
+        <td className="num">{formatNumber(d.sizeGb)}</td>
+        <td className="mono cell-iqn" title={d.iqn}>
+          {d.iqn}
+        </td>
+        <td className="nowrap">
+          <time dateTime={d.createdAt}>{formatDate(d.createdAt)}</time>
+        </td>
+        <td className="cell-paths">
+          <button
+            type="button"
+            className="link-button"
+            data-testid={`disk-paths-${d.id}`}
+            onClick={() => onShowPaths(d.id)}
+            title={`${d.pathsServed} of ${d.pathCount} paths served`}
+          >
+            {d.pathCount}
+            <span className="sr-only"> paths of disk {d.id}</span>
+          </button>
+          {partly ? (
+            <span className="served-hint">{d.pathsServed} served</span>
+          ) : null}
+        </td>
+        <td data-testid={`disk-status-${d.id}`} data-status={d.status}>
+          <StatusBadge status={d.status} />
+        </td>
+      </tr>
+    );
+  },
+  (prev, next) =>
+    prev.highlighted === next.highlighted && prev.onShowPaths === next.onShowPaths && sameDisk(prev.disk, next.disk),
+);
