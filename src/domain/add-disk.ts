@@ -71,7 +71,7 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
     manualIps = (given as string[]).map((s) => s.trim());
   }
 
-  const acl = obj(req.acl) ?? { mode: 'all' };
+  const acl = req.acl == null ? { mode: 'all' } : (obj(req.acl) ?? {});
   let aclIqn = '';
   if (acl.mode === 'iqn') {
     if (typeof acl.iqn !== 'string' || acl.iqn.trim() === '')
@@ -83,7 +83,7 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
     return fail('invalid_iqn', 'ACL must be all initiators or one initiator IQN.', 'acl.iqn');
   }
 
-  const auth = obj(req.auth) ?? { mode: 'none' };
+  const auth = req.auth == null ? { mode: 'none' } : (obj(req.auth) ?? {});
   let chapUser = '';
   let chapPassword = '';
   if (auth.mode === 'chap') {

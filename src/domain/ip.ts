@@ -47,7 +47,7 @@ export interface Subnet {
 
 /** Parses "a.b.c.d/nn"; the address must be the network address. */
 export function parseCidr(text: string): Subnet | undefined {
-  const m = /^([0-9.]+)\/(\d{1,2})$/.exec(text);
+  const m = /^([0-9.]+)\/([1-9]\d?)$/.exec(text);
   if (!m) return undefined;
   const ip = parseIp(m[1] ?? '');
   const prefix = Number(m[2]);

@@ -90,6 +90,20 @@ export interface DiskState {
   owners: Map<number, OwnerRecord>;
 }
 
+function isObj(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+function asDiskRecord(v: unknown): DiskRecord | undefined {
+  return isObj(v) && typeof v.id === 'string' && typeof v.name === 'string' && typeof v.iqn === 'string' &&
+    Number.isInteger(v.pathCount) && (v.desired === 'started' || v.desired === 'stopped') ? (v as unknown as DiskRecord) : undefined;
+}
+function asPathSpec(v: unknown): PathSpec | undefined {
+  return isObj(v) && typeof v.ip === 'string' && typeof v.subnetMask === 'string' && typeof v.eth === 'string' ? (v as unknown as PathSpec) : undefined;
+}
+function asOwnerRecord(v: unknown): OwnerRecord | undefined {
+  return isObj(v) && typeof v.node === 'string' && (v.state === 'configuring' || v.state === 'served') ? (v as unknown as OwnerRecord) : undefined;
+}
+
 /** Groups raw key-values (of DISKS and OWNERS) into disk states; unreadable values are skipped. */
 export function assembleDisks(kvs: Iterable<{ key: string; value: string }>): Map<string, DiskState> {
   const disks = new Map<string, DiskState>();
@@ -97,9 +111,16 @@ export function assembleDisks(kvs: Iterable<{ key: string; value: string }>): Ma
   for (const { key, value } of kvs) {
     const k = parseKey(key);
     try {
-      if (k.kind === 'disk') disks.set(k.id, { record: JSON.parse(value) as DiskRecord, paths: new Map(), owners: new Map() });
-      else if (k.kind === 'path') pending.push({ id: k.id, index: k.index, path: JSON.parse(value) as PathSpec });
-      else if (k.kind === 'owner') pending.push({ id: k.id, index: k.index, owner: JSON.parse(value) as OwnerRecord });
+      if (k.kind === 'disk') {
+        const record = asDiskRecord(JSON.parse(value));
+        if (record) disks.set(k.id, { record, paths: new Map(), owners: new Map() });
+      } else if (k.kind === 'path') {
+        const path = asPathSpec(JSON.parse(value));
+        if (path) pending.push({ id: k.id, index: k.index, path });
+      } else if (k.kind === 'owner') {
+        const owner = asOwnerRecord(JSON.parse(value));
+        if (owner) pending.push({ id: k.id, index: k.index, owner });
+      }
     } catch {
       // A value that is not JSON is not ours: ignore it rather than fail the whole list.
     }

@@ -11,7 +11,7 @@ export function servedCount(d: DiskState): number {
 export function diskStatus(d: DiskState, liveNodes?: ReadonlySet<string>): DiskStatus {
   const served = servedCount(d);
   if (d.record.desired === 'stopped') return d.owners.size > 0 ? 'stopping' : 'stopped';
-  if (served === d.paths.size && d.paths.size > 0) return 'started';
+  if (served === d.record.pathCount && d.paths.size === d.record.pathCount && served > 0) return 'started';
   // Some paths unserved while no live node can take them.
   if (liveNodes && liveNodes.size === 0) return 'degraded';
   return 'starting';

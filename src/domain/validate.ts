@@ -9,7 +9,7 @@ export const MAX_MANUAL_PATHS = 2;
 /** 1 PiB in GB: far above any real disk, low enough to stay an exact number of bytes. */
 export const MAX_SIZE_GB = 1024 * 1024;
 
-const NAME = /^[\p{L}\p{N}][\p{L}\p{N} ._-]{0,63}$/u;
+const NAME = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} ._-]{0,63}$/u;
 
 export function checkName(name: unknown): Failure | undefined {
   if (typeof name !== 'string' || name.trim() === '') return fail('data_missing', 'Disk name is required.', 'name');
@@ -91,7 +91,7 @@ export function checkManualIps(
   if (activePaths > MAX_MANUAL_PATHS)
     return fail('wrong_data', `Manual IPs allow at most ${MAX_MANUAL_PATHS} paths; use automatic IPs.`, 'activePaths');
   if (ips.length !== activePaths)
-    return fail('wrong_data', `Give one IP for each of the ${activePaths} active path(s).`, `path${ips.length < activePaths ? ips.length + 1 : activePaths + 1}` as 'path1' | 'path2');
+    return fail('wrong_data', `Give one IP for each of the ${activePaths} active path(s).`, ips.length < activePaths ? (`path${ips.length + 1}` as 'path1' | 'path2') : 'activePaths');
   const out: { ip: number; subnet: ResolvedSubnet }[] = [];
   for (const [i, raw] of ips.entries()) {
     const field = `path${i + 1}` as 'path1' | 'path2';
