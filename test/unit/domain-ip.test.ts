@@ -122,7 +122,7 @@ describe("parseIp / formatIp", () => {
 			"１.２.３.４",
 			"::1",
 			"1.2.3.4".repeat(3),
-			"1.".repeat(5000) + "1",
+			`${"1.".repeat(5000)}1`,
 			"1".repeat(100000),
 		];
 		for (const s of bad) {

@@ -66,7 +66,7 @@ export class EmbeddedStore implements CoordStore {
   private closed = false;
   private readonly now: () => number;
 
-  constructor(private readonly opts: EmbeddedStoreOptions = {}) {
+  constructor(opts: EmbeddedStoreOptions = {}) {
     this.now = opts.now ?? Date.now;
     if (opts.dir) this.load(opts.dir);
     this.timer = setInterval(() => this.expireLeases(), opts.tickMs ?? 200);
