@@ -13,7 +13,7 @@ import type { ImageStore } from '../adapters/images/types.js';
 import type { HostNetwork } from '../adapters/net/loopback.js';
 import type { TargetSpec, TgtDriver } from '../adapters/target/tgt.js';
 import { type CoordStore, CoordError, type KeyValue, type Lease, type Watch } from '../adapters/coord/types.js';
-import { type DiskMeta, imageName } from '../domain/disk.js';
+import { type DiskMeta, imageName, parseDiskMeta } from '../domain/disk.js';
 import { type DiskState, type NodeRecord, type OwnerRecord, ROOT, assembleDisks, nodeKey, ownerKey, parseKey } from '../domain/keys.js';
 import { prefixOfMask } from '../domain/ip.js';
 import { type PathRef, placePaths } from '../domain/placement.js';
@@ -227,8 +227,8 @@ export class Agent {
     const cached = this.metaCache.get(d.record.id);
     if (cached && cached.rev === rev) return cached.meta;
     const raw = await this.o.images.getMeta(imageName(d.record.id));
-    if (raw === null) throw new Error(`image ${imageName(d.record.id)} has no metadata`);
-    const meta = JSON.parse(raw) as DiskMeta;
+    const meta = parseDiskMeta(raw);
+    if (!meta) throw new Error(`image ${imageName(d.record.id)} has no readable Portway metadata`);
     this.metaCache.set(d.record.id, { rev, meta });
     return meta;
   }

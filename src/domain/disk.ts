@@ -75,3 +75,29 @@ export function publicMeta(meta: DiskMeta): PublicDiskMeta {
   const { chapPassword: _secret, ...rest } = meta;
   return { ...rest, chap: meta.chapUser !== '' };
 }
+
+/** DiskMeta from the text stored with an image, or undefined when it is not a disk's metadata. */
+export function parseDiskMeta(raw: string | null): DiskMeta | undefined {
+  if (raw === null) return undefined;
+  let m: unknown;
+  try {
+    m = JSON.parse(raw);
+  } catch {
+    return undefined;
+  }
+  if (m === null || typeof m !== 'object') return undefined;
+  const d = m as Partial<DiskMeta>;
+  const ok =
+    typeof d.id === 'string' &&
+    parseDiskId(d.id) !== undefined &&
+    typeof d.name === 'string' &&
+    typeof d.iqn === 'string' &&
+    typeof d.sizeGb === 'number' &&
+    typeof d.acl === 'string' &&
+    typeof d.chapUser === 'string' &&
+    typeof d.chapPassword === 'string' &&
+    (d.subnet === 1 || d.subnet === 2 || d.subnet === 3) &&
+    Array.isArray(d.paths) &&
+    d.paths.every((p) => p && typeof p.ip === 'string' && typeof p.subnetMask === 'string' && typeof p.eth === 'string');
+  return ok ? (d as DiskMeta) : undefined;
+}

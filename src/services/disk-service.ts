@@ -7,7 +7,7 @@ import { type CoordStore, createAllIfAbsent } from '../adapters/coord/types.js';
 import { type ImageStore, ImageStoreError } from '../adapters/images/types.js';
 import { type AddDiskRequest, parseAddDisk, planAddDisk } from '../domain/add-disk.js';
 import type { ResolvedSubnet } from '../domain/config.js';
-import { type DiskMeta, type DiskStatus, type SubnetChoice, diskIqn, formatDiskId, imageName, parseDiskId, sizeBytes } from '../domain/disk.js';
+import { type DiskMeta, type DiskStatus, type SubnetChoice, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
 import { type DiskState, ROOT, assembleDisks, diskKey, diskRecordOf, pathKey } from '../domain/keys.js';
 import { parseIp } from '../domain/ip.js';
 import { type Failure, fail } from '../domain/outcomes.js';
@@ -166,23 +166,26 @@ export class DiskService {
   }
 
   /** Step 5: the disk's keys, created only if absent. On failure the image is removed again. */
-  private async register(meta: DiskMeta): Promise<Result<{ disk: DiskView }>> {
-    const record = diskRecordOf(meta, 'started');
+  /** The disk's keys, created only if absent, in one transaction. */
+  private async registerKeys(meta: DiskMeta): Promise<Failure | undefined> {
     const kvs = [
-      { key: diskKey(meta.id), value: JSON.stringify(record) },
+      { key: diskKey(meta.id), value: JSON.stringify(diskRecordOf(meta, 'started')) },
       ...meta.paths.map((p, i) => ({ key: pathKey(meta.id, i + 1), value: JSON.stringify(p) })),
     ];
-    let outcome: Failure | undefined;
     try {
-      if (!(await createAllIfAbsent(this.o.store, kvs)))
-        outcome = fail('disk_exists', `Disk ${meta.id} is already registered; nothing was added.`);
+      if (!(await createAllIfAbsent(this.o.store, kvs))) return fail('disk_exists', `Disk ${meta.id} is already registered; nothing was added.`);
     } catch (e) {
       this.o.log.error({ disk: meta.id, err: errText(e) }, 'disk registration failed');
-      outcome = fail('coordination_error', 'The coordination store did not accept the disk; nothing was added. Try again.');
+      return fail('coordination_error', 'The coordination store did not accept the disk; nothing was added. Try again.');
     }
+    this.o.log.info({ disk: meta.id, name: meta.name }, 'disk registered');
+    return undefined;
+  }
+
+  private async register(meta: DiskMeta): Promise<Result<{ disk: DiskView }>> {
+    const outcome = await this.registerKeys(meta);
     if (!outcome) {
-      this.o.log.info({ disk: meta.id, name: meta.name }, 'disk registered');
-      const state: DiskState = { record, paths: new Map(meta.paths.map((p, i) => [i + 1, p])), owners: new Map() };
+      const state: DiskState = { record: diskRecordOf(meta, 'started'), paths: new Map(meta.paths.map((p, i) => [i + 1, p])), owners: new Map() };
       return { ok: true, disk: diskView(state) };
     }
     try {
@@ -191,6 +194,39 @@ export class DiskService {
       this.o.log.error({ disk: meta.id, image: imageName(meta.id), err: errText(e) }, 'rollback failed: image left behind');
     }
     return outcome;
+  }
+
+  /**
+   * Rebuilds the coordination store from the storage backend alone: every image `image-<id>` whose
+   * metadata is a disk's and that is not registered gets its disk and path keys back (started).
+   */
+  async rebuildFromImages(): Promise<Result<{ registered: string[]; skipped: { image: string; reason: string }[] }>> {
+    const disks = await this.readDisks();
+    if (!(disks instanceof Map)) return disks;
+    let images: Awaited<ReturnType<ImageStore['list']>>;
+    try {
+      images = await this.o.images.list();
+    } catch (e) {
+      this.o.log.error({ err: errText(e) }, 'image list unreadable');
+      return fail('storage_error', 'The image list cannot be read from the storage backend.');
+    }
+    const registered: string[] = [];
+    const skipped: { image: string; reason: string }[] = [];
+    for (const img of images) {
+      const id = diskIdOfImage(img.name);
+      if (!id) continue;
+      if (disks.has(id)) continue;
+      const meta = parseDiskMeta(img.meta);
+      if (!meta || meta.id !== id) {
+        skipped.push({ image: img.name, reason: img.metaError ?? 'no Portway metadata' });
+        continue;
+      }
+      const r = await this.registerKeys(meta);
+      if (r) skipped.push({ image: img.name, reason: r.message });
+      else registered.push(id);
+    }
+    this.o.log.info({ registered: registered.length, skipped: skipped.length }, 'disk list rebuilt from images');
+    return { ok: true, registered, skipped };
   }
 
   /** Calls onChange (coalesced) whenever a disk, path or owner changes. */
