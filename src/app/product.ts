@@ -30,7 +30,7 @@ export function defaultWebDir(): string {
   return here.includes(`${'/'}dist${'/'}`) ? join(here, '..', '..', 'web') : join(here, '..', '..', 'dist', 'web');
 }
 
-async function openStores(s: Settings): Promise<{ store: CoordStore; images: ImageStore }> {
+export async function openStores(s: Settings): Promise<{ store: CoordStore; images: ImageStore }> {
   let images: ImageStore;
   if (s.images.kind === 'file') images = await new FileImageStore(join(s.stateDir, 'images')).init();
   else {
@@ -46,7 +46,8 @@ async function openStores(s: Settings): Promise<{ store: CoordStore; images: Ima
   return { store, images };
 }
 
-export async function startProduct(s: Settings, log: Logger): Promise<Product> {
+/** The disk service over the settings' stores (no agent, no API). */
+export async function openDiskService(s: Settings, log: Logger): Promise<{ disks: DiskService; store: CoordStore; images: ImageStore }> {
   const checked = checkConfig(s.cluster);
   if (!checked.ok) throw new SettingsError(checked.message);
   const { store, images } = await openStores(s);
@@ -59,6 +60,13 @@ export async function startProduct(s: Settings, log: Logger): Promise<Product> {
     pool: s.cluster.pool,
     log: log.child({ mod: 'disks' }),
   });
+  return { disks, store, images };
+}
+
+export async function startProduct(s: Settings, log: Logger): Promise<Product> {
+  const checked = checkConfig(s.cluster);
+  if (!checked.ok) throw new SettingsError(checked.message);
+  const { disks, store, images } = await openDiskService(s, log);
   let agent: Agent | undefined;
   if (s.agent.enabled) {
     const target = new TgtDriver({

@@ -5,21 +5,39 @@
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
-import { startProduct } from '../app/product.js';
+import { openDiskService, startProduct } from '../app/product.js';
 import { SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 
-const USAGE = `usage: portway serve [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]`;
+const USAGE = `usage:
+  portway serve   [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
+  portway rebuild [--config FILE] [--state-dir DIR]   register every disk found in the image store`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  'state-dir': { type: 'string' },
+  listen: { type: 'string' },
+  node: { type: 'string' },
+} as const;
+
+/** Re-registers disks from their images' metadata (after the coordination store was lost). */
+async function rebuild(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
+  const s = await loadSettings(values.config);
+  if (values['state-dir']) s.stateDir = values['state-dir'];
+  const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+  const { disks, store } = await openDiskService(checkSettings(s), log);
+  try {
+    const r = await disks.rebuildFromImages();
+    if (!r.ok) throw new Error(r.message);
+    process.stdout.write(`registered ${r.registered.length} disk(s)${r.registered.length ? `: ${r.registered.join(' ')}` : ''}\n`);
+    for (const k of r.skipped) process.stdout.write(`skipped ${k.image}: ${k.reason}\n`);
+  } finally {
+    await store.close();
+  }
+}
 
 async function serve(argv: string[]): Promise<void> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      config: { type: 'string' },
-      'state-dir': { type: 'string' },
-      listen: { type: 'string' },
-      node: { type: 'string' },
-    },
-  });
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
   const s = await loadSettings(values.config);
   if (values['state-dir']) s.stateDir = values['state-dir'];
   if (values.node) s.node = values.node;
@@ -55,6 +73,7 @@ async function serve(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === 'serve') return serve(rest);
+  if (cmd === 'rebuild') return rebuild(rest);
   process.stderr.write(`${USAGE}\n`);
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
 }

@@ -77,3 +77,18 @@ describe('embedded store persistence', () => {
     }
   });
 });
+
+describe('embedded store lock', () => {
+  it('refuses a second opener of the same directory until the first closes', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-coord-'));
+    try {
+      const a = new EmbeddedStore({ dir });
+      assert.throws(() => new EmbeddedStore({ dir }), /in use by process/);
+      await a.close();
+      const b = new EmbeddedStore({ dir });
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -3,7 +3,7 @@
  * leases that expire and delete their keys, prefix watches) in process, persisted to a write-ahead log
  * that is fsynced on every change and compacted into a snapshot at open, so a restart loses nothing.
  */
-import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Compare,
@@ -42,6 +42,16 @@ interface Snapshot {
   leases: [string, LeaseEntry][];
 }
 
+function pidAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 interface Watcher {
   prefix: string;
   onEvent: (ev: WatchEvent) => void;
@@ -62,6 +72,7 @@ export class EmbeddedStore implements CoordStore {
   private nextLease = 1;
   private watchers = new Set<Watcher>();
   private walFd: number | undefined;
+  private lockPath: string | undefined;
   private timer: NodeJS.Timeout;
   private closed = false;
   private readonly now: () => number;
@@ -74,8 +85,27 @@ export class EmbeddedStore implements CoordStore {
     this.expireLeases();
   }
 
+  /** One opener at a time: a second one would compact the log under the first one's feet. */
+  private lock(dir: string): void {
+    const path = join(dir, 'lock');
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        writeFileSync(path, String(process.pid), { flag: 'wx' });
+        this.lockPath = path;
+        return;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const pid = Number(readFileSync(path, 'utf8'));
+      if (pidAlive(pid)) throw new CoordError('unavailable', `the embedded store in ${dir} is in use by process ${pid}; stop it first`);
+      rmSync(path, { force: true }); // left by a process that is gone
+    }
+    throw new CoordError('unavailable', `cannot lock the embedded store in ${dir}`);
+  }
+
   private load(dir: string): void {
     mkdirSync(dir, { recursive: true });
+    this.lock(dir);
     const snapPath = join(dir, 'snapshot.json');
     const walPath = join(dir, 'wal.log');
     if (existsSync(snapPath)) {
@@ -291,5 +321,7 @@ export class EmbeddedStore implements CoordStore {
     this.watchers.clear();
     if (this.walFd !== undefined) closeSync(this.walFd);
     this.walFd = undefined;
+    if (this.lockPath) rmSync(this.lockPath, { force: true });
+    this.lockPath = undefined;
   }
 }

@@ -177,7 +177,7 @@ export class EtcdStore implements CoordStore {
     }
   }
 
-  /** A read: retried on transient errors until the deadline. */
+  /** A read (or another idempotent call): retried on transient errors until the deadline. */
   private async read<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const end = Date.now() + this.timeoutMs;
     let delay = 50;
@@ -255,8 +255,15 @@ export class EtcdStore implements CoordStore {
     return new EtcdLease(this, String(res.ID), Number(res.TTL) || ttlSeconds);
   }
 
-  /** One LeaseKeepAlive round trip on a fresh stream; resolves to the TTL etcd reports (0 = gone). */
+  /**
+   * One LeaseKeepAlive round trip on a fresh stream; resolves to the TTL etcd reports (0 = gone).
+   * A renewal is idempotent, so it is retried (another member) on transient errors until the deadline.
+   */
   keepAliveRoundTrip(id: string): Promise<number> {
+    return this.read(`keepAlive ${id}`, () => this.keepAliveAttempt(id));
+  }
+
+  private keepAliveAttempt(id: string): Promise<number> {
     const ms = this.timeoutMs;
     return this.deadline(
       `keepAlive ${id}`,

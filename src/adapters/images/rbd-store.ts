@@ -1,0 +1,346 @@
+/**
+ * The cluster image store: Ceph RBD images, driven through the `rbd` and `ceph` CLIs
+ * (execFile with argument arrays, `--format json`).
+ *
+ * Where the disk metadata lives: RBD image-meta key `portway.meta` on the image
+ * (`rbd image-meta set/list`). librbd keeps image-meta in the omap of the image's header object
+ * (`rbd_header.<id>`, omap key `metadata_portway.meta`), so it is stored with the image in the Ceph
+ * cluster itself, goes away with the image, and the cluster alone is enough to rebuild the disk list.
+ *
+ * list() in one batch: the CLIs have no command that returns the image-meta of many images, so
+ * list() runs ONE short Python program on the librados/librbd bindings (python3-rados and
+ * python3-rbd, which ceph-common depends on: the `ceph` CLI itself is that Python) that lists the pool
+ * and reads every image's size and `portway.meta` over a single cluster connection. Nothing is cached
+ * in-process, so a change made by another node is seen by the next list(). Where the bindings are
+ * missing (or with `batchList: false`) list() falls back to `rbd ls -l` plus one `rbd image-meta list`
+ * per image, a few at a time.
+ *
+ * Exit codes of rbd are errno values: 17 EEXIST -> 'exists', 2 ENOENT -> 'not_found',
+ * 16 EBUSY (watchers: e.g. tgtd has it open) -> 'busy', 28 ENOSPC -> 'no_space', a timeout or
+ * 110 ETIMEDOUT / 108 ESHUTDOWN -> 'unavailable', anything else -> 'io'.
+ *
+ * tgtd (tgt-rbd) reaches the image with --bstype rbd, --backing-store POOL/NAME and
+ * --bsopts "conf=<ceph.conf>;id=<client id>". bs_rbd accepts only conf=, id=, cluster= (and
+ * virsecretuuid=/cephx_key=) in bsopts: it has no keyring option, so the keyring of that client id
+ * must be found through the ceph.conf (`[client] keyring = ...`, e.g. scripts/ceph-start.sh writes
+ * `keyring = <dir>/ceph.$name.keyring,<dir>/keyring`).
+ */
+import { ExecError, run } from '../exec.js';
+import { type ImageRecord, type ImageStore, ImageStoreError, type TargetBacking } from './types.js';
+
+export interface RbdImageStoreOptions {
+  /** Path of ceph.conf. */
+  conf: string;
+  /** Ceph client id (client.<id>), e.g. "admin". */
+  id: string;
+  /** RBD pool holding the images. */
+  pool: string;
+  /** Keyring path when ceph.conf does not name it (CLIs only: tgtd reads it from ceph.conf). */
+  keyring?: string;
+  /** Deadline of one CLI call in ms (default 30000); the cluster connect gives up a bit before. */
+  timeoutMs?: number;
+  /** list() in one Python/librbd process (default true). */
+  batchList?: boolean;
+  /** Python 3 with the rados/rbd bindings (default /usr/bin/python3, the one ceph-common uses). */
+  python?: string;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export const META_KEY = 'portway.meta';
+
+/** Lists the pool and reads every image's size and metadata over one cluster connection. */
+const LIST_PY = String.raw`
+import json, sys
+try:
+    import rados, rbd
+except ImportError as e:
+    sys.stderr.write("portway: no python rados/rbd bindings: %s\n" % e)
+    sys.exit(99)
+conf, cid, keyring, pool, key, timeout = sys.argv[1:7]
+opts = {"client_mount_timeout": timeout, "rados_mon_op_timeout": timeout, "rados_osd_op_timeout": timeout}
+if keyring:
+    opts["keyring"] = keyring
+cluster = rados.Rados(conffile=conf, rados_id=cid, conf=opts)
+try:
+    cluster.connect(timeout=int(float(timeout)))
+except rados.TimedOut as e:
+    sys.stderr.write("connect timed out: %s\n" % e); sys.exit(110)
+except rados.Error as e:
+    sys.stderr.write("connect failed: %s\n" % e); sys.exit(getattr(e, "errno", None) or 5)
+out = []
+try:
+    try:
+        ioctx = cluster.open_ioctx(pool)
+    except rados.ObjectNotFound as e:
+        sys.stderr.write("pool %s: %s\n" % (pool, e)); sys.exit(2)
+    for ent in rbd.RBD().list2(ioctx):
+        name = ent["name"]
+        try:
+            img = rbd.Image(ioctx, name, read_only=True)
+        except rbd.ImageNotFound:
+            continue  # removed while listing
+        try:
+            rec = {"name": name, "sizeBytes": img.size(), "meta": None}
+            try:
+                rec["meta"] = img.metadata_get(key)
+            except KeyError:
+                pass
+            except Exception as e:
+                rec["metaError"] = str(e) or type(e).__name__
+        finally:
+            img.close()
+        out.append(rec)
+    ioctx.close()
+finally:
+    cluster.shutdown()
+sys.stdout.write(json.dumps(out))
+`;
+
+export class RbdImageStore implements ImageStore {
+  readonly kind = 'rbd' as const;
+  private readonly conf: string;
+  private readonly id: string;
+  private readonly pool: string;
+  private readonly keyring: string | undefined;
+  private readonly timeoutMs: number;
+  private readonly python: string;
+  private batchList: boolean;
+  private warnedFallback = false;
+
+  constructor(opts: RbdImageStoreOptions) {
+    if (!opts.conf || /[;\0\n]/.test(opts.conf)) throw new Error(`RbdImageStore: bad ceph.conf path ${JSON.stringify(opts.conf)}`);
+    if (!ID.test(opts.id)) throw new Error(`RbdImageStore: bad client id ${JSON.stringify(opts.id)}`);
+    if (!NAME.test(opts.pool)) throw new Error(`RbdImageStore: bad pool name ${JSON.stringify(opts.pool)}`);
+    if (opts.keyring !== undefined && (opts.keyring === '' || opts.keyring.includes('\0'))) throw new Error('RbdImageStore: bad keyring path');
+    this.conf = opts.conf;
+    this.id = opts.id;
+    this.pool = opts.pool;
+    this.keyring = opts.keyring;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.batchList = opts.batchList ?? true;
+    this.python = opts.python ?? '/usr/bin/python3';
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  private checkName(name: string): void {
+    if (typeof name !== 'string' || !NAME.test(name)) {
+      throw new ImageStoreError('io', `invalid image name ${JSON.stringify(name)?.slice(0, 80)}`);
+    }
+  }
+
+  private spec(name: string): string {
+    return `${this.pool}/${name}`;
+  }
+
+  /** Seconds the cluster connection may take: a little under the CLI deadline. */
+  private connectSeconds(): number {
+    return Math.max(1, Math.floor((this.timeoutMs * 0.8) / 1000));
+  }
+
+  /** Options every ceph CLI gets: conf, client id, keyring, and bounded waits on the cluster. */
+  private common(): string[] {
+    const t = String(this.connectSeconds());
+    const args = ['-c', this.conf, '--id', this.id];
+    if (this.keyring) args.push('--keyring', this.keyring);
+    args.push('--client_mount_timeout', t, '--rados_mon_op_timeout', t, '--rados_osd_op_timeout', t);
+    return args;
+  }
+
+  private async cli(tool: 'rbd' | 'ceph', args: string[], what: string): Promise<string> {
+    try {
+      const { stdout } = await run(tool, [...this.common(), ...args], { timeoutMs: this.timeoutMs });
+      return stdout;
+    } catch (e) {
+      throw this.mapError(e, what);
+    }
+  }
+
+  private rbd(args: string[], what: string): Promise<string> {
+    return this.cli('rbd', args, what);
+  }
+
+  private mapError(e: unknown, what: string): ImageStoreError {
+    if (e instanceof ImageStoreError) return e;
+    if (!(e instanceof ExecError)) return new ImageStoreError('io', `${what}: ${(e as Error)?.message ?? String(e)}`);
+    const detail = (e.stderr.trim().split('\n').filter((l) => l.trim()).pop() ?? '').slice(0, 300);
+    const msg = `${what}: ${detail || e.message}`;
+    if (e.timedOut) return new ImageStoreError('unavailable', `${what}: the Ceph cluster did not answer within ${this.timeoutMs} ms`);
+    switch (e.exitCode) {
+      case 17:
+        return new ImageStoreError('exists', msg);
+      case 2:
+        // ENOENT is also what rbd says for a missing pool: that is no missing image
+        if (/error opening pool|pool .* does not exist/i.test(e.stderr)) return new ImageStoreError('io', msg);
+        return new ImageStoreError('not_found', msg);
+      case 16:
+        return new ImageStoreError('busy', msg);
+      case 28:
+      case 122:
+        return new ImageStoreError('no_space', msg);
+      case 110:
+      case 108:
+      case 111:
+        return new ImageStoreError('unavailable', msg);
+      case null:
+        // not started (ENOENT of the binary) or killed
+        return new ImageStoreError('unavailable', msg);
+      default:
+        if (/timed out|couldn't connect|error connecting to the cluster|\[errno 110\]/i.test(e.stderr)) {
+          return new ImageStoreError('unavailable', msg);
+        }
+        return new ImageStoreError('io', msg);
+    }
+  }
+
+  private parse<T>(stdout: string, what: string): T {
+    try {
+      return JSON.parse(stdout) as T;
+    } catch {
+      throw new ImageStoreError('io', `${what}: unreadable output ${JSON.stringify(stdout.slice(0, 200))}`);
+    }
+  }
+
+  private async info(name: string): Promise<{ size: number; id: string }> {
+    const out = await this.rbd(['info', '--format', 'json', this.spec(name)], `image ${name}`);
+    const j = this.parse<{ size?: number; id?: string }>(out, `rbd info ${name}`);
+    if (typeof j.size !== 'number') throw new ImageStoreError('io', `rbd info ${name}: no size`);
+    return { size: j.size, id: String(j.id ?? '') };
+  }
+
+  /** image-meta of one image as an object; ImageStoreError('not_found') when the image is missing. */
+  private async metaList(name: string): Promise<Record<string, string>> {
+    const out = await this.rbd(['image-meta', 'list', '--format', 'json', this.spec(name)], `image ${name} metadata`);
+    // an image without any image-meta prints nothing at all
+    if (out.trim() === '') return {};
+    return this.parse<Record<string, string>>(out, `rbd image-meta list ${name}`);
+  }
+
+  // ---- ImageStore ----------------------------------------------------------------------------
+
+  async create(name: string, sizeBytes: number, meta: string | null): Promise<void> {
+    this.checkName(name);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new ImageStoreError('io', `bad size ${sizeBytes} for image ${name}`);
+    if (meta !== null && meta.includes('\0')) throw new ImageStoreError('io', `metadata of image ${name} contains NUL`);
+    await this.rbd(['create', '--size', `${sizeBytes}B`, this.spec(name)], `create image ${name}`);
+    if (meta === null) return;
+    try {
+      await this.rbd(['image-meta', 'set', this.spec(name), META_KEY, '--', meta], `set metadata of image ${name}`);
+    } catch (e) {
+      // leave no image without its metadata behind
+      await this.rbd(['rm', '--no-progress', this.spec(name)], `remove image ${name}`).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async resize(name: string, sizeBytes: number): Promise<void> {
+    this.checkName(name);
+    if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new ImageStoreError('io', `bad size ${sizeBytes} for image ${name}`);
+    const { size } = await this.info(name);
+    if (sizeBytes < size) throw new ImageStoreError('shrink', `image ${name} can only grow (${size} -> ${sizeBytes} bytes)`);
+    if (sizeBytes === size) return;
+    // no --allow-shrink: rbd itself refuses to shrink should the image have grown meanwhile
+    await this.rbd(['resize', '--no-progress', '--size', `${sizeBytes}B`, this.spec(name)], `resize image ${name}`);
+  }
+
+  async remove(name: string): Promise<void> {
+    this.checkName(name);
+    await this.rbd(['rm', '--no-progress', this.spec(name)], `remove image ${name}`);
+  }
+
+  async exists(name: string): Promise<boolean> {
+    this.checkName(name);
+    try {
+      await this.info(name);
+      return true;
+    } catch (e) {
+      if (e instanceof ImageStoreError && e.code === 'not_found') return false;
+      throw e;
+    }
+  }
+
+  async list(): Promise<ImageRecord[]> {
+    let recs: ImageRecord[] | undefined;
+    if (this.batchList) recs = await this.listBatched();
+    if (!recs) recs = await this.listPerImage();
+    return recs.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** One Python/librbd process for the whole pool; undefined when the bindings are missing. */
+  private async listBatched(): Promise<ImageRecord[] | undefined> {
+    const args = ['-c', LIST_PY, this.conf, this.id, this.keyring ?? '', this.pool, META_KEY, String(this.connectSeconds())];
+    let stdout: string;
+    try {
+      ({ stdout } = await run(this.python, args, { timeoutMs: this.timeoutMs }));
+    } catch (e) {
+      if (e instanceof ExecError && (e.exitCode === 99 || (e.exitCode === null && !e.timedOut && /ENOENT/.test(e.stderr)))) {
+        this.batchList = false;
+        if (!this.warnedFallback) {
+          this.warnedFallback = true;
+          console.warn(`RbdImageStore: ${this.python} with rados/rbd bindings not usable; list() reads image-meta per image`);
+        }
+        return undefined;
+      }
+      throw this.mapError(e, 'list images');
+    }
+    const raw = this.parse<{ name: string; sizeBytes: number; meta: string | null; metaError?: string }[]>(stdout, 'list images');
+    return raw
+      .filter((r) => NAME.test(r.name))
+      .map((r) => {
+        const rec: ImageRecord = { name: r.name, sizeBytes: r.sizeBytes, meta: r.meta ?? null };
+        if (r.metaError) rec.metaError = r.metaError;
+        return rec;
+      });
+  }
+
+  /** `rbd ls -l` for names and sizes, then image-meta per image, four at a time. */
+  private async listPerImage(): Promise<ImageRecord[]> {
+    const out = await this.rbd(['ls', '-l', '--format', 'json', this.pool], 'list images');
+    const rows = out.trim() === '' ? [] : this.parse<{ image: string; size: number; snapshot?: string }[]>(out, 'rbd ls -l');
+    const images = rows.filter((r) => r.snapshot === undefined && NAME.test(r.image));
+    const recs: (ImageRecord | undefined)[] = new Array(images.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < images.length) {
+        const i = next++;
+        const row = images[i]!;
+        const rec: ImageRecord = { name: row.image, sizeBytes: row.size, meta: null };
+        try {
+          rec.meta = (await this.metaList(row.image))[META_KEY] ?? null;
+        } catch (e) {
+          if (e instanceof ImageStoreError && e.code === 'not_found') continue; // removed while listing
+          rec.metaError = (e as Error).message;
+        }
+        recs[i] = rec;
+      }
+    };
+    await Promise.all([worker(), worker(), worker(), worker()]);
+    return recs.filter((r): r is ImageRecord => r !== undefined);
+  }
+
+  async getMeta(name: string): Promise<string | null> {
+    this.checkName(name);
+    return (await this.metaList(name))[META_KEY] ?? null;
+  }
+
+  async setMeta(name: string, meta: string): Promise<void> {
+    this.checkName(name);
+    if (meta.includes('\0')) throw new ImageStoreError('io', `metadata of image ${name} contains NUL`);
+    await this.rbd(['image-meta', 'set', this.spec(name), META_KEY, '--', meta], `set metadata of image ${name}`);
+  }
+
+  backing(name: string): TargetBacking {
+    this.checkName(name);
+    return { bstype: 'rbd', path: this.spec(name), bsopts: `conf=${this.conf};id=${this.id}` };
+  }
+
+  /** Raw bytes used and raw capacity of the cluster (`ceph df`). */
+  async usage(): Promise<{ usedBytes: number; totalBytes: number }> {
+    const out = await this.cli('ceph', ['df', '--format', 'json'], 'ceph df');
+    const j = this.parse<{ stats?: { total_bytes?: number; total_used_raw_bytes?: number; total_used_bytes?: number } }>(out, 'ceph df');
+    const s = j.stats;
+    if (!s || typeof s.total_bytes !== 'number') throw new ImageStoreError('io', 'ceph df: no cluster stats');
+    return { usedBytes: s.total_used_raw_bytes ?? s.total_used_bytes ?? 0, totalBytes: s.total_bytes };
+  }
+}
