@@ -1,0 +1,50 @@
+import type { FastifyInstance } from 'fastify';
+import type { AddDiskRequest } from '../../domain/add-disk.js';
+import type { DiskService } from '../../services/disk-service.js';
+import { sendError, sendFailure } from '../reply.js';
+
+export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
+  app.get('/api/v1/disks', async (_req, reply) => {
+    const r = await disks.list();
+    return r.ok ? { disks: r.disks } : sendFailure(reply, r);
+  });
+
+  app.post('/api/v1/disks', async (req, reply) => {
+    const body = req.body;
+    if (body === null || typeof body !== 'object' || Array.isArray(body)) return sendError(reply, 400, 'invalid_request', 'The request body must be a JSON object.');
+    const r = await disks.add(body as AddDiskRequest);
+    if (!r.ok) return sendFailure(reply, r);
+    return reply.code(201).send({ disk: r.disk });
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/disks/:id', async (req, reply) => {
+    const r = await disks.get(req.params.id);
+    return r.ok ? { disk: r.disk } : sendFailure(reply, r);
+  });
+
+  app.get<{ Params: { id: string } }>('/api/v1/disks/:id/paths', async (req, reply) => {
+    const r = await disks.paths(req.params.id);
+    return r.ok ? { paths: r.paths } : sendFailure(reply, r);
+  });
+
+  app.get('/api/v1/events', async (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    let closed = false;
+    const send = async () => {
+      const r = await disks.list();
+      if (closed) return;
+      if (r.ok) res.write(`event: disks\ndata: ${JSON.stringify({ disks: r.disks })}\n\n`);
+      else res.write(`event: error\ndata: ${JSON.stringify({ code: r.code, message: r.message })}\n\n`);
+    };
+    const unwatch = await disks.watch(() => void send());
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    req.raw.on('close', () => {
+      closed = true;
+      clearInterval(ping);
+      void unwatch();
+    });
+    await send();
+  });
+}
