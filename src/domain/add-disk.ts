@@ -42,8 +42,30 @@ export interface AddDiskInput {
   chapPassword: string;
 }
 
-function obj(v: unknown): Record<string, unknown> | undefined {
+export function obj(v: unknown): Record<string, unknown> | undefined {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+
+/** ACL from the form: '' for all initiators, or the one initiator IQN allowed. */
+export function parseAcl(raw: unknown): string | Failure {
+  const acl = raw == null ? { mode: 'all' } : (obj(raw) ?? {});
+  if (acl.mode === 'all') return '';
+  if (acl.mode !== 'iqn') return fail('invalid_iqn', 'ACL must be all initiators or one initiator IQN.', 'acl.iqn');
+  if (typeof acl.iqn !== 'string' || acl.iqn.trim() === '')
+    return fail('data_missing', 'Initiator IQN is required when access is limited to one initiator.', 'acl.iqn');
+  if (!isValidIqn(acl.iqn.trim()))
+    return fail('invalid_iqn', `"${acl.iqn.slice(0, 80)}" is not a valid initiator IQN (iqn.YYYY-MM.domain:name).`, 'acl.iqn');
+  return acl.iqn.trim();
+}
+
+/** Authentication from the form: no CHAP ('' user), or a checked CHAP user and password. */
+export function parseAuth(raw: unknown): { chapUser: string; chapPassword: string } | Failure {
+  const auth = raw == null ? { mode: 'none' } : (obj(raw) ?? {});
+  if (auth.mode === 'none') return { chapUser: '', chapPassword: '' };
+  if (auth.mode !== 'chap') return fail('invalid_chap', 'Authentication must be none or CHAP.', 'chap.user');
+  const chapFail = checkChap(auth.user, auth.password);
+  if (chapFail) return chapFail;
+  return { chapUser: auth.user as string, chapPassword: auth.password as string };
 }
 
 /** Step 1 of SPEC.md: validate what the user sent. */
@@ -71,29 +93,12 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
     manualIps = (given as string[]).map((s) => s.trim());
   }
 
-  const acl = req.acl == null ? { mode: 'all' } : (obj(req.acl) ?? {});
-  let aclIqn = '';
-  if (acl.mode === 'iqn') {
-    if (typeof acl.iqn !== 'string' || acl.iqn.trim() === '')
-      return fail('data_missing', 'Initiator IQN is required when access is limited to one initiator.', 'acl.iqn');
-    if (!isValidIqn(acl.iqn.trim()))
-      return fail('invalid_iqn', `"${acl.iqn.slice(0, 80)}" is not a valid initiator IQN (iqn.YYYY-MM.domain:name).`, 'acl.iqn');
-    aclIqn = acl.iqn.trim();
-  } else if (acl.mode !== 'all') {
-    return fail('invalid_iqn', 'ACL must be all initiators or one initiator IQN.', 'acl.iqn');
-  }
-
-  const auth = req.auth == null ? { mode: 'none' } : (obj(req.auth) ?? {});
-  let chapUser = '';
-  let chapPassword = '';
-  if (auth.mode === 'chap') {
-    const chapFail = checkChap(auth.user, auth.password);
-    if (chapFail) return chapFail;
-    chapUser = auth.user as string;
-    chapPassword = auth.password as string;
-  } else if (auth.mode !== 'none') {
-    return fail('invalid_chap', 'Authentication must be none or CHAP.', 'chap.user');
-  }
+  const acl = parseAcl(req.acl);
+  if (typeof acl !== 'string') return acl;
+  const auth = parseAuth(req.auth);
+  if ('ok' in auth) return auth;
+  const { chapUser, chapPassword } = auth;
+  const aclIqn = acl;
 
   return {
     name: req.name as string,

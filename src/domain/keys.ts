@@ -5,6 +5,32 @@ export const ROOT = '/portway';
 export const DISKS = `${ROOT}/disks/`;
 export const OWNERS = `${ROOT}/owners/`;
 export const NODES = `${ROOT}/nodes/`;
+/** Admin path moves: `<root>/moves/<id>/<n>` names the node that is to take path n (no lease). */
+export const MOVES = `${ROOT}/moves/`;
+/** Drained nodes: `<root>/drained/<name>` (no lease: survives the node's restart). */
+export const DRAINED = `${ROOT}/drained/`;
+/** `<root>/served/<id>`: the disk has been fully served once since it was (last) started. */
+export const SERVED = `${ROOT}/served/`;
+/** Uniqueness index: one key per path IP and per disk name, created in the disk's registration txn. */
+export const IPS = `${ROOT}/ips/`;
+export const NAMES = `${ROOT}/names/`;
+
+export function ipKey(ip: string): string {
+  return `${IPS}${ip}`;
+}
+export function nameKey(name: string): string {
+  return `${NAMES}${encodeURIComponent(name)}`;
+}
+
+/** Every key registering a disk: its record, its paths, and its IP and name index entries. */
+export function registrationKvs(meta: DiskMeta, desired: DiskRecord['desired']): { key: string; value: string }[] {
+  return [
+    { key: diskKey(meta.id), value: JSON.stringify(diskRecordOf(meta, desired)) },
+    ...meta.paths.map((p, i) => ({ key: pathKey(meta.id, i + 1), value: JSON.stringify(p) })),
+    ...meta.paths.map((p) => ({ key: ipKey(p.ip), value: meta.id })),
+    { key: nameKey(meta.name), value: meta.id },
+  ];
+}
 
 /** `<root>/disks/<id>`: the disk's registration. */
 export function diskKey(id: string): string {
@@ -20,6 +46,15 @@ export function ownerKey(id: string, n: number): string {
 }
 export function nodeKey(name: string): string {
   return `${NODES}${name}`;
+}
+export function moveKey(id: string, n: number): string {
+  return `${MOVES}${id}/${n}`;
+}
+export function drainedKey(name: string): string {
+  return `${DRAINED}${name}`;
+}
+export function servedKey(id: string): string {
+  return `${SERVED}${id}`;
 }
 
 /** The disk's registration: what lists show (never a secret) and whether it should be served. */
@@ -61,8 +96,20 @@ export interface OwnerRecord {
 export interface NodeRecord {
   name: string;
   startedAt: string;
-  /** Drained nodes take no new paths. */
+  /** Drained nodes take no new paths (the drain key under DRAINED is the admin's way to set it). */
   drained?: boolean;
+}
+
+/** An admin's request to move one path to node `to` (release by the owner, then take by `to`). */
+export interface MoveIntent {
+  to: string;
+  /** The owner when the move was asked for (informational). */
+  from: string | null;
+  requestedAt: string;
+}
+
+export function asMoveIntent(v: unknown): MoveIntent | undefined {
+  return isObj(v) && typeof v.to === 'string' && v.to !== '' ? { to: v.to, from: typeof v.from === 'string' ? v.from : null, requestedAt: typeof v.requestedAt === 'string' ? v.requestedAt : '' } : undefined;
 }
 
 /** What a key under DISKS or OWNERS is. */
@@ -71,6 +118,9 @@ export type ParsedKey =
   | { kind: 'path'; id: string; index: number }
   | { kind: 'owner'; id: string; index: number }
   | { kind: 'node'; name: string }
+  | { kind: 'move'; id: string; index: number }
+  | { kind: 'drained'; name: string }
+  | { kind: 'served'; id: string }
   | { kind: 'other' };
 
 export function parseKey(key: string): ParsedKey {
@@ -80,6 +130,12 @@ export function parseKey(key: string): ParsedKey {
   if (m) return { kind: 'owner', id: m[1] as string, index: Number(m[2]) };
   m = /^\/portway\/nodes\/(.+)$/.exec(key);
   if (m) return { kind: 'node', name: m[1] as string };
+  m = /^\/portway\/moves\/(\d{5})\/(\d+)$/.exec(key);
+  if (m) return { kind: 'move', id: m[1] as string, index: Number(m[2]) };
+  m = /^\/portway\/drained\/(.+)$/.exec(key);
+  if (m) return { kind: 'drained', name: m[1] as string };
+  m = /^\/portway\/served\/(\d{5})$/.exec(key);
+  if (m) return { kind: 'served', id: m[1] as string };
   return { kind: 'other' };
 }
 
@@ -88,6 +144,8 @@ export interface DiskState {
   record: DiskRecord;
   paths: Map<number, PathSpec>;
   owners: Map<number, OwnerRecord>;
+  /** Set when every path has been served once since the disk was started (key under SERVED). */
+  servedOnce?: true;
 }
 
 function isObj(v: unknown): v is Record<string, unknown> {
@@ -108,6 +166,7 @@ function asOwnerRecord(v: unknown): OwnerRecord | undefined {
 export function assembleDisks(kvs: Iterable<{ key: string; value: string }>): Map<string, DiskState> {
   const disks = new Map<string, DiskState>();
   const pending: { id: string; index: number; owner?: OwnerRecord; path?: PathSpec }[] = [];
+  const served = new Set<string>();
   for (const { key, value } of kvs) {
     const k = parseKey(key);
     try {
@@ -120,6 +179,8 @@ export function assembleDisks(kvs: Iterable<{ key: string; value: string }>): Ma
       } else if (k.kind === 'owner') {
         const owner = asOwnerRecord(JSON.parse(value));
         if (owner) pending.push({ id: k.id, index: k.index, owner });
+      } else if (k.kind === 'served') {
+        served.add(k.id);
       }
     } catch {
       // A value that is not JSON is not ours: ignore it rather than fail the whole list.
@@ -130,6 +191,10 @@ export function assembleDisks(kvs: Iterable<{ key: string; value: string }>): Ma
     if (!d) continue;
     if (p.path) d.paths.set(p.index, p.path);
     if (p.owner) d.owners.set(p.index, p.owner);
+  }
+  for (const id of served) {
+    const d = disks.get(id);
+    if (d) d.servedOnce = true;
   }
   return disks;
 }

@@ -21,6 +21,10 @@ export type FailureCode =
   | 'disk_name_exists'
   | 'disk_exists'
   | 'disk_not_found'
+  | 'disk_not_stopped'
+  | 'disk_busy'
+  | 'image_not_found'
+  | 'meta_unreadable'
   | 'disk_list_unreadable'
   | 'no_disk_id'
   | 'storage_error'
@@ -59,9 +63,13 @@ export function httpStatusOf(code: FailureCode): number {
     case 'ip_used_already':
     case 'ip_out_of_range':
     case 'no_disk_id':
+    case 'disk_not_stopped':
+    case 'disk_busy':
       return 409;
     case 'disk_not_found':
+    case 'image_not_found':
       return 404;
+    case 'meta_unreadable':
     case 'disk_list_unreadable':
     case 'storage_error':
     case 'coordination_error':

@@ -3,17 +3,19 @@
  * the disk list and each disk's paths. Adds are serialized so two admins never get one id or IP.
  */
 import type { Logger } from 'pino';
-import { type CoordStore, createAllIfAbsent } from '../adapters/coord/types.js';
+import { type CoordStore, type KeyValue, type TxnOp, createAllIfAbsent } from '../adapters/coord/types.js';
 import { type ImageStore, ImageStoreError } from '../adapters/images/types.js';
 import { type AddDiskRequest, parseAddDisk, planAddDisk } from '../domain/add-disk.js';
+import { type EditDiskRequest, applyEdit } from '../domain/edit-disk.js';
 import type { ResolvedSubnet } from '../domain/config.js';
 import { type DiskMeta, type DiskStatus, type SubnetChoice, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
-import { type DiskState, ROOT, assembleDisks, diskKey, diskRecordOf, pathKey } from '../domain/keys.js';
+import { type DiskRecord, type DiskState, DISKS, OWNERS, assembleDisks, diskKey, diskRecordOf, ipKey, nameKey, registrationKvs } from '../domain/keys.js';
 import { parseIp } from '../domain/ip.js';
 import { type Failure, fail } from '../domain/outcomes.js';
 import { diskStatus, servedCount } from '../domain/status.js';
-import { Mutex } from '../util/async.js';
+import { KeyedMutex, Mutex } from '../util/async.js';
 import { errText } from '../util/errors.js';
+import { withStoreLock } from './store-lock.js';
 
 export interface DiskView {
   id: string;
@@ -69,12 +71,15 @@ export function diskView(d: DiskState): DiskView {
 
 export class DiskService {
   private readonly addLock = new Mutex();
+  private readonly diskLocks = new KeyedMutex();
 
   constructor(private readonly o: DiskServiceOptions) {}
 
+  /** Disks, paths and owners: two prefix reads, whatever else lives in the store. */
   private async readDisks(): Promise<Map<string, DiskState> | Failure> {
     try {
-      return assembleDisks(await this.o.store.list(`${ROOT}/`));
+      const [disks, owners] = await Promise.all([this.o.store.list(DISKS), this.o.store.list(OWNERS)]);
+      return assembleDisks([...disks, ...owners]);
     } catch (e) {
       this.o.log.error({ err: errText(e) }, 'disk list unreadable');
       return fail('disk_list_unreadable', 'The disk list cannot be read from the coordination store right now; try again.');
@@ -106,37 +111,72 @@ export class DiskService {
 
   private async one(id: string): Promise<Result<{ state: DiskState }>> {
     if (parseDiskId(id) === undefined) return fail('disk_not_found', `There is no disk ${String(id).slice(0, 20)}.`);
-    const disks = await this.readDisks();
-    if (!(disks instanceof Map)) return disks;
-    const state = disks.get(id);
+    let kvs: KeyValue[];
+    try {
+      const [disk, owners] = await Promise.all([this.o.store.list(`${diskKey(id)}`), this.o.store.list(`${OWNERS}${id}/`)]);
+      kvs = [...disk.filter((kv) => kv.key === diskKey(id) || kv.key.startsWith(`${diskKey(id)}/`)), ...owners];
+    } catch (e) {
+      this.o.log.error({ err: errText(e) }, 'disk unreadable');
+      return fail('disk_list_unreadable', 'The disk cannot be read from the coordination store right now; try again.');
+    }
+    const state = assembleDisks(kvs).get(id);
     return state ? { ok: true, state } : fail('disk_not_found', `There is no disk ${id}.`);
   }
 
-  /** SPEC.md's add-disk, steps 1-6. Returns at once: the paths are allocated, not yet served. */
+  private async usage(): Promise<{ disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string> } | Failure> {
+    const disks = await this.readDisks();
+    if (!(disks instanceof Map)) return disks;
+    const usedIps = new Set<number>();
+    const names = new Set<string>();
+    for (const d of disks.values()) {
+      names.add(d.record.name);
+      for (const p of d.paths.values()) {
+        const n = parseIp(p.ip);
+        if (n !== undefined) usedIps.add(n);
+      }
+    }
+    return { disks, usedIps, names };
+  }
+
+  /**
+   * SPEC.md's add-disk, steps 1-6. Returns at once: the paths are allocated, not yet served.
+   * Adds of this process run one at a time; adds of other API servers are kept apart by the
+   * registration transaction, which creates one index key per IP and per name only if absent:
+   * the loser of a race removes its image and plans again.
+   */
   async add(req: AddDiskRequest): Promise<Result<{ disk: DiskView }>> {
     const input = parseAddDisk(req);
     if ('ok' in input) return input;
-    return this.addLock.run(async () => {
-      const disks = await this.readDisks();
-      if (!(disks instanceof Map)) return disks;
-      const usedIps = new Set<number>();
-      const names = new Set<string>();
-      for (const d of disks.values()) {
-        names.add(d.record.name);
-        for (const p of d.paths.values()) {
-          const n = parseIp(p.ip);
-          if (n !== undefined) usedIps.add(n);
-        }
+    return this.allocating(async () => {
+      let last: Failure | undefined;
+      for (let attempt = 0; attempt < 5; attempt++) {
+        const u = await this.usage();
+        if ('ok' in u) return u;
+        const plan = planAddDisk(
+          input,
+          { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps: u.usedIps, diskIds: u.disks.keys(), diskNames: u.names },
+          new Date(),
+        );
+        if ('ok' in plan) return plan;
+        const created = await this.createImage(plan);
+        if ('ok' in created) return created;
+        const r = await this.register(created);
+        if (r.ok || r.code !== 'disk_exists') return r;
+        last = r; // another server registered the same id, IP or name meanwhile: plan again
       }
-      const plan = planAddDisk(
-        input,
-        { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps, diskIds: disks.keys(), diskNames: names },
-        new Date(),
-      );
-      if ('ok' in plan) return plan;
-      const created = await this.createImage(plan);
-      if ('ok' in created) return created;
-      return this.register(created);
+      return last ?? fail('error', 'The disk could not be added.');
+    });
+  }
+
+  /** Runs an id/IP allocating operation: one at a time in this process, and across API servers. */
+  private allocating<T>(fn: () => Promise<Result<T>>): Promise<Result<T>> {
+    return this.addLock.run(async () => {
+      try {
+        return await withStoreLock(this.o.store, 'allocate', fn);
+      } catch (e) {
+        this.o.log.error({ err: errText(e) }, 'allocation lock unavailable');
+        return fail('coordination_error', 'The coordination store is unavailable or busy; nothing was added. Try again.');
+      }
     });
   }
 
@@ -157,23 +197,18 @@ export class DiskService {
           continue;
         }
         this.o.log.error({ disk: m.id, err: errText(e) }, 'image creation failed');
-        if (e instanceof ImageStoreError && e.code === 'no_space')
-          return fail('storage_error', 'The storage backend has no space left for this disk.');
+        if (e instanceof ImageStoreError && e.code === 'no_space') return fail('storage_error', 'The storage backend has no space left for this disk.');
         return fail('storage_error', 'The disk image could not be created in the storage backend; nothing was added.');
       }
     }
     return fail('no_disk_id', 'Every disk id is in use.');
   }
 
-  /** Step 5: the disk's keys, created only if absent. On failure the image is removed again. */
-  /** The disk's keys, created only if absent, in one transaction. */
-  private async registerKeys(meta: DiskMeta): Promise<Failure | undefined> {
-    const kvs = [
-      { key: diskKey(meta.id), value: JSON.stringify(diskRecordOf(meta, 'started')) },
-      ...meta.paths.map((p, i) => ({ key: pathKey(meta.id, i + 1), value: JSON.stringify(p) })),
-    ];
+  /** The disk's keys (record, paths, IP and name index), created only if absent, in one transaction. */
+  private async registerKeys(meta: DiskMeta, desired: DiskRecord['desired'] = 'started'): Promise<Failure | undefined> {
     try {
-      if (!(await createAllIfAbsent(this.o.store, kvs))) return fail('disk_exists', `Disk ${meta.id} is already registered; nothing was added.`);
+      if (!(await createAllIfAbsent(this.o.store, registrationKvs(meta, desired))))
+        return fail('disk_exists', `Disk ${meta.id}, its name or one of its IPs is already registered; nothing was added.`);
     } catch (e) {
       this.o.log.error({ disk: meta.id, err: errText(e) }, 'disk registration failed');
       return fail('coordination_error', 'The coordination store did not accept the disk; nothing was added. Try again.');
@@ -182,6 +217,7 @@ export class DiskService {
     return undefined;
   }
 
+  /** Registers a new image's disk; on failure the image is removed again (no orphan). */
   private async register(meta: DiskMeta): Promise<Result<{ disk: DiskView }>> {
     const outcome = await this.registerKeys(meta);
     if (!outcome) {
@@ -196,9 +232,236 @@ export class DiskService {
     return outcome;
   }
 
+  private async readMeta(id: string): Promise<DiskMeta | Failure> {
+    try {
+      const meta = parseDiskMeta(await this.o.images.getMeta(imageName(id)));
+      return meta ?? fail('meta_unreadable', `The metadata of disk ${id} cannot be read from its image.`);
+    } catch (e) {
+      this.o.log.error({ disk: id, err: errText(e) }, 'metadata unreadable');
+      return fail('meta_unreadable', `The metadata of disk ${id} cannot be read from its image.`);
+    }
+  }
+
+  /** Runs fn on one disk, serialized per disk in this process; its store writes compare the record's revision. */
+  private onDisk<T>(id: string, fn: (state: DiskState, rev: number) => Promise<Result<T>>): Promise<Result<T>> {
+    return this.diskLocks.run(id, async () => {
+      const d = await this.one(id);
+      if (!d.ok) return d;
+      const kv = await this.o.store.get(diskKey(id)).catch(() => undefined);
+      if (!kv) return fail('disk_not_found', `There is no disk ${id}.`);
+      return fn(d.state, kv.modRevision);
+    });
+  }
+
+  private async txnOrConflict(id: string, rev: number, ops: TxnOp[], extra: { key: string; modRevision: number }[] = []): Promise<Failure | undefined> {
+    try {
+      if (await this.o.store.txn([{ key: diskKey(id), modRevision: rev }, ...extra], ops)) return undefined;
+      return fail('disk_busy', `Disk ${id} was changed by someone else meanwhile; try again.`);
+    } catch (e) {
+      this.o.log.error({ disk: id, err: errText(e) }, 'store update failed');
+      return fail('coordination_error', 'The coordination store did not accept the change; nothing was changed. Try again.');
+    }
+  }
+
+  private setDesired(id: string, desired: DiskRecord['desired']): Promise<Result<{ disk: DiskView }>> {
+    return this.onDisk(id, async (state, rev) => {
+      if (state.record.desired !== desired) {
+        const record: DiskRecord = { ...state.record, desired };
+        const f = await this.txnOrConflict(id, rev, [{ type: 'put', key: diskKey(id), value: JSON.stringify(record) }]);
+        if (f) return f;
+        state.record = record;
+        this.o.log.info({ disk: id, desired }, desired === 'stopped' ? 'disk stopping' : 'disk starting');
+      }
+      return { ok: true, disk: diskView(state) };
+    });
+  }
+
+  /** Stop: paths are released by their nodes (targets removed); status stopping, then stopped. Idempotent. */
+  stop(id: string): Promise<Result<{ disk: DiskView }>> {
+    return this.setDesired(id, 'stopped');
+  }
+
+  /** Start: the paths are served again. Idempotent. */
+  start(id: string): Promise<Result<{ disk: DiskView }>> {
+    return this.setDesired(id, 'started');
+  }
+
+  /** Edit: rename, grow, ACL, CHAP. Metadata with the image first, then the record (lists). */
+  edit(id: string, req: EditDiskRequest): Promise<Result<{ disk: DiskView }>> {
+    return this.onDisk(id, async (state, rev) => {
+      const meta = await this.readMeta(id);
+      if ('ok' in meta) return meta;
+      const next = applyEdit(meta, req);
+      if ('ok' in next) return next;
+      const ops: TxnOp[] = [];
+      const compares: { key: string; modRevision: number }[] = [];
+      if (next.name !== meta.name) {
+        const taken = await this.o.store.get(nameKey(next.name)).catch(() => undefined);
+        if (taken) return fail('disk_name_exists', `A disk named "${next.name}" already exists.`, 'name');
+        compares.push({ key: nameKey(next.name), modRevision: 0 });
+        ops.push({ type: 'delete', key: nameKey(meta.name) }, { type: 'put', key: nameKey(next.name), value: id });
+      }
+      try {
+        if (next.sizeGb > meta.sizeGb) await this.o.images.resize(imageName(id), sizeBytes(next.sizeGb));
+        await this.o.images.setMeta(imageName(id), JSON.stringify(next));
+      } catch (e) {
+        this.o.log.error({ disk: id, err: errText(e) }, 'image update failed');
+        return fail('storage_error', 'The storage backend did not accept the change.');
+      }
+      const record: DiskRecord = { ...diskRecordOf(next, state.record.desired) };
+      ops.push({ type: 'put', key: diskKey(id), value: JSON.stringify(record) });
+      const f = await this.txnOrConflict(id, rev, ops, compares);
+      if (f) {
+        // Put the image's metadata back as it was (the size can only stay grown).
+        await this.o.images.setMeta(imageName(id), JSON.stringify({ ...meta, sizeGb: next.sizeGb })).catch(() => {});
+        return f.code === 'disk_busy' && compares.length ? fail('disk_name_exists', `A disk named "${next.name}" already exists.`, 'name') : f;
+      }
+      this.o.log.info({ disk: id, name: next.name, sizeGb: next.sizeGb, acl: next.acl || 'ALL', chap: next.chapUser !== '' }, 'disk edited');
+      state.record = record;
+      return { ok: true, disk: diskView(state) };
+    });
+  }
+
+  private requireStopped(state: DiskState, action: string): Failure | undefined {
+    const status = diskStatus(state);
+    if (status !== 'stopped')
+      return fail('disk_not_stopped', `Disk ${state.record.id} is ${status}: stop it and wait until it is stopped before you ${action} it.`);
+    return undefined;
+  }
+
+  private unregisterOps(state: DiskState): TxnOp[] {
+    const id = state.record.id;
+    return [
+      { type: 'delete', key: diskKey(id) },
+      { type: 'deletePrefix', prefix: `${diskKey(id)}/` },
+      ...[...state.paths.values()].map((p): TxnOp => ({ type: 'delete', key: ipKey(p.ip) })),
+      { type: 'delete', key: nameKey(state.record.name) },
+    ];
+  }
+
+  /** Delete (stopped disks only): the image, then every key. Safe to retry after a failure midway. */
+  delete(id: string): Promise<Result<{ id: string }>> {
+    return this.onDisk(id, async (state, rev) => {
+      const f = this.requireStopped(state, 'delete');
+      if (f) return f;
+      try {
+        await this.o.images.remove(imageName(id));
+      } catch (e) {
+        if (!(e instanceof ImageStoreError && e.code === 'not_found')) {
+          this.o.log.error({ disk: id, err: errText(e) }, 'image removal failed');
+          return fail('storage_error', e instanceof ImageStoreError && e.code === 'busy' ? `The image of disk ${id} is still in use; try again shortly.` : `The image of disk ${id} could not be removed; nothing was deleted.`);
+        }
+      }
+      const t = await this.txnOrConflict(id, rev, this.unregisterOps(state));
+      if (t) return t;
+      this.o.log.info({ disk: id, name: state.record.name }, 'disk deleted');
+      return { ok: true, id };
+    });
+  }
+
+  /** Detach (stopped disks only): the image and its metadata stay, marked detached; the disk leaves the SAN. */
+  detach(id: string): Promise<Result<{ image: string }>> {
+    return this.onDisk(id, async (state, rev) => {
+      const f = this.requireStopped(state, 'detach');
+      if (f) return f;
+      const meta = await this.readMeta(id);
+      if (!('ok' in meta)) {
+        try {
+          await this.o.images.setMeta(imageName(id), JSON.stringify({ ...meta, detached: true }));
+        } catch (e) {
+          this.o.log.error({ disk: id, err: errText(e) }, 'metadata update failed');
+          return fail('storage_error', 'The storage backend did not accept the change; nothing was detached.');
+        }
+      }
+      const t = await this.txnOrConflict(id, rev, this.unregisterOps(state));
+      if (t) return t;
+      this.o.log.info({ disk: id, image: imageName(id) }, 'disk detached');
+      return { ok: true, image: imageName(id) };
+    });
+  }
+
+  /** Images in the storage backend that are not disks of the SAN (detached or made elsewhere). */
+  async freeImages(): Promise<Result<{ images: { image: string; sizeBytes: number; name: string | null; detached: boolean }[] }>> {
+    const u = await this.readDisks();
+    if (!(u instanceof Map)) return u;
+    try {
+      const all = await this.o.images.list();
+      return {
+        ok: true,
+        images: all
+          .filter((i) => !u.has(diskIdOfImage(i.name) ?? ''))
+          .map((i) => {
+            const m = parseDiskMeta(i.meta) as (DiskMeta & { detached?: boolean }) | undefined;
+            return { image: i.name, sizeBytes: i.sizeBytes, name: m?.name ?? null, detached: m?.detached === true };
+          }),
+      };
+    } catch (e) {
+      this.o.log.error({ err: errText(e) }, 'image list unreadable');
+      return fail('storage_error', 'The image list cannot be read from the storage backend.');
+    }
+  }
+
+  /**
+   * Attach an image that is not a disk (detached, or made outside Portway) as a disk again. With
+   * `keepPaths` and Portway metadata, its id, name, ACL, CHAP and path IPs are kept when still free;
+   * otherwise the request's fields apply as for an add (name, paths, ACL, CHAP) and the image keeps
+   * its size. Images not named image-<id> are renamed to image-<new id>.
+   */
+  async attach(req: AddDiskRequest & { image?: unknown; keepPaths?: unknown }): Promise<Result<{ disk: DiskView }>> {
+    if (typeof req.image !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(req.image)) return fail('image_not_found', 'Name an image of the pool to attach.');
+    const image = req.image;
+    return this.allocating(async () => {
+      const u = await this.usage();
+      if ('ok' in u) return u;
+      let rec: Awaited<ReturnType<ImageStore['list']>>[number] | undefined;
+      try {
+        rec = (await this.o.images.list()).find((i) => i.name === image);
+      } catch (e) {
+        this.o.log.error({ err: errText(e) }, 'image list unreadable');
+        return fail('storage_error', 'The image list cannot be read from the storage backend.');
+      }
+      if (!rec) return fail('image_not_found', `There is no image ${image}.`);
+      const ownId = diskIdOfImage(image);
+      if (ownId && u.disks.has(ownId)) return fail('disk_exists', `Image ${image} is already disk ${ownId}.`);
+      const old = parseDiskMeta(rec.meta);
+      const sizeGb = Math.max(1, Math.ceil(rec.sizeBytes / 1024 ** 3));
+      let meta: DiskMeta;
+      if (req.keepPaths === true && old) {
+        if (u.names.has(old.name)) return fail('disk_name_exists', `A disk named "${old.name}" already exists.`, 'name');
+        for (const p of old.paths) if (u.usedIps.has(parseIp(p.ip) ?? -1)) return fail('ip_used_already', `Path IP ${p.ip} of this image is used by another disk now.`, 'path1');
+        meta = { ...old, sizeGb };
+        delete (meta as { detached?: boolean }).detached;
+      } else {
+        const input = parseAddDisk({ ...req, name: req.name ?? old?.name, sizeGb });
+        if ('ok' in input) return input;
+        const plan = planAddDisk(
+          input,
+          { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps: u.usedIps, diskIds: u.disks.keys(), diskNames: u.names },
+          new Date(),
+        );
+        if ('ok' in plan) return plan;
+        meta = { ...plan, sizeGb };
+      }
+      // Keep the image's own id when it has one that is free; else the planned (next) id.
+      const id = ownId && !u.disks.has(ownId) ? ownId : meta.id;
+      meta = { ...meta, id, iqn: diskIqn(this.o.iqnBase, id) };
+      try {
+        if (image !== imageName(id)) await this.o.images.rename(image, imageName(id));
+        await this.o.images.setMeta(imageName(id), JSON.stringify(meta));
+      } catch (e) {
+        this.o.log.error({ image, err: errText(e) }, 'attach: image update failed');
+        return fail('storage_error', `Image ${image} could not be prepared as disk ${id}.`);
+      }
+      const f = await this.registerKeys(meta);
+      if (f) return f;
+      this.o.log.info({ disk: id, image, name: meta.name }, 'image attached');
+      return { ok: true, disk: diskView({ record: diskRecordOf(meta, 'started'), paths: new Map(meta.paths.map((p, i) => [i + 1, p])), owners: new Map() }) };
+    });
+  }
+
   /**
    * Rebuilds the coordination store from the storage backend alone: every image `image-<id>` whose
-   * metadata is a disk's and that is not registered gets its disk and path keys back (started).
+   * metadata is a disk's (and not detached) and that is not registered gets its keys back (started).
    */
   async rebuildFromImages(): Promise<Result<{ registered: string[]; skipped: { image: string; reason: string }[] }>> {
     const disks = await this.readDisks();
@@ -214,11 +477,14 @@ export class DiskService {
     const skipped: { image: string; reason: string }[] = [];
     for (const img of images) {
       const id = diskIdOfImage(img.name);
-      if (!id) continue;
-      if (disks.has(id)) continue;
-      const meta = parseDiskMeta(img.meta);
+      if (!id || disks.has(id)) continue;
+      const meta = parseDiskMeta(img.meta) as (DiskMeta & { detached?: boolean }) | undefined;
       if (!meta || meta.id !== id) {
         skipped.push({ image: img.name, reason: img.metaError ?? 'no Portway metadata' });
+        continue;
+      }
+      if (meta.detached) {
+        skipped.push({ image: img.name, reason: 'detached' });
         continue;
       }
       const r = await this.registerKeys(meta);
@@ -232,16 +498,17 @@ export class DiskService {
   /** Calls onChange (coalesced) whenever a disk, path or owner changes. */
   async watch(onChange: () => void): Promise<() => Promise<void>> {
     let timer: NodeJS.Timeout | undefined;
-    const w = await this.o.store.watch(`${ROOT}/`, () => {
+    const fire = () => {
       if (timer) return;
       timer = setTimeout(() => {
         timer = undefined;
         onChange();
       }, 50);
-    });
+    };
+    const ws = await Promise.all([this.o.store.watch(DISKS, fire, fire), this.o.store.watch(OWNERS, fire, fire)]);
     return async () => {
       if (timer) clearTimeout(timer);
-      await w.close();
+      await Promise.all(ws.map((w) => w.close()));
     };
   }
 }

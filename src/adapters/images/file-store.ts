@@ -96,6 +96,20 @@ export class FileImageStore implements ImageStore {
     });
   }
 
+  async rename(from: string, to: string): Promise<void> {
+    this.checkName(from);
+    this.checkName(to);
+    if (await this.exists(to)) throw new ImageStoreError('exists', `image ${to} already exists`);
+    try {
+      await rename(this.img(from), this.img(to));
+    } catch (e) {
+      throw mapFsError(e, from);
+    }
+    await rename(this.metaPath(from), this.metaPath(to)).catch((e) => {
+      if (errno(e) !== 'ENOENT') throw mapFsError(e, from);
+    });
+  }
+
   async exists(name: string): Promise<boolean> {
     this.checkName(name);
     try {

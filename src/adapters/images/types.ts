@@ -30,6 +30,8 @@ export interface ImageStore {
   resize(name: string, sizeBytes: number): Promise<void>;
   /** Removes the image and its metadata. ImageStoreError('not_found') if absent. */
   remove(name: string): Promise<void>;
+  /** Renames the image (and its metadata). 'not_found' / 'exists' errors as create and remove. */
+  rename(from: string, to: string): Promise<void>;
   exists(name: string): Promise<boolean>;
   /** Every image with its size and metadata, in one batch. */
   list(): Promise<ImageRecord[]>;

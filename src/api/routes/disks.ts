@@ -1,7 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { AddDiskRequest } from '../../domain/add-disk.js';
+import type { EditDiskRequest } from '../../domain/edit-disk.js';
 import type { DiskService } from '../../services/disk-service.js';
 import { sendError, sendFailure } from '../reply.js';
+
+function objectBody(body: unknown): Record<string, unknown> | undefined {
+  return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
+}
 
 export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
   app.get('/api/v1/disks', async (_req, reply) => {
@@ -9,10 +14,50 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     return r.ok ? { disks: r.disks } : sendFailure(reply, r);
   });
 
-  app.post('/api/v1/disks', async (req, reply) => {
-    const body = req.body;
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) return sendError(reply, 400, 'invalid_request', 'The request body must be a JSON object.');
-    const r = await disks.add(body as AddDiskRequest);
+  app.post('/api/v1/disks', { config: { permission: 'AddDisk' } }, async (req, reply) => {
+    const body = objectBody(req.body);
+    if (!body) return sendError(reply, 400, 'invalid_request', 'The request body must be a JSON object.');
+    const r = await disks.add(body as unknown as AddDiskRequest);
+    if (!r.ok) return sendFailure(reply, r);
+    return reply.code(201).send({ disk: r.disk });
+  });
+
+  app.patch<{ Params: { id: string } }>('/api/v1/disks/:id', { config: { permission: 'EditDisk' } }, async (req, reply) => {
+    const body = objectBody(req.body);
+    if (!body) return sendError(reply, 400, 'invalid_request', 'The request body must be a JSON object.');
+    const r = await disks.edit(req.params.id, body as EditDiskRequest);
+    return r.ok ? { disk: r.disk } : sendFailure(reply, r);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/disks/:id/stop', { config: { permission: 'StartStopDisk' } }, async (req, reply) => {
+    const r = await disks.stop(req.params.id);
+    return r.ok ? { disk: r.disk } : sendFailure(reply, r);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/disks/:id/start', { config: { permission: 'StartStopDisk' } }, async (req, reply) => {
+    const r = await disks.start(req.params.id);
+    return r.ok ? { disk: r.disk } : sendFailure(reply, r);
+  });
+
+  app.post<{ Params: { id: string } }>('/api/v1/disks/:id/detach', { config: { permission: 'DeleteDisk' } }, async (req, reply) => {
+    const r = await disks.detach(req.params.id);
+    return r.ok ? { image: r.image } : sendFailure(reply, r);
+  });
+
+  app.delete<{ Params: { id: string } }>('/api/v1/disks/:id', { config: { permission: 'DeleteDisk' } }, async (req, reply) => {
+    const r = await disks.delete(req.params.id);
+    return r.ok ? { id: r.id } : sendFailure(reply, r);
+  });
+
+  app.get('/api/v1/images', async (_req, reply) => {
+    const r = await disks.freeImages();
+    return r.ok ? { images: r.images } : sendFailure(reply, r);
+  });
+
+  app.post('/api/v1/images/attach', { config: { permission: 'AddDisk' } }, async (req, reply) => {
+    const body = objectBody(req.body);
+    if (!body) return sendError(reply, 400, 'invalid_request', 'The request body must be a JSON object.');
+    const r = await disks.attach(body as unknown as AddDiskRequest & { image?: unknown; keepPaths?: unknown });
     if (!r.ok) return sendFailure(reply, r);
     return reply.code(201).send({ disk: r.disk });
   });

@@ -1,0 +1,51 @@
+/** Editing a disk: rename, grow, ACL, CHAP. Pure. */
+import { obj, parseAcl } from './add-disk.js';
+import type { DiskMeta } from './disk.js';
+import { type Failure, fail } from './outcomes.js';
+import { checkChap, checkName, parseSizeGb } from './validate.js';
+
+export interface EditDiskRequest {
+  name?: unknown;
+  sizeGb?: unknown;
+  acl?: unknown;
+  /** {mode:'none'} removes CHAP; {mode:'chap', user, password?}: password may be left out to keep it (same user). */
+  auth?: unknown;
+}
+
+/** The edited metadata, or the failure the user sees. Fields left out are kept. */
+export function applyEdit(meta: DiskMeta, req: EditDiskRequest): DiskMeta | Failure {
+  const next: DiskMeta = { ...meta };
+  if (req.name !== undefined) {
+    const f = checkName(req.name);
+    if (f) return f;
+    next.name = req.name as string;
+  }
+  if (req.sizeGb !== undefined) {
+    const size = parseSizeGb(req.sizeGb);
+    if (typeof size !== 'number') return size;
+    if (size < meta.sizeGb) return fail('invalid_size', `Disks can only grow: ${meta.name} is ${meta.sizeGb} GB, ${size} GB is smaller.`, 'sizeGb');
+    next.sizeGb = size;
+  }
+  if (req.acl !== undefined) {
+    const acl = parseAcl(req.acl);
+    if (typeof acl !== 'string') return acl;
+    next.acl = acl;
+  }
+  if (req.auth !== undefined) {
+    const auth = obj(req.auth);
+    if (auth?.mode === 'none') {
+      next.chapUser = '';
+      next.chapPassword = '';
+    } else if (auth?.mode === 'chap') {
+      const keep = auth.password === undefined && auth.user === meta.chapUser && meta.chapPassword !== '';
+      const password = keep ? meta.chapPassword : auth.password;
+      const f = checkChap(auth.user, password);
+      if (f) return f;
+      next.chapUser = auth.user as string;
+      next.chapPassword = password as string;
+    } else {
+      return fail('invalid_chap', 'Authentication must be none or CHAP.', 'chap.user');
+    }
+  }
+  return next;
+}
