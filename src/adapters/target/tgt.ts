@@ -27,6 +27,8 @@ export interface TargetSpec {
   chapPassword: string;
   /** Same on every path of a disk so multipath sees one device: the disk id. */
   serial: string;
+  /** The image's size: a grown image is re-read by recreating the LUN. */
+  sizeGb?: number;
 }
 
 export interface PortalState {
