@@ -1,0 +1,175 @@
+/**
+ * portway login / disk / path commands: the HTTP API from the command line, human tables or --json.
+ */
+import { parseArgs } from 'node:util';
+import { ApiError, type CliConfig, call, loadCliConfig, saveCliConfig } from './client.js';
+import { table } from './table.js';
+
+interface DiskView {
+  id: string;
+  name: string;
+  sizeGb: number;
+  iqn: string;
+  createdAt: string;
+  pathCount: number;
+  pathsServed: number;
+  status: string;
+  acl: string;
+  chapUser: string;
+}
+
+const out = (s: string): void => {
+  process.stdout.write(`${s}\n`);
+};
+
+function printDisks(disks: DiskView[], json: boolean): void {
+  if (json) return out(JSON.stringify(disks, null, 2));
+  out(
+    table(
+      ['ID', 'NAME', 'SIZE', 'STATUS', 'PATHS', 'IQN'],
+      disks.map((d) => [d.id, d.name, `${d.sizeGb} GB`, d.status, `${d.pathsServed}/${d.pathCount}`, d.iqn]),
+    ),
+  );
+}
+
+const DISK_OPTIONS = {
+  json: { type: 'boolean' },
+  name: { type: 'string' },
+  size: { type: 'string' },
+  paths: { type: 'string' },
+  subnet: { type: 'string' },
+  ip: { type: 'string', multiple: true },
+  acl: { type: 'string' },
+  'chap-user': { type: 'string' },
+  'chap-password-stdin': { type: 'boolean' },
+  'no-chap': { type: 'boolean' },
+  'keep-paths': { type: 'boolean' },
+  node: { type: 'string' },
+  url: { type: 'string' },
+  token: { type: 'string' },
+} as const;
+
+async function stdinText(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof DISK_OPTIONS; allowPositionals: true }>>['values'];
+
+async function authBody(v: Values): Promise<Record<string, unknown>> {
+  if (v['no-chap']) return { auth: { mode: 'none' } };
+  if (v['chap-user']) return { auth: { mode: 'chap', user: v['chap-user'], ...(v['chap-password-stdin'] ? { password: await stdinText() } : {}) } };
+  return {};
+}
+
+function aclBody(v: Values): Record<string, unknown> {
+  if (v.acl === undefined) return {};
+  return { acl: v.acl === 'all' ? { mode: 'all' } : { mode: 'iqn', iqn: v.acl } };
+}
+
+function num(s: string | undefined): number | string | undefined {
+  return s !== undefined && /^\d+$/.test(s) ? Number(s) : s;
+}
+
+async function addBody(v: Values): Promise<Record<string, unknown>> {
+  const ips = v.ip ?? [];
+  return {
+    ...(v.name !== undefined ? { name: v.name } : {}),
+    sizeGb: num(v.size),
+    activePaths: num(v.paths ?? (ips.length ? String(ips.length) : '2')),
+    subnet: num(v.subnet ?? '1'),
+    ipMode: ips.length ? 'manual' : 'auto',
+    ...(ips[0] ? { path1: ips[0] } : {}),
+    ...(ips[1] ? { path2: ips[1] } : {}),
+    acl: { mode: 'all' },
+    auth: { mode: 'none' },
+    ...aclBody(v),
+    ...(await authBody(v)),
+  };
+}
+
+export const DISK_USAGE = `  portway login --url URL --token TOKEN      save where the API is and the API token to use
+  portway disk list [--json]
+  portway disk show ID [--json]                 the disk and its paths (IP, node, state)
+  portway disk add --name NAME --size GB [--paths N] [--subnet 1|2|3] [--ip IP [--ip IP]]
+                   [--acl IQN|all] [--chap-user U --chap-password-stdin] [--json]
+  portway disk edit ID [--name NAME] [--size GB] [--acl IQN|all] [--chap-user U [--chap-password-stdin] | --no-chap]
+  portway disk stop|start|detach|delete ID
+  portway disk attach IMAGE [--keep-paths | --name NAME --paths N ...]
+  portway path move ID N --node NODE
+  (PORTWAY_URL / PORTWAY_TOKEN override the saved login)`;
+
+export async function loginCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: DISK_OPTIONS, allowPositionals: true });
+  if (!values.url || !values.token) throw new ApiError(0, 'usage', 'portway login needs --url and --token');
+  const c: CliConfig = { url: values.url, token: values.token };
+  await call(c, 'GET', '/api/v1/disks');
+  await saveCliConfig(c);
+  out(`logged in to ${c.url}`);
+}
+
+export async function diskCommand(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, options: DISK_OPTIONS, allowPositionals: true });
+  const [sub, arg] = positionals;
+  const c = await loadCliConfig();
+  if (v.url) c.url = v.url;
+  if (v.token) c.token = v.token;
+  const json = v.json === true;
+  const need = (what: string) => {
+    if (!arg) throw new ApiError(0, 'usage', `portway disk ${sub} needs ${what}`);
+    return encodeURIComponent(arg);
+  };
+  switch (sub) {
+    case 'list':
+      return printDisks((await call<{ disks: DiskView[] }>(c, 'GET', '/api/v1/disks')).disks, json);
+    case 'show': {
+      const id = need('a disk id');
+      const { disk } = await call<{ disk: DiskView }>(c, 'GET', `/api/v1/disks/${id}`);
+      const { paths } = await call<{ paths: { index: number; ip: string; node: string | null; state: string }[] }>(c, 'GET', `/api/v1/disks/${id}/paths`);
+      if (json) return out(JSON.stringify({ disk, paths }, null, 2));
+      printDisks([disk], false);
+      out('');
+      return out(table(['PATH', 'IP', 'NODE', 'STATE'], paths.map((p) => [p.index, p.ip, p.node ?? '-', p.state])));
+    }
+    case 'add': {
+      const { disk } = await call<{ disk: DiskView }>(c, 'POST', '/api/v1/disks', await addBody(v));
+      return json ? out(JSON.stringify(disk, null, 2)) : out(`added disk ${disk.id} "${disk.name}" (${disk.status})`);
+    }
+    case 'edit': {
+      const body = { ...(v.name !== undefined ? { name: v.name } : {}), ...(v.size !== undefined ? { sizeGb: num(v.size) } : {}), ...aclBody(v), ...(await authBody(v)) };
+      const { disk } = await call<{ disk: DiskView }>(c, 'PATCH', `/api/v1/disks/${need('a disk id')}`, body);
+      return json ? out(JSON.stringify(disk, null, 2)) : out(`disk ${disk.id} "${disk.name}" updated`);
+    }
+    case 'stop':
+    case 'start': {
+      const { disk } = await call<{ disk: DiskView }>(c, 'POST', `/api/v1/disks/${need('a disk id')}/${sub}`);
+      return json ? out(JSON.stringify(disk, null, 2)) : out(`disk ${disk.id}: ${disk.status}`);
+    }
+    case 'detach': {
+      const r = await call<{ image: string }>(c, 'POST', `/api/v1/disks/${need('a disk id')}/detach`);
+      return json ? out(JSON.stringify(r)) : out(`detached; image ${r.image} kept`);
+    }
+    case 'delete': {
+      const r = await call<{ id: string }>(c, 'DELETE', `/api/v1/disks/${need('a disk id')}`);
+      return json ? out(JSON.stringify(r)) : out(`deleted disk ${r.id}`);
+    }
+    case 'attach': {
+      const body = v['keep-paths'] ? { image: arg, keepPaths: true } : { ...(await addBody(v)), image: arg };
+      if (!arg) throw new ApiError(0, 'usage', 'portway disk attach needs an image name');
+      const { disk } = await call<{ disk: DiskView }>(c, 'POST', '/api/v1/images/attach', body);
+      return json ? out(JSON.stringify(disk, null, 2)) : out(`attached ${arg} as disk ${disk.id} "${disk.name}"`);
+    }
+    default:
+      throw new ApiError(0, 'usage', `unknown disk command ${sub ?? ''}\n${DISK_USAGE}`);
+  }
+}
+
+export async function pathCommand(argv: string[]): Promise<void> {
+  const { values: v, positionals } = parseArgs({ args: argv, options: DISK_OPTIONS, allowPositionals: true });
+  const [sub, id, n] = positionals;
+  if (sub !== 'move' || !id || !n || !v.node) throw new ApiError(0, 'usage', 'usage: portway path move ID N --node NODE');
+  const c = await loadCliConfig();
+  const r = await call(c, 'POST', `/api/v1/disks/${encodeURIComponent(id)}/paths/${encodeURIComponent(n)}/move`, { node: v.node });
+  out(v.json ? JSON.stringify(r) : `path ${n} of disk ${id} is moving to ${v.node}`);
+}
