@@ -68,6 +68,9 @@ const errors = {
   '503': { description: 'A backend is unavailable', content: { 'application/json': { schema: error } } },
 };
 
+const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^\\d{5}$' } };
+const diskReply = { description: 'The disk', content: { 'application/json': { schema: { type: 'object', properties: { disk: diskView } } } } };
+
 export const openApiDocument = {
   openapi: '3.1.0',
   info: { title: 'Portway API', version: '1' },
@@ -91,6 +94,13 @@ export const openApiDocument = {
       },
     },
     '/api/v1/disks/{id}': {
+      patch: {
+        summary: 'Edit: rename, grow (never shrink), ACL, CHAP (auth {mode:"chap", user} without password keeps the password)',
+        parameters: [idParam],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { name: addDisk.properties.name, sizeGb: addDisk.properties.sizeGb, acl: addDisk.properties.acl, auth: addDisk.properties.auth } } } } },
+        responses: { '200': diskReply, ...errors },
+      },
+      delete: { summary: 'Delete a stopped disk: its image and every key are removed', parameters: [idParam], responses: { '200': { description: '{id}' }, '404': errors['404'], '409': errors['409'] } },
       get: {
         summary: 'One disk',
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
@@ -102,6 +112,23 @@ export const openApiDocument = {
         summary: "A disk's paths: IP and serving node",
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
         responses: { '200': { description: 'Paths', content: { 'application/json': { schema: { type: 'object', properties: { paths: { type: 'array', items: pathView } } } } } }, '404': errors['404'] },
+      },
+    },
+    '/api/v1/disks/{id}/stop': {
+      post: { summary: 'Stop: paths released, targets removed (status stopping, then stopped). Idempotent.', parameters: [idParam], responses: { '200': diskReply, '404': errors['404'] } },
+    },
+    '/api/v1/disks/{id}/start': {
+      post: { summary: 'Start: paths served again. Idempotent.', parameters: [idParam], responses: { '200': diskReply, '404': errors['404'] } },
+    },
+    '/api/v1/disks/{id}/detach': {
+      post: { summary: 'Detach a stopped disk: the image is kept (marked detached), the disk leaves the SAN.', parameters: [idParam], responses: { '200': { description: '{image}' }, '404': errors['404'], '409': errors['409'] } },
+    },
+    '/api/v1/images': { get: { summary: 'Images that are not disks (detached or made outside Portway)', responses: { '200': { description: '{images: [{image, sizeBytes, name, detached}]}' } } } },
+    '/api/v1/images/attach': {
+      post: {
+        summary: 'Attach an image as a disk: {image, keepPaths: true} keeps a detached disk\'s id, name and IPs; otherwise the add-disk fields apply.',
+        requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['image'], properties: { image: { type: 'string' }, keepPaths: { type: 'boolean' }, ...addDisk.properties } } } } },
+        responses: { '201': diskReply, ...errors },
       },
     },
     '/api/v1/events': { get: { summary: 'Server-sent events: `disks` with the whole list on every change', responses: { '200': { description: 'text/event-stream' } } } },
