@@ -31,6 +31,11 @@ for b in ceph-mon ceph-osd ceph-mgr ceph rbd rados ceph-authtool monmaptool uuid
 done
 case $PORT in '' | *[!0-9]*) echo "ceph-start: bad CEPH_MON_PORT '$PORT'" >&2; exit 1 ;; esac
 
+phase() { # phase <what>: elapsed time since start, to stderr
+  local ms=$(((${EPOCHREALTIME/./} - T0) / 1000))
+  echo "ceph-start: +$((ms / 1000)).$(printf '%03d' $((ms % 1000)))s $*" >&2
+}
+
 log_tail() { tail -n 30 "$DIR"/log/{mon.a,mgr.x,osd.0}.log "$DIR"/log/*.stderr 2>/dev/null >&2 || true; }
 
 wait_for() { # wait_for <description> <command...>: poll every 0.2 s up to $WAIT seconds
@@ -48,8 +53,18 @@ is_running() {
   [ -n "$p" ] && tr '\0' ' ' 2>/dev/null </proc/"$p"/cmdline | grep -q "^ceph-$1 "
 }
 
+port_busy() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+
 run_daemon() { # run_daemon mon|mgr|osd <id>: the daemon forks and writes $DIR/run/<type>.<id>.pid
   if is_running "$1" "$2"; then echo "ceph-start: $1.$2 already running" >&2; return 0; fi
+  if [ "$1" = mon ]; then
+    # another cluster on our mon port would make ceph-mon retry for 15 s and fail: say so at once
+    local mp
+    mp=$(sed -n 's/^mon host = \[v2:127.0.0.1:\([0-9]*\),.*/\1/p' "$CONF")
+    for p in "$mp" $((mp + 1)); do
+      if port_busy "$p"; then echo "ceph-start: 127.0.0.1:$p is already in use (another cluster?); choose another CEPH_MON_PORT" >&2; exit 1; fi
+    done
+  fi
   "ceph-$1" -i "$2" -c "$CONF" </dev/null >>"$DIR/log/$1.$2.stderr" 2>&1 || { cat "$DIR/log/$1.$2.stderr" >&2; exit 1; }
 }
 
@@ -122,7 +137,8 @@ mon osd backfillfull ratio = .99
 osd failsafe full ratio = .99
 
 [client]
-keyring = $DIR/keyring
+# a client's own keyring file first (e.g. ceph.client.tgt.keyring for tgtd's "id=tgt"), else admin's
+keyring = $DIR/ceph.\$name.keyring,$DIR/keyring
 log to file = false
 admin socket =
 rados mon op timeout = 30
@@ -170,6 +186,7 @@ cp "$DIR/keyring" "$DIR/mon.a/keyring"
 
 run_daemon mon a
 wait_for "monitor quorum" ceph --connect-timeout 5 mon stat
+phase "mon quorum"
 
 ceph auth get-or-create mgr.x mon 'allow profile mgr' mds 'allow *' osd 'allow *' -o "$DIR/mgr.x/keyring" 2>/dev/null
 run_daemon mgr x
@@ -185,10 +202,12 @@ ceph-osd -i 0 -c "$CONF" --mkfs --osd-uuid "$OSD_UUID" --key "$OSD_KEY" >"$DIR/l
   { cat "$DIR/log/osd.0.mkfs.log" >&2; exit 1; }
 run_daemon osd 0
 wait_for "osd.0 up" osd_up
+phase "osd.0 up"
 
 ceph osd pool create "$POOL" 8 8 replicated >/dev/null 2>&1 # size 1 from the defaults above
 rbd pool init "$POOL"
 wait_for "pool $POOL readable" rados -p "$POOL" stat rbd_info # written by rbd pool init
+phase "pool $POOL ready"
 wait_for "mgr active, PGs active+clean" mgr_ready
 touch "$DIR/.created"
 done_msg

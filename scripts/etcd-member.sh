@@ -44,8 +44,18 @@ case $cmd in
 start)
   if p=$(running); then echo "etcd-member: member $i already running (pid $p)" >&2; exit 0; fi
   mkdir -p "$DIR/run" "$DIR/log"
+  for url in $(sed -nE 's#^--listen-(client|peer)-urls=##p' "$MDIR/args"); do
+    port=${url##*:}
+    if (exec 3<>/dev/tcp/127.0.0.1/"$port") 2>/dev/null; then
+      echo "etcd-member: 127.0.0.1:$port is already in use; choose another ETCD_BASE_PORT" >&2; exit 1
+    fi
+  done
   mapfile -t args <"$MDIR/args"
-  etcd "${args[@]}" </dev/null >>"$DIR/log/m$i.log" 2>&1 &
+  # etcd reads ETCD_* variables as flags: keep ours (ETCD_DIR, ...) away from it
+  (
+    for v in $(compgen -e); do case $v in ETCD_*) unset "$v" ;; esac; done
+    exec etcd "${args[@]}"
+  ) </dev/null >>"$DIR/log/m$i.log" 2>&1 &
   p=$!
   echo "$p" >"$PIDF"
   sleep 0.1

@@ -28,7 +28,7 @@ case $N in 1 | 3) ;; *) echo "etcd-start: ETCD_MEMBERS must be 1 or 3" >&2; exit
 case $BASE in '' | *[!0-9]*) echo "etcd-start: bad ETCD_BASE_PORT" >&2; exit 1 ;; esac
 
 mkdir -p "$DIR/run" "$DIR/log"
-if [ -f "$DIR/.members" ] && [ "$(cat "$DIR/.members")" != "$N" ]; then
+if [ -f "$DIR/.members" ] && [ -d "$DIR/m0/data" ] && [ "$(cat "$DIR/.members")" != "$N" ]; then
   echo "etcd-start: $DIR holds a $(cat "$DIR/.members")-member cluster, not $N" >&2; exit 1
 fi
 
@@ -42,7 +42,7 @@ done
 for ((i = 0; i < N; i++)); do
   m=$DIR/m$i
   mkdir -p "$m"
-  if [ ! -f "$m/args" ]; then
+  if [ ! -d "$m/data" ]; then # not created yet (or its first start failed): (re)write its flags
     # one flag per line; etcd-member.sh reads them back with mapfile
     cat >"$m/args" <<ARGS
 --name=m$i

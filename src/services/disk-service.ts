@@ -13,7 +13,7 @@ import { type DiskRecord, type DiskState, DISKS, OWNERS, assembleDisks, diskKey,
 import { parseIp } from '../domain/ip.js';
 import { type Failure, fail } from '../domain/outcomes.js';
 import { diskStatus, servedCount } from '../domain/status.js';
-import { KeyedMutex, Mutex } from '../util/async.js';
+import { KeyedMutex, Mutex, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
 import { withStoreLock } from './store-lock.js';
 
@@ -204,17 +204,39 @@ export class DiskService {
     return fail('no_disk_id', 'Every disk id is in use.');
   }
 
-  /** The disk's keys (record, paths, IP and name index), created only if absent, in one transaction. */
+  /**
+   * The disk's keys (record, paths, IP and name index), created only if absent, in one transaction.
+   * A store client may retry a transaction that did apply and then report it as failed (or time out
+   * on the reply), so a failure is checked against what the store holds before it is believed.
+   */
   private async registerKeys(meta: DiskMeta, desired: DiskRecord['desired'] = 'started'): Promise<Failure | undefined> {
+    const kvs = registrationKvs(meta, desired);
+    const record = kvs[0] as { key: string; value: string };
+    let failure: Failure | undefined;
     try {
-      if (!(await createAllIfAbsent(this.o.store, registrationKvs(meta, desired))))
-        return fail('disk_exists', `Disk ${meta.id}, its name or one of its IPs is already registered; nothing was added.`);
+      if (!(await createAllIfAbsent(this.o.store, kvs)))
+        failure = fail('disk_exists', `Disk ${meta.id}, its name or one of its IPs is already registered; nothing was added.`);
     } catch (e) {
       this.o.log.error({ disk: meta.id, err: errText(e) }, 'disk registration failed');
-      return fail('coordination_error', 'The coordination store did not accept the disk; nothing was added. Try again.');
+      failure = fail('coordination_error', 'The coordination store did not accept the disk; nothing was added. Try again.');
     }
+    if (failure && (await this.holds(record.key, record.value))) failure = undefined;
+    if (failure) return failure;
     this.o.log.info({ disk: meta.id, name: meta.name }, 'disk registered');
     return undefined;
+  }
+
+  /** Does the store hold exactly this value at key? Retries reads for a few seconds; false when it can't tell. */
+  private async holds(key: string, value: string): Promise<boolean> {
+    const end = Date.now() + 5000;
+    for (;;) {
+      try {
+        return (await this.o.store.get(key))?.value === value;
+      } catch {
+        if (Date.now() > end) return false;
+        await sleep(250);
+      }
+    }
   }
 
   /** Registers a new image's disk; on failure the image is removed again (no orphan). */

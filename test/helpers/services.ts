@@ -129,7 +129,22 @@ export interface EtcdCluster {
   stop(): Promise<void>;
 }
 
-export async function startEtcd(opts: { members?: 1 | 3 } = {}): Promise<EtcdCluster> {
+/** Retries start() when the ports it probed were taken before the service could bind them. */
+async function withPortRetry<T>(start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (e) {
+      if (attempt >= 3 || !/already in use/.test(String((e as Error).message))) throw e;
+    }
+  }
+}
+
+export function startEtcd(opts: { members?: 1 | 3 } = {}): Promise<EtcdCluster> {
+  return withPortRetry(() => startEtcdOnce(opts));
+}
+
+async function startEtcdOnce(opts: { members?: 1 | 3 }): Promise<EtcdCluster> {
   const members = opts.members ?? 1;
   const dir = mkdtempSync(join(tmpdir(), 'portway-etcd-'));
   const basePort = await freePortRange(members * 2);
@@ -145,6 +160,8 @@ export async function startEtcd(opts: { members?: 1 | 3 } = {}): Promise<EtcdClu
     out = await script('etcd-start.sh', env, 60_000);
   } catch (e) {
     await script('etcd-stop.sh', env, 60_000).catch(() => undefined);
+    pendingStops.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
     throw e;
   }
   const startMs = Date.now() - t0;
@@ -201,7 +218,11 @@ export interface CephCluster {
   stop(): Promise<void>;
 }
 
-export async function startCeph(): Promise<CephCluster> {
+export function startCeph(): Promise<CephCluster> {
+  return withPortRetry(startCephOnce);
+}
+
+async function startCephOnce(): Promise<CephCluster> {
   const dir = mkdtempSync(join(tmpdir(), 'portway-ceph-'));
   const monPort = await freePortRange(2);
   const env = { CEPH_DIR: dir, CEPH_MON_PORT: String(monPort), CEPH_STORE_BYTES: String(4 * 1024 ** 3) };
@@ -215,6 +236,8 @@ export async function startCeph(): Promise<CephCluster> {
     await script('ceph-start.sh', env, 180_000);
   } catch (e) {
     await script('ceph-stop.sh', env, 120_000).catch(() => undefined);
+    pendingStops.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
     throw e;
   }
   const startMs = Date.now() - t0;

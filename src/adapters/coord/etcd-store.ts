@@ -26,16 +26,7 @@ import {
   type IWatchResponse,
   type Watcher,
 } from 'etcd3';
-import {
-  type Compare,
-  CoordError,
-  type CoordStore,
-  type KeyValue,
-  type Lease,
-  type TxnOp,
-  type Watch,
-  type WatchEvent,
-} from './types.js';
+import { type Compare, CoordError, type CoordStore, type KeyValue, type Lease, type TxnOp, type Watch, type WatchEvent } from './types.js';
 
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -90,7 +81,6 @@ function transient(e: CoordError): boolean {
 export class EtcdStore implements CoordStore {
   private readonly client: Etcd3;
   private readonly ns: string;
-  private readonly nsBuf: Buffer;
   private readonly timeoutMs: number;
   private closed = false;
   private readonly watches = new Set<EtcdWatch>();
@@ -98,7 +88,6 @@ export class EtcdStore implements CoordStore {
   constructor(opts: EtcdStoreOptions) {
     if (opts.hosts.length === 0) throw new Error('EtcdStore: no hosts');
     this.ns = opts.namespace ?? '';
-    this.nsBuf = enc(this.ns);
     this.timeoutMs = opts.callTimeoutMs ?? 5000;
     const timeout = this.timeoutMs;
     this.client = new Etcd3({
@@ -210,9 +199,7 @@ export class EtcdStore implements CoordStore {
   }
 
   async put(key: string, value: string, opts?: { lease?: string }): Promise<void> {
-    await this.deadline(`put ${key}`, () =>
-      this.client.kv.put({ key: this.k(key), value: enc(value), lease: opts?.lease ?? 0 }),
-    );
+    await this.deadline(`put ${key}`, () => this.client.kv.put({ key: this.k(key), value: enc(value), lease: opts?.lease ?? 0 }));
   }
 
   async delete(key: string): Promise<boolean> {
@@ -221,9 +208,7 @@ export class EtcdStore implements CoordStore {
   }
 
   async deletePrefix(prefix: string): Promise<number> {
-    const res = await this.deadline(`deletePrefix ${prefix}`, () =>
-      this.client.kv.deleteRange(prefixRange(this.k(prefix))),
-    );
+    const res = await this.deadline(`deletePrefix ${prefix}`, () => this.client.kv.deleteRange(prefixRange(this.k(prefix))));
     return Number(res.deleted);
   }
 
@@ -242,6 +227,8 @@ export class EtcdStore implements CoordStore {
           return { request_delete_range: { key: this.k(op.key) } };
         case 'deletePrefix':
           return { request_delete_range: prefixRange(this.k(op.prefix)) };
+        default:
+          throw new TypeError(`unknown txn op ${JSON.stringify(op)}`);
       }
     });
     const res = await this.deadline('txn', () => this.client.kv.txn({ compare, success, failure: [] }));

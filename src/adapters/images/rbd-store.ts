@@ -112,7 +112,8 @@ export class RbdImageStore implements ImageStore {
     if (!opts.conf || /[;\0\n]/.test(opts.conf)) throw new Error(`RbdImageStore: bad ceph.conf path ${JSON.stringify(opts.conf)}`);
     if (!ID.test(opts.id)) throw new Error(`RbdImageStore: bad client id ${JSON.stringify(opts.id)}`);
     if (!NAME.test(opts.pool)) throw new Error(`RbdImageStore: bad pool name ${JSON.stringify(opts.pool)}`);
-    if (opts.keyring !== undefined && (opts.keyring === '' || opts.keyring.includes('\0'))) throw new Error('RbdImageStore: bad keyring path');
+    if (opts.keyring !== undefined && (opts.keyring === '' || opts.keyring.includes('\0')))
+      throw new Error('RbdImageStore: bad keyring path');
     this.conf = opts.conf;
     this.id = opts.id;
     this.pool = opts.pool;
@@ -164,7 +165,13 @@ export class RbdImageStore implements ImageStore {
   private mapError(e: unknown, what: string): ImageStoreError {
     if (e instanceof ImageStoreError) return e;
     if (!(e instanceof ExecError)) return new ImageStoreError('io', `${what}: ${(e as Error)?.message ?? String(e)}`);
-    const detail = (e.stderr.trim().split('\n').filter((l) => l.trim()).pop() ?? '').slice(0, 300);
+    const detail = (
+      e.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.trim())
+        .pop() ?? ''
+    ).slice(0, 300);
     const msg = `${what}: ${detail || e.message}`;
     if (e.timedOut) return new ImageStoreError('unavailable', `${what}: the Ceph cluster did not answer within ${this.timeoutMs} ms`);
     switch (e.exitCode) {
@@ -222,7 +229,7 @@ export class RbdImageStore implements ImageStore {
   async create(name: string, sizeBytes: number, meta: string | null): Promise<void> {
     this.checkName(name);
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new ImageStoreError('io', `bad size ${sizeBytes} for image ${name}`);
-    if (meta !== null && meta.includes('\0')) throw new ImageStoreError('io', `metadata of image ${name} contains NUL`);
+    if (meta?.includes('\0')) throw new ImageStoreError('io', `metadata of image ${name} contains NUL`);
     await this.rbd(['create', '--size', `${sizeBytes}B`, this.spec(name)], `create image ${name}`);
     if (meta === null) return;
     try {
@@ -247,6 +254,12 @@ export class RbdImageStore implements ImageStore {
   async remove(name: string): Promise<void> {
     this.checkName(name);
     await this.rbd(['rm', '--no-progress', this.spec(name)], `remove image ${name}`);
+  }
+
+  async rename(from: string, to: string): Promise<void> {
+    this.checkName(from);
+    this.checkName(to);
+    await this.rbd(['rename', this.spec(from), this.spec(to)], `rename image ${from} to ${to}`);
   }
 
   async exists(name: string): Promise<boolean> {

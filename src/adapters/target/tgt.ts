@@ -162,7 +162,8 @@ export class TgtDriver {
       const s = await this.readState(f.slice(0, -5));
       if (s) used.add(s.controlPort);
     }
-    for (let n = this.o.controlPortBase; n < this.o.controlPortBase + 20000; n++) {
+    // tgtd takes control ports 0..32767.
+    for (let n = this.o.controlPortBase; n <= 32767; n++) {
       if (used.has(n)) continue;
       // A socket of another tgtd (another instance, or the system's) that is alive: skip it.
       if (existsSync(join(this.socketDir, `socket.${n}`))) {
