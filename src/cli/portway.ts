@@ -7,10 +7,13 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { openDiskService, startProduct } from '../app/product.js';
 import { SettingsError, checkSettings, loadSettings } from '../app/settings.js';
+import { ApiError } from './client.js';
+import { DISK_USAGE, diskCommand, loginCommand, pathCommand } from './disk-command.js';
 
 const USAGE = `usage:
   portway serve   [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
-  portway rebuild [--config FILE] [--state-dir DIR]   register every disk found in the image store`;
+  portway rebuild [--config FILE] [--state-dir DIR]   register every disk found in the image store
+${DISK_USAGE}`;
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -74,12 +77,19 @@ async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === 'serve') return serve(rest);
   if (cmd === 'rebuild') return rebuild(rest);
+  if (cmd === 'login') return loginCommand(rest);
+  if (cmd === 'disk') return diskCommand(rest);
+  if (cmd === 'path') return pathCommand(rest);
   process.stderr.write(`${USAGE}\n`);
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
 }
 
 main().catch((e) => {
-  const msg = e instanceof SettingsError ? e.message : `portway: ${(e as Error)?.message ?? String(e)}`;
+  if (e instanceof ApiError) {
+    process.stderr.write(`portway: ${e.message}${e.code && e.status ? ` (${e.code})` : ''}\n`);
+    process.exit(e.code === 'usage' ? 2 : 1);
+  }
+  const msg = e instanceof SettingsError ? e.message : (e as Error)?.message ?? String(e);
   process.stderr.write(`portway: ${msg}\n`);
   process.exit(1);
 });
