@@ -23,7 +23,10 @@ const out = (s: string): void => {
 };
 
 function printDisks(disks: DiskView[], json: boolean): void {
-  if (json) return out(JSON.stringify(disks, null, 2));
+  if (json) {
+    out(JSON.stringify(disks, null, 2));
+    return;
+  }
   out(
     table(
       ['ID', 'NAME', 'SIZE', 'STATUS', 'PATHS', 'IQN'],
