@@ -9,7 +9,7 @@ import { type AddDiskRequest, parseAddDisk, planAddDisk } from '../domain/add-di
 import { type EditDiskRequest, applyEdit } from '../domain/edit-disk.js';
 import type { ResolvedSubnet } from '../domain/config.js';
 import { type DiskMeta, type DiskStatus, type SubnetChoice, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
-import { type DiskRecord, type DiskState, DISKS, OWNERS, assembleDisks, diskKey, diskRecordOf, ipKey, nameKey, registrationKvs } from '../domain/keys.js';
+import { type DiskRecord, type DiskState, DISKS, IPS, NAMES, OWNERS, assembleDisks, diskKey, diskRecordOf, ipKey, nameKey, registrationKvs } from '../domain/keys.js';
 import { parseIp } from '../domain/ip.js';
 import { type Failure, fail } from '../domain/outcomes.js';
 import { diskStatus, servedCount } from '../domain/status.js';
@@ -494,6 +494,15 @@ export class DiskService {
     } catch (e) {
       this.o.log.error({ err: errText(e) }, 'image list unreadable');
       return fail('storage_error', 'The image list cannot be read from the storage backend.');
+    }
+    // Index entries of disks that are not registered (a partly wiped store) would block re-registration.
+    try {
+      const index = [...(await this.o.store.list(IPS)), ...(await this.o.store.list(NAMES))];
+      for (const kv of index)
+        if (!disks.has(kv.value)) await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
+    } catch (e) {
+      this.o.log.error({ err: errText(e) }, 'index cleanup failed');
+      return fail('coordination_error', 'The coordination store is unavailable; nothing was rebuilt.');
     }
     const registered: string[] = [];
     const skipped: { image: string; reason: string }[] = [];

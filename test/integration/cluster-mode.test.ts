@@ -75,7 +75,7 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
     await api(tp.product, 'POST', '/api/v1/disks', addBody('c2', { subnet: 3, activePaths: 3 }));
     const before = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
     const pathsBefore = await Promise.all(before.map(async (d: { id: string }) => (await api(tp.product, 'GET', `/api/v1/disks/${d.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip)));
-    await tp.product.store.deletePrefix('/portway/disks/');
+    await tp.product.store.deletePrefix('/portway/');
     assert.equal((await api(tp.product, 'GET', '/api/v1/disks')).json.disks.length, 0);
     const r = await tp.product.disks.rebuildFromImages();
     assert.ok(r.ok);
