@@ -5,7 +5,7 @@
  *   handed back without it.
  * - Every unary call has a deadline (`callTimeoutMs`, 5 s by default): a lost leader or a dead member
  *   costs seconds, never a hang. Reads (get/list) retry within that deadline on transient errors;
- *   writes are left to the client's own retry (connection-level failures only).
+ *   writes are tried once (the client's retry policy is off: a retried write could apply twice).
  * - Leases are never kept alive in the background (no autoKeepAlive): the owner calls keepAliveOnce()
  *   itself, which rejects with CoordError('lease_lost') once etcd says the lease is gone.
  * - Watches resume after a reconnect from the last revision they saw (the client re-creates them);
@@ -14,6 +14,7 @@
  * - Errors are CoordError: 'unavailable' (no member reachable, no leader, ...), 'timeout' (deadline
  *   passed: the outcome of a write is then unknown), 'lease_lost', 'closed' (after close()).
  */
+import { noop } from 'cockatiel';
 import {
   ClientClosedError,
   Etcd3,
@@ -95,7 +96,10 @@ export class EtcdStore implements CoordStore {
       dialTimeout: opts.dialTimeoutMs ?? 3000,
       // unary calls get a deadline; streams (watch, keepalive) get theirs where they are opened
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),
-      faultHandling: { watchBackoff: watchBackoff(100, opts.watchMaxBackoffMs ?? 2000) },
+      // No client-level retry: a retried write that had applied would run twice (a create-if-absent
+      // would then report false, a put emit two events). Reads retry here, within the deadline;
+      // writes are at most once and a failure reaches the caller, who checks what the store holds.
+      faultHandling: { global: noop, watchBackoff: watchBackoff(100, opts.watchMaxBackoffMs ?? 2000) },
       grpcOptions: {
         // notice a member that stopped answering on an open stream (etcd allows pings every >= 5 s)
         'grpc.keepalive_time_ms': 10_000,
