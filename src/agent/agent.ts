@@ -245,6 +245,7 @@ export class Agent {
       chapUser: meta.chapUser,
       chapPassword: meta.chapPassword,
       serial: o.id,
+      sizeGb: meta.sizeGb,
     };
     await this.o.net.addIp(path.ip, prefixOfMask(path.subnetMask) ?? 32, path.eth);
     await this.o.target.serve(path.ip, spec);
