@@ -11,6 +11,8 @@ echo "== unit tests"
 npm run --silent test:unit
 echo "== integration tests (real tgtd, etcd, Ceph)"
 npm run --silent test:integration
+echo "== reliability: faults with real processes killed by PID"
+npm run --silent test:reliability
 echo "== browser tests (real chromium)"
 npm run --silent test:e2e
 echo "== all tests passed"

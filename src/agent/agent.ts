@@ -4,19 +4,41 @@
  * the store's desired state with tgtd's actual portals on every change, every few seconds, and at
  * start (adopting the daemons and keys a previous run of this node left, so a restart flaps nothing).
  *
- * Fencing: the lease is renewed every ttl/3. If no renewal has succeeded for `fenceAfter` (< ttl)
- * since the last successful renewal was *sent*, the agent kills its tgtds and drops its IPs before
+ * Admin moves: a key `moves/<id>/<n>` names the node that is to take path n. Its owner releases it
+ * (target removed, IP dropped, owner key deleted), and only the named node takes it while the intent
+ * stands; that node deletes the intent once it serves the path. A path never has two owners: the owner
+ * key is created only when absent, and deleted only after the old owner stopped serving.
+ * Drained nodes (`drained/<name>`) take no paths, and move the paths they hold away one intent each.
+ *
+ * Fencing: the lease is renewed every ttl/6. A watchdog fires `fenceAfter` (60% of the ttl) after the
+ * last successful renewal was *sent*: the agent then SIGKILLs its tgtds and drops its path IPs, before
  * the store can expire the lease and hand the paths to another node. See docs/HA.md.
  */
+import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ImageStore } from '../adapters/images/types.js';
 import type { HostNetwork } from '../adapters/net/loopback.js';
 import type { TargetSpec, TgtDriver } from '../adapters/target/tgt.js';
 import { type CoordStore, CoordError, type KeyValue, type Lease, type Watch } from '../adapters/coord/types.js';
 import { type DiskMeta, imageName, parseDiskMeta } from '../domain/disk.js';
-import { type DiskState, type NodeRecord, type OwnerRecord, ROOT, assembleDisks, nodeKey, ownerKey, parseKey } from '../domain/keys.js';
+import {
+  type DiskState,
+  type MoveIntent,
+  type NodeRecord,
+  type OwnerRecord,
+  ROOT,
+  asMoveIntent,
+  assembleDisks,
+  moveKey,
+  nodeKey,
+  ownerKey,
+  parseKey,
+  servedKey,
+} from '../domain/keys.js';
 import { prefixOfMask } from '../domain/ip.js';
 import { type PathRef, placePaths } from '../domain/placement.js';
+import { servedMarkerChange } from '../domain/status.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
 
@@ -31,23 +53,79 @@ export interface AgentOptions {
   resyncMs?: number;
   /** Parallel target configurations. */
   concurrency?: number;
+  /** Fence after this share of the ttl without a successful renewal (default 0.6). */
+  fenceAfterRatio?: number;
+  /** Called after every fence (tests, metrics). */
+  onFence?: (info: FenceInfo) => void;
+}
+
+export interface FenceInfo {
+  reason: string;
+  /** ms from the last successful renewal's send to the end of the fence (monotonic): must stay < ttl. */
+  sinceLastRenewMs: number;
+  /** ms the fence itself took. */
+  tookMs: number;
+  portals: number;
 }
 
 interface Owned {
   id: string;
   index: number;
   ip: string;
+  eth: string;
   kv: KeyValue;
+  intent?: { kv: KeyValue; intent: MoveIntent };
+}
+
+/** Everything one reconcile knows about the cluster, read in one list. */
+interface View {
+  disks: Map<string, DiskState>;
+  owners: Map<string, KeyValue>;
+  intents: Map<string, { kv: KeyValue; intent: MoveIntent }>;
+  served: Map<string, KeyValue>;
+  live: Set<string>;
+  drained: Set<string>;
+}
+
+const now = (): number => performance.now();
+
+/** SIGKILLs pid if it still is a tgtd (checked synchronously in /proc: no await, no pid reuse). */
+function killIfTgtd(pid: number): boolean {
+  try {
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]?.endsWith('tgtd')) return false;
+    process.kill(pid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export class Agent {
   private lease: Lease | undefined;
   private watch: Watch | undefined;
   private timers: NodeJS.Timeout[] = [];
+  private watchdog: NodeJS.Timeout | undefined;
   private readonly reconciler: Coalescer;
+  /** Monotonic ms at which the last successful renewal (or the grant) was sent. */
   private lastRenewSentOk = 0;
+  private renewsInFlight = 0;
+  private joining = false;
   private fenced = false;
   private stopped = false;
+  /** Bumped by every fence: work begun before it must not go on serving. */
+  private epoch = 0;
+  /** Every path IP of every disk, as of the last reconcile (to drop them when fencing). */
+  private knownPathIps = new Set<string>();
+  /** ip -> prefix and interface of every path, as of the last reconcile. */
+  private knownPaths = new Map<string, { prefix: number; eth: string }>();
+  /** ip -> tgtd pid of the portals seen at the last reconcile: the fence kills them before any await. */
+  private knownTgtds = new Map<string, number>();
+  /** IPs announced (gratuitous ARP) in this epoch. */
+  private announced = new Set<string>();
+  /** Paths (ip) this process has seen served in this epoch: event-driven reconciles skip them. */
+  private servedHere = new Set<string>();
+  /** The next reconcile checks every held path against tgtd and the host (periodic resync). */
+  private fullCheck = true;
   private metaCache = new Map<string, { rev: number; meta: DiskMeta }>();
   readonly ttl: number;
 
@@ -63,26 +141,75 @@ export class Agent {
     return this.o.node;
   }
 
+  get isFenced(): boolean {
+    return this.fenced;
+  }
+
   async start(): Promise<void> {
     await this.joinCluster();
+    // Renewals start with the lease (the watchdog is armed from the grant on), before anything slow.
+    this.timers.push(setInterval(() => void this.renew(), this.renewEveryMs()));
+    // A stalled event loop delays renewals and the watchdog alike: say so (see docs/HA.md).
+    let tick = now();
+    this.timers.push(
+      setInterval(() => {
+        const t = now();
+        const late = t - tick - 100;
+        tick = t;
+        if (late > this.fenceAfterMs() / 4) this.o.log.warn({ lateMs: Math.round(late) }, 'event loop stalled');
+      }, 100),
+    );
     this.watch = await this.o.store.watch(
       `${ROOT}/`,
       () => void this.reconciler.trigger(),
       () => void this.reconciler.trigger(),
     );
-    this.timers.push(setInterval(() => void this.renew(), (this.ttl * 1000) / 3));
-    this.timers.push(setInterval(() => void this.reconciler.trigger(), this.o.resyncMs ?? 5000));
-    await this.reconcile();
+    this.timers.push(
+      setInterval(() => {
+        this.fullCheck = true;
+        void this.reconciler.trigger();
+      }, this.o.resyncMs ?? 5000),
+    );
+    // The first reconcile runs in the background: with many paths it takes a while, and the API
+    // (same process on one box) must answer meanwhile.
+    void this.reconciler.trigger();
+  }
+
+  /** Renewals every ttl/6: two or three attempts fit before the fence deadline (0.6 ttl). */
+  private renewEveryMs(): number {
+    return Math.max(100, Math.floor((this.ttl * 1000) / 6));
+  }
+
+  /** Fence well before the lease (ttl) can expire: 60% of ttl, leaving 40% to kill tgtds and drop IPs. */
+  private fenceAfterMs(): number {
+    return this.ttl * 1000 * (this.o.fenceAfterRatio ?? 0.6);
+  }
+
+  private armWatchdog(): void {
+    if (this.watchdog) clearTimeout(this.watchdog);
+    const due = this.lastRenewSentOk + this.fenceAfterMs() - now();
+    this.watchdog = setTimeout(() => {
+      this.watchdog = undefined;
+      // After a stalled event loop, timers run before the I/O that piled up: let renewal answers that
+      // already arrived count first (setImmediate runs after the poll phase), then decide.
+      setImmediate(() => {
+        if (this.fenced || this.stopped || this.watchdog) return;
+        if (now() - this.lastRenewSentOk >= this.fenceAfterMs()) void this.fence('lease not renewed in time');
+        else this.armWatchdog();
+      });
+    }, Math.max(0, due));
   }
 
   private async joinCluster(): Promise<void> {
-    const sentAt = Date.now();
-    this.lease = await this.o.store.grantLease(this.ttl);
+    const sentAt = now();
+    const lease = await this.o.store.grantLease(this.ttl);
+    this.lease = lease;
     this.lastRenewSentOk = sentAt;
-    const rec: NodeRecord = { name: this.o.node, startedAt: new Date().toISOString() };
-    await this.o.store.put(nodeKey(this.o.node), JSON.stringify(rec), { lease: this.lease.id });
     this.fenced = false;
-    this.o.log.info({ node: this.o.node, lease: this.lease.id, ttl: this.ttl }, 'agent joined');
+    this.armWatchdog();
+    const rec: NodeRecord = { name: this.o.node, startedAt: new Date().toISOString() };
+    await this.o.store.put(nodeKey(this.o.node), JSON.stringify(rec), { lease: lease.id });
+    this.o.log.info({ node: this.o.node, lease: lease.id, ttl: this.ttl }, 'agent joined');
   }
 
   /** Runs a reconcile now (or right after the one in progress) and waits for it. */
@@ -92,94 +219,195 @@ export class Agent {
 
   private async renew(): Promise<void> {
     if (this.stopped) return;
-    const sentAt = Date.now();
-    try {
-      if (!this.lease || this.fenced) {
+    if (!this.lease || this.fenced) {
+      if (this.joining) return;
+      this.joining = true;
+      try {
         await this.joinCluster();
         void this.reconciler.trigger();
-        return;
+      } catch (e) {
+        this.lease = undefined;
+        this.o.log.debug({ err: errText(e) }, 'cannot join the cluster yet');
+      } finally {
+        this.joining = false;
       }
-      await this.lease.keepAliveOnce();
-      this.lastRenewSentOk = sentAt;
+      return;
+    }
+    // A renewal that hangs must not delay the next: the watchdog fences on time whatever they do.
+    if (this.renewsInFlight >= Math.ceil(this.fenceAfterMs() / this.renewEveryMs()) + 1) return;
+    const lease = this.lease;
+    const sentAt = now();
+    this.renewsInFlight++;
+    try {
+      await lease.keepAliveOnce();
+      if (lease === this.lease && !this.fenced && sentAt > this.lastRenewSentOk) {
+        this.lastRenewSentOk = sentAt;
+        this.armWatchdog();
+      }
     } catch (e) {
+      if (lease !== this.lease || this.fenced) return;
       const lost = e instanceof CoordError && e.code === 'lease_lost';
-      const silentFor = Date.now() - this.lastRenewSentOk;
-      this.o.log.warn({ err: errText(e), silentForMs: silentFor }, 'lease renewal failed');
-      if (lost || silentFor >= this.fenceAfterMs()) await this.fence(lost ? 'lease lost' : 'lease not renewed in time');
+      this.o.log.warn({ err: errText(e), silentForMs: Math.round(now() - this.lastRenewSentOk) }, 'lease renewal failed');
+      if (lost) await this.fence('lease lost');
+    } finally {
+      this.renewsInFlight--;
     }
   }
 
-  /** Fence well before the lease (ttl) can expire: 60% of ttl, leaving time to kill tgtds. */
-  private fenceAfterMs(): number {
-    return this.ttl * 600;
+  /**
+   * Stops serving everything at once: this node may no longer own any path. tgtds are SIGKILLed by
+   * PID (tgtd ignores SIGTERM, and tgtadm takes time), then every path IP is dropped.
+   */
+  async fence(reason: string): Promise<void> {
+    if (this.fenced || this.stopped) return;
+    const t0 = now();
+    const sinceLastRenewMs = Math.round(t0 - this.lastRenewSentOk);
+    this.fenced = true;
+    this.epoch++;
+    // First, synchronously (no await before it): SIGKILL the tgtds known from the last reconcile.
+    let killed = 0;
+    for (const pid of this.knownTgtds.values()) if (killIfTgtd(pid)) killed++;
+    this.knownTgtds.clear();
+    this.announced.clear();
+    this.servedHere.clear();
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
+    this.lease = undefined;
+    // Then every path IP of every disk, in one `ip -batch`, and any tgtd started since the reconcile.
+    const drop = [...this.knownPaths].map(([ip, p]) => ({ ip, ...p }));
+    const dropping = this.o.net.dropIps ? this.o.net.dropIps(drop).catch((e) => this.o.log.error({ err: errText(e) }, 'fence: dropping IPs failed')) : Promise.resolve();
+    const portals = await this.o.target.portals().catch(() => []);
+    for (const p of portals) if (p.alive && killIfTgtd(p.pid)) killed++;
+    await dropping;
+    if (!this.o.net.dropIps) await Promise.allSettled(portals.map((p) => this.o.net.removeIp(p.ip, 32, '')));
+    const tookMs = Math.round(now() - t0);
+    const info: FenceInfo = { reason, sinceLastRenewMs: sinceLastRenewMs + tookMs, tookMs, portals: killed };
+    this.o.log.error({ ...info }, 'fenced');
+    this.o.onFence?.(info);
+    // A reconcile that was running may have served something after the kill: sweep once it is done.
+    void this.reconciler.trigger().then(() => this.sweep());
   }
 
-  /** Stops serving everything at once: this node may no longer own any path. */
-  async fence(reason: string): Promise<void> {
-    if (this.fenced) return;
-    this.fenced = true;
-    this.o.log.error({ reason }, 'fencing: dropping every path of this node');
-    const portals = await this.o.target.portals();
-    await mapSettled(portals, 16, async (p) => {
-      await this.o.target.unserve(p.ip);
-      await this.o.net.removeIp(p.ip, 32, '');
-    });
-    this.lease = undefined;
+  /** Path IPs (of any disk) this host has now. */
+  private async pathIpsOnHost(): Promise<string[]> {
+    if (!this.o.net.listIps) return [];
+    try {
+      return (await this.o.net.listIps()).filter((ip) => this.knownPathIps.has(ip));
+    } catch {
+      return [];
+    }
+  }
+
+  /** While fenced: nothing served, nothing left of a portal (state files, sockets), no path IP. */
+  private async sweep(): Promise<void> {
+    if (!this.fenced) return;
+    for (const p of await this.o.target.portals()) {
+      if (p.alive) {
+        try {
+          process.kill(p.pid, 'SIGKILL');
+        } catch {}
+      }
+      await this.o.target.unserve(p.ip).catch(() => {});
+      await this.o.net.removeIp(p.ip, 32, '').catch(() => {});
+    }
+    for (const ip of await this.pathIpsOnHost()) await this.o.net.removeIp(ip, 32, '').catch(() => {});
+  }
+
+  private async readView(): Promise<View> {
+    const kvs = await this.o.store.list(`${ROOT}/`);
+    const v: View = { disks: assembleDisks(kvs), owners: new Map(), intents: new Map(), served: new Map(), live: new Set(), drained: new Set() };
+    for (const kv of kvs) {
+      const k = parseKey(kv.key);
+      try {
+        if (k.kind === 'node') {
+          const rec = JSON.parse(kv.value) as NodeRecord;
+          v.live.add(k.name);
+          if (rec.drained) v.drained.add(k.name);
+        } else if (k.kind === 'drained') v.drained.add(k.name);
+        else if (k.kind === 'owner') v.owners.set(kv.key, kv);
+        else if (k.kind === 'served') v.served.set(k.id, kv);
+        else if (k.kind === 'move') {
+          const intent = asMoveIntent(JSON.parse(kv.value));
+          if (intent) v.intents.set(`${k.id}/${k.index}`, { kv, intent });
+        }
+      } catch {}
+    }
+    return v;
   }
 
   private async reconcileOnce(): Promise<void> {
     if (this.stopped || this.fenced || !this.lease) return;
     const lease = this.lease;
-    const kvs = await this.o.store.list(`${ROOT}/`);
-    const disks = assembleDisks(kvs);
-    const nodes: string[] = [];
-    for (const kv of kvs) {
-      const k = parseKey(kv.key);
-      if (k.kind !== 'node') continue;
-      try {
-        const rec = JSON.parse(kv.value) as NodeRecord;
-        if (!rec.drained) nodes.push(rec.name);
-      } catch {}
-    }
-    const ownerKvs = new Map(kvs.filter((kv) => parseKey(kv.key).kind === 'owner').map((kv) => [kv.key, kv]));
+    const epoch = this.epoch;
+    const full = this.fullCheck;
+    this.fullCheck = false;
+    const current = () => !this.stopped && !this.fenced && this.epoch === epoch && this.lease === lease;
+    const me = this.o.node;
+    const v = await this.readView();
+    const { disks } = v;
+    this.knownPathIps = new Set([...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => p.ip)));
+    this.knownPaths = new Map([...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => [p.ip, { prefix: prefixOfMask(p.subnetMask) ?? 32, eth: p.eth }] as const)));
+    const eligible = [...v.live].filter((n) => !v.drained.has(n));
+    const meEligible = !v.drained.has(me);
+    const eligibleForPlacement = meEligible && !eligible.includes(me) ? [...eligible, me] : eligible;
+    /** An intent is acted on while its target is a live node that may take paths. */
+    const active = (i: MoveIntent | undefined): i is MoveIntent => i !== undefined && v.live.has(i.to) && !v.drained.has(i.to);
 
     // What this node holds, and what every node holds (for placement).
     const mine: Owned[] = [];
     const held = new Map<string, PathRef[]>();
     const unowned: PathRef[] = [];
+    const reserved: { ref: PathRef; intentKv: KeyValue }[] = [];
     const release: Owned[] = [];
+    const staleIntents: KeyValue[] = [];
     for (const d of disks.values()) {
       const wanted = d.record.desired === 'started';
       for (const [index, path] of d.paths) {
         const owner = d.owners.get(index);
-        const kv = ownerKvs.get(ownerKey(d.record.id, index));
+        const kv = v.owners.get(ownerKey(d.record.id, index));
+        const mv = v.intents.get(`${d.record.id}/${index}`);
         if (!owner || !kv) {
-          if (wanted) unowned.push({ id: d.record.id, index });
+          if (!wanted) continue;
+          if (mv && active(mv.intent)) {
+            if (mv.intent.to === me) reserved.push({ ref: { id: d.record.id, index }, intentKv: mv.kv });
+          } else unowned.push({ id: d.record.id, index });
           continue;
         }
         const list = held.get(owner.node) ?? [];
         list.push({ id: d.record.id, index });
         held.set(owner.node, list);
-        if (owner.node !== this.o.node) continue;
-        const o: Owned = { id: d.record.id, index, ip: path.ip, kv };
-        if (wanted) mine.push(o);
-        else release.push(o);
+        if (owner.node !== me) continue;
+        const o: Owned = { id: d.record.id, index, ip: path.ip, eth: path.eth, kv, ...(mv ? { intent: mv } : {}) };
+        if (!wanted) release.push(o);
+        else if (mv && active(mv.intent) && mv.intent.to !== me) release.push(o);
+        else {
+          if (mv && !active(mv.intent)) staleIntents.push(mv.kv); // its target is gone or drained
+          mine.push(o);
+        }
+      }
+    }
+    // Intents of paths that no longer exist: the first eligible node (by name) clears them.
+    if (eligible.length > 0 && [...eligible].sort()[0] === me) {
+      for (const [ref, mv] of v.intents) {
+        const [id, n] = ref.split('/');
+        if (!disks.get(id as string)?.paths.has(Number(n))) staleIntents.push(mv.kv);
       }
     }
     // Owner keys of this node whose disk or path is gone.
-    for (const kv of ownerKvs.values()) {
+    for (const kv of v.owners.values()) {
       const k = parseKey(kv.key);
       if (k.kind !== 'owner') continue;
       const d = disks.get(k.id);
       if (d?.paths.has(k.index)) continue;
       try {
-        if ((JSON.parse(kv.value) as OwnerRecord).node === this.o.node) await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
+        if ((JSON.parse(kv.value) as OwnerRecord).node === me) await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
       } catch {}
     }
+    for (const kv of staleIntents) await this.deleteIfUnchanged(kv);
 
     // Adopt keys left by a previous run of this node (same name, older lease).
     for (const o of mine) {
-      if (o.kv.lease === lease.id) continue;
+      if (o.kv.lease === lease.id || !current()) continue;
       const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value: o.kv.value, lease: lease.id }]);
       if (ok) {
         const now = await this.o.store.get(o.kv.key);
@@ -188,38 +416,103 @@ export class Agent {
       }
     }
 
-    for (const o of release) await this.releasePath(o);
+    for (const o of release) {
+      if (!current()) return;
+      await this.releasePath(o);
+    }
 
-    // Take this node's share of the unowned paths.
-    const plan = placePaths(unowned, nodes.includes(this.o.node) ? nodes : [...nodes, this.o.node], held);
-    const toTake = plan.get(this.o.node) ?? [];
-    for (const p of toTake) {
+    // A drained node moves what it holds to the eligible nodes, one intent per path.
+    if (!meEligible && mine.length > 0) {
+      const others = eligible.filter((n) => n !== me);
+      const withoutIntent = mine.filter((o) => !o.intent).map((o) => ({ id: o.id, index: o.index }));
+      const heldElsewhere = new Map([...held].filter(([n]) => n !== me));
+      const plan = placePaths(withoutIntent, others, heldElsewhere);
+      for (const [to, refs] of plan) {
+        for (const p of refs) {
+          const intent: MoveIntent = { to, from: me, requestedAt: new Date().toISOString() };
+          const key = moveKey(p.id, p.index);
+          if (await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify(intent) }]))
+            this.o.log.info({ disk: p.id, path: p.index, to }, 'drained: moving path away');
+        }
+      }
+    }
+
+    // Take the paths moved to this node, and this node's share of the unowned ones.
+    const toTake: { ref: PathRef; intentKv?: KeyValue }[] = [...reserved];
+    if (meEligible) {
+      const plan = placePaths(unowned, eligibleForPlacement, held);
+      for (const ref of plan.get(me) ?? []) toTake.push({ ref });
+    }
+    for (const { ref: p } of toTake) {
+      if (!current()) return;
       const key = ownerKey(p.id, p.index);
-      const value = JSON.stringify({ node: this.o.node, state: 'configuring' } satisfies OwnerRecord);
+      const value = JSON.stringify({ node: me, state: 'configuring' } satisfies OwnerRecord);
       const ok = await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value, lease: lease.id }]);
       if (!ok) continue;
       const kv = await this.o.store.get(key);
       const path = disks.get(p.id)?.paths.get(p.index);
-      if (kv && path) mine.push({ id: p.id, index: p.index, ip: path.ip, kv });
+      const mv = v.intents.get(`${p.id}/${p.index}`);
+      if (kv && path) mine.push({ id: p.id, index: p.index, ip: path.ip, eth: path.eth, kv, ...(mv ? { intent: mv } : {}) });
+      // An intent for a target that cannot take it is void now that the path has an owner again.
+      if (mv && mv.intent.to !== me) await this.deleteIfUnchanged(mv.kv);
     }
 
-    // Serve everything this node holds (idempotent), then mark it served.
+    // Serve everything this node holds (idempotent), then mark it served; moves to here are done.
     await mapSettled(mine, this.o.concurrency ?? 8, async (o) => {
+      if (this.stopped) return; // a stop does not wait for paths nobody will serve
       const d = disks.get(o.id) as DiskState;
       try {
-        await this.servePath(o, d);
+        const owner = JSON.parse(o.kv.value) as OwnerRecord;
+        // Served by this process already: only the periodic resync looks at tgtd and the host again.
+        if (!full && owner.state === 'served' && this.servedHere.has(o.ip) && !o.intent) return;
+        await this.servePath(o, d, lease, current);
+        if (current()) this.servedHere.add(o.ip);
+        if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
       } catch (e) {
-        this.o.log.error({ disk: o.id, path: o.index, ip: o.ip, err: errText(e) }, 'cannot serve path');
+        if (current()) this.o.log.error({ disk: o.id, path: o.index, ip: o.ip, err: errText(e) }, 'cannot serve path');
       }
     });
+    if (!current()) return;
 
-    // Portals tgtd still has that this node no longer holds.
+    // Portals tgtd still has, and path IPs this host still has, that this node no longer holds.
     const keep = new Set(mine.map((o) => o.ip));
-    for (const p of await this.o.target.portals()) {
-      if (keep.has(p.ip)) continue;
+    const portals = await this.o.target.portals();
+    this.knownTgtds = new Map(portals.filter((p) => p.alive && keep.has(p.ip)).map((p) => [p.ip, p.pid]));
+    for (const p of portals) {
+      if (keep.has(p.ip) || !current()) continue;
       this.o.log.info({ ip: p.ip }, 'removing stale portal');
+      this.servedHere.delete(p.ip);
       await this.o.target.unserve(p.ip);
       await this.o.net.removeIp(p.ip, 32, '');
+    }
+    for (const ip of full ? await this.pathIpsOnHost() : []) {
+      if (keep.has(ip) || !current()) continue;
+      this.o.log.info({ ip }, 'removing stale path IP');
+      await this.o.net.removeIp(ip, 32, '');
+    }
+
+    // The SERVED marker (status `degraded` vs `starting`), kept by the first eligible node.
+    if (eligible.length > 0 && [...eligible].sort()[0] === me) await this.updateServedMarkers(v);
+  }
+
+  private async updateServedMarkers(v: View): Promise<void> {
+    // As read at the start of this reconcile: the writes of this one trigger the next.
+    const fresh = v.disks;
+    for (const d of fresh.values()) {
+      const change = servedMarkerChange(d);
+      const key = servedKey(d.record.id);
+      if (change === 'set') await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify({ since: new Date().toISOString() }) }]);
+      else if (change === 'clear') await this.o.store.delete(key);
+    }
+    // Markers of disks that are gone.
+    for (const [id, kv] of v.served) if (!fresh.has(id)) await this.deleteIfUnchanged(kv);
+  }
+
+  private async deleteIfUnchanged(kv: KeyValue): Promise<void> {
+    try {
+      await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
+    } catch (e) {
+      this.o.log.warn({ key: kv.key, err: errText(e) }, 'cannot delete key');
     }
   }
 
@@ -233,7 +526,7 @@ export class Agent {
     return meta;
   }
 
-  private async servePath(o: Owned, d: DiskState): Promise<void> {
+  private async servePath(o: Owned, d: DiskState, lease: Lease, current: () => boolean): Promise<void> {
     const path = d.paths.get(o.index);
     if (!path) return;
     const diskKv = await this.o.store.get(`${ROOT}/disks/${o.id}`);
@@ -245,39 +538,59 @@ export class Agent {
       chapUser: meta.chapUser,
       chapPassword: meta.chapPassword,
       serial: o.id,
-      sizeGb: meta.sizeGb,
     };
+    if (!current()) return;
     await this.o.net.addIp(path.ip, prefixOfMask(path.subnetMask) ?? 32, path.eth);
+    if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IP
     await this.o.target.serve(path.ip, spec);
+    if (!current()) return;
+    if (this.o.net.announce && !this.announced.has(path.ip)) {
+      this.announced.add(path.ip);
+      void this.o.net.announce(path.ip, path.eth).catch(() => {});
+    }
     const owner = JSON.parse(o.kv.value) as OwnerRecord;
     if (owner.state === 'served') return;
     const value = JSON.stringify({ node: this.o.node, state: 'served' } satisfies OwnerRecord);
-    const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: this.lease?.id ?? '' }]);
+    const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
     if (ok) this.o.log.info({ disk: o.id, path: o.index, ip: path.ip }, 'path served');
   }
 
   private async releasePath(o: Owned): Promise<void> {
     await this.o.target.unserve(o.ip);
     await this.o.net.removeIp(o.ip, 32, '');
+    this.announced.delete(o.ip);
+    this.servedHere.delete(o.ip);
     await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'delete', key: o.kv.key }]);
-    this.o.log.info({ disk: o.id, path: o.index, ip: o.ip }, 'path released');
+    this.o.log.info({ disk: o.id, path: o.index, ip: o.ip, to: o.intent?.intent.to }, 'path released');
   }
 
   /**
-   * Stops the agent. release=true gives every path back (targets removed, keys deleted, lease revoked);
-   * release=false leaves targets running and keys under the lease, for a restart that adopts them.
+   * Stops the agent. release=true gives every path back (targets removed, IPs dropped, keys deleted
+   * with the lease); release=false leaves targets running and keys under the lease, for a restart that
+   * adopts them.
    */
+  /** Takes no more work (no new paths, no tgtd starts); stop() then finishes the job. */
+  beginStop(): void {
+    this.stopped = true;
+    this.o.target.close();
+  }
+
   async stop({ release }: { release: boolean }): Promise<void> {
     this.stopped = true;
+    this.o.target.close();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    if (this.watchdog) clearTimeout(this.watchdog);
+    this.watchdog = undefined;
     await this.watch?.close().catch(() => {});
     await this.reconciler.trigger(); // waits for a run in progress (it returns at once: stopped)
     if (!release) return;
-    for (const p of await this.o.target.portals()) {
+    // In parallel: each tgtd takes about a second to exit.
+    await mapSettled(await this.o.target.portals(), 16, async (p) => {
       await this.o.target.unserve(p.ip);
       await this.o.net.removeIp(p.ip, 32, '');
-    }
+    });
+    for (const ip of await this.pathIpsOnHost()) await this.o.net.removeIp(ip, 32, '').catch(() => {});
     if (this.lease) await this.lease.revoke().catch((e) => this.o.log.warn({ err: errText(e) }, 'lease revoke failed'));
     this.o.log.info({ node: this.o.node }, 'agent stopped, paths released');
   }

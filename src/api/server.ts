@@ -5,19 +5,30 @@ import Fastify, { type FastifyBaseLogger } from 'fastify';
 import type { Logger } from 'pino';
 import type { ClusterConfig, ResolvedSubnet } from '../domain/config.js';
 import type { DiskService } from '../services/disk-service.js';
+import type { PathService } from '../services/path-service.js';
+import { type AuthPluginOptions, authPlugin } from './auth-plugin.js';
 import { openApiDocument } from './openapi.js';
 import { sendError } from './reply.js';
+import { auditRoutes } from './routes/audit.js';
+import { authRoutes, withAuthDocs } from './routes/auth.js';
 import { configRoutes } from './routes/config.js';
 import { diskRoutes } from './routes/disks.js';
+import { nodeRoutes } from './routes/nodes.js';
+import { pathRoutes } from './routes/paths.js';
+import { userRoutes } from './routes/users.js';
 
 export interface ApiOptions {
   disks: DiskService;
+  /** Path moves, rebalance, nodes, drain (src/services/path-service.ts). */
+  paths?: PathService;
   config: ClusterConfig;
   subnet1: ResolvedSubnet;
   subnet2: ResolvedSubnet;
   log: Logger;
   /** Built web UI (dist/web); not served when absent. */
   webDir?: string;
+  /** Logins, permissions, audit (src/api/auth-plugin.ts). */
+  auth: AuthPluginOptions;
 }
 
 function clientErrorMessage(err: { code?: string; message: string }): string {
@@ -28,7 +39,37 @@ function clientErrorMessage(err: { code?: string; message: string }): string {
 }
 
 export async function buildApi(o: ApiOptions) {
-  const app = Fastify({ loggerInstance: o.log as FastifyBaseLogger, bodyLimit: 64 * 1024, forceCloseConnections: true });
+  const app = Fastify({
+    loggerInstance: o.log as FastifyBaseLogger,
+    bodyLimit: 64 * 1024,
+    // A stop lets requests in flight finish; idle keep-alive connections are closed at once.
+    forceCloseConnections: 'idle',
+    // Errors Fastify raises before routing (a bad %-escape in the URL...) get the API's error shape too.
+    frameworkErrors: (err, _req, reply) => sendError(reply, 400, 'invalid_request', clientErrorMessage(err)),
+    // Requests Node's HTTP parser rejects (a 10 KB URL, a broken request line) get a JSON error too.
+    clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      const body = JSON.stringify({
+        code: 'invalid_request',
+        message: status === 431 ? 'The request headers or URL are too large.' : 'The request is malformed.',
+        details: {},
+      });
+      socket.end(
+        `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+      );
+    },
+  });
+  // While closing, responses to requests still in flight close their connection: keep-alive
+  // connections would otherwise hold close() until their timeout.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
+  app.addHook('onSend', async (_req, reply) => {
+    if (closing) reply.header('connection', 'close');
+  });
+  await app.register(authPlugin, o.auth); // first: its hooks must cover every route and the not-found handler
 
   app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, req, reply) => {
     const status = err.statusCode ?? 500;
@@ -40,14 +81,22 @@ export async function buildApi(o: ApiOptions) {
     return sendError(reply, 500, 'error', 'Internal error; the server log has the details.');
   });
   app.setNotFoundHandler((req, reply) => {
-    if (req.url.startsWith('/api/') || !o.webDir) return sendError(reply, 404, 'not_found', `No route ${req.method} ${req.url.split('?')[0]}`);
+    if (req.url.startsWith('/api/') || !o.webDir)
+      return sendError(reply, 404, 'not_found', `No route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 100)}`);
     return reply.sendFile('index.html');
   });
 
-  app.get('/api/docs', async () => openApiDocument);
-  app.get('/api/v1/health', async () => ({ ok: true }));
+  app.get('/api/docs', { config: { public: true } }, async () => withAuthDocs(openApiDocument));
+  app.get('/api/v1/health', { config: { public: true } }, async () => ({ ok: true }));
+  authRoutes(app, o.auth.service);
+  userRoutes(app, o.auth.service);
+  auditRoutes(app, o.auth.service);
   configRoutes(app, o);
   diskRoutes(app, o.disks);
+  if (o.paths) {
+    pathRoutes(app, o.paths);
+    nodeRoutes(app, o.paths);
+  }
 
   if (o.webDir && existsSync(o.webDir)) await app.register(fastifyStatic, { root: o.webDir, prefix: '/' });
   return app;

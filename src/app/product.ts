@@ -7,11 +7,16 @@ import { EmbeddedStore } from '../adapters/coord/embedded-store.js';
 import type { CoordStore } from '../adapters/coord/types.js';
 import { FileImageStore } from '../adapters/images/file-store.js';
 import type { ImageStore } from '../adapters/images/types.js';
-import { LoopbackNetwork } from '../adapters/net/loopback.js';
+import { IpRouteNetwork } from '../adapters/net/iproute.js';
+import { type HostNetwork, LoopbackNetwork } from '../adapters/net/loopback.js';
 import { TgtDriver } from '../adapters/target/tgt.js';
+import { LOG_REDACTION } from '../api/auth-plugin.js';
 import { buildApi } from '../api/server.js';
+import { checkPassword } from '../domain/auth.js';
 import { checkConfig } from '../domain/config.js';
+import { AuthService } from '../services/auth-service.js';
 import { DiskService } from '../services/disk-service.js';
+import { PathService } from '../services/path-service.js';
 import { type Settings, SettingsError } from './settings.js';
 
 export interface Product {
@@ -20,6 +25,7 @@ export interface Product {
   agent?: Agent;
   store: CoordStore;
   images: ImageStore;
+  auth: AuthService;
   /** release: give paths back (targets removed); otherwise leave them for the next start to adopt. */
   stop(opts?: { release?: boolean }): Promise<void>;
 }
@@ -28,6 +34,11 @@ export interface Product {
 export function defaultWebDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   return here.includes(`${'/'}dist${'/'}`) ? join(here, '..', '..', 'web') : join(here, '..', '..', 'dist', 'web');
+}
+
+/** The host network the settings choose for the agent. */
+export function hostNetwork(s: Settings, log: Logger): HostNetwork {
+  return s.net === 'iproute' ? new IpRouteNetwork({ log: log.child({ mod: 'net' }) }) : new LoopbackNetwork();
 }
 
 export async function openStores(s: Settings): Promise<{ store: CoordStore; images: ImageStore }> {
@@ -58,15 +69,50 @@ export async function openDiskService(s: Settings, log: Logger): Promise<{ disks
     subnet2: checked.subnet2,
     iqnBase: s.cluster.iqnBase,
     pool: s.cluster.pool,
+    server: s.node,
     log: log.child({ mod: 'disks' }),
   });
   return { disks, store, images };
 }
 
-export async function startProduct(s: Settings, log: Logger): Promise<Product> {
+/** The users/sessions/audit service over a coordination store. */
+export function authService(s: Settings, store: CoordStore, log: Logger): AuthService {
+  return new AuthService({ store, log: log.child({ mod: 'auth' }), sessionIdleMs: s.auth.sessionIdleSeconds * 1000, auditMaxEntries: s.auth.auditMaxEntries });
+}
+
+/** The first admin's password from the settings or PORTWAY_ADMIN_PASSWORD, checked; undefined: generate one. */
+export function initialAdminPassword(s: Settings): string | undefined {
+  const pw = s.auth.adminPassword ?? (process.env.PORTWAY_ADMIN_PASSWORD || undefined);
+  if (pw === undefined) return undefined;
+  const c = checkPassword(pw, 'admin');
+  if (!c.ok) throw new SettingsError(`the first admin's password (auth.adminPassword / PORTWAY_ADMIN_PASSWORD): ${c.message}`);
+  return pw;
+}
+
+export async function startProduct(s: Settings, rootLog: Logger): Promise<Product> {
+  // No password, token, cookie or CHAP secret in any log line, whatever logger the caller made.
+  const log = rootLog.child({}, { redact: LOG_REDACTION });
   const checked = checkConfig(s.cluster);
   if (!checked.ok) throw new SettingsError(checked.message);
+  const adminPassword = s.auth.enabled ? initialAdminPassword(s) : undefined;
   const { disks, store, images } = await openDiskService(s, log);
+  const auth = authService(s, store, log);
+  try {
+    await disks.recoverInterruptedAdds();
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  if (s.auth.enabled) {
+    try {
+      // The one line with the generated password goes to stdout, never to the structured log.
+      await auth.bootstrap({ ...(adminPassword !== undefined ? { adminPassword } : {}), print: (line) => process.stdout.write(`${line}\n`) });
+      await auth.pruneAudit();
+    } catch (e) {
+      await store.close();
+      throw e;
+    }
+  }
   let agent: Agent | undefined;
   if (s.agent.enabled) {
     const target = new TgtDriver({
@@ -75,10 +121,11 @@ export async function startProduct(s: Settings, log: Logger): Promise<Product> {
       controlPortBase: s.tgtControlPortBase,
       log: log.child({ mod: 'tgt' }),
     });
-    agent = new Agent({ node: s.node, store, images, target, net: new LoopbackNetwork(), log: log.child({ mod: 'agent' }), leaseTtlSeconds: s.agent.leaseTtlSeconds });
+    agent = new Agent({ node: s.node, store, images, target, net: hostNetwork(s, log), log: log.child({ mod: 'agent' }), leaseTtlSeconds: s.agent.leaseTtlSeconds });
     await agent.start();
   }
-  const app = await buildApi({ disks, config: s.cluster, subnet1: checked.subnet1, subnet2: checked.subnet2, log: log.child({ mod: 'api' }), webDir: s.webDir ?? defaultWebDir() });
+  const paths = new PathService({ store, log: log.child({ mod: 'paths' }) });
+  const app = await buildApi({ disks, paths, config: s.cluster, subnet1: checked.subnet1, subnet2: checked.subnet2, log: log.child({ mod: 'api' }), webDir: s.webDir ?? defaultWebDir(), auth: { service: auth, enabled: s.auth.enabled, secureCookie: s.auth.secureCookie } });
   await app.listen({ host: s.listenHost, port: s.listenPort });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : s.listenPort;
@@ -91,10 +138,15 @@ export async function startProduct(s: Settings, log: Logger): Promise<Product> {
     ...(agent ? { agent } : {}),
     store,
     images,
+    auth,
     async stop(opts = {}) {
       if (stopped) return;
       stopped = true;
+      // In-flight requests finish (new ones are refused), adds under way complete, then paths go.
+      // The agent stops taking work first: paths it would start now would only be given back.
+      agent?.beginStop();
       await app.close();
+      await disks.drain();
       await agent?.stop({ release: opts.release ?? true });
       await store.close();
     },

@@ -14,10 +14,26 @@ export interface Settings {
   images: { kind: 'file' } | { kind: 'rbd'; conf: string; keyring?: string; id: string; pool: string };
   coord: { kind: 'embedded' } | { kind: 'etcd'; endpoints: string[] };
   agent: { enabled: boolean; leaseTtlSeconds: number };
+  /** How the agent makes path IPs live: loopback (single box) or iproute (`ip addr` + ARP, cluster nodes). */
+  net: 'loopback' | 'iproute';
   /** First tgtd control port this node's agent uses. */
   tgtControlPortBase: number;
   /** Built web UI; defaults to dist/web of the install. */
   webDir?: string;
+  auth: AuthSettings;
+}
+
+export interface AuthSettings {
+  /** Logins and permissions; false lets every request act as an admin (tests, migration only). */
+  enabled: boolean;
+  /** A login session ends after this long without a request (default 8 h). */
+  sessionIdleSeconds: number;
+  /** Always mark the session cookie Secure (TLS ends at a proxy); it is anyway when served over https. */
+  secureCookie: boolean;
+  /** Password of the first admin, made when no user exists; else PORTWAY_ADMIN_PASSWORD, else generated and printed once. */
+  adminPassword?: string;
+  /** The oldest audit entries beyond this many are pruned. */
+  auditMaxEntries: number;
 }
 
 export function defaultSettings(): Settings {
@@ -30,7 +46,9 @@ export function defaultSettings(): Settings {
     images: { kind: 'file' },
     coord: { kind: 'embedded' },
     agent: { enabled: true, leaseTtlSeconds: 10 },
+    net: 'loopback',
     tgtControlPortBase: 3000,
+    auth: { enabled: true, sessionIdleSeconds: 8 * 3600, secureCookie: false, auditMaxEntries: 10_000 },
   };
 }
 
@@ -55,6 +73,7 @@ export async function loadSettings(file?: string): Promise<Settings> {
     ...r,
     cluster: { ...s.cluster, ...(r.cluster ?? {}) },
     agent: { ...s.agent, ...(r.agent ?? {}) },
+    auth: { ...s.auth, ...(r.auth ?? {}) },
   };
   return checkSettings(merged);
 }
@@ -64,5 +83,9 @@ export function checkSettings(s: Settings): Settings {
   if (!Number.isInteger(s.listenPort) || s.listenPort < 0 || s.listenPort > 65535) throw new SettingsError('listenPort must be 0-65535');
   if (!Number.isInteger(s.tgtControlPortBase) || s.tgtControlPortBase < 1) throw new SettingsError('tgtControlPortBase must be a positive integer');
   if (s.agent.leaseTtlSeconds < 2) throw new SettingsError('agent.leaseTtlSeconds must be at least 2');
+  if (typeof s.auth.enabled !== 'boolean') throw new SettingsError('auth.enabled must be true or false');
+  if (!Number.isInteger(s.auth.sessionIdleSeconds) || s.auth.sessionIdleSeconds < 1) throw new SettingsError('auth.sessionIdleSeconds must be a positive integer');
+  if (!Number.isInteger(s.auth.auditMaxEntries) || s.auth.auditMaxEntries < 1) throw new SettingsError('auth.auditMaxEntries must be a positive integer');
+  if (s.net !== 'loopback' && s.net !== 'iproute') throw new SettingsError('net must be "loopback" or "iproute"');
   return s;
 }

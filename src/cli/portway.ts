@@ -2,6 +2,7 @@
 /**
  * portway: the product's command line.
  *   portway serve [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
+ *   portway agent [--config FILE] [--state-dir DIR] [--node NAME]   the node agent alone (cluster node)
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -13,6 +14,8 @@ import { DISK_USAGE, diskCommand, loginCommand, pathCommand } from './disk-comma
 const USAGE = `usage:
   portway serve   [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
   portway rebuild [--config FILE] [--state-dir DIR]   register every disk found in the image store
+  portway agent   [--config FILE] [--state-dir DIR] [--node NAME]   node agent only (etcd; SIGTERM gives
+                  the paths back, SIGQUIT exits leaving them served for the next start to adopt)
 ${DISK_USAGE}`;
 
 const OPTIONS = {
@@ -76,10 +79,12 @@ async function serve(argv: string[]): Promise<void> {
 async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === 'serve') return serve(rest);
+  if (cmd === 'agent') return (await import('../agent/main.js')).agentCommand(rest);
   if (cmd === 'rebuild') return rebuild(rest);
   if (cmd === 'login') return loginCommand(rest);
   if (cmd === 'disk') return diskCommand(rest);
   if (cmd === 'path') return pathCommand(rest);
+  if (cmd === 'user') return (await import('./user-command.js')).userCommand(rest);
   process.stderr.write(`${USAGE}\n`);
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
 }

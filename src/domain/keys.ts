@@ -9,11 +9,15 @@ export const NODES = `${ROOT}/nodes/`;
 export const MOVES = `${ROOT}/moves/`;
 /** Drained nodes: `<root>/drained/<name>` (no lease: survives the node's restart). */
 export const DRAINED = `${ROOT}/drained/`;
-/** `<root>/served/<id>`: the disk has been fully served once since it was (last) started. */
-export const SERVED = `${ROOT}/served/`;
 /** Uniqueness index: one key per path IP and per disk name, created in the disk's registration txn. */
 export const IPS = `${ROOT}/ips/`;
 export const NAMES = `${ROOT}/names/`;
+/** `<root>/pending/<id>`: an add in progress on a server (image being made, keys not yet registered). */
+export const PENDING = `${ROOT}/pending/`;
+
+export function pendingKey(id: string): string {
+  return `${PENDING}${id}`;
+}
 
 export function ipKey(ip: string): string {
   return `${IPS}${ip}`;
@@ -53,8 +57,12 @@ export function moveKey(id: string, n: number): string {
 export function drainedKey(name: string): string {
   return `${DRAINED}${name}`;
 }
+/**
+ * `<root>/disks/<id>/served`: the disk has been fully served once since it was (last) started. Under
+ * the disk's own prefix, so whatever reads or deletes a disk's keys reads or deletes it too.
+ */
 export function servedKey(id: string): string {
-  return `${SERVED}${id}`;
+  return `${DISKS}${id}/served`;
 }
 
 /** The disk's registration: what lists show (never a secret) and whether it should be served. */
@@ -134,7 +142,7 @@ export function parseKey(key: string): ParsedKey {
   if (m) return { kind: 'move', id: m[1] as string, index: Number(m[2]) };
   m = /^\/portway\/drained\/(.+)$/.exec(key);
   if (m) return { kind: 'drained', name: m[1] as string };
-  m = /^\/portway\/served\/(\d{5})$/.exec(key);
+  m = /^\/portway\/disks\/(\d{5})\/served$/.exec(key);
   if (m) return { kind: 'served', id: m[1] as string };
   return { kind: 'other' };
 }
@@ -144,7 +152,7 @@ export interface DiskState {
   record: DiskRecord;
   paths: Map<number, PathSpec>;
   owners: Map<number, OwnerRecord>;
-  /** Set when every path has been served once since the disk was started (key under SERVED). */
+  /** Set when every path has been served once since the disk was started (servedKey). */
   servedOnce?: true;
 }
 

@@ -307,7 +307,8 @@ export class AuthService {
     if (!perms.ok) return invalid(perms);
     if (builtinRole(name.value)) return failure(409, 'role_exists', `"${name.value}" is a built-in role.`, { field: 'name' });
     return this.guard('createRole', async () => {
-      const rec: RoleRecord = { name: name.value, permissions: perms.value, createdAt: this.iso() };
+      // Every role can view: stored and shown with ViewOnly, as /me shows it.
+      const rec: RoleRecord = { name: name.value, permissions: effectivePermissions({ permissions: perms.value }), createdAt: this.iso() };
       const done = await this.o.store.txn([{ key: roleKey(name.value), modRevision: 0 }], [{ type: 'put', key: roleKey(name.value), value: JSON.stringify(rec) }]);
       if (!done) return failure(409, 'role_exists', `A role named "${name.value}" already exists.`, { field: 'name' });
       return { ok: true, role: { name: rec.name, permissions: rec.permissions, builtin: false } };

@@ -3,13 +3,13 @@
  * the disk list and each disk's paths. Adds are serialized so two admins never get one id or IP.
  */
 import type { Logger } from 'pino';
-import { type CoordStore, type KeyValue, type TxnOp, createAllIfAbsent } from '../adapters/coord/types.js';
+import type { CoordStore, KeyValue, TxnOp } from '../adapters/coord/types.js';
 import { type ImageStore, ImageStoreError } from '../adapters/images/types.js';
 import { type AddDiskRequest, parseAddDisk, planAddDisk } from '../domain/add-disk.js';
 import { type EditDiskRequest, applyEdit } from '../domain/edit-disk.js';
 import type { ResolvedSubnet } from '../domain/config.js';
 import { type DiskMeta, type DiskStatus, type SubnetChoice, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
-import { type DiskRecord, type DiskState, DISKS, IPS, NAMES, OWNERS, assembleDisks, diskKey, diskRecordOf, ipKey, nameKey, registrationKvs } from '../domain/keys.js';
+import { type DiskRecord, type DiskState, DISKS, IPS, NAMES, OWNERS, PENDING, pendingKey, assembleDisks, diskKey, diskRecordOf, ipKey, nameKey, registrationKvs } from '../domain/keys.js';
 import { parseIp } from '../domain/ip.js';
 import { type Failure, fail } from '../domain/outcomes.js';
 import { diskStatus, servedCount } from '../domain/status.js';
@@ -43,6 +43,8 @@ export interface PathView {
 export type Result<T> = ({ ok: true } & T) | Failure;
 
 export interface DiskServiceOptions {
+  /** This server's name in intent keys (the node name); adds it left unfinished are undone at its next start. */
+  server?: string;
   store: CoordStore;
   images: ImageStore;
   subnet1: ResolvedSubnet;
@@ -73,7 +75,11 @@ export class DiskService {
   private readonly addLock = new Mutex();
   private readonly diskLocks = new KeyedMutex();
 
-  constructor(private readonly o: DiskServiceOptions) {}
+  private readonly server: string;
+
+  constructor(private readonly o: DiskServiceOptions) {
+    this.server = o.server ?? 'local';
+  }
 
   /** Disks, paths and owners: two prefix reads, whatever else lives in the store. */
   private async readDisks(): Promise<Map<string, DiskState> | Failure> {
@@ -180,15 +186,29 @@ export class DiskService {
     });
   }
 
-  /** Step 4: the image with its metadata. An id held by an unregistered image moves on to the next. */
+  /**
+   * Step 4: the image with its metadata. An id held by an unregistered image moves on to the next.
+   * An intent key `pending/<id>` naming this server is written first and removed with the disk's
+   * registration, so an add cut short by a crash is found and undone at the next start
+   * (recoverInterruptedAdds): no orphan image survives a crash between image and keys.
+   */
   private async createImage(meta: DiskMeta): Promise<DiskMeta | Failure> {
     let m = meta;
     for (let attempt = 0; attempt < 1000; attempt++) {
+      try {
+        await this.o.store.put(pendingKey(m.id), JSON.stringify({ server: this.server, image: imageName(m.id), at: new Date().toISOString() }));
+      } catch (e) {
+        this.o.log.error({ disk: m.id, err: errText(e) }, 'cannot record the add');
+        return fail('coordination_error', 'The coordination store is unavailable; nothing was added. Try again.');
+      }
       try {
         await this.o.images.create(imageName(m.id), sizeBytes(m.sizeGb), JSON.stringify(m));
         this.o.log.info({ disk: m.id, name: m.name, sizeGb: m.sizeGb, paths: m.paths.map((p) => p.ip) }, 'image created');
         return m;
       } catch (e) {
+        await this.o.store.delete(pendingKey(m.id)).catch(() => {});
+        if (e instanceof ImageStoreError && e.code === 'too_large')
+          return fail('invalid_size', `The storage backend cannot hold a ${m.sizeGb} GB image; choose a smaller size.`, 'sizeGb');
         if (e instanceof ImageStoreError && e.code === 'exists') {
           const n = (parseDiskId(m.id) ?? 0) + 1;
           if (n > 99999) break;
@@ -209,12 +229,14 @@ export class DiskService {
    * A store client may retry a transaction that did apply and then report it as failed (or time out
    * on the reply), so a failure is checked against what the store holds before it is believed.
    */
-  private async registerKeys(meta: DiskMeta, desired: DiskRecord['desired'] = 'started'): Promise<Failure | undefined> {
+  private async registerKeys(meta: DiskMeta, desired: DiskRecord['desired'] = 'started', pending = false): Promise<Failure | undefined> {
     const kvs = registrationKvs(meta, desired);
     const record = kvs[0] as { key: string; value: string };
+    const ops: TxnOp[] = kvs.map((kv) => ({ type: 'put', key: kv.key, value: kv.value }));
+    if (pending) ops.push({ type: 'delete', key: pendingKey(meta.id) });
     let failure: Failure | undefined;
     try {
-      if (!(await createAllIfAbsent(this.o.store, kvs)))
+      if (!(await this.o.store.txn(kvs.map((kv) => ({ key: kv.key, modRevision: 0 })), ops)))
         failure = fail('disk_exists', `Disk ${meta.id}, its name or one of its IPs is already registered; nothing was added.`);
     } catch (e) {
       this.o.log.error({ disk: meta.id, err: errText(e) }, 'disk registration failed');
@@ -239,19 +261,66 @@ export class DiskService {
     }
   }
 
-  /** Registers a new image's disk; on failure the image is removed again (no orphan). */
+  /** Registers a new image's disk; on failure the image is removed again (no orphan), then its intent. */
   private async register(meta: DiskMeta): Promise<Result<{ disk: DiskView }>> {
-    const outcome = await this.registerKeys(meta);
+    const outcome = await this.registerKeys(meta, 'started', true);
     if (!outcome) {
       const state: DiskState = { record: diskRecordOf(meta, 'started'), paths: new Map(meta.paths.map((p, i) => [i + 1, p])), owners: new Map() };
       return { ok: true, disk: diskView(state) };
     }
     try {
       await this.o.images.remove(imageName(meta.id));
+      await this.o.store.delete(pendingKey(meta.id)).catch(() => {});
     } catch (e) {
-      this.o.log.error({ disk: meta.id, image: imageName(meta.id), err: errText(e) }, 'rollback failed: image left behind');
+      // The intent key stays: the next start of this server removes the image.
+      this.o.log.error({ disk: meta.id, image: imageName(meta.id), err: errText(e) }, 'rollback failed: image left for recovery');
     }
     return outcome;
+  }
+
+  /**
+   * Undoes this server's adds that a crash cut short: an image whose disk was never registered is
+   * removed. Run at start, before the API serves requests.
+   */
+  async recoverInterruptedAdds(): Promise<{ removed: string[] }> {
+    const removed: string[] = [];
+    for (const kv of await this.o.store.list(PENDING)) {
+      let intent: { server?: string; image?: string };
+      try {
+        intent = JSON.parse(kv.value) as { server?: string; image?: string };
+      } catch {
+        continue;
+      }
+      if (intent.server !== this.server) continue;
+      const id = kv.key.slice(PENDING.length);
+      if (parseDiskId(id) === undefined) continue;
+      if (!(await this.o.store.get(diskKey(id)))) {
+        try {
+          await this.o.images.remove(imageName(id));
+          removed.push(imageName(id));
+        } catch (e) {
+          if (!(e instanceof ImageStoreError && e.code === 'not_found')) throw e;
+        }
+      }
+      await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
+    }
+    if (removed.length) this.o.log.warn({ removed }, 'removed images of adds interrupted by a crash');
+    return { removed };
+  }
+
+  /** Bytes used and total of the storage backend (Ceph pool or the state directory's filesystem). */
+  async capacity(): Promise<Result<{ usedBytes: number; totalBytes: number }>> {
+    try {
+      return { ok: true, ...(await this.o.images.usage()) };
+    } catch (e) {
+      this.o.log.error({ err: errText(e) }, 'storage usage unreadable');
+      return fail('storage_error', 'The storage backend does not answer.');
+    }
+  }
+
+  /** Waits for the adds and attaches in progress (for a clean stop). */
+  drain(): Promise<void> {
+    return this.addLock.run(async () => {});
   }
 
   private async readMeta(id: string): Promise<DiskMeta | Failure> {

@@ -3,9 +3,9 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { type Product, startProduct } from '../../src/app/product.js';
-import { type Settings, defaultSettings } from '../../src/app/settings.js';
+import { type AuthSettings, type Settings, defaultSettings } from '../../src/app/settings.js';
 
 /** Is every program on PATH? */
 export function haveTools(tools: string[]): boolean {
@@ -39,8 +39,11 @@ export interface TestProduct {
   cleanup(): Promise<void>;
 }
 
-/** Distinct loopback subnets per test file (octet 2), so files never share an IP. */
-export async function startTestProduct(octet: number, over: Partial<Settings> = {}): Promise<TestProduct> {
+/**
+ * Distinct loopback subnets per test file (octet 2), so files never share an IP.
+ * Logins are off (every request acts as an admin) unless `over.auth` turns them on (see withAuth).
+ */
+export async function startTestProduct(octet: number, over: Partial<Settings> = {}, opts: { log?: Logger } = {}): Promise<TestProduct> {
   const stateDir = mkdtempSync(join(tmpdir(), 'portway-test-'));
   const s: Settings = {
     ...defaultSettings(),
@@ -55,9 +58,10 @@ export async function startTestProduct(octet: number, over: Partial<Settings> = 
       subnet2: { cidr: `127.${octet}.2.0/24`, autoIpFrom: `127.${octet}.2.10`, autoIpTo: `127.${octet}.2.250`, eth: 'lo' },
     },
     agent: { enabled: true, leaseTtlSeconds: 6 },
+    auth: { ...defaultSettings().auth, enabled: false },
     ...over,
   };
-  const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+  const log = opts.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
   const tp: TestProduct = {
     product: await startProduct(s, log),
     settings: s,
@@ -109,3 +113,65 @@ export const addBody = (name: string, over: Record<string, unknown> = {}) => ({
   auth: { mode: 'none' },
   ...over,
 });
+
+/** Settings that turn logins on for startTestProduct, with a known first-admin password. */
+export function withAuth(over: Partial<AuthSettings> = {}): { auth: AuthSettings } {
+  return { auth: { ...defaultSettings().auth, enabled: true, adminPassword: 'Correct-Horse-42', ...over } };
+}
+
+export interface ApiResult {
+  status: number;
+  json: any;
+  headers: Headers;
+}
+
+async function call(p: Product, method: string, path: string, body: unknown, headers: Record<string, string>): Promise<ApiResult> {
+  const res = await fetch(`${p.url}${path}`, {
+    method,
+    headers: body === undefined ? headers : { 'content-type': 'application/json', ...headers },
+    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = text;
+  }
+  return { status: res.status, json, headers: res.headers };
+}
+
+export interface LoggedIn {
+  /** `portway_session=<id>` */
+  cookie: string;
+  csrf: string;
+  me: any;
+  /** Like api(), with the session cookie, and the CSRF header on non-GET requests (csrf: null leaves it out). */
+  api(method: string, path: string, body?: unknown, opts?: { csrf?: string | null }): Promise<ApiResult>;
+}
+
+/** Logs in (POST /api/v1/auth/login) and returns a cookie- and CSRF-aware api function. */
+export async function login(p: Product, username: string, password: string): Promise<LoggedIn> {
+  const r = await call(p, 'POST', '/api/v1/auth/login', { username, password }, {});
+  if (r.status !== 200) throw new Error(`login as ${username} failed: ${r.status} ${JSON.stringify(r.json)}`);
+  const set = r.headers.getSetCookie().find((c) => c.startsWith('portway_session='));
+  if (!set) throw new Error('login set no portway_session cookie');
+  const cookie = set.split(';')[0] as string;
+  const csrf = r.json.csrfToken as string;
+  return {
+    cookie,
+    csrf,
+    me: r.json,
+    api: (method, path, body, opts = {}) => {
+      const headers: Record<string, string> = { cookie };
+      const token = opts.csrf === undefined ? csrf : opts.csrf;
+      if (method !== 'GET' && method !== 'HEAD' && token !== null) headers['x-csrf-token'] = token;
+      return call(p, method, path, body, headers);
+    },
+  };
+}
+
+/** api() with an API token (Authorization: Bearer), no cookie, no CSRF header. */
+export function bearerApi(p: Product, token: string, method: string, path: string, body?: unknown): Promise<ApiResult> {
+  return call(p, method, path, body, { authorization: `Bearer ${token}` });
+}

@@ -6,6 +6,7 @@ import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
 import {
   type AddDiskRequest,
   type ApiErrorBody,
+  type ApiResult,
   addDisk,
   type ClusterConfigView,
   type DiskView,
@@ -140,12 +141,31 @@ interface AddDiskFormProps {
   configError: ApiErrorBody | undefined;
   onCreated: (disk: DiskView) => void;
   onCancel: () => void;
+  /** Sends the request; default POST /api/v1/disks (attaching an image sends it elsewhere). */
+  submit?: (req: AddDiskRequest) => Promise<ApiResult<DiskView>>;
+  /** The size is given (an image's): shown, not editable. */
+  fixedSizeGb?: number;
+  initialName?: string;
+  submitLabel?: string;
 }
 
-export function AddDiskForm({ config, configError, onCreated, onCancel }: AddDiskFormProps) {
+export function AddDiskForm({
+  config,
+  configError,
+  onCreated,
+  onCancel,
+  submit = addDisk,
+  fixedSizeGb,
+  initialName,
+  submitLabel = 'Create disk',
+}: AddDiskFormProps) {
   const uid = useId();
   const id = (field: string): string => `${uid}-${field.replaceAll('.', '_')}`;
-  const [form, setForm] = useState<FormState>(INITIAL);
+  const [form, setForm] = useState<FormState>(() => ({
+    ...INITIAL,
+    name: initialName ?? '',
+    sizeGb: fixedSizeGb === undefined ? '' : String(fixedSizeGb),
+  }));
   const [error, setError] = useState<ShownError | undefined>(undefined);
   const [submitting, setSubmitting] = useState(false);
   const formErrorRef = useRef<HTMLDivElement>(null);
@@ -170,7 +190,7 @@ export function AddDiskForm({ config, configError, onCreated, onCancel }: AddDis
     if (submitting) return;
     setSubmitting(true);
     setError(undefined);
-    const r = await addDisk(toRequest(form));
+    const r = await submit(toRequest(form));
     setSubmitting(false);
     if (r.ok) {
       onCreated(r.value);
@@ -267,12 +287,18 @@ export function AddDiskForm({ config, configError, onCreated, onCancel }: AddDis
             min={1}
             step={1}
             data-testid="field-sizeGb"
+            readOnly={fixedSizeGb !== undefined}
             required
             aria-invalid={errorFor('sizeGb') ? true : undefined}
-            aria-describedby={describedBy('sizeGb', false)}
+            aria-describedby={describedBy('sizeGb', fixedSizeGb !== undefined)}
             value={form.sizeGb}
             onChange={(e) => set('sizeGb', e.target.value, 'sizeGb')}
           />
+          {fixedSizeGb !== undefined ? (
+            <p id={hintId('sizeGb')} className="field-hint">
+              The image's size.
+            </p>
+          ) : null}
           {fieldError('sizeGb')}
         </div>
 
@@ -553,7 +579,7 @@ export function AddDiskForm({ config, configError, onCreated, onCancel }: AddDis
         </button>
         <button type="submit" className="button button-primary" disabled={submitting} data-testid="create-disk">
           {submitting ? <span className="spinner" aria-hidden="true" /> : null}
-          Create disk
+          {submitLabel}
         </button>
       </div>
     </form>

@@ -1,15 +1,24 @@
-/** The disk list page: summary, filter, paged table, the paths dialog and the add-disk dialog. */
+/**
+ * The disk list: summary, text and status filters (kept in the URL), sortable paged table (50 rows a
+ * page, so 1,000s of disks stay fast), the paths dialog, the row actions, add disk and attach image.
+ */
 import { useCallback, useEffect, useId, useMemo, useState } from 'react';
 import { AddDiskForm } from './AddDiskForm';
 import type { ApiErrorBody, ClusterConfigView, DiskStatus, DiskView } from './api';
+import { AttachImageDialog } from './AttachImageDialog';
+import { useDiskActions } from './DiskActions';
 import { DiskTable, type SortKey, type SortState } from './DiskTable';
 import { Modal } from './Modal';
+import { useNotify } from './notify';
+import { PageHead } from './PageHead';
 import { Pagination } from './Pagination';
 import { PathsDialog } from './PathsDialog';
+import { navigate, useLocation, withQuery } from './router';
+import { usePermissions } from './session';
 import type { LiveDisks } from './useLiveDisks';
 
 export const PAGE_SIZE = 50;
-const STATUSES: DiskStatus[] = ['started', 'starting', 'degraded', 'stopping', 'stopped'];
+export const STATUSES: DiskStatus[] = ['started', 'starting', 'degraded', 'stopping', 'stopped'];
 const collator = new Intl.Collator(undefined, { numeric: true, sensitivity: 'base' });
 
 function compare(a: DiskView, b: DiskView, key: SortKey): number {
@@ -26,6 +35,12 @@ function compare(a: DiskView, b: DiskView, key: SortKey): number {
   }
 }
 
+export function statusCounts(disks: readonly DiskView[] | undefined): Record<DiskStatus, number> {
+  const c: Record<DiskStatus, number> = { started: 0, starting: 0, degraded: 0, stopping: 0, stopped: 0 };
+  for (const d of disks ?? []) c[d.status] = (c[d.status] ?? 0) + 1;
+  return c;
+}
+
 interface DiskListPageProps {
   live: LiveDisks;
   config: ClusterConfigView | undefined;
@@ -35,28 +50,34 @@ interface DiskListPageProps {
 
 export function DiskListPage({ live, config, configError, reloadConfig }: DiskListPageProps) {
   const { disks, error, upsert } = live;
+  const { can } = usePermissions();
+  const notify = useNotify();
   const filterId = useId();
-  const [filter, setFilter] = useState('');
+  const statusId = useId();
+  const { search } = useLocation();
+  const filter = search.get('q') ?? '';
+  const statusParam = search.get('status') ?? '';
+  const status = (STATUSES as string[]).includes(statusParam) ? (statusParam as DiskStatus) : undefined;
   const [sort, setSort] = useState<SortState>({ key: 'id', dir: 'asc' });
   const [page, setPage] = useState(0);
   const [pathsFor, setPathsFor] = useState<string | undefined>(undefined);
-  const [adding, setAdding] = useState(false);
+  const [dialog, setDialog] = useState<'add' | 'attach' | undefined>(undefined);
   const [highlightId, setHighlightId] = useState<string | undefined>(undefined);
   const [jumpTo, setJumpTo] = useState<string | undefined>(undefined);
-  const [notice, setNotice] = useState<string | undefined>(undefined);
+  const actions = useDiskActions(disks);
+
+  const setQuery = (q: string, s: string): void => {
+    navigate(withQuery('/disks', { q, status: s }), { replace: true });
+    setPage(0);
+  };
 
   const filtered = useMemo(() => {
-    const all = disks ?? [];
+    let all = disks ?? [];
+    if (status) all = all.filter((d) => d.status === status);
     const q = filter.trim().toLowerCase();
     if (q === '') return all;
-    return all.filter(
-      (d) =>
-        d.id.includes(q) ||
-        d.name.toLowerCase().includes(q) ||
-        d.iqn.toLowerCase().includes(q) ||
-        d.status === q,
-    );
-  }, [disks, filter]);
+    return all.filter((d) => d.id.includes(q) || d.name.toLowerCase().includes(q) || d.iqn.toLowerCase().includes(q) || d.status === q);
+  }, [disks, filter, status]);
 
   const sorted = useMemo(() => {
     const out = filtered.slice();
@@ -65,11 +86,7 @@ export function DiskListPage({ live, config, configError, reloadConfig }: DiskLi
     return out;
   }, [filtered, sort]);
 
-  const counts = useMemo(() => {
-    const c: Record<DiskStatus, number> = { started: 0, starting: 0, degraded: 0, stopping: 0, stopped: 0 };
-    for (const d of disks ?? []) c[d.status] = (c[d.status] ?? 0) + 1;
-    return c;
-  }, [disks]);
+  const counts = useMemo(() => statusCounts(disks), [disks]);
 
   const pageCount = Math.max(1, Math.ceil(sorted.length / PAGE_SIZE));
   const current = Math.min(page, pageCount - 1);
@@ -91,39 +108,35 @@ export function DiskListPage({ live, config, configError, reloadConfig }: DiskLi
     return () => clearTimeout(t);
   }, [highlightId]);
 
-  useEffect(() => {
-    if (notice === undefined) return;
-    const t = setTimeout(() => setNotice(undefined), 6000);
-    return () => clearTimeout(t);
-  }, [notice]);
-
   const onSort = useCallback((key: SortKey) => {
     setSort((s) => (s.key === key ? { key, dir: s.dir === 'asc' ? 'desc' : 'asc' } : { key, dir: 'asc' }));
   }, []);
   const onShowPaths = useCallback((id: string) => setPathsFor(id), []);
 
-  const openAdd = (): void => {
+  const openDialog = (which: 'add' | 'attach'): void => {
     if (config === undefined) reloadConfig();
-    setAdding(true);
+    setDialog(which);
   };
 
-  const onCreated = (disk: DiskView): void => {
+  const onCreated = (disk: DiskView, verb: string): void => {
     upsert(disk);
-    setAdding(false);
-    setFilter('');
+    setDialog(undefined);
+    if (filter || status) setQuery('', '');
     setJumpTo(disk.id);
     setHighlightId(disk.id);
-    setNotice(`Disk ${disk.id} “${disk.name}” created. Its paths are being started.`);
+    notify(`Disk ${disk.id} “${disk.name}” ${verb}. Its paths are being started.`);
   };
 
   const pathsDisk = pathsFor === undefined ? undefined : disks?.find((d) => d.id === pathsFor);
+  const canAdd = can('AddDisk');
+  const anyAction = can('EditDisk') || can('StartStopDisk') || can('DeleteDisk');
 
   return (
-    <main className="page" id="main">
-      <div className="page-head">
-        <div>
-          <h1 className="page-title">Disks</h1>
-          <p className="page-sub" data-testid="disk-summary">
+    <>
+      <PageHead
+        title="Disks"
+        sub={
+          <span className="page-sub" data-testid="disk-summary">
             {disks === undefined ? (
               'Loading…'
             ) : (
@@ -137,23 +150,24 @@ export function DiskListPage({ live, config, configError, reloadConfig }: DiskLi
                 ))}
               </>
             )}
-          </p>
-        </div>
-        <button type="button" className="button button-primary" onClick={openAdd} data-testid="add-disk">
-          <span aria-hidden="true" className="plus">
-            +
           </span>
-          Add disk
-        </button>
-      </div>
-
-      <div role="status" className="notice-region">
-        {notice ? (
-          <div className="alert alert-success" data-testid="notice">
-            {notice}
-          </div>
-        ) : null}
-      </div>
+        }
+        actions={
+          canAdd ? (
+            <>
+              <button type="button" className="button" onClick={() => openDialog('attach')} data-testid="attach-image">
+                Attach image
+              </button>
+              <button type="button" className="button button-primary" onClick={() => openDialog('add')} data-testid="add-disk">
+                <span aria-hidden="true" className="plus">
+                  +
+                </span>
+                Add disk
+              </button>
+            </>
+          ) : null
+        }
+      />
 
       {error ? (
         <div className="alert alert-error" role="alert" data-testid="list-error">
@@ -163,24 +177,41 @@ export function DiskListPage({ live, config, configError, reloadConfig }: DiskLi
 
       <section className="card" aria-label="Disk list">
         <div className="toolbar">
-          <div className="search">
-            <label htmlFor={filterId} className="sr-only">
-              Filter disks
+          <div className="toolbar-filters">
+            <div className="search">
+              <label htmlFor={filterId} className="sr-only">
+                Filter disks
+              </label>
+              <input
+                id={filterId}
+                className="input input-search"
+                type="search"
+                placeholder="Filter by ID, name, IQN or status"
+                data-testid="disk-filter"
+                value={filter}
+                onChange={(e) => setQuery(e.target.value, status ?? '')}
+              />
+            </div>
+            <label htmlFor={statusId} className="sr-only">
+              Status
             </label>
-            <input
-              id={filterId}
-              className="input input-search"
-              type="search"
-              placeholder="Filter by ID, name, IQN or status"
-              data-testid="disk-filter"
-              value={filter}
-              onChange={(e) => {
-                setFilter(e.target.value);
-                setPage(0);
-              }}
-            />
+            <select
+              id={statusId}
+              className="select select-filter"
+              data-testid="status-filter"
+              value={status ?? ''}
+              onChange={(e) => setQuery(filter, e.target.value)}
+            >
+              <option value="">All statuses</option>
+              {STATUSES.map((s) => (
+                <option key={s} value={s}>
+                  {s[0]?.toUpperCase()}
+                  {s.slice(1)} ({counts[s]})
+                </option>
+              ))}
+            </select>
           </div>
-          <span className="toolbar-range" data-testid="disk-range">
+          <span className="toolbar-range" data-testid="disk-range" aria-live="polite">
             {disks === undefined
               ? ''
               : sorted.length === 0
@@ -192,15 +223,24 @@ export function DiskListPage({ live, config, configError, reloadConfig }: DiskLi
         </div>
 
         {disks === undefined ? (
-          <p className="empty" role="status">
-            Loading disks…
-          </p>
+          error ? null : (
+            <p className="empty" role="status">
+              Loading disks…
+            </p>
+          )
         ) : sorted.length === 0 ? (
           <p className="empty" data-testid="disk-empty">
-            {disks.length === 0 ? 'No disks yet. Use “Add disk” to create the first one.' : 'No disk matches the filter.'}
+            {disks.length === 0 ? (canAdd ? 'No disks yet. Use “Add disk” to create the first one.' : 'No disks yet.') : 'No disk matches the filter.'}
           </p>
         ) : (
-          <DiskTable disks={rows} sort={sort} onSort={onSort} onShowPaths={onShowPaths} highlightId={highlightId} />
+          <DiskTable
+            disks={rows}
+            sort={sort}
+            onSort={onSort}
+            onShowPaths={onShowPaths}
+            highlightId={highlightId}
+            menuItems={anyAction ? actions.menuItems : undefined}
+          />
         )}
 
         {sorted.length > PAGE_SIZE ? (
@@ -211,17 +251,21 @@ export function DiskListPage({ live, config, configError, reloadConfig }: DiskLi
       </section>
 
       {pathsDisk ? <PathsDialog disk={pathsDisk} onClose={() => setPathsFor(undefined)} /> : null}
+      {actions.dialogs}
 
-      {adding ? (
-        <Modal title="Add disk" onClose={() => setAdding(false)} testId="add-disk-dialog" wide>
-          <AddDiskForm
-            config={config}
-            configError={configError}
-            onCreated={onCreated}
-            onCancel={() => setAdding(false)}
-          />
+      {dialog === 'add' ? (
+        <Modal title="Add disk" onClose={() => setDialog(undefined)} testId="add-disk-dialog" wide>
+          <AddDiskForm config={config} configError={configError} onCreated={(d) => onCreated(d, 'created')} onCancel={() => setDialog(undefined)} />
         </Modal>
       ) : null}
-    </main>
+      {dialog === 'attach' ? (
+        <AttachImageDialog
+          config={config}
+          configError={configError}
+          onAttached={(d) => onCreated(d, 'attached')}
+          onClose={() => setDialog(undefined)}
+        />
+      ) : null}
+    </>
   );
 }

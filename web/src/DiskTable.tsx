@@ -2,6 +2,8 @@
 import { memo } from 'react';
 import type { DiskView } from './api';
 import { formatDate, formatNumber } from './format';
+import { Menu, type MenuItem } from './Menu';
+import { Link } from './router';
 import { StatusBadge } from './StatusBadge';
 
 export type SortKey = 'id' | 'name' | 'sizeGb' | 'iqn' | 'createdAt' | 'pathCount' | 'status';
@@ -16,6 +18,8 @@ interface DiskTableProps {
   onSort: (key: SortKey) => void;
   onShowPaths: (id: string) => void;
   highlightId: string | undefined;
+  /** The actions of a row's menu; no actions column when absent. */
+  menuItems?: (disk: DiskView) => MenuItem[];
 }
 
 const COLUMNS: { key: SortKey; label: string; className?: string }[] = [
@@ -28,7 +32,7 @@ const COLUMNS: { key: SortKey; label: string; className?: string }[] = [
   { key: 'status', label: 'Status' },
 ];
 
-export function DiskTable({ disks, sort, onSort, onShowPaths, highlightId }: DiskTableProps) {
+export function DiskTable({ disks, sort, onSort, onShowPaths, highlightId, menuItems }: DiskTableProps) {
   return (
     <div className="table-wrap">
       <table className="table" data-testid="disk-table">
@@ -53,11 +57,16 @@ export function DiskTable({ disks, sort, onSort, onShowPaths, highlightId }: Dis
                 </th>
               );
             })}
+            {menuItems ? (
+              <th scope="col" className="col-actions">
+                <span className="sr-only">Actions</span>
+              </th>
+            ) : null}
           </tr>
         </thead>
         <tbody>
           {disks.map((d) => (
-            <DiskRow key={d.id} disk={d} onShowPaths={onShowPaths} highlighted={d.id === highlightId} />
+            <DiskRow key={d.id} disk={d} onShowPaths={onShowPaths} highlighted={d.id === highlightId} menuItems={menuItems} />
           ))}
         </tbody>
       </table>
@@ -69,6 +78,7 @@ interface DiskRowProps {
   disk: DiskView;
   onShowPaths: (id: string) => void;
   highlighted: boolean;
+  menuItems: ((disk: DiskView) => MenuItem[]) | undefined;
 }
 
 function sameDisk(a: DiskView, b: DiskView): boolean {
@@ -80,18 +90,24 @@ function sameDisk(a: DiskView, b: DiskView): boolean {
     a.createdAt === b.createdAt &&
     a.pathCount === b.pathCount &&
     a.pathsServed === b.pathsServed &&
-    a.status === b.status
+    a.status === b.status &&
+    a.acl === b.acl &&
+    a.chapUser === b.chapUser &&
+    a.subnet === b.subnet
   );
 }
 
 const DiskRow = memo(
-  function DiskRow({ disk: d, onShowPaths, highlighted }: DiskRowProps) {
+  function DiskRow({ disk: d, onShowPaths, highlighted, menuItems }: DiskRowProps) {
     const partly = d.pathsServed < d.pathCount;
+    const items = menuItems?.(d);
     return (
       <tr data-testid={`disk-row-${d.id}`} className={highlighted ? 'row-highlight' : undefined}>
         <td className="mono">{d.id}</td>
         <td className="cell-name" title={d.name}>
-          {d.name}
+          <Link to={`/disks/${d.id}`} className="row-link" data-testid={`disk-link-${d.id}`}>
+            {d.name}
+          </Link>
         </td>
         <td className="num">{formatNumber(d.sizeGb)}</td>
         <td className="mono cell-iqn" title={d.iqn}>
@@ -118,9 +134,17 @@ const DiskRow = memo(
         <td data-testid={`disk-status-${d.id}`} data-status={d.status}>
           <StatusBadge status={d.status} />
         </td>
+        {items ? (
+          <td className="col-actions">
+            {items.length > 0 ? <Menu label={`Actions for disk ${d.id} ${d.name}`} items={items} testId={`disk-menu-${d.id}`} /> : null}
+          </td>
+        ) : null}
       </tr>
     );
   },
   (prev, next) =>
-    prev.highlighted === next.highlighted && prev.onShowPaths === next.onShowPaths && sameDisk(prev.disk, next.disk),
+    prev.highlighted === next.highlighted &&
+    prev.onShowPaths === next.onShowPaths &&
+    prev.menuItems === next.menuItems &&
+    sameDisk(prev.disk, next.disk),
 );

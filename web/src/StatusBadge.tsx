@@ -1,8 +1,11 @@
-/** A coloured badge for a disk status or a path state. */
-import type { DiskStatus, PathState } from './api';
+/** A coloured badge for a disk status, a path state, a node state or an audit outcome. */
+import type { AuditOutcome, DiskStatus, PathState } from './api';
+
+export type NodeState = 'up' | 'down' | 'drained';
+export type BadgeStatus = DiskStatus | PathState | NodeState | AuditOutcome;
 
 interface StatusBadgeProps {
-  status: DiskStatus | PathState;
+  status: BadgeStatus;
   testId?: string;
 }
 

@@ -1,14 +1,22 @@
 /**
- * Typed client for the Portway HTTP API (docs/API-CONTRACT.md).
+ * Typed client for the Portway HTTP API (src/api/routes/*.ts, OpenAPI at /api/docs).
  * Every call resolves to an ApiResult: either the reply body, or the server's error body
  * `{ code, message, details }` (synthesised for network failures and non-JSON replies).
  * Nothing here throws for HTTP or network failures.
+ *
+ * Logins: the session cookie is HttpOnly and sent by the browser; every non-GET request carries
+ * the CSRF token from login / GET /auth/me in `x-csrf-token`. A 401 on any call but login and
+ * /auth/me tells the listeners (the session) that the login is gone; a 403 `forbidden` tells them
+ * the permissions may have changed.
  */
+import { PERMISSIONS, type Permission } from '../../src/domain/auth';
 import type { DiskStatus, SubnetChoice } from '../../src/domain/disk';
 
-export type { DiskStatus, SubnetChoice };
+export type { DiskStatus, Permission, SubnetChoice };
+export { PERMISSIONS };
 
 export interface SubnetView {
+  cidr?: string;
   network: string;
   prefix: number;
   mask: string;
@@ -63,6 +71,87 @@ export interface AddDiskRequest {
   auth: { mode: 'none' } | { mode: 'chap'; user: string; password: string };
 }
 
+export interface EditDiskRequest {
+  name?: string;
+  sizeGb?: number;
+  acl?: { mode: 'all' } | { mode: 'iqn'; iqn: string };
+  /** Without password (same user): the password is kept. */
+  auth?: { mode: 'none' } | { mode: 'chap'; user: string; password?: string };
+}
+
+export interface FreeImage {
+  image: string;
+  sizeBytes: number;
+  /** The disk name in its Portway metadata; null when it has none. */
+  name: string | null;
+  detached: boolean;
+}
+
+export interface NodeView {
+  name: string;
+  up: boolean;
+  drained: boolean;
+  /** "<disk id>/<n>", sorted. */
+  paths: string[];
+  pathCount: number;
+}
+
+export interface PathMove {
+  id: string;
+  index: number;
+  from: string | null;
+  to: string;
+}
+
+export interface MovedPath extends PathMove {
+  moved: boolean;
+  ms: number;
+}
+
+export interface RebalanceResult {
+  moves: MovedPath[];
+  failed: (PathMove & { code: string; message: string })[];
+}
+
+export interface Me {
+  user: { name: string; role: string; permissions: Permission[] };
+  via: 'session' | 'token' | 'auth_disabled';
+  csrfToken?: string;
+  sessionIdleSeconds: number;
+}
+
+export interface UserView {
+  name: string;
+  role: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface RoleView {
+  name: string;
+  permissions: Permission[];
+  builtin: boolean;
+}
+
+export type AuditOutcome = 'ok' | 'failed' | 'denied';
+
+export interface AuditEntry {
+  id: string;
+  time: string;
+  actor: string;
+  via: string;
+  action: string;
+  target: string;
+  outcome: AuditOutcome;
+  ip?: string;
+  details: Record<string, unknown>;
+}
+
+export interface ClusterUsage {
+  usedBytes: number;
+  totalBytes: number;
+}
+
 export interface ApiErrorBody {
   code: string;
   message: string;
@@ -75,6 +164,28 @@ export type ApiResult<T> = { ok: true; value: T } | { ok: false; error: ApiError
 
 export const API_BASE = '/api/v1';
 export const EVENTS_URL = `${API_BASE}/events`;
+export const CSRF_HEADER = 'x-csrf-token';
+
+// ---- session plumbing ----------------------------------------------------------------------------
+
+let csrfToken: string | undefined;
+
+/** The CSRF token sent on every non-GET request (from login or GET /auth/me). */
+export function setCsrfToken(token: string | undefined): void {
+  csrfToken = token;
+}
+
+export type AuthEventKind = 'unauthenticated' | 'forbidden' | 'csrf_failed';
+type AuthListener = (event: { kind: AuthEventKind; error: ApiErrorBody }) => void;
+const authListeners = new Set<AuthListener>();
+
+/** Hears 401s (the login is gone), 403 `forbidden`s (permissions may have changed) and `csrf_failed` (a stale token). */
+export function onAuthEvent(listener: AuthListener): () => void {
+  authListeners.add(listener);
+  return () => authListeners.delete(listener);
+}
+
+// ---- requests ------------------------------------------------------------------------------------
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -85,9 +196,7 @@ function toErrorBody(status: number, statusText: string, body: unknown): ApiErro
   if (isRecord(body) && typeof body.code === 'string') {
     const details = isRecord(body.details) ? body.details : {};
     const message =
-      typeof body.message === 'string' && body.message.trim() !== ''
-        ? body.message
-        : `The server refused the request (${body.code}).`;
+      typeof body.message === 'string' && body.message.trim() !== '' ? body.message : `The server refused the request (${body.code}).`;
     return { code: body.code, message, details, status };
   }
   const reason = statusText ? `${status} ${statusText}` : String(status);
@@ -96,21 +205,30 @@ function toErrorBody(status: number, statusText: string, body: unknown): ApiErro
     message:
       status === 401 || status === 403
         ? 'You are not allowed to do this. Sign in with a user that has the permission.'
-        : `The server replied with an unexpected error (${reason}).`,
+        : status === 404
+          ? `The server does not offer this (${reason}).`
+          : `The server replied with an unexpected error (${reason}).`,
     details: {},
     status,
   };
 }
 
-async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<ApiResult<T>> {
+type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+
+interface RequestOptions {
+  /** false: a 401 is an answer, not a lost login (login, /auth/me). */
+  authEvents?: boolean;
+}
+
+async function request<T>(method: Method, path: string, body?: unknown, opts: RequestOptions = {}): Promise<ApiResult<T>> {
+  const headers: Record<string, string> = { Accept: 'application/json' };
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  if (method !== 'GET' && csrfToken !== undefined) headers[CSRF_HEADER] = csrfToken;
   let res: Response;
   try {
     res = await fetch(`${API_BASE}${path}`, {
       method,
-      headers:
-        body === undefined
-          ? { Accept: 'application/json' }
-          : { Accept: 'application/json', 'Content-Type': 'application/json' },
+      headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: 'same-origin',
     });
@@ -125,30 +243,71 @@ async function request<T>(method: 'GET' | 'POST', path: string, body?: unknown):
       },
     };
   }
+  if (res.status === 204) return { ok: true, value: undefined as T };
   let parsed: unknown;
   try {
     parsed = await res.json();
   } catch {
     parsed = undefined;
   }
-  if (!res.ok) return { ok: false, error: toErrorBody(res.status, res.statusText, parsed) };
+  if (!res.ok) {
+    const error = toErrorBody(res.status, res.statusText, parsed);
+    if (opts.authEvents !== false) {
+      const kind: AuthEventKind | undefined =
+        res.status === 401
+          ? 'unauthenticated'
+          : res.status === 403 && (error.code === 'forbidden' || error.code === 'csrf_failed')
+            ? error.code
+            : undefined;
+      if (kind) for (const l of [...authListeners]) l({ kind, error });
+    }
+    return { ok: false, error };
+  }
   if (parsed === undefined) {
     return {
       ok: false,
-      error: {
-        code: 'bad_reply',
-        message: 'The server sent a reply that could not be read.',
-        details: {},
-        status: res.status,
-      },
+      error: { code: 'bad_reply', message: 'The server sent a reply that could not be read.', details: {}, status: res.status },
     };
   }
   return { ok: true, value: parsed as T };
 }
 
-export async function getConfig(): Promise<ApiResult<ClusterConfigView>> {
+function pick<T, K extends keyof T>(r: ApiResult<T>, key: K): ApiResult<T[K]> {
+  return r.ok ? { ok: true, value: r.value[key] } : r;
+}
+
+const enc = encodeURIComponent;
+
+// ---- auth ----------------------------------------------------------------------------------------
+
+export function login(username: string, password: string): Promise<ApiResult<Me>> {
+  return request<Me>('POST', '/auth/login', { username, password }, { authEvents: false });
+}
+
+export function getMe(): Promise<ApiResult<Me>> {
+  return request<Me>('GET', '/auth/me', undefined, { authEvents: false });
+}
+
+export function logout(): Promise<ApiResult<void>> {
+  return request<void>('POST', '/auth/logout', undefined, { authEvents: false });
+}
+
+export function changeOwnPassword(currentPassword: string, newPassword: string): Promise<ApiResult<void>> {
+  return request<void>('POST', '/auth/password', { currentPassword, newPassword });
+}
+
+// ---- config --------------------------------------------------------------------------------------
+
+export function getConfig(): Promise<ApiResult<ClusterConfigView>> {
   return request<ClusterConfigView>('GET', '/config');
 }
+
+/** Not offered by the server yet: resolves to an error (404) until it is. */
+export function getClusterUsage(): Promise<ApiResult<ClusterUsage>> {
+  return request<ClusterUsage>('GET', '/cluster/usage');
+}
+
+// ---- disks ---------------------------------------------------------------------------------------
 
 export async function listDisks(): Promise<ApiResult<DiskView[]>> {
   const r = await request<{ disks: DiskView[] }>('GET', '/disks');
@@ -156,14 +315,109 @@ export async function listDisks(): Promise<ApiResult<DiskView[]>> {
 }
 
 export async function getDiskPaths(id: string): Promise<ApiResult<PathView[]>> {
-  const r = await request<{ paths: PathView[] }>('GET', `/disks/${encodeURIComponent(id)}/paths`);
+  const r = await request<{ paths: PathView[] }>('GET', `/disks/${enc(id)}/paths`);
   return r.ok ? { ok: true, value: r.value.paths ?? [] } : r;
 }
 
 export async function addDisk(req: AddDiskRequest): Promise<ApiResult<DiskView>> {
-  const r = await request<{ disk: DiskView }>('POST', '/disks', req);
-  return r.ok ? { ok: true, value: r.value.disk } : r;
+  return pick(await request<{ disk: DiskView }>('POST', '/disks', req), 'disk');
 }
+
+export async function editDisk(id: string, req: EditDiskRequest): Promise<ApiResult<DiskView>> {
+  return pick(await request<{ disk: DiskView }>('PATCH', `/disks/${enc(id)}`, req), 'disk');
+}
+
+export async function stopDisk(id: string): Promise<ApiResult<DiskView>> {
+  return pick(await request<{ disk: DiskView }>('POST', `/disks/${enc(id)}/stop`), 'disk');
+}
+
+export async function startDisk(id: string): Promise<ApiResult<DiskView>> {
+  return pick(await request<{ disk: DiskView }>('POST', `/disks/${enc(id)}/start`), 'disk');
+}
+
+export async function detachDisk(id: string): Promise<ApiResult<string>> {
+  return pick(await request<{ image: string }>('POST', `/disks/${enc(id)}/detach`), 'image');
+}
+
+export async function deleteDisk(id: string): Promise<ApiResult<string>> {
+  return pick(await request<{ id: string }>('DELETE', `/disks/${enc(id)}`), 'id');
+}
+
+export async function listImages(): Promise<ApiResult<FreeImage[]>> {
+  return pick(await request<{ images: FreeImage[] }>('GET', '/images'), 'images');
+}
+
+export async function attachImage(
+  req: { image: string; keepPaths: true } | (AddDiskRequest & { image: string }),
+): Promise<ApiResult<DiskView>> {
+  return pick(await request<{ disk: DiskView }>('POST', '/images/attach', req), 'disk');
+}
+
+// ---- paths and nodes -----------------------------------------------------------------------------
+
+export async function listNodes(): Promise<ApiResult<NodeView[]>> {
+  return pick(await request<{ nodes: NodeView[] }>('GET', '/nodes'), 'nodes');
+}
+
+/** Drains without waiting for the node to be empty (the nodes page shows it emptying). */
+export async function drainNode(name: string): Promise<ApiResult<NodeView>> {
+  return pick(await request<{ node: NodeView }>('POST', `/nodes/${enc(name)}/drain?wait=false`), 'node');
+}
+
+export async function undrainNode(name: string): Promise<ApiResult<NodeView>> {
+  return pick(await request<{ node: NodeView }>('POST', `/nodes/${enc(name)}/undrain`), 'node');
+}
+
+/** Moves path n of a disk to a node; resolves once that node serves it. */
+export async function movePath(id: string, index: number, node: string): Promise<ApiResult<MovedPath>> {
+  return pick(await request<{ move: MovedPath }>('POST', `/disks/${enc(id)}/paths/${index}/move`, { node }), 'move');
+}
+
+export async function planRebalance(): Promise<ApiResult<PathMove[]>> {
+  return pick(await request<{ moves: PathMove[] }>('GET', '/paths/plan'), 'moves');
+}
+
+export function rebalance(): Promise<ApiResult<RebalanceResult>> {
+  return request<RebalanceResult>('POST', '/paths/rebalance');
+}
+
+// ---- users, roles, audit -------------------------------------------------------------------------
+
+export async function listUsers(): Promise<ApiResult<UserView[]>> {
+  return pick(await request<{ users: UserView[] }>('GET', '/users'), 'users');
+}
+
+export async function createUser(req: { name: string; password: string; role: string }): Promise<ApiResult<UserView>> {
+  return pick(await request<{ user: UserView }>('POST', '/users', req), 'user');
+}
+
+export async function updateUser(name: string, req: { role?: string; password?: string }): Promise<ApiResult<UserView>> {
+  return pick(await request<{ user: UserView }>('PATCH', `/users/${enc(name)}`, req), 'user');
+}
+
+export function deleteUser(name: string): Promise<ApiResult<void>> {
+  return request<void>('DELETE', `/users/${enc(name)}`);
+}
+
+export async function listRoles(): Promise<ApiResult<RoleView[]>> {
+  return pick(await request<{ roles: RoleView[] }>('GET', '/roles'), 'roles');
+}
+
+export async function createRole(req: { name: string; permissions: Permission[] }): Promise<ApiResult<RoleView>> {
+  return pick(await request<{ role: RoleView }>('POST', '/roles', req), 'role');
+}
+
+export function deleteRole(name: string): Promise<ApiResult<void>> {
+  return request<void>('DELETE', `/roles/${enc(name)}`);
+}
+
+export function listAudit(limit: number, before?: string): Promise<ApiResult<{ entries: AuditEntry[]; next: string | null }>> {
+  const q = new URLSearchParams({ limit: String(limit) });
+  if (before) q.set('before', before);
+  return request('GET', `/audit?${q}`);
+}
+
+// ---- events --------------------------------------------------------------------------------------
 
 /** Parses the data of an SSE `disks` event; undefined when it is not `{disks: [...]}`. */
 export function parseDisksEvent(data: string): DiskView[] | undefined {

@@ -3,7 +3,7 @@
  * leases that expire and delete their keys, prefix watches) in process, persisted to a write-ahead log
  * that is fsynced on every change and compacted into a snapshot at open, so a restart loses nothing.
  */
-import { closeSync, existsSync, fdatasyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type Compare,
@@ -162,10 +162,25 @@ export class EmbeddedStore implements CoordStore {
     }
   }
 
+  /**
+   * Appends records to the log and syncs them; all or nothing. A write that fails (a full disk,
+   * an I/O error) or comes up short is cut off again, so no torn line can hide later records from
+   * the replay, and the caller learns that nothing was logged (CoordError 'unavailable').
+   */
   private log(recs: LogRecord[]): void {
     if (this.walFd === undefined || recs.length === 0) return;
-    writeSync(this.walFd, `${recs.map((r) => JSON.stringify(r)).join('\n')}\n`);
-    fdatasyncSync(this.walFd);
+    const fd = this.walFd;
+    const buf = Buffer.from(`${recs.map((r) => JSON.stringify(r)).join('\n')}\n`, 'utf8');
+    const size = fstatSync(fd).size;
+    try {
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      fdatasyncSync(fd);
+    } catch (e) {
+      try {
+        ftruncateSync(fd, size);
+      } catch {}
+      throw new CoordError('unavailable', `the coordination store cannot write its log: ${(e as Error).message}`);
+    }
   }
 
   private check(): void {
@@ -184,7 +199,10 @@ export class EmbeddedStore implements CoordStore {
     }
   }
 
-  /** Applies ops at one new revision; all or nothing (ops are validated before any is applied). */
+  /**
+   * Applies ops at one new revision; all or nothing (ops are validated before any is applied, and
+   * undone in memory when their log records cannot be written).
+   */
   private apply(ops: TxnOp[]): void {
     for (const op of ops)
       if (op.type === 'put' && op.lease !== undefined && !this.leases.has(op.lease))
@@ -192,7 +210,12 @@ export class EmbeddedStore implements CoordStore {
     const rev = this.revision + 1;
     const recs: LogRecord[] = [];
     const events: WatchEvent[] = [];
+    const undo = new Map<string, Entry | undefined>();
+    const touch = (k: string) => {
+      if (!undo.has(k)) undo.set(k, this.kv.get(k));
+    };
     const del = (k: string) => {
+      touch(k);
       if (!this.kv.delete(k)) return;
       recs.push({ r: rev, op: 'del', k });
       events.push({ type: 'delete', key: k, modRevision: rev });
@@ -202,6 +225,7 @@ export class EmbeddedStore implements CoordStore {
         const prev = this.kv.get(op.key);
         const e: Entry = { value: op.value, createRevision: prev?.createRevision ?? rev, modRevision: rev };
         if (op.lease !== undefined) e.lease = op.lease;
+        touch(op.key);
         this.kv.set(op.key, e);
         recs.push(op.lease !== undefined ? { r: rev, op: 'put', k: op.key, v: op.value, l: op.lease } : { r: rev, op: 'put', k: op.key, v: op.value });
         events.push({ type: 'put', key: op.key, value: op.value, modRevision: rev });
@@ -212,15 +236,30 @@ export class EmbeddedStore implements CoordStore {
       }
     }
     if (recs.length === 0) return;
+    try {
+      this.log(recs);
+    } catch (e) {
+      for (const [k, prev] of undo) {
+        if (prev) this.kv.set(k, prev);
+        else this.kv.delete(k);
+      }
+      throw e;
+    }
     this.revision = rev;
-    this.log(recs);
     this.emit(events);
   }
 
   private expireLeases(): void {
     if (this.closed) return;
     const now = this.now();
-    for (const [id, l] of this.leases) if (l.expiresAt <= now) this.dropLease(id);
+    for (const [id, l] of this.leases) {
+      if (l.expiresAt > now) continue;
+      try {
+        this.dropLease(id);
+      } catch {
+        // The deletion could not be logged (disk full): the lease and its keys stay until a later tick can.
+      }
+    }
   }
 
   private dropLease(id: string): void {
@@ -228,7 +267,11 @@ export class EmbeddedStore implements CoordStore {
     const keys = [...this.kv].filter(([, e]) => e.lease === id).map(([k]) => k);
     this.apply(keys.map((key) => ({ type: 'delete', key })));
     this.leases.delete(id);
-    this.log([{ op: 'unlease', id }]);
+    try {
+      this.log([{ op: 'unlease', id }]);
+    } catch {
+      // Its keys are gone (logged above); a lease record left in the log expires again on replay.
+    }
   }
 
   private toKv(key: string, e: Entry): KeyValue {
@@ -281,8 +324,8 @@ export class EmbeddedStore implements CoordStore {
     this.check();
     const id = String(this.nextLease++);
     const entry = { ttlSeconds, expiresAt: this.now() + ttlSeconds * 1000 };
-    this.leases.set(id, entry);
     this.log([{ op: 'lease', id, ttl: ttlSeconds, exp: entry.expiresAt }]);
+    this.leases.set(id, entry);
     return {
       id,
       ttlSeconds,
@@ -294,7 +337,12 @@ export class EmbeddedStore implements CoordStore {
           throw new CoordError('lease_lost', `lease ${id} has expired`);
         }
         l.expiresAt = this.now() + ttlSeconds * 1000;
-        this.log([{ op: 'lease', id, ttl: ttlSeconds, exp: l.expiresAt }]);
+        try {
+          this.log([{ op: 'lease', id, ttl: ttlSeconds, exp: l.expiresAt }]);
+        } catch {
+          // A renewal that cannot be logged (disk full) still holds while this process runs; after a
+          // restart the lease expires at its last logged time, which only frees its keys sooner.
+        }
       },
       revoke: async () => {
         this.check();

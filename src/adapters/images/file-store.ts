@@ -19,6 +19,7 @@ function mapFsError(e: unknown, name: string): ImageStoreError {
   if (code === 'ENOENT') return new ImageStoreError('not_found', `image ${name} does not exist`);
   if (code === 'EEXIST') return new ImageStoreError('exists', `image ${name} already exists`);
   if (code === 'ENOSPC' || code === 'EDQUOT') return new ImageStoreError('no_space', `no space left for image ${name}`);
+  if (code === 'EFBIG') return new ImageStoreError('too_large', `image ${name} is larger than the filesystem allows`);
   return new ImageStoreError('io', `image ${name}: ${(e as Error)?.message ?? String(e)}`);
 }
 
@@ -63,7 +64,8 @@ export class FileImageStore implements ImageStore {
       // Leave nothing half-made behind.
       await unlink(this.img(name)).catch(() => {});
       await unlink(this.metaPath(name)).catch(() => {});
-      throw mapFsError(e, name);
+      // setMeta's errors are mapped already (keep their code, e.g. no_space)
+      throw e instanceof ImageStoreError ? e : mapFsError(e, name);
     }
   }
 

@@ -48,6 +48,7 @@ export type ImageStoreErrorCode =
   | 'busy'
   | 'shrink'
   | 'no_space'
+  | 'too_large'
   | 'unavailable'
   | 'io';
 

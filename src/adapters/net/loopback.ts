@@ -1,15 +1,21 @@
 /**
  * Host network for a single box: path IPs are loopback addresses (127.0.0.0/8), which Linux already
- * answers on `lo`, so there is nothing to add, remove or announce. The multi-node implementation
- * (`ip addr` + gratuitous ARP inside the node's namespace) comes with the HA work.
+ * answers on `lo`, so there is nothing to add, remove or announce. The multi-node implementation is
+ * IpRouteNetwork (iproute.ts): `ip addr` + gratuitous ARP on the node's interfaces.
  */
 import { parseIp } from '../../domain/ip.js';
 
 export interface HostNetwork {
   /** Makes ip live on this node (idempotent). */
   addIp(ip: string, prefix: number, eth: string): Promise<void>;
-  /** Drops ip from this node (idempotent). */
+  /** Drops ip from this node, whatever its prefix and interface (idempotent). */
   removeIp(ip: string, prefix: number, eth: string): Promise<void>;
+  /** Tells the segment that ip now lives here (gratuitous ARP); after the target serves it. */
+  announce?(ip: string, eth: string): Promise<void>;
+  /** The addresses this node has now (to drop path IPs it holds without knowing why, e.g. when fencing). */
+  listIps?(): Promise<string[]>;
+  /** Drops every one of these addresses this node has, at once (fencing); the others are ignored. */
+  dropIps?(addrs: readonly { ip: string; prefix: number; eth: string }[]): Promise<void>;
 }
 
 export class LoopbackNetwork implements HostNetwork {

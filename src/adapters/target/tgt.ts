@@ -7,8 +7,9 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, openSync, closeSync } from 'node:fs';
-import { mkdir, readFile, readdir, rm, unlink, writeFile, rename } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, readdir, readlink, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isValidIqn } from '../../domain/validate.js';
@@ -39,6 +40,46 @@ export interface PortalState {
   iqn: string;
 }
 
+/**
+ * Data-path settings of the tgtds this driver starts (bench/datapath.ts measures them; see
+ * bench/RESULTS.md). They apply to tgtds started, and targets configured, after a change.
+ */
+export interface TgtTuning {
+  /**
+   * tgtd -t, for tgtds serving an RBD image: tgt's rbd backing store calls librbd synchronously, one
+   * request per I/O thread, so this caps the requests in flight to Ceph per LUN. undefined: tgtd's
+   * default (16).
+   */
+  rbdIoThreads?: number;
+  /**
+   * librbd settings for tgtds serving an RBD image, given to tgtd as CEPH_ARGS (librados reads it at
+   * connect and it takes precedence over ceph.conf; tgt's bsopts accept no librbd option).
+   */
+  rbdClientArgs?: string[];
+  /** iSCSI session parameters of every target (tgtadm --op update --mode target --name K --value V). */
+  targetParams?: Record<string, string>;
+}
+
+/** What tgtd and tgtadm do when told nothing (the settings before tuning). */
+export const UNTUNED: TgtTuning = {};
+
+/** The driver's default: measured in bench/datapath.ts (before/after in bench/RESULTS.md). */
+export const DEFAULT_TGT_TUNING: TgtTuning = {
+  rbdIoThreads: 64,
+  // Every path of a disk is another librbd client, on another node: a cache in one tgtd could serve a
+  // block another path has since written. Off, and measured no slower through tgtd.
+  rbdClientArgs: ['--rbd_cache=false'],
+  // tgt defaults to 8 KiB data PDUs, InitialR2T=Yes and 256 KiB bursts: a 1 MiB write took 4 R2T
+  // round trips and 128 PDUs. Bigger PDUs and unsolicited data let it go in one or two.
+  targetParams: {
+    MaxRecvDataSegmentLength: '262144',
+    MaxXmitDataSegmentLength: '262144',
+    FirstBurstLength: '262144',
+    MaxBurstLength: '1048576',
+    InitialR2T: 'No',
+  },
+};
+
 export interface TgtDriverOptions {
   runDir: string;
   logDir: string;
@@ -50,9 +91,14 @@ export interface TgtDriverOptions {
   /** tgtd's control sockets (Debian: /var/run/tgtd/socket.N). */
   socketDir?: string;
   iscsiPort?: number;
+  /** Data-path settings; DEFAULT_TGT_TUNING when left out. */
+  tuning?: TgtTuning;
 }
 
 const TID = '1';
+
+/** How long serve() trusts a target it configured or checked before asking tgtd again. */
+const VERIFY_EVERY_MS = 60_000;
 
 export class TgtError extends Error {
   constructor(message: string) {
@@ -65,13 +111,54 @@ function hashSpec(spec: TargetSpec): string {
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 32);
 }
 
+/** Does something accept TCP connections on ip:port? */
+function listening(ip: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: ip, port });
+    const done = (ok: boolean) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+/** Is pid a running process? A zombie (exited, not yet reaped) is not. */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
   }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * tgtds of this network namespace serving ip:port that no state file records (left by a crash
+ * between spawn and record). Another namespace's (another simulated node's) are not ours to judge.
+ */
+async function strayTgtds(ip: string, port: number, known: Set<number>): Promise<number[]> {
+  const myNet = await readlink('/proc/self/ns/net').catch(() => '');
+  const out: number[] = [];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d) || known.has(Number(d))) continue;
+    try {
+      const args = (await readFile(`/proc/${d}/cmdline`, 'utf8')).split('\0');
+      if (!args[0]?.endsWith('tgtd') || !args.includes(`portal=${ip}:${port}`)) continue;
+      if ((await readlink(`/proc/${d}/ns/net`)) !== myNet) continue;
+      out.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return out;
 }
 
 
@@ -80,8 +167,12 @@ export class TgtDriver {
   private readonly tgtadm: string;
   private readonly socketDir: string;
   private readonly port: number;
+  private readonly tuning: TgtTuning;
   /** Serializes work per IP. */
   private locks = new Map<string, Promise<unknown>>();
+  /** Portals whose target was configured or seen configured: by which tgtd, with which spec, when. */
+  private readonly verified = new Map<string, { pid: number; specHash: string; at: number }>();
+  private closing = false;
   /** Serializes control-port picking and tgtd start across IPs. */
   private readonly startLock = new Mutex();
 
@@ -90,6 +181,7 @@ export class TgtDriver {
     this.tgtadm = o.tgtadm ?? 'tgtadm';
     this.socketDir = o.socketDir ?? '/var/run/tgtd';
     this.port = o.iscsiPort ?? 3260;
+    this.tuning = o.tuning ?? DEFAULT_TGT_TUNING;
   }
 
   private withLock<T>(ip: string, fn: () => Promise<T>): Promise<T> {
@@ -178,25 +270,69 @@ export class TgtDriver {
     throw new TgtError('no free tgtd control port');
   }
 
-  private startTgtd(ip: string): Promise<PortalState> {
-    return this.startLock.run(() => this.startTgtdNow(ip));
+  /**
+   * Starts a tgtd for ip. Only picking its control port and spawning it (until its state file names
+   * the port) is serialized across IPs; waiting for it to answer is not: tgtd takes a few hundred ms
+   * to start (it loads its backing-store modules, librbd among them), and 1,000 paths served one
+   * tgtd start at a time took minutes.
+   */
+  /** From now on serve() refuses (unserve still works): a stopping agent starts no more tgtds. */
+  close(): void {
+    this.closing = true;
   }
 
-  private async startTgtdNow(ip: string): Promise<PortalState> {
+  private async startTgtd(ip: string, backing: TargetBacking): Promise<PortalState> {
+    const state = await this.startLock.run(async () => {
+      if (this.closing) throw new TgtError('the target driver is stopping');
+      return this.spawnTgtd(ip, backing);
+    });
+    await this.waitReady(state);
+    return state;
+  }
+
+  private async spawnTgtd(ip: string, backing: TargetBacking): Promise<PortalState> {
+    const known = new Set((await this.portals()).map((p) => p.pid));
+    for (const pid of await strayTgtds(ip, this.port, known)) {
+      this.o.log.warn({ ip, pid }, 'killing a tgtd no state file records');
+      process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 40 && alive(pid); i++) await sleep(25);
+    }
     const controlPort = await this.pickControlPort();
     await mkdir(this.o.logDir, { recursive: true });
     const logFd = openSync(join(this.o.logDir, `tgtd-${ip}.log`), 'a');
-    const child = spawn(this.tgtd, ['-f', '-C', String(controlPort), '--iscsi', `portal=${ip}:${this.port}`], {
+    const args = ['-f', '-C', String(controlPort)];
+    let env = process.env;
+    if (backing.bstype === 'rbd') {
+      const t = this.tuning;
+      if (t.rbdIoThreads !== undefined) args.push('-t', String(t.rbdIoThreads));
+      if (t.rbdClientArgs?.length) env = { ...process.env, CEPH_ARGS: [process.env.CEPH_ARGS ?? '', ...t.rbdClientArgs].join(' ').trim() };
+    }
+    args.push('--iscsi', `portal=${ip}:${this.port}`);
+    const child = spawn(this.tgtd, args, {
       detached: true,
       stdio: ['ignore', logFd, logFd],
+      env,
     });
     closeSync(logFd);
     const pid = child.pid;
     child.unref();
     if (pid === undefined) throw new TgtError(`tgtd for ${ip} did not start`);
     const state: PortalState = { ip, pid, controlPort, specHash: '', iqn: '' };
-    await this.writeState(state);
-    // Ready when its control socket answers.
+    try {
+      await this.writeState(state);
+    } catch (e) {
+      // Unrecorded, it would hold the portal for good: it goes.
+      process.kill(pid, 'SIGKILL');
+      throw e;
+    }
+    return state;
+  }
+
+  private async waitReady(state: PortalState): Promise<void> {
+    const { ip, pid, controlPort } = state;
+    // Ready when its control socket answers. Its portal starts listening just before: wait for that
+    // with cheap TCP connects rather than with tgtadm runs (a process each, which fail until then).
+    for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, this.port)); i++) await sleep(5);
     for (let i = 0; i < 200; i++) {
       if (!alive(pid)) throw new TgtError(`tgtd for ${ip} exited at start (see tgtd-${ip}.log)`);
       const ok = await this.adm(controlPort, ['--op', 'show', '--mode', 'sys']).then(
@@ -205,7 +341,7 @@ export class TgtDriver {
       );
       if (ok) {
         this.o.log.info({ ip, pid, controlPort }, 'tgtd started');
-        return state;
+        return;
       }
       await sleep(25);
     }
@@ -219,6 +355,7 @@ export class TgtDriver {
     if (!isValidIqn(spec.iqn)) return Promise.reject(new TgtError(`invalid target IQN ${spec.iqn}`));
     if (spec.acl !== '' && !isValidIqn(spec.acl)) return Promise.reject(new TgtError(`invalid initiator IQN ${spec.acl}`));
     return this.withLock(ip, async () => {
+      if (this.closing) throw new TgtError('the target driver is stopping');
       const want = hashSpec(spec);
       let s = await this.readState(ip);
       if (s && !(await this.isOurTgtd(s.pid, ip, s.controlPort))) {
@@ -226,13 +363,28 @@ export class TgtDriver {
         await this.cleanSocket(s.controlPort);
         s = undefined;
       }
-      if (!s) s = await this.startTgtd(ip);
-      const shown = parseShowTargets((await this.adm(s.controlPort, ['--lld', 'iscsi', '--op', 'show', '--mode', 'target'])).stdout);
+      let fresh = false;
+      if (!s) {
+        s = await this.startTgtd(ip, spec.backing);
+        fresh = true;
+      }
+      // The agent calls serve for every path it holds on every reconcile (every few seconds): a target
+      // this driver configured or checked lately, in the same tgtd, is not asked about again (a
+      // `tgtadm show` per portal per reconcile is a process each: with 1,000 portals, a CPU's worth).
+      const v = this.verified.get(ip);
+      if (v && v.pid === s.pid && v.specHash === want && s.specHash === want && Date.now() - v.at < VERIFY_EVERY_MS) return;
+      // A tgtd just started has no target yet.
+      const shown = fresh ? [] : parseShowTargets((await this.adm(s.controlPort, ['--lld', 'iscsi', '--op', 'show', '--mode', 'target'])).stdout);
       const target = shown.find((t) => t.tid === 1);
-      if (target && s.specHash === want && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1)) return;
+      if (target && s.specHash === want && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1)) {
+        this.verified.set(ip, { pid: s.pid, specHash: want, at: Date.now() });
+        return;
+      }
+      this.verified.delete(ip);
       if (target) await this.adm(s.controlPort, ['--lld', 'iscsi', '--op', 'delete', '--mode', 'target', '--tid', TID, '--force']);
       await this.configure(s.controlPort, spec);
       await this.writeState({ ...s, specHash: want, iqn: spec.iqn });
+      this.verified.set(ip, { pid: s.pid, specHash: want, at: Date.now() });
       this.o.log.info({ ip, iqn: spec.iqn, acl: spec.acl || 'ALL', chap: spec.chapUser !== '' }, 'target configured');
     });
   }
@@ -249,6 +401,12 @@ export class TgtDriver {
       ...lld, '--op', 'update', '--mode', 'logicalunit', '--tid', TID, '--lun', '1',
       '--params', `vendor_id=PORTWAY,product_id=DISK,scsi_id=portway-${serial},scsi_sn=PW${serial}`,
     ]);
+    // One tgtadm per parameter (it takes no list), independent of each other: at once.
+    await Promise.all(
+      Object.entries(this.tuning.targetParams ?? {}).map(([name, value]) =>
+        this.adm(cp, [...lld, '--op', 'update', '--mode', 'target', '--tid', TID, '--name', name, '--value', value]),
+      ),
+    );
     await this.adm(cp, [...lld, '--op', 'bind', '--mode', 'target', '--tid', TID, ...(spec.acl ? ['-Q', spec.acl] : ['-I', 'ALL'])]);
     if (spec.chapUser) {
       await this.adm(cp, [...lld, '--op', 'delete', '--mode', 'account', '--user', spec.chapUser]).catch(() => {});
@@ -260,6 +418,7 @@ export class TgtDriver {
   /** Stops serving ip: removes the target (dropping sessions) and stops its tgtd. */
   unserve(ip: string): Promise<void> {
     return this.withLock(ip, async () => {
+      this.verified.delete(ip);
       const s = await this.readState(ip);
       if (!s) return;
       await this.kill(s);

@@ -49,6 +49,11 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     return r.ok ? { id: r.id } : sendFailure(reply, r);
   });
 
+  app.get('/api/v1/cluster/usage', async (_req, reply) => {
+    const r = await disks.capacity();
+    return r.ok ? { usedBytes: r.usedBytes, totalBytes: r.totalBytes } : sendFailure(reply, r);
+  });
+
   app.get('/api/v1/images', async (_req, reply) => {
     const r = await disks.freeImages();
     return r.ok ? { images: r.images } : sendFailure(reply, r);
@@ -72,9 +77,17 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     return r.ok ? { paths: r.paths } : sendFailure(reply, r);
   });
 
+  // Event streams never end by themselves: a stopping server ends them so close() can finish.
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of streams) end();
+  });
+
   app.get('/api/v1/events', async (req, reply) => {
     reply.hijack();
     const res = reply.raw;
+    const end = () => res.end();
+    streams.add(end);
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     let closed = false;
     const send = async () => {
@@ -87,6 +100,7 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
     req.raw.on('close', () => {
       closed = true;
+      streams.delete(end);
       clearInterval(ping);
       void unwatch();
     });

@@ -1,0 +1,241 @@
+/**
+ * Disk list latency at 100 / 1,000 / 10,000 disks, embedded store and etcd, through the HTTP API
+ * (GET /api/v1/disks), with its per-disk cost and where the time goes.
+ *
+ * Disks are written into the coordination store directly (lib/populate.ts: the keys the add-disk flow
+ * writes, with every path's owner key "served"), not created as images: the list reads the store only,
+ * which this bench checks by counting image-store calls during the lists (must be 0).
+ * The agent is off (no tgtd for 10,000 disks); the list does not involve it.
+ */
+import { pathToFileURL } from 'node:url';
+import type { CoordStore, TxnOp } from '../src/adapters/coord/types.js';
+import type { ImageStore } from '../src/adapters/images/types.js';
+import type { Settings } from '../src/app/settings.js';
+import { checkConfig } from '../src/domain/config.js';
+import { ROOT, assembleDisks } from '../src/domain/keys.js';
+import { diskView } from '../src/services/disk-service.js';
+import { type BenchContext, clearEtcd } from './lib/context.js';
+import { QUICK, log, size } from './lib/env.js';
+import { populate } from './lib/populate.js';
+import { http, rawGet, startBenchProduct, wideCluster } from './lib/product.js';
+import { hotSpots } from './lib/profile.js';
+import { type Section, newSection } from './lib/report.js';
+import { median, ms, now, ratio, sample, summarize, us } from './lib/stats.js';
+
+const TARGET_MS: Record<string, number> = { embedded: 100, etcd: 300 };
+
+/** The audit log's prefix and size (AuthService keeps the newest auditMaxEntries, 10,000 by default). */
+const AUDIT = '/portway/audit/';
+const AUDIT_ENTRIES = size(10_000, 2000);
+
+/** Audit entries as AuthService.appendAudit writes them: key <ms:15>-<seq:4>-<rand:8 hex>, a JSON entry. */
+async function writeAudit(store: CoordStore, count: number, batch: number): Promise<void> {
+  const t = Date.UTC(2026, 0, 1);
+  const ops: TxnOp[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `${String(t + i * 1000).padStart(15, '0')}-${String(i % 10_000).padStart(4, '0')}-${(i * 2654435761 >>> 0).toString(16).padStart(8, '0')}`;
+    const entry = { time: new Date(t + i * 1000).toISOString(), actor: 'admin', via: 'session', action: 'disk.add', target: `disk ${String(i % 99_999).padStart(5, '0')}`, outcome: 'ok', ip: '127.0.0.1', details: { name: `bench-${i}`, sizeGb: 1, activePaths: 2 } };
+    ops.push({ type: 'put', key: `${AUDIT}${id}`, value: JSON.stringify(entry) });
+  }
+  for (let i = 0; i < ops.length; i += batch) await store.txn([], ops.slice(i, i + batch));
+}
+
+/** Counts calls to the image store the product uses (wrapping the instance's methods). */
+function countImageCalls(images: ImageStore): { calls: () => number } {
+  let n = 0;
+  const target = images as unknown as Record<string, unknown>;
+  for (const m of ['create', 'resize', 'remove', 'exists', 'list', 'getMeta', 'setMeta', 'usage']) {
+    const orig = target[m];
+    if (typeof orig !== 'function') continue;
+    target[m] = (...args: unknown[]) => {
+      n++;
+      return (orig as (...a: unknown[]) => unknown).apply(images, args);
+    };
+  }
+  return { calls: () => n };
+}
+
+async function timeIt<T>(fn: () => Promise<T> | T, reps: number): Promise<number> {
+  const t: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t0 = now();
+    await fn();
+    t.push(now() - t0);
+  }
+  return median(t);
+}
+
+interface Row {
+  backend: string;
+  disks: number;
+  keys: number;
+  p50: number;
+  p99: number;
+  n: number;
+  bytes: number;
+  storeList: number;
+  assemble: number;
+  view: number;
+  json: number;
+}
+
+export async function run(ctx: BenchContext): Promise<Section> {
+  const sec = newSection('list', 'Disk list latency (GET /api/v1/disks)');
+  const sizes = size([100, 1000, 10_000], [100, 1000, 3000]);
+  const backends: ('embedded' | 'etcd')[] = ['embedded'];
+  if (ctx.etcd) backends.push('etcd');
+  else sec.notes.push(`etcd: skipped (${ctx.etcdMissing ?? 'not running'})`);
+  const rows: Row[] = [];
+  const auditRows: { backend: string; disks: number; keys: number; p50: number; p99: number; n: number; without: number }[] = [];
+  const hot: { backend: string; spots: Awaited<ReturnType<typeof hotSpots>> }[] = [];
+  let imageCalls = 0;
+
+  for (const backend of backends) {
+    const over: Partial<Settings> = { agent: { enabled: false, leaseTtlSeconds: 10 }, cluster: wideCluster(52, 53) };
+    if (backend === 'etcd' && ctx.etcd) {
+      await clearEtcd(ctx.etcd.endpoints);
+      over.coord = { kind: 'etcd', endpoints: ctx.etcd.endpoints };
+      if (ctx.ceph) over.images = { kind: 'rbd', conf: ctx.ceph.conf, keyring: ctx.ceph.keyring, id: ctx.ceph.id, pool: ctx.ceph.pool };
+    }
+    const bp = await startBenchProduct(52, over);
+    try {
+      const p = bp.tp.product;
+      const counter = countImageCalls(p.images);
+      const checked = checkConfig(bp.tp.settings.cluster);
+      if (!checked.ok) throw new Error(checked.message);
+      const store: CoordStore = p.store;
+      let have = 0;
+      for (const n of sizes) {
+        const t0 = now();
+        await populate(store, have + 1, n, {
+          subnet: checked.subnet1,
+          iqnBase: bp.tp.settings.cluster.iqnBase,
+          pool: bp.tp.settings.cluster.pool,
+          paths: 2,
+          owners: 'node1',
+          batch: backend === 'etcd' ? 128 : 5000,
+          parallel: backend === 'etcd' ? 8 : 1,
+        });
+        have = n;
+        log(`list/${backend}: ${n} disks written in ${ms(now() - t0)}`);
+        const first = await http(bp.url, 'GET', '/api/v1/disks');
+        if (first.status !== 200) throw new Error(`GET /api/v1/disks: ${first.status} ${JSON.stringify(first.json).slice(0, 300)}`);
+        const disks = first.json.disks as { status: string }[];
+        if (disks.length !== n) throw new Error(`the list has ${disks.length} disks, ${n} were written`);
+        if (disks.some((d) => d.status !== 'started')) throw new Error('a written disk is not "started"');
+        const before = counter.calls();
+        const samples = await sample(() => rawGet(bp.url, '/api/v1/disks'), {
+          warmup: 3,
+          minIter: n >= 10_000 ? size(20, 5) : size(50, 10),
+          minMs: size(2000, 300),
+          maxIter: 300,
+        });
+        imageCalls += counter.calls() - before;
+        // Where the time goes: the same steps DiskService.list() and the route take, one by one.
+        const reps = n >= 10_000 ? size(7, 3) : 15;
+        let kvs = await store.list(`${ROOT}/`);
+        const storeList = await timeIt(async () => {
+          kvs = await store.list(`${ROOT}/`);
+        }, reps);
+        let assembled = assembleDisks(kvs);
+        const assemble = await timeIt(() => {
+          assembled = assembleDisks(kvs);
+        }, reps);
+        let views = [...assembled.values()].map(diskView);
+        const view = await timeIt(() => {
+          views = [...assembled.values()].map(diskView).sort((a, b) => (a.id < b.id ? -1 : 1));
+        }, reps);
+        const json = await timeIt(() => JSON.stringify({ disks: views }), reps);
+        const s = summarize(samples);
+        rows.push({ backend, disks: n, keys: kvs.length, p50: s.p50, p99: s.p99, n: s.n, bytes: first.bytes, storeList, assemble, view, json });
+        log(`list/${backend}: ${n} disks p50 ${ms(s.p50)} p99 ${ms(s.p99)} (${s.n} requests)`);
+      }
+      // The same list with the audit log full: it lives under /portway/audit/, inside the prefix the list reads.
+      {
+        const n = have;
+        const t0 = now();
+        await writeAudit(store, AUDIT_ENTRIES, backend === 'etcd' ? 128 : 5000);
+        log(`list/${backend}: ${AUDIT_ENTRIES} audit entries written in ${ms(now() - t0)}`);
+        const samples = await sample(() => rawGet(bp.url, '/api/v1/disks'), { warmup: 2, minIter: size(15, 5), minMs: size(2000, 300), maxIter: 300 });
+        const kvs = await store.list(`${ROOT}/`);
+        const s = summarize(samples);
+        auditRows.push({ backend, disks: n, keys: kvs.length, p50: s.p50, p99: s.p99, n: s.n, without: rows.find((r) => r.backend === backend && r.disks === n)?.p50 ?? Number.NaN });
+        await store.deletePrefix(AUDIT);
+        log(`list/${backend}: ${n} disks + ${AUDIT_ENTRIES} audit entries p50 ${ms(s.p50)}`);
+      }
+      // A CPU profile of a few lists at the largest size (the API server runs in this process).
+      const largest = sizes[sizes.length - 1] as number;
+      const spots = await hotSpots(async () => {
+        for (let i = 0; i < size(5, 2); i++) await rawGet(bp.url, '/api/v1/disks');
+      }, 8);
+      hot.push({ backend, spots });
+      log(`list/${backend}: profiled ${largest} disks`);
+    } finally {
+      await bp.stop();
+      if (backend === 'etcd' && ctx.etcd) await clearEtcd(ctx.etcd.endpoints);
+    }
+  }
+
+  sec.tables.push({
+    title: 'Latency through the HTTP API (sequential requests, one client)',
+    head: ['store', 'disks', 'keys read', 'p50', 'p99', 'requests', 'per disk (p50/N)', 'per-disk vs 100', 'response', 'target'],
+    rows: rows.map((r) => {
+      const base = rows.find((b) => b.backend === r.backend && b.disks === sizes[0]);
+      const perDisk = r.p50 / r.disks;
+      const target = TARGET_MS[r.backend] as number;
+      const isTargetSize = r.disks === 10_000;
+      return [
+        r.backend === 'etcd' ? (ctx.ceph ? 'etcd (+Ceph images)' : 'etcd') : 'embedded',
+        r.disks.toLocaleString('en-US'),
+        r.keys.toLocaleString('en-US'),
+        ms(r.p50),
+        ms(r.p99),
+        r.n,
+        us(perDisk),
+        base ? ratio(perDisk / (base.p50 / base.disks)) : '',
+        `${(r.bytes / 1024).toFixed(0)} KiB`,
+        isTargetSize ? `${r.p50 < target ? 'met' : 'MISSED'} (< ${target} ms)` : '',
+      ];
+    }),
+  });
+  sec.tables.push({
+    title: 'Where the time goes (medians, in process; the rest of p50 is HTTP + Fastify)',
+    head: ['store', 'disks', 'store.list', 'assembleDisks', 'diskView+sort', 'JSON.stringify', 'sum', 'HTTP p50'],
+    rows: rows.map((r) => [r.backend, r.disks.toLocaleString('en-US'), ms(r.storeList), ms(r.assemble), ms(r.view), ms(r.json), ms(r.storeList + r.assemble + r.view + r.json), ms(r.p50)]),
+  });
+  sec.tables.push({
+    title: `The same list with a full audit log (${AUDIT_ENTRIES.toLocaleString('en-US')} entries under ${AUDIT}, inside the prefix /portway/ the list reads)`,
+    head: ['store', 'disks', 'keys read', 'p50', 'p99', 'requests', 'p50 without audit', 'cost of the audit log'],
+    rows: auditRows.map((r) => [r.backend, r.disks.toLocaleString('en-US'), r.keys.toLocaleString('en-US'), ms(r.p50), ms(r.p99), r.n, ms(r.without), ratio(r.p50 / r.without)]),
+  });
+  for (const h of hot) {
+    sec.tables.push({
+      title: `CPU profile, ${h.backend}, lists of ${sizes[sizes.length - 1]?.toLocaleString('en-US')} disks: top functions by self time`,
+      head: ['function', 'where', 'self', 'share'],
+      rows: h.spots.map((s) => [s.fn, s.where, ms(s.selfMs), `${(s.share * 100).toFixed(1)}%`]),
+    });
+  }
+  for (const b of backends) {
+    const big = rows.find((r) => r.backend === b && r.disks === sizes[sizes.length - 1]);
+    const small = rows.find((r) => r.backend === b && r.disks === sizes[0]);
+    if (big && small)
+      sec.headline.push(
+        `list ${b}: ${ms(big.p50)} at ${big.disks.toLocaleString('en-US')} disks (${us(big.p50 / big.disks)}/disk; ${us(small.p50 / small.disks)}/disk at ${small.disks})` +
+          (big.disks === 10_000 ? `, target < ${TARGET_MS[b]} ms ${big.p50 < (TARGET_MS[b] as number) ? 'met' : 'MISSED'}` : ''),
+      );
+  }
+  sec.headline.push(`image-store calls during ${rows.reduce((a, r) => a + r.n, 0)} lists: ${imageCalls}`);
+  if (imageCalls !== 0) sec.status = 'failed';
+  sec.notes.push(
+    'Disks are written into the coordination store directly (bench/lib/populate.ts): the disk key and path keys the add-disk flow writes, plus one owner key {node, served} per path, so every disk lists as "started". 2 paths per disk: 5 keys per disk.',
+    'The list is served from the coordination store only: the image store is wrapped and its calls counted during every list (0 expected).',
+    'The agent is off: the list does not involve it, and 10,000 disks would need 20,000 tgtds.',
+    `Requests are sequential from one client on the same machine${QUICK ? ' (BENCH_QUICK: 3,000 disks at most)' : ''}.`,
+  );
+  return sec;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { standalone } = await import('./lib/standalone.js');
+  await standalone(run, { etcd: true, ceph: false });
+}

@@ -1,0 +1,242 @@
+/**
+ * Memory: resident size (VmRSS, /proc/<pid>/status) of `portway serve` with 1,000 single-path disks on
+ * the embedded store, as the API server alone (agent off) and as API + agent serving every path; and
+ * of the tgtds (one per portal, separate processes): RSS, PSS and private memory.
+ * Also the agent's CPU use at rest with every path served (its process, plus the tgtadm it runs).
+ * The product runs as its own process (src/ compiled with esbuild, lib/build.ts), started and stopped
+ * by PID; its tgtds are stopped by PID from the driver's run dir.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { freePortRange } from '../test/helpers/services.js';
+import { buildCli } from './lib/build.js';
+import type { BenchContext } from './lib/context.js';
+import { QUICK, log, onCleanup, size } from './lib/env.js';
+import { cpuSeconds, memDetail, rssBytes } from './lib/proc.js';
+import { addBody, http, stopPortals, wideCluster } from './lib/product.js';
+import { type Section, newSection } from './lib/report.js';
+import { mib, ms, now, pct, summarize } from './lib/stats.js';
+import { mapSettled } from '../src/util/async.js';
+
+const CONTROL_PORT_BASE = 30_500; // tgtd control ports are 0..32767; 1,000 from here are rarely used by tests
+
+interface Proc {
+  child: ChildProcess;
+  pid: number;
+  url: string;
+}
+
+/** Starts `portway serve`; resolves once it prints PORTWAY_READY (after its agent's first reconcile). */
+async function startServe(nodeArgs: string[], config: string, logFile: string, readyMs: number, track: (c: ChildProcess) => void): Promise<Proc> {
+  const logFd = openSync(logFile, 'a');
+  const child = spawn(process.execPath, [...nodeArgs, 'serve', '--config', config], {
+    stdio: ['ignore', 'pipe', logFd],
+    env: { ...process.env, LOG_LEVEL: 'warn' },
+  });
+  closeSync(logFd);
+  track(child);
+  const tail = () => {
+    try {
+      return readFileSync(logFile, 'utf8').slice(-1500);
+    } catch {
+      return '';
+    }
+  };
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`portway serve was not ready within ${readyMs / 1000} s; its log ends: ${tail()}`));
+    }, readyMs);
+    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+      out += d;
+      const m = /"msg":"PORTWAY_READY","url":"([^"]+)"/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1] as string);
+      }
+    });
+    child.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      reject(new Error(`portway serve exited (${code ?? sig}); its log ends: ${tail()}`));
+    });
+  });
+  if (child.pid === undefined) throw new Error('no pid');
+  return { child, pid: child.pid, url };
+}
+
+async function kill(p: Proc, signal: NodeJS.Signals, waitMs: number): Promise<void> {
+  if (p.child.exitCode !== null || p.child.signalCode !== null) return;
+  const exited = new Promise<void>((r) => p.child.once('exit', () => r()));
+  p.child.kill(signal);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, waitMs))]);
+  if (p.child.exitCode === null && p.child.signalCode === null) {
+    p.child.kill('SIGKILL');
+    await exited;
+  }
+}
+
+/** CPU share of a process (and the children it waited for) over `seconds`. */
+async function cpuShare(pid: number, seconds: number): Promise<{ self: number; children: number }> {
+  const a = cpuSeconds(pid);
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const b = cpuSeconds(pid);
+  if (!a || !b) return { self: Number.NaN, children: Number.NaN };
+  return { self: (b.self - a.self) / seconds, children: (b.children - a.children) / seconds };
+}
+
+export async function run(_ctx: BenchContext): Promise<Section> {
+  const sec = newSection('memory', 'Memory: API server, agent and tgtds with 1,000 disks');
+  const disks = Number(process.env.BENCH_MEMORY_DISKS) || size(1000, 100);
+  const cli = buildCli();
+  const stateDir = mkdtempSync(join(tmpdir(), 'portway-bench-mem-'));
+  const webDir = join(stateDir, 'web');
+  mkdirSync(webDir);
+  writeFileSync(join(webDir, 'index.html'), '<!doctype html><title>portway</title>\n');
+  const port = await freePortRange(1);
+  const settings = (agent: boolean) => ({
+    stateDir,
+    listenHost: '127.0.0.1',
+    listenPort: port,
+    node: 'bench1',
+    cluster: wideCluster(56, 57),
+    images: { kind: 'file' },
+    coord: { kind: 'embedded' },
+    agent: { enabled: agent, leaseTtlSeconds: 10 },
+    tgtControlPortBase: CONTROL_PORT_BASE,
+    webDir,
+    auth: { enabled: false },
+  });
+  const cfg = (agent: boolean) => {
+    const f = join(stateDir, agent ? 'with-agent.json' : 'api-only.json');
+    writeFileSync(f, JSON.stringify(settings(agent)));
+    return f;
+  };
+  let current: Proc | undefined;
+  let child: ChildProcess | undefined;
+  const track = (c: ChildProcess) => {
+    child = c;
+  };
+  const logFile = join(tmpdir(), `portway-bench-mem-${process.pid}.log`);
+  const cleanup = onCleanup(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((r) => child?.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+    }
+    const n = await stopPortals(join(stateDir, 'run', 'tgt'), join(stateDir, 'log'), CONTROL_PORT_BASE);
+    if (n) log(`memory: stopped ${n} tgtds`);
+    try {
+      rmSync(stateDir, { recursive: true, force: true });
+    } catch (e) {
+      log(`memory: could not delete ${stateDir}: ${(e as Error).message}`);
+    }
+  });
+  const rows: (string | number)[][] = [];
+  try {
+    // ---- 1. API server alone ---------------------------------------------------------------------
+    current = await startServe(cli.nodeArgs, cfg(false), logFile, 60_000, track);
+    const idleApi = rssBytes(current.pid) ?? Number.NaN;
+    const p1 = current;
+    const tAdd = now();
+    let seq = 0;
+    await mapSettled(Array.from({ length: disks }), 4, async () => {
+      const r = await http(p1.url, 'POST', '/api/v1/disks', addBody(`mem-${++seq}`, { activePaths: 1, subnet: 1 }));
+      if (r.status !== 201) throw new Error(`add: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
+    });
+    const addS = (now() - tAdd) / 1000;
+    const list = await http(p1.url, 'GET', '/api/v1/disks');
+    if (list.json?.disks?.length !== disks) throw new Error(`${list.json?.disks?.length} disks listed, ${disks} added (an add failed?)`);
+    const lt: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const t0 = now();
+      await http(p1.url, 'GET', '/api/v1/disks');
+      lt.push(now() - t0);
+    }
+    const apiRss = rssBytes(current.pid) ?? Number.NaN;
+    log(`memory: API alone: ${mib(idleApi)} idle, ${mib(apiRss)} with ${disks} disks (adds took ${addS.toFixed(0)} s)`);
+    await kill(current, 'SIGTERM', 20_000);
+    current = undefined;
+
+    // ---- 2. API + agent serving every path --------------------------------------------------------
+    // `portway serve` prints READY after its agent's first reconcile, i.e. once it has served every path.
+    const tStart = now();
+    const deadlineMs = size(15 * 60_000, 5 * 60_000);
+    const deadline = Date.now() + deadlineMs;
+    current = await startServe(cli.nodeArgs, cfg(true), logFile, deadlineMs, track);
+    const readyS = (now() - tStart) / 1000;
+    const p2 = current;
+    let started = 0;
+    while (started < disks) {
+      if (Date.now() > deadline) throw new Error(`only ${started}/${disks} disks started before the deadline`);
+      const l = await http(p2.url, 'GET', '/api/v1/disks');
+      started = (l.json?.disks ?? []).filter((d: { status: string }) => d.status === 'started').length;
+      if (started < disks) await new Promise((r) => setTimeout(r, 1000));
+    }
+    const serveAllS = (now() - tStart) / 1000;
+    log(`memory: agent served ${disks} paths in ${serveAllS.toFixed(0)} s`);
+    // let the agent settle (a reconcile or two), then measure
+    await new Promise((r) => setTimeout(r, 6000));
+    const cpu = await cpuShare(current.pid, size(15, 6));
+    const agentRss = rssBytes(current.pid) ?? Number.NaN;
+    const agentDetail = memDetail(current.pid);
+    const runDir = join(stateDir, 'run', 'tgt');
+    const pids = readdirSync(runDir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(readFileSync(join(runDir, f), 'utf8')).pid as number);
+    const tg = pids.map((p) => memDetail(p)).filter((d) => d !== undefined);
+    const rss = summarize(tg.map((d) => d.rss));
+    const pss = summarize(tg.map((d) => d.pss));
+    const priv = summarize(tg.map((d) => d.privateBytes));
+    const threads = tg.reduce((a, d) => a + d.threads, 0);
+    const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+    log(`memory: API + agent ${mib(agentRss)}; ${tg.length} tgtds, RSS p50 ${mib(rss.p50)}`);
+
+    rows.push(
+      ['portway serve, API only, no disks', mib(idleApi), '', ''],
+      [`portway serve, API only, ${disks.toLocaleString('en-US')} disks (after 20 lists)`, mib(apiRss), '', ''],
+      [`portway serve, API + agent, ${disks.toLocaleString('en-US')} paths served`, mib(agentRss), agentDetail ? mib(agentDetail.pss) : '', agentDetail ? mib(agentDetail.privateBytes) : ''],
+      ['  the agent\'s share (difference)', mib(agentRss - apiRss), '', ''],
+      [`tgtd, one per portal: median (of ${tg.length})`, mib(rss.p50), mib(pss.p50), mib(priv.p50)],
+      ['tgtd: largest', mib(rss.max), mib(pss.max), mib(priv.max)],
+      [`all ${tg.length} tgtds together`, mib(sum(tg.map((d) => d.rss))), mib(sum(tg.map((d) => d.pss))), mib(sum(tg.map((d) => d.privateBytes)))],
+    );
+    sec.tables.push({ title: `Resident memory, ${disks.toLocaleString('en-US')} single-path disks, embedded store, file images`, head: ['process', 'RSS (VmRSS)', 'PSS', 'private'], rows });
+    sec.tables.push({
+      title: 'Time and CPU',
+      head: ['what', 'value'],
+      rows: [
+        [`${disks.toLocaleString('en-US')} adds through the API (4 clients; adds are serialized)`, `${addS.toFixed(0)} s (${ms((addS * 1000) / disks)} per add)`],
+        [`list of ${disks.toLocaleString('en-US')} disks (API alone), p50`, ms(summarize(lt).p50)],
+        [`agent start to all ${disks.toLocaleString('en-US')} paths served`, `${serveAllS.toFixed(0)} s (${ms((serveAllS * 1000) / disks)} per path)`],
+        ['  of which before the API answered (startProduct awaits the agent\'s first reconcile)', `${readyS.toFixed(0)} s`],
+        ['threads in all tgtds', threads.toLocaleString('en-US')],
+        ['CPU of portway serve (API + agent) at rest, all paths served', pct(cpu.self)],
+        ['CPU of the programs it ran meanwhile (tgtadm)', pct(cpu.children)],
+      ],
+    });
+    sec.headline.push(
+      `API server ${mib(apiRss)}, API + agent ${mib(agentRss)} with ${disks.toLocaleString('en-US')} disks; tgtd ${mib(rss.p50)} RSS / ${mib(priv.p50)} private per portal (${mib(sum(tg.map((d) => d.pss)))} PSS for all ${tg.length})`,
+      `agent at rest with ${disks.toLocaleString('en-US')} paths: ${pct(cpu.self)} CPU itself + ${pct(cpu.children)} in tgtadm`,
+    );
+    sec.notes.push(
+      `The product runs as its own process: ${cli.how}. Logins off (auth.enabled false), logs at warn.`,
+      'RSS counts shared pages (libc, tgtd\'s code) in every process; PSS divides them among the processes that share them, so PSS sums correctly; private is what a process alone holds.',
+      'The API server and the agent are one process on a single box (the embedded store lives in it); the agent\'s share is the difference between the two runs.',
+      `${QUICK ? `BENCH_QUICK: ${disks} disks.` : ''}`.trim(),
+    );
+    sec.notes = sec.notes.filter((n) => n !== '');
+    rmSync(logFile, { force: true });
+  } finally {
+    await cleanup();
+  }
+  return sec;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const { standalone } = await import('./lib/standalone.js');
+  await standalone(run, { etcd: false, ceph: false });
+}

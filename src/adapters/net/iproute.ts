@@ -1,0 +1,141 @@
+/**
+ * Host network for a node of a cluster: path IPs are added to the subnet's interface with
+ * `ip addr add IP/prefix dev ETH`, announced with a gratuitous ARP (`arping -U`, iputils-arping) once
+ * the target serves them, and removed with `ip addr del` on release and when fencing.
+ *
+ * Several path IPs of one subnet on one interface: the first is the primary address, the others are
+ * secondaries, and Linux deletes every secondary with its primary unless the interface has
+ * `promote_secondaries` set; addIp sets it (this process's network namespace's /proc/sys).
+ */
+import { writeFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { isIp } from '../../domain/ip.js';
+import { ExecError, run } from '../exec.js';
+import type { HostNetwork } from './loopback.js';
+
+const ETH = /^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,14}$/;
+
+export interface IpRouteNetworkOptions {
+  log?: Logger;
+  /** Work on this named network namespace instead of the process's own (`ip -n`; tests). */
+  netns?: string;
+  ip?: string;
+  arping?: string;
+  /** Gratuitous ARPs sent per announce. */
+  arpCount?: number;
+}
+
+interface AddrEntry {
+  ip: string;
+  prefix: number;
+  dev: string;
+}
+
+export class IpRouteNetwork implements HostNetwork {
+  private readonly ipCmd: string;
+  private readonly arping: string;
+  private readonly promoted = new Set<string>();
+
+  constructor(private readonly o: IpRouteNetworkOptions = {}) {
+    this.ipCmd = o.ip ?? 'ip';
+    this.arping = o.arping ?? 'arping';
+  }
+
+  /** `ip ARGS`, in the configured namespace. */
+  private ip(args: string[], input?: string) {
+    const ns = this.o.netns ? ['-n', this.o.netns] : [];
+    return run(this.ipCmd, [...ns, ...args], { timeoutMs: 10_000, ...(input !== undefined ? { input } : {}) });
+  }
+
+  private check(ip: string, eth?: string): void {
+    if (!isIp(ip)) throw new Error(`invalid IP ${JSON.stringify(ip).slice(0, 40)}`);
+    if (eth !== undefined && !ETH.test(eth)) throw new Error(`invalid interface name ${JSON.stringify(eth).slice(0, 40)}`);
+  }
+
+  /** Every IPv4 address of this namespace. */
+  private async addrs(): Promise<AddrEntry[]> {
+    const { stdout } = await this.ip(['-j', '-4', 'addr', 'show']);
+    const out: AddrEntry[] = [];
+    for (const link of JSON.parse(stdout || '[]') as { ifname: string; addr_info?: { family: string; local: string; prefixlen: number }[] }[])
+      for (const a of link.addr_info ?? []) if (a.family === 'inet') out.push({ ip: a.local, prefix: a.prefixlen, dev: link.ifname });
+    return out;
+  }
+
+  async listIps(): Promise<string[]> {
+    return (await this.addrs()).map((a) => a.ip);
+  }
+
+  private async promoteSecondaries(eth: string): Promise<void> {
+    if (this.promoted.has(eth)) return;
+    try {
+      if (this.o.netns) await run(this.ipCmd, ['netns', 'exec', this.o.netns, 'sysctl', '-q', '-w', `net.ipv4.conf.${eth}.promote_secondaries=1`], { timeoutMs: 10_000 });
+      else await writeFile(`/proc/sys/net/ipv4/conf/${eth}/promote_secondaries`, '1');
+      this.promoted.add(eth);
+    } catch (e) {
+      this.o.log?.warn({ eth, err: (e as Error).message }, 'cannot set promote_secondaries');
+    }
+  }
+
+  async addIp(ip: string, prefix: number, eth: string): Promise<void> {
+    this.check(ip, eth);
+    if (!Number.isInteger(prefix) || prefix < 1 || prefix > 32) throw new Error(`invalid prefix ${prefix}`);
+    await this.promoteSecondaries(eth);
+    const add = () => this.ip(['addr', 'add', `${ip}/${prefix}`, 'dev', eth]);
+    try {
+      await add(); // the usual case in one exec
+      this.o.log?.info({ ip, prefix, eth }, 'ip added');
+      return;
+    } catch (e) {
+      if (!(e instanceof ExecError && /File exists|already assigned/.test(e.stderr))) throw e;
+    }
+    // Present already (a path's prefix and interface are fixed, so the usual case is: ours, as is).
+    // Fine if on this interface with this prefix, otherwise move it here.
+    const have = (await this.addrs()).filter((a) => a.ip === ip);
+    if (have.some((a) => a.dev === eth && a.prefix === prefix)) return;
+    for (const a of have) await this.del(a);
+    await add();
+    this.o.log?.info({ ip, prefix, eth }, 'ip added');
+  }
+
+  private async del(a: AddrEntry): Promise<void> {
+    try {
+      await this.ip(['addr', 'del', `${a.ip}/${a.prefix}`, 'dev', a.dev]);
+      this.o.log?.info({ ip: a.ip, eth: a.dev }, 'ip removed');
+    } catch (e) {
+      // already gone (released twice, or its interface went away)
+      if (!(e instanceof ExecError && /Cannot assign requested address|Cannot find device/.test(e.stderr))) throw e;
+    }
+  }
+
+  async removeIp(ip: string): Promise<void> {
+    this.check(ip);
+    for (const a of (await this.addrs()).filter((x) => x.ip === ip)) await this.del(a);
+  }
+
+  /**
+   * The fast path of fencing: one `ip -force -batch` deleting every given address, no listing first
+   * (addresses this node does not have just fail inside the batch).
+   */
+  async dropIps(addrs: readonly { ip: string; prefix: number; eth: string }[]): Promise<void> {
+    const ok = addrs.filter((a) => isIp(a.ip) && ETH.test(a.eth) && Number.isInteger(a.prefix) && a.prefix >= 1 && a.prefix <= 32);
+    if (ok.length === 0) return;
+    const batch = ok.map((a) => `addr del ${a.ip}/${a.prefix} dev ${a.eth}`).join('\n');
+    // exits non-zero when some address was not there: expected
+    await this.ip(['-force', '-batch', '-'], `${batch}\n`).catch(() => undefined);
+    this.o.log?.info({ ips: ok.map((a) => a.ip) }, 'ips dropped');
+  }
+
+  async announce(ip: string, eth: string): Promise<void> {
+    this.check(ip, eth);
+    const count = String(this.o.arpCount ?? 1);
+    try {
+      // -U: unsolicited (gratuitous) ARP: neighbours update the MAC they have for ip.
+      const args = ['-U', '-c', count, '-w', count, '-I', eth, ip];
+      if (this.o.netns) await run(this.ipCmd, ['netns', 'exec', this.o.netns, this.arping, ...args], { timeoutMs: 10_000 });
+      else await run(this.arping, args, { timeoutMs: 10_000 });
+    } catch (e) {
+      // arping exits 1 when nobody answers, which is normal for unsolicited ARP
+      if (!(e instanceof ExecError && e.exitCode === 1)) this.o.log?.warn({ ip, eth, err: (e as Error).message }, 'gratuitous ARP failed');
+    }
+  }
+}

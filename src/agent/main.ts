@@ -1,0 +1,103 @@
+/**
+ * `portway agent`: the node agent alone (no API, no disk service), for a node of a cluster. The
+ * coordination store must be etcd (an embedded store is one process's), the image store is the one the
+ * settings name, and the host network is `net` (iproute on a cluster node).
+ */
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pino, { type Logger } from 'pino';
+import { EtcdStore } from '../adapters/coord/etcd-store.js';
+import type { CoordStore } from '../adapters/coord/types.js';
+import { FileImageStore } from '../adapters/images/file-store.js';
+import type { ImageStore } from '../adapters/images/types.js';
+import { TgtDriver } from '../adapters/target/tgt.js';
+import { hostNetwork } from '../app/product.js';
+import { type Settings, SettingsError, checkSettings, loadSettings } from '../app/settings.js';
+import { Agent } from './agent.js';
+
+export interface RunningAgent {
+  agent: Agent;
+  store: CoordStore;
+  /** release: give every path back; otherwise leave targets and keys for the next start to adopt. */
+  stop(opts: { release: boolean }): Promise<void>;
+}
+
+export async function startAgentProcess(s: Settings, log: Logger): Promise<RunningAgent> {
+  if (s.coord.kind !== 'etcd') throw new SettingsError('portway agent needs coord.kind "etcd" (the embedded store lives in one process)');
+  const ttl = s.agent.leaseTtlSeconds;
+  // Calls keep etcd's usual deadline: a slow renewal that does come back in time still counts, and
+  // the fence watchdog does not wait for any call (a short deadline only turned slowness into fences).
+  const store = new EtcdStore({ hosts: s.coord.endpoints });
+  let images: ImageStore;
+  if (s.images.kind === 'file') images = await new FileImageStore(join(s.stateDir, 'images')).init();
+  else {
+    const { RbdImageStore } = await import('../adapters/images/rbd-store.js');
+    images = new RbdImageStore(s.images);
+  }
+  const target = new TgtDriver({
+    runDir: join(s.stateDir, 'run', 'tgt'),
+    logDir: join(s.stateDir, 'log'),
+    controlPortBase: s.tgtControlPortBase,
+    log: log.child({ mod: 'tgt' }),
+  });
+  const net = hostNetwork(s, log);
+  // etcd may be unreachable or slow at boot: try again until the agent is in (or the process stops).
+  let agent: Agent;
+  for (let attempt = 1; ; attempt++) {
+    agent = new Agent({ node: s.node, store, images, target, net, log: log.child({ mod: 'agent' }), leaseTtlSeconds: ttl });
+    try {
+      await agent.start();
+      break;
+    } catch (e) {
+      // keep whatever a previous run left serving: the next attempt adopts it
+      await agent.stop({ release: false }).catch(() => {});
+      log.warn({ attempt, err: (e as Error).message }, 'agent start failed, retrying');
+      if (attempt >= 30) {
+        await store.close().catch(() => {});
+        throw e;
+      }
+      await new Promise((r) => setTimeout(r, Math.min(5000, 500 * attempt)));
+    }
+  }
+  let stopped = false;
+  return {
+    agent,
+    store,
+    async stop(opts) {
+      if (stopped) return;
+      stopped = true;
+      await agent.stop(opts);
+      await store.close();
+    },
+  };
+}
+
+/**
+ * `portway agent [--config FILE] [--state-dir DIR] [--node NAME]`. Prints one line
+ * {"msg":"PORTWAY_AGENT_READY",...} once it has joined and reconciled. SIGTERM/SIGINT give the paths
+ * back; SIGQUIT exits leaving targets served and keys under the lease, for the next start to adopt.
+ */
+export async function agentCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, 'state-dir': { type: 'string' }, node: { type: 'string' } } });
+  const s = await loadSettings(values.config);
+  if (values['state-dir']) s.stateDir = values['state-dir'];
+  if (values.node) s.node = values.node;
+  checkSettings(s);
+  const log = pino({ level: process.env.LOG_LEVEL ?? 'info', redact: { paths: ['*.password', '*.chapPassword'], censor: '[secret]' } });
+  const running = await startAgentProcess(s, log);
+  process.stdout.write(`${JSON.stringify({ msg: 'PORTWAY_AGENT_READY', node: s.node, pid: process.pid })}\n`);
+  let stopping = false;
+  const stop = async (sig: string, release: boolean) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ sig, release }, release ? 'stopping: releasing paths' : 'stopping: leaving paths for the next start');
+    try {
+      await running.stop({ release });
+    } finally {
+      process.exit(0);
+    }
+  };
+  process.on('SIGINT', () => void stop('SIGINT', true));
+  process.on('SIGTERM', () => void stop('SIGTERM', true));
+  process.on('SIGQUIT', () => void stop('SIGQUIT', false));
+}

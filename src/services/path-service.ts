@@ -1,0 +1,308 @@
+/**
+ * Admin path placement: move one path to a named node, rebalance every path, drain and undrain a
+ * node, and the node list. The agents do the work; this service writes intents and waits:
+ *
+ * - move: `moves/<id>/<n>` = {to}. The owner releases the path (target removed, IP dropped, owner key
+ *   deleted), the named node takes it (only it may while the intent stands) and deletes the intent
+ *   once it serves the path. Release-then-take: a path never has two owners, never two servers.
+ * - rebalance: a plan from domain/placement.ts (fewest moves to even loads, one disk's paths spread),
+ *   run as moves: one disk's moves one after the other (never two of its paths away at once), disks
+ *   in parallel.
+ * - drain: `drained/<name>` (no lease, so it survives the node's restart): the node takes no path
+ *   and moves what it holds away (its agent writes the intents). undrain deletes the key; paths come
+ *   back only by a rebalance (re-assignment is always an explicit admin action).
+ */
+import type { Logger } from 'pino';
+import type { CoordStore, KeyValue } from '../adapters/coord/types.js';
+import {
+  type DiskState,
+  type MoveIntent,
+  type NodeRecord,
+  ROOT,
+  asMoveIntent,
+  assembleDisks,
+  drainedKey,
+  moveKey,
+  ownerKey,
+  parseKey,
+} from '../domain/keys.js';
+import { parseDiskId } from '../domain/disk.js';
+import { type Assignment, type PathMove, planRebalance } from '../domain/placement.js';
+import { mapSettled, sleep } from '../util/async.js';
+import { errText } from '../util/errors.js';
+
+export type PathFailureCode =
+  | 'invalid_request'
+  | 'disk_not_found'
+  | 'path_not_found'
+  | 'node_not_found'
+  | 'node_drained'
+  | 'disk_not_started'
+  | 'move_in_progress'
+  | 'move_timeout'
+  | 'drain_timeout'
+  | 'coordination_error';
+
+export interface PathFailure {
+  ok: false;
+  code: PathFailureCode;
+  status: number;
+  message: string;
+  details: Record<string, unknown>;
+}
+
+export type PathResult<T> = ({ ok: true } & T) | PathFailure;
+
+function pfail(code: PathFailureCode, message: string, details: Record<string, unknown> = {}): PathFailure {
+  const status: Record<PathFailureCode, number> = {
+    invalid_request: 400,
+    disk_not_found: 404,
+    path_not_found: 404,
+    node_not_found: 404,
+    node_drained: 409,
+    disk_not_started: 409,
+    move_in_progress: 409,
+    move_timeout: 504,
+    drain_timeout: 504,
+    coordination_error: 503,
+  };
+  return { ok: false, code, status: status[code], message, details };
+}
+
+export interface NodeView {
+  name: string;
+  /** The node's agent holds its lease. */
+  up: boolean;
+  drained: boolean;
+  /** Paths it holds, "<disk id>/<n>", sorted. */
+  paths: string[];
+  pathCount: number;
+}
+
+export interface MovedPath {
+  id: string;
+  index: number;
+  from: string | null;
+  to: string;
+  /** false when the path already was on the node. */
+  moved: boolean;
+  ms: number;
+}
+
+export interface PathServiceOptions {
+  store: CoordStore;
+  log: Logger;
+  /** How long one move may take before it is called off. Default 30 s. */
+  moveTimeoutMs?: number;
+  /** How long a drain waits for the node to be empty. Default 60 s. */
+  drainTimeoutMs?: number;
+  pollMs?: number;
+}
+
+interface ClusterView {
+  disks: Map<string, DiskState>;
+  live: Map<string, NodeRecord>;
+  drained: Set<string>;
+  intents: Map<string, KeyValue>;
+}
+
+const NODE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
+
+export class PathService {
+  constructor(private readonly o: PathServiceOptions) {}
+
+  private async view(): Promise<ClusterView | PathFailure> {
+    let kvs: KeyValue[];
+    try {
+      kvs = await this.o.store.list(`${ROOT}/`);
+    } catch (e) {
+      this.o.log.error({ err: errText(e) }, 'cluster state unreadable');
+      return pfail('coordination_error', 'The cluster state cannot be read from the coordination store right now; try again.');
+    }
+    const v: ClusterView = { disks: assembleDisks(kvs), live: new Map(), drained: new Set(), intents: new Map() };
+    for (const kv of kvs) {
+      const k = parseKey(kv.key);
+      if (k.kind === 'node') {
+        try {
+          const rec = JSON.parse(kv.value) as NodeRecord;
+          v.live.set(k.name, rec);
+          if (rec.drained) v.drained.add(k.name);
+        } catch {}
+      } else if (k.kind === 'drained') v.drained.add(k.name);
+      else if (k.kind === 'move') v.intents.set(`${k.id}/${k.index}`, kv);
+    }
+    return v;
+  }
+
+  async nodes(): Promise<PathResult<{ nodes: NodeView[] }>> {
+    const v = await this.view();
+    if ('ok' in v) return v;
+    const nodes = new Map<string, NodeView>();
+    const get = (name: string): NodeView => {
+      let n = nodes.get(name);
+      if (!n) {
+        n = { name, up: v.live.has(name), drained: v.drained.has(name), paths: [], pathCount: 0 };
+        nodes.set(name, n);
+      }
+      return n;
+    };
+    for (const name of v.live.keys()) get(name);
+    for (const name of v.drained) get(name);
+    for (const d of v.disks.values()) for (const [i, o] of d.owners) if (d.paths.has(i)) get(o.node).paths.push(`${d.record.id}/${i}`);
+    const out = [...nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const n of out) {
+      n.paths.sort();
+      n.pathCount = n.paths.length;
+    }
+    return { ok: true, nodes: out };
+  }
+
+  /** Moves path n of disk id to node `to`, and waits until `to` serves it. */
+  async move(id: string, index: number, to: string): Promise<PathResult<{ move: MovedPath }>> {
+    if (parseDiskId(id) === undefined) return pfail('disk_not_found', `There is no disk ${String(id).slice(0, 20)}.`);
+    if (!Number.isInteger(index) || index < 1) return pfail('path_not_found', `Disk ${id} has no path ${String(index).slice(0, 10)}.`);
+    if (typeof to !== 'string' || !NODE.test(to)) return pfail('invalid_request', 'node must be a node name.', { field: 'node' });
+    const v = await this.view();
+    if ('ok' in v) return v;
+    const d = v.disks.get(id);
+    if (!d) return pfail('disk_not_found', `There is no disk ${id}.`);
+    if (!d.paths.has(index)) return pfail('path_not_found', `Disk ${id} has no path ${index}.`);
+    if (d.record.desired !== 'started') return pfail('disk_not_started', `Disk ${id} is stopped; start it before moving its paths.`);
+    if (!v.live.has(to)) return pfail('node_not_found', `There is no live node ${to}.`, { field: 'node' });
+    if (v.drained.has(to)) return pfail('node_drained', `Node ${to} is drained; undrain it first.`, { field: 'node' });
+    return this.runMove({ id, index, to, from: d.owners.get(index)?.node ?? null }, v);
+  }
+
+  private async runMove(m: { id: string; index: number; to: string; from: string | null }, v: ClusterView): Promise<PathResult<{ move: MovedPath }>> {
+    const t0 = Date.now();
+    const d = v.disks.get(m.id);
+    const owner = d?.owners.get(m.index);
+    if (owner?.node === m.to && owner.state === 'served') return { ok: true, move: { ...m, moved: false, ms: 0 } };
+    const key = moveKey(m.id, m.index);
+    const intent: MoveIntent = { to: m.to, from: m.from, requestedAt: new Date().toISOString() };
+    try {
+      const existing = v.intents.get(`${m.id}/${m.index}`) ?? (await this.o.store.get(key));
+      if (existing) {
+        const other = asMoveIntent(safeJson(existing.value));
+        if (other && other.to !== m.to) return pfail('move_in_progress', `Path ${m.index} of disk ${m.id} is being moved to ${other.to}.`);
+      }
+      if (!existing && !(await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify(intent) }])))
+        return pfail('move_in_progress', `Path ${m.index} of disk ${m.id} is being moved.`);
+    } catch (e) {
+      this.o.log.error({ err: errText(e), disk: m.id, path: m.index }, 'move intent not written');
+      return pfail('coordination_error', 'The move could not be recorded in the coordination store; try again.');
+    }
+    this.o.log.info({ disk: m.id, path: m.index, from: m.from, to: m.to }, 'path move requested');
+    const end = t0 + (this.o.moveTimeoutMs ?? 30_000);
+    for (;;) {
+      try {
+        const [own, mv] = await Promise.all([this.o.store.get(ownerKey(m.id, m.index)), this.o.store.get(key)]);
+        const rec = own ? (safeJson(own.value) as { node?: string; state?: string } | undefined) : undefined;
+        if (rec?.node === m.to && rec.state === 'served' && !mv) {
+          const ms = Date.now() - t0;
+          this.o.log.info({ disk: m.id, path: m.index, to: m.to, ms }, 'path moved');
+          return { ok: true, move: { ...m, moved: true, ms } };
+        }
+        if (!mv && rec?.node !== m.to) {
+          // The intent went away without the move: its target died or was drained meanwhile.
+          return pfail('move_timeout', `Path ${m.index} of disk ${m.id} did not move to ${m.to} (the node left or was drained).`);
+        }
+        if (Date.now() > end) {
+          if (mv) await this.o.store.txn([{ key, modRevision: mv.modRevision }], [{ type: 'delete', key }]).catch(() => false);
+          return pfail('move_timeout', `Path ${m.index} of disk ${m.id} did not reach ${m.to} in time; the move was called off.`, { node: rec?.node ?? null });
+        }
+      } catch (e) {
+        if (Date.now() > end) return pfail('coordination_error', `Moving path ${m.index} of disk ${m.id}: ${errText(e)}`);
+      }
+      await sleep(this.o.pollMs ?? 100);
+    }
+  }
+
+  /** The moves that would even out the paths over the live, undrained nodes. */
+  async plan(): Promise<PathResult<{ moves: PathMove[] }>> {
+    const v = await this.view();
+    if ('ok' in v) return v;
+    const assigned: Assignment[] = [];
+    for (const d of v.disks.values()) {
+      if (d.record.desired !== 'started') continue;
+      for (const [index, o] of d.owners) if (d.paths.has(index) && o.state === 'served' && !v.intents.has(`${d.record.id}/${index}`)) assigned.push({ id: d.record.id, index, node: o.node });
+    }
+    const nodes = [...v.live.keys()].filter((n) => !v.drained.has(n));
+    return { ok: true, moves: planRebalance(assigned, nodes) };
+  }
+
+  /** Computes a balanced plan and runs it as moves. */
+  async rebalance(): Promise<PathResult<{ moves: MovedPath[]; failed: (PathMove & { code: string; message: string })[] }>> {
+    const p = await this.plan();
+    if (!p.ok) return p;
+    const byDisk = new Map<string, PathMove[]>();
+    for (const m of p.moves) byDisk.set(m.id, [...(byDisk.get(m.id) ?? []), m]);
+    const moves: MovedPath[] = [];
+    const failed: (PathMove & { code: string; message: string })[] = [];
+    await mapSettled([...byDisk.values()], 4, async (list) => {
+      for (const m of list) {
+        const v = await this.view();
+        if ('ok' in v) {
+          failed.push({ ...m, code: v.code, message: v.message });
+          continue;
+        }
+        const r = await this.runMove({ id: m.id, index: m.index, to: m.to, from: m.from }, v);
+        if (r.ok) moves.push(r.move);
+        else failed.push({ ...m, code: r.code, message: r.message });
+      }
+    });
+    this.o.log.info({ planned: p.moves.length, moved: moves.length, failed: failed.length }, 'rebalance done');
+    return { ok: true, moves, failed };
+  }
+
+  /** Drains node `name`: it takes no path and moves what it holds away; waits until it holds none. */
+  async drain(name: string, opts: { wait?: boolean } = {}): Promise<PathResult<{ node: NodeView }>> {
+    if (typeof name !== 'string' || !NODE.test(name)) return pfail('node_not_found', 'There is no such node.');
+    const v = await this.view();
+    if ('ok' in v) return v;
+    const known = v.live.has(name) || v.drained.has(name) || [...v.disks.values()].some((d) => [...d.owners.values()].some((o) => o.node === name));
+    if (!known) return pfail('node_not_found', `There is no node ${name}.`);
+    try {
+      await this.o.store.put(drainedKey(name), JSON.stringify({ since: new Date().toISOString() }));
+    } catch (e) {
+      this.o.log.error({ err: errText(e), node: name }, 'drain not written');
+      return pfail('coordination_error', 'The drain could not be recorded in the coordination store; try again.');
+    }
+    this.o.log.info({ node: name }, 'node drained');
+    const end = Date.now() + (this.o.drainTimeoutMs ?? 60_000);
+    for (;;) {
+      const n = await this.nodeView(name);
+      if (!n.ok) return n;
+      if (opts.wait === false || n.node.pathCount === 0) return n;
+      if (Date.now() > end) return pfail('drain_timeout', `Node ${name} is drained but still holds ${n.node.pathCount} path(s) (no other node could take them?).`, { paths: n.node.paths });
+      await sleep(this.o.pollMs ?? 100);
+    }
+  }
+
+  async undrain(name: string): Promise<PathResult<{ node: NodeView }>> {
+    if (typeof name !== 'string' || !NODE.test(name)) return pfail('node_not_found', 'There is no such node.');
+    try {
+      await this.o.store.delete(drainedKey(name));
+    } catch (e) {
+      this.o.log.error({ err: errText(e), node: name }, 'undrain not written');
+      return pfail('coordination_error', 'The undrain could not be recorded in the coordination store; try again.');
+    }
+    this.o.log.info({ node: name }, 'node undrained');
+    return this.nodeView(name);
+  }
+
+  private async nodeView(name: string): Promise<PathResult<{ node: NodeView }>> {
+    const r = await this.nodes();
+    if (!r.ok) return r;
+    const node = r.nodes.find((n) => n.name === name);
+    return node ? { ok: true, node } : pfail('node_not_found', `There is no node ${name}.`);
+  }
+}
+
+function safeJson(s: string): unknown {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,551 @@
+/**
+ * A simulated Portway cluster on one machine, for HA tests and the failover bench.
+ *
+ * Namespaces (unique per run: pw-<pid>[-<k>]-<role>):
+ *   infra   etcd, and three bridges: br0 management 10.99.0.0/24 (infra is 10.99.0.1),
+ *           br1 iSCSI subnet 1 10.99.1.0/24, br2 iSCSI subnet 2 10.99.2.0/24
+ *   n1..nN  one node each: eth0 (10.99.0.1<i>/24, management), eth1 and eth2 (no address: the agent
+ *           adds path IPs there); a real `portway agent` process and the tgtds it starts
+ *   cl      the iSCSI client: eth1 10.99.1.250/24, eth2 10.99.2.250/24 (libiscsi tools, qemu-io)
+ * Every link is a veth pair created from inside infra straight into the other namespace; the root
+ * namespace gets no link and no address, and sends nothing but loopback traffic.
+ *
+ * The test process (root namespace) administers the cluster through etcd: etcd listens on
+ * 10.99.0.1:2379 for the nodes and also on a unix socket in the run dir, and the harness forwards a
+ * 127.0.0.1 port to that socket. So DiskService and PathService run in the test process, in the root
+ * namespace, talking to loopback only.
+ *
+ * Images: the file image store on one shared directory (each node's <state>/images is a symlink to
+ * it). tgtds of different nodes open the same sparse file, which is consistent on one machine (one
+ * page cache); a real cluster uses Ceph RBD, which this harness does not run inside the namespaces.
+ *
+ * Teardown (also from an exit hook after a crash): agents and every process left in our namespaces
+ * are killed by PID (found through /proc/<pid>/ns/net), etcd by PID, namespaces deleted, run dir
+ * removed.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { type Server, type Socket, connect, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pino from 'pino';
+import { EtcdStore } from '../../src/adapters/coord/etcd-store.js';
+import { run } from '../../src/adapters/exec.js';
+import { FileImageStore } from '../../src/adapters/images/file-store.js';
+import { type ClusterConfig, checkConfig } from '../../src/domain/config.js';
+import { DiskService } from '../../src/services/disk-service.js';
+import { PathService } from '../../src/services/path-service.js';
+import { IpWatcher } from './ip-watcher.js';
+import {
+  addNamespace,
+  addrs,
+  alive,
+  cmdline,
+  deleteNamespace,
+  deleteNamespaceSync,
+  ipn,
+  killPid,
+  namespaceInode,
+  pidsInNamespaces,
+  veth,
+} from './netns.js';
+
+export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const HA_TOOLS = ['ip', 'arping', 'etcd', 'tgtd', 'tgtadm', 'iscsi-inq', 'iscsi-ls', 'qemu-io'];
+export const INITIATOR = 'iqn.2016-05.io.portway.test:ha-client';
+const ETCD_MGMT = '10.99.0.1';
+
+export interface ClusterOptions {
+  nodes: number;
+  leaseTtlSeconds: number;
+  /** Agents' log level (their logs are in <dir>/<node>/agent.log). */
+  logLevel?: string;
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined && v !== false) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+// ---- crash safety: everything a cluster made is undone at exit, whatever happened ---------------
+
+const live = new Set<SimCluster>();
+let hooked = false;
+function hookExit(): void {
+  if (hooked) return;
+  hooked = true;
+  process.on('exit', () => {
+    for (const c of live) c.destroySync();
+  });
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(sig, () => {
+      for (const c of live) c.destroySync();
+      process.exit(130);
+    });
+  }
+}
+
+let counter = 0;
+
+export class SimNode {
+  agent: ChildProcess | undefined;
+  agentPid: number | undefined;
+  readonly dir: string;
+  readonly configFile: string;
+  readonly mgmtIp: string;
+  private wired = false;
+
+  constructor(
+    private readonly c: SimCluster,
+    readonly name: string,
+    readonly ns: string,
+    readonly index: number,
+  ) {
+    this.dir = join(c.dir, name);
+    this.configFile = join(this.dir, 'settings.json');
+    this.mgmtIp = `10.99.0.${10 + index}`;
+  }
+
+  /** Its veths to the three bridges (what `powerOff` pulls out). */
+  async wire(): Promise<void> {
+    const i = this.index;
+    await veth(this.c.infra, `n${i}m`, this.ns, 'eth0');
+    await veth(this.c.infra, `n${i}a`, this.ns, 'eth1');
+    await veth(this.c.infra, `n${i}b`, this.ns, 'eth2');
+    await ipn(this.c.infra, ['link', 'set', `n${i}m`, 'master', 'br0']);
+    await ipn(this.c.infra, ['link', 'set', `n${i}a`, 'master', 'br1']);
+    await ipn(this.c.infra, ['link', 'set', `n${i}b`, 'master', 'br2']);
+    await ipn(this.ns, ['addr', 'add', `${this.mgmtIp}/24`, 'dev', 'eth0']);
+    this.wired = true;
+  }
+
+  async unwire(): Promise<void> {
+    if (!this.wired) return;
+    this.wired = false;
+    for (const k of ['m', 'a', 'b']) await ipn(this.c.infra, ['link', 'del', `n${this.index}${k}`]).catch(() => undefined);
+  }
+
+  writeConfig(): void {
+    mkdirSync(this.dir, { recursive: true });
+    try {
+      symlinkSync(this.c.imageDir, join(this.dir, 'images'));
+    } catch {}
+    const settings = {
+      stateDir: this.dir,
+      node: this.name,
+      cluster: this.c.config,
+      images: { kind: 'file' },
+      coord: { kind: 'etcd', endpoints: [`http://${ETCD_MGMT}:2379`] },
+      agent: { enabled: true, leaseTtlSeconds: this.c.opts.leaseTtlSeconds },
+      net: 'iproute',
+      tgtControlPortBase: this.c.controlPortBase + this.index * 50,
+    };
+    writeFileSync(this.configFile, JSON.stringify(settings, null, 2));
+  }
+
+  /** Starts `portway agent` inside the namespace and waits until it has joined and reconciled. */
+  async startAgent(): Promise<number> {
+    if (this.agentPid && alive(this.agentPid)) throw new Error(`${this.name}: agent already running`);
+    const log = join(this.dir, 'agent.log');
+    // Straight to a file: a pipe to this (busy) test process could fill up and block the agent's
+    // synchronous log writes, stalling its event loop and so its lease renewals.
+    const fd = openSync(log, 'a');
+    const from = statSync(log).size;
+    const child = spawn(
+      'ip',
+      ['netns', 'exec', this.ns, process.execPath, '--import', 'tsx', join(REPO, 'src/cli/portway.ts'), 'agent', '--config', this.configFile],
+      { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, LOG_LEVEL: this.c.opts.logLevel ?? 'info' } },
+    );
+    closeSync(fd);
+    if (child.pid === undefined) throw new Error(`${this.name}: agent did not start`);
+    this.agent = child;
+    this.agentPid = child.pid; // `ip netns exec` execs the command: same pid
+    this.c.trackPid(child.pid);
+    let exited: string | undefined;
+    child.once('exit', (code, sig) => {
+      exited = String(code ?? sig);
+      if (this.agent === child) this.agent = undefined;
+    });
+    await waitUntil(`${this.name}: agent ready (see ${log})`, () => {
+      if (exited !== undefined) throw new Error(`${this.name}: agent exited (${exited}) before it was ready; see ${log}`);
+      return readFileSync(log, 'utf8').slice(from).includes('PORTWAY_AGENT_READY') || undefined;
+    }, 90_000, 50);
+    return child.pid;
+  }
+
+  /** Signals the agent and waits for it to exit (SIGKILL after timeoutMs). */
+  async stopAgent(sig: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<void> {
+    const pid = this.agentPid;
+    if (!pid || !alive(pid)) return;
+    killPid(pid, sig);
+    const end = Date.now() + timeoutMs;
+    while (alive(pid) && Date.now() < end) await sleep(25);
+    if (alive(pid)) killPid(pid, 'SIGKILL');
+    while (alive(pid)) await sleep(10);
+    this.agentPid = undefined;
+  }
+
+  killAgent(): void {
+    if (this.agentPid) killPid(this.agentPid, 'SIGKILL');
+  }
+
+  /** The tgtds this node's agent runs (from its driver's state files, checked against /proc). */
+  tgtds(): { ip: string; pid: number }[] {
+    const runDir = join(this.dir, 'run', 'tgt');
+    const out: { ip: string; pid: number }[] = [];
+    let files: string[] = [];
+    try {
+      files = readdirSync(runDir).filter((f) => f.endsWith('.json'));
+    } catch {
+      return out;
+    }
+    for (const f of files) {
+      try {
+        const s = JSON.parse(readFileSync(join(runDir, f), 'utf8')) as { ip: string; pid: number };
+        if (alive(s.pid) && cmdline(s.pid)[0]?.endsWith('tgtd')) out.push({ ip: s.ip, pid: s.pid });
+      } catch {}
+    }
+    return out.sort((a, b) => (a.ip < b.ip ? -1 : 1));
+  }
+
+  killTgtds(): number[] {
+    const pids = this.tgtds().map((t) => t.pid);
+    for (const p of pids) killPid(p, 'SIGKILL');
+    return pids;
+  }
+
+  /** Path IPs on this node's interfaces now. */
+  async pathIps(): Promise<string[]> {
+    return (await addrs(this.ns)).filter((a) => this.c.isPathIp(a.ip)).map((a) => a.ip).sort();
+  }
+
+  /** A hard crash: agent and tgtds SIGKILLed, then its cables pulled (its IPs go with its links). */
+  async powerOff(): Promise<{ killedAt: number }> {
+    this.killAgent();
+    this.killTgtds();
+    const killedAt = Date.now();
+    for (const p of pidsInNamespaces(new Set([namespaceInode(this.ns) ?? -1]))) killPid(p, 'SIGKILL');
+    await this.unwire();
+    return { killedAt };
+  }
+
+  async powerOn(): Promise<void> {
+    if (!this.wired) await this.wire();
+    await this.startAgent();
+  }
+
+  /** Cuts the management link (etcd unreachable); the iSCSI links stay up. */
+  async cutManagement(): Promise<void> {
+    await ipn(this.ns, ['link', 'set', 'eth0', 'down']);
+  }
+
+  async restoreManagement(): Promise<void> {
+    await ipn(this.ns, ['link', 'set', 'eth0', 'up']);
+  }
+
+  logText(): string {
+    try {
+      return readFileSync(join(this.dir, 'agent.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+}
+
+export class SimCluster {
+  readonly id: string;
+  readonly dir: string;
+  readonly infra: string;
+  readonly client: string;
+  readonly imageDir: string;
+  readonly nodes: SimNode[] = [];
+  readonly controlPortBase: number;
+  readonly config: ClusterConfig = {
+    iqnBase: 'iqn.2016-05.io.portway.ha',
+    pool: 'rbd',
+    subnet1: { cidr: '10.99.1.0/24', autoIpFrom: '10.99.1.10', autoIpTo: '10.99.1.200', eth: 'eth1' },
+    subnet2: { cidr: '10.99.2.0/24', autoIpFrom: '10.99.2.10', autoIpTo: '10.99.2.200', eth: 'eth2' },
+  };
+  store!: EtcdStore;
+  disks!: DiskService;
+  paths!: PathService;
+  watcher!: IpWatcher;
+  private forward: Server | undefined;
+  private readonly sockets = new Set<Socket>();
+  private readonly pids = new Set<number>();
+  private readonly namespaces: string[] = [];
+  private readonly inodes = new Set<number>();
+  private destroyed = false;
+
+  private constructor(readonly opts: ClusterOptions) {
+    const k = counter++;
+    this.id = `pw-${process.pid}${k ? `-${k}` : ''}`;
+    this.dir = mkdtempSync(join(tmpdir(), `${this.id}-`));
+    this.infra = `${this.id}-infra`;
+    this.client = `${this.id}-cl`;
+    this.imageDir = join(this.dir, 'images');
+    this.controlPortBase = 21_000 + (process.pid % 40) * 250 + k * 200;
+  }
+
+  /**
+   * Removes what an earlier run that was SIGKILLed (no exit hook) left: namespaces named
+   * pw-<pid>-... whose <pid> is gone, and every process still inside them (by PID).
+   */
+  static reapStale(): string[] {
+    let names: string[] = [];
+    try {
+      names = readdirSync('/run/netns');
+    } catch {
+      return [];
+    }
+    const stale = names.filter((n) => {
+      const m = /^pw-(\d+)(?:-\d+)?-(?:infra|cl|n\d+)$/.exec(n);
+      return m !== null && Number(m[1]) !== process.pid && !alive(Number(m[1]));
+    });
+    const inodes = new Set(stale.map((n) => namespaceInode(n)).filter((x): x is number => x !== undefined));
+    for (const pid of pidsInNamespaces(inodes)) killPid(pid, 'SIGKILL');
+    for (const n of stale) deleteNamespaceSync(n);
+    return stale;
+  }
+
+  static async start(opts: ClusterOptions): Promise<SimCluster> {
+    SimCluster.reapStale();
+    const c = new SimCluster(opts);
+    live.add(c);
+    hookExit();
+    try {
+      await c.build();
+    } catch (e) {
+      await c.destroy();
+      throw e;
+    }
+    return c;
+  }
+
+  trackPid(pid: number): void {
+    this.pids.add(pid);
+  }
+
+  isPathIp(ip: string): boolean {
+    return ip.startsWith('10.99.1.') || ip.startsWith('10.99.2.');
+  }
+
+  node(name: string): SimNode {
+    const n = this.nodes.find((x) => x.name === name);
+    if (!n) throw new Error(`no node ${name}`);
+    return n;
+  }
+
+  private async makeNs(ns: string): Promise<void> {
+    this.namespaces.push(ns);
+    await addNamespace(ns);
+    const ino = namespaceInode(ns);
+    if (ino !== undefined) this.inodes.add(ino);
+  }
+
+  private async build(): Promise<void> {
+    mkdirSync(this.imageDir, { recursive: true });
+    await this.makeNs(this.infra);
+    for (const [i, br] of ['br0', 'br1', 'br2'].entries()) {
+      // A fixed MAC: a bridge otherwise takes its lowest port's, and changes it (breaking every
+      // neighbour's ARP entry for infra) when that port goes, e.g. when a node is powered off.
+      await ipn(this.infra, ['link', 'add', br, 'address', `02:99:00:00:00:0${i}`, 'type', 'bridge']);
+      await ipn(this.infra, ['link', 'set', br, 'up']);
+    }
+    await ipn(this.infra, ['addr', 'add', `${ETCD_MGMT}/24`, 'dev', 'br0']);
+    await this.makeNs(this.client);
+    await veth(this.infra, 'c1', this.client, 'eth1');
+    await veth(this.infra, 'c2', this.client, 'eth2');
+    await ipn(this.infra, ['link', 'set', 'c1', 'master', 'br1']);
+    await ipn(this.infra, ['link', 'set', 'c2', 'master', 'br2']);
+    await ipn(this.client, ['addr', 'add', '10.99.1.250/24', 'dev', 'eth1']);
+    await ipn(this.client, ['addr', 'add', '10.99.2.250/24', 'dev', 'eth2']);
+    for (let i = 1; i <= this.opts.nodes; i++) {
+      const n = new SimNode(this, `n${i}`, `${this.id}-n${i}`, i);
+      this.nodes.push(n);
+      await this.makeNs(n.ns);
+      await n.wire();
+      n.writeConfig();
+    }
+    await this.startEtcd();
+    await this.startForward();
+    const port = (this.forward?.address() as { port: number } | null)?.port;
+    this.store = new EtcdStore({ hosts: [`http://127.0.0.1:${port}`], callTimeoutMs: 5000 });
+    await waitUntil('etcd through the forwarded socket', async () => (await this.store.list('/portway/').then(() => true, () => false)) || undefined, 20_000, 100);
+    const checked = checkConfig(this.config);
+    if (!checked.ok) throw new Error(checked.message);
+    const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+    const images = await new FileImageStore(this.imageDir).init();
+    this.disks = new DiskService({ store: this.store, images, subnet1: checked.subnet1, subnet2: checked.subnet2, iqnBase: this.config.iqnBase, pool: this.config.pool, log });
+    this.paths = new PathService({ store: this.store, log, pollMs: 50 });
+    this.watcher = new IpWatcher(
+      () => new Map(this.nodes.map((n) => [n.name, n.ns])),
+      (ip) => this.isPathIp(ip),
+    );
+    this.watcher.start();
+    await Promise.all(this.nodes.map((n) => n.startAgent()));
+  }
+
+  private async startEtcd(): Promise<void> {
+    const data = join(this.dir, 'etcd');
+    const fd = openSync(join(this.dir, 'etcd.log'), 'a');
+    const child = spawn(
+      'ip',
+      [
+        'netns', 'exec', this.infra, 'etcd',
+        '--name=infra',
+        `--data-dir=${data}`,
+        // the nodes reach it on the management bridge; the test process through the unix socket
+        `--listen-client-urls=http://${ETCD_MGMT}:2379,unix://etcd.sock:0`,
+        `--advertise-client-urls=http://${ETCD_MGMT}:2379`,
+        '--listen-peer-urls=http://127.0.0.1:2380',
+        '--initial-advertise-peer-urls=http://127.0.0.1:2380',
+        '--initial-cluster=infra=http://127.0.0.1:2380',
+        `--initial-cluster-token=${this.id}`,
+        '--heartbeat-interval=100',
+        '--election-timeout=1000',
+        '--logger=zap',
+        '--log-outputs=stderr',
+      ],
+      { cwd: this.dir, stdio: ['ignore', fd, fd], detached: true },
+    );
+    closeSync(fd);
+    if (child.pid === undefined) throw new Error('etcd did not start');
+    child.unref();
+    this.trackPid(child.pid);
+  }
+
+  /** 127.0.0.1:<port> in the root namespace -> etcd's unix socket (inside the run dir). */
+  private async startForward(): Promise<void> {
+    const path = join(this.dir, 'etcd.sock:0');
+    await waitUntil('etcd unix socket', () => {
+      try {
+        return readdirSync(this.dir).includes('etcd.sock:0') || undefined;
+      } catch {
+        return undefined;
+      }
+    }, 20_000);
+    this.forward = createServer((down) => {
+      const up = connect(path);
+      this.sockets.add(down);
+      this.sockets.add(up);
+      const close = () => {
+        down.destroy();
+        up.destroy();
+        this.sockets.delete(down);
+        this.sockets.delete(up);
+      };
+      down.on('error', close).on('close', close);
+      up.on('error', close).on('close', close);
+      down.pipe(up).pipe(down);
+    });
+    await new Promise<void>((res) => this.forward?.listen(0, '127.0.0.1', () => res()));
+  }
+
+  /** Runs a command inside the client namespace. */
+  clientRun(cmd: string, args: string[], timeoutMs = 30_000) {
+    return run('ip', ['netns', 'exec', this.client, cmd, ...args], { timeoutMs });
+  }
+
+  lunUrl(ip: string, iqn: string): string {
+    return `iscsi://${ip}/${iqn}/1`;
+  }
+
+  /** SCSI INQUIRY through one path, from the client; the unit serial. */
+  async inquiry(ip: string, iqn: string, timeoutMs = 10_000): Promise<string> {
+    const { stdout } = await this.clientRun('iscsi-inq', ['-i', INITIATOR, '-e', '1', '-c', '128', this.lunUrl(ip, iqn)], timeoutMs);
+    const m = /Unit Serial Number:\[\s*([^\]\s]+)\s*\]/i.exec(stdout);
+    return m?.[1] ?? stdout.trim();
+  }
+
+  async writePattern(ip: string, iqn: string, pattern: number, offset: number, len: number): Promise<void> {
+    const { stdout } = await this.clientRun('qemu-io', ['-f', 'raw', '-c', `write -P ${pattern} ${offset} ${len}`, `${this.lunUrl(ip, iqn)}`], 60_000);
+    if (!stdout.includes(`wrote ${len}/${len}`)) throw new Error(`write failed: ${stdout}`);
+  }
+
+  async verifyPattern(ip: string, iqn: string, pattern: number, offset: number, len: number): Promise<boolean> {
+    try {
+      const { stdout } = await this.clientRun('qemu-io', ['-f', 'raw', '-c', `read -P ${pattern} ${offset} ${len}`, this.lunUrl(ip, iqn)], 60_000);
+      if (stdout.includes('Pattern verification failed')) return false;
+      if (!stdout.includes(`read ${len}/${len}`)) throw new Error(`read failed: ${stdout}`);
+      return true;
+    } catch (e) {
+      if (`${(e as { stdout?: string }).stdout ?? ''}`.includes('Pattern verification failed')) return false;
+      throw e;
+    }
+  }
+
+  /** Path n of disk id -> owner node and state, from etcd. */
+  async owners(id: string): Promise<Map<number, { node: string; state: string }>> {
+    const out = new Map<number, { node: string; state: string }>();
+    for (const kv of await this.store.list(`/portway/owners/${id}/`)) out.set(Number(kv.key.split('/').pop()), JSON.parse(kv.value));
+    return out;
+  }
+
+  /** Waits until every path of disk id is served, and returns its paths. */
+  async waitServed(id: string, timeoutMs = 20_000, exclude: string[] = []) {
+    return waitUntil(
+      `every path of ${id} served${exclude.length ? ` (not by ${exclude.join(',')})` : ''}`,
+      async () => {
+        const r = await this.disks.paths(id);
+        if (!r.ok) return undefined;
+        return r.paths.every((p) => p.state === 'served' && p.node && !exclude.includes(p.node)) ? r.paths : undefined;
+      },
+      timeoutMs,
+      50,
+    );
+  }
+
+  /** Stops everything this cluster started and deletes its namespaces and files. */
+  async destroy(): Promise<void> {
+    if (this.destroyed) return;
+    await this.watcher?.stop().catch(() => undefined);
+    // Agents give their paths back (SIGTERM), then anything left is killed by PID.
+    await Promise.all(this.nodes.map((n) => n.stopAgent('SIGTERM', 5000).catch(() => undefined)));
+    await this.store?.close().catch(() => undefined);
+    for (const s of this.sockets) s.destroy();
+    await new Promise<void>((res) => (this.forward ? this.forward.close(() => res()) : res()));
+    this.destroySync();
+  }
+
+  /** The synchronous part of destroy (also the exit hook's): kill by PID, delete namespaces and files. */
+  destroySync(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    live.delete(this);
+    for (const n of this.nodes) for (const t of n.tgtds()) killPid(t.pid, 'SIGKILL');
+    for (const pid of this.pids) if (alive(pid)) killPid(pid, 'SIGKILL');
+    for (let round = 0; round < 3; round++) {
+      const left = pidsInNamespaces(this.inodes);
+      if (left.length === 0) break;
+      for (const pid of left) killPid(pid, 'SIGKILL');
+    }
+    // tgtd control sockets of this run's tgtds
+    for (const n of this.nodes) {
+      try {
+        for (const f of readdirSync(join(n.dir, 'run', 'tgt'))) {
+          const s = JSON.parse(readFileSync(join(n.dir, 'run', 'tgt', f), 'utf8')) as { controlPort?: number };
+          if (s.controlPort) {
+            rmSync(`/var/run/tgtd/socket.${s.controlPort}`, { force: true });
+            rmSync(`/var/run/tgtd/socket.${s.controlPort}.lock`, { force: true });
+          }
+        }
+      } catch {}
+    }
+    for (const ns of [...this.namespaces].reverse()) deleteNamespaceSync(ns);
+    if (process.env.PW_KEEP_HA_DIR !== '1') rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Async namespace removal (unused by destroySync, kept for callers that want it). */
+  async deleteNamespaces(): Promise<void> {
+    for (const ns of [...this.namespaces].reverse()) await deleteNamespace(ns);
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * Fault: the API server (the product process) is restarted while 20 adds are in flight: once cleanly
+ * (SIGTERM, which also releases the paths) and once as a crash (SIGKILL).
+ * Guarantee: every add that got 201 exists afterwards (with the id and IPs it was given); every add
+ * that got an error reply left nothing; an add that got no reply (connection cut) either exists whole
+ * or not at all; no two disks share an IP or an id; the store is consistent.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { ISCSI_TOOLS } from '../helpers/iscsi.js';
+import { addBody, missingTools } from '../helpers/product.js';
+import { type ChildProduct, childProduct, request } from './lib/child-product.js';
+import { allStarted, checkChild, cleanupChild, measured, sleep } from './lib/common.js';
+
+const skip = missingTools(ISCSI_TOOLS);
+const OCTET = 64;
+const PREFIX = `127.${OCTET}.`;
+
+describe('fault: API server restarted during a burst of 20 concurrent adds', { skip, timeout: 300_000 }, () => {
+  let cp: ChildProduct;
+  before(async () => {
+    cp = childProduct(OCTET);
+    await cp.start();
+  });
+  after(async () => {
+    await cleanupChild(cp, PREFIX);
+  });
+
+  for (const sig of ['SIGTERM', 'SIGKILL'] as const) {
+    it(`${sig} after the first 201: every reply tells the truth, nothing is half-made`, async () => {
+      const tag = sig === 'SIGTERM' ? 't' : 'k';
+      const before = new Set(((await request(cp.url, 'GET', '/api/v1/disks')).json.disks as { id: string }[]).map((d) => d.id));
+      const url = cp.url;
+      let first201: () => void = () => {};
+      const gotOne = new Promise<void>((r) => (first201 = r));
+      const replies = Array.from({ length: 20 }, (_, i) =>
+        request(url, 'POST', '/api/v1/disks', addBody(`${tag}${i}`, { activePaths: 1 + (i % 2), subnet: 1 + (i % 3) }), 60_000).then(
+          (r) => {
+            if (r.status === 201) first201();
+            return r;
+          },
+        ),
+      );
+      await Promise.race([gotOne, sleep(10_000)]);
+      const t0 = Date.now();
+      await cp.kill(sig);
+      const stopMs = Date.now() - t0;
+      const res = await Promise.all(replies);
+      await cp.start();
+      const disks = await allStarted(cp.url, 60_000);
+      measured(`${sig} during a burst: stop took ${stopMs} ms; restart -> every disk started`, Date.now() - t0);
+
+      const byName = new Map(disks.map((d: { id: string; name: string }) => [d.name, d]));
+      const tally = { created: 0, refused: 0, cut: 0, cutButMade: 0 };
+      const codes = new Map<string, number>();
+      for (const [i, r] of res.entries()) {
+        const name = `${tag}${i}`;
+        const d = byName.get(name);
+        if (r.status === 201) {
+          tally.created++;
+          assert.ok(d, `${name} got 201 (disk ${r.json.disk.id}) and must exist`);
+          assert.equal(d.id, r.json.disk.id, `${name} keeps the id it was given`);
+        } else if (r.status === 0) {
+          tally.cut++;
+          if (d) tally.cutButMade++;
+        } else {
+          tally.refused++;
+          codes.set(`${r.status} ${r.json?.code}`, (codes.get(`${r.status} ${r.json?.code}`) ?? 0) + 1);
+          assert.equal(typeof r.json?.code, 'string', `${name}: an error reply has a code: ${JSON.stringify(r.json)}`);
+          assert.ok(r.status !== 500, `${name}: no internal error: ${JSON.stringify(r.json)}`);
+          assert.equal(d, undefined, `${name} got ${r.status} ${r.json?.code} and must have left nothing`);
+        }
+      }
+      process.stderr.write(`# ${sig}: ${JSON.stringify(tally)} error codes ${JSON.stringify([...codes])}\n`);
+
+      // No duplicate ids or IPs among all disks; new disks are exactly the ones made by this burst.
+      const ids = disks.map((d: { id: string }) => d.id);
+      assert.equal(new Set(ids).size, ids.length, 'no duplicate ids');
+      const ips: string[] = [];
+      for (const d of disks) for (const p of (await request(cp.url, 'GET', `/api/v1/disks/${d.id}/paths`)).json.paths) ips.push(p.ip);
+      assert.equal(new Set(ips).size, ips.length, `no duplicate IPs: ${ips.join(' ')}`);
+      for (const d of disks) if (!before.has(d.id)) assert.ok(d.name.startsWith(tag), `new disk ${d.id} ${d.name} comes from this burst`);
+
+      await checkChild(cp, PREFIX, {}, `after ${sig} during a burst`);
+
+      // And the product still adds disks (the allocation lock of the dead process is not stuck).
+      const t1 = Date.now();
+      const again = await request(cp.url, 'POST', '/api/v1/disks', addBody(`${tag}-after`, { activePaths: 1 }));
+      assert.equal(again.status, 201, JSON.stringify(again.json));
+      measured(`${sig}: first add after the restart answered`, Date.now() - t1);
+      await allStarted(cp.url, 30_000);
+    });
+  }
+});

@@ -1,0 +1,178 @@
+/**
+ * Faults of the cluster backends during an add, on real services (scripts/etcd-*.sh, scripts/ceph-*.sh),
+ * with the product (Ceph RBD images + etcd) in this process and real tgtd on the rbd backing store:
+ *  - etcd down before an add, and etcd killed (SIGKILL by PID) while the add creates its image;
+ *  - the Ceph OSD killed (SIGKILL by the PID in <ceph dir>/run/osd.0.pid) before an add, then
+ *    restarted with scripts/ceph-start.sh (which restarts an existing cluster).
+ * Guarantee: the add fails with a clear code within a bounded time and leaves no image and no key;
+ * once the service is back, every disk is served again and the next add works; the system is
+ * consistent (shared checker).
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { run } from '../../src/adapters/exec.js';
+import { ISCSI_TOOLS } from '../helpers/iscsi.js';
+import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
+import { CEPH_TOOLS, type CephCluster, type EtcdCluster, REPO, startEtcd, stopSharedCeph, whenCephReady } from '../helpers/services.js';
+import { measured, sleep } from './lib/common.js';
+import { assertConsistent, snapshot } from './lib/consistency.js';
+import { alive, waitDead } from './lib/procs.js';
+
+const skip = missingTools([...ISCSI_TOOLS, ...CEPH_TOOLS, 'etcd']);
+const OCTET = 66;
+const PREFIX = `127.${OCTET}.`;
+
+/** PIDs of running `rbd` CLI processes whose arguments include `arg`. */
+function rbdProcs(arg: string): number[] {
+  const out: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+      if (args[0]?.endsWith('rbd') && args.some((a) => a.includes(arg))) out.push(Number(d));
+    } catch {}
+  }
+  return out;
+}
+
+describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { skip, timeout: 900_000 }, () => {
+  let ceph: CephCluster;
+  let etcd: EtcdCluster;
+  let tp: TestProduct;
+  const rbd = (args: string[]) =>
+    run('rbd', ['-c', ceph.conf, '--id', ceph.id, '--keyring', ceph.keyring, ...args], { timeoutMs: 120_000 });
+  const rbdImages = async () => JSON.parse((await rbd(['ls', '-p', ceph.pool, '--format', 'json'])).stdout) as string[];
+  const diskKeys = async () => (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key);
+  const check = async (what: string) =>
+    assertConsistent(await snapshot(tp.product.store, tp.product.images, PREFIX), { settled: true }, what);
+  const allStarted = async (timeoutMs: number) => {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      const r = await api(tp.product, 'GET', '/api/v1/disks').catch(() => undefined);
+      const disks = r?.json?.disks as { status: string }[] | undefined;
+      if (disks?.every((d) => d.status === 'started')) return;
+      if (Date.now() > end) throw new Error(`not all disks started within ${timeoutMs} ms: ${JSON.stringify(r?.json).slice(0, 1000)}`);
+      await sleep(100);
+    }
+  };
+  const etcdBack = async () => {
+    const t0 = Date.now();
+    await etcd.startMember(0);
+    for (let i = 0; i < 300 && !(await etcd.healthy(0)); i++) await sleep(100);
+    return Date.now() - t0;
+  };
+  /** Nothing of the failed add: no new image, no new key (name or IP index included). */
+  const nothingLeft = async (imagesBefore: string[], keysBefore: string[], name: string) => {
+    assert.deepEqual((await rbdImages()).sort(), [...imagesBefore].sort(), 'no image left behind');
+    assert.deepEqual(await diskKeys(), keysBefore, 'no disk or path key left behind');
+    const names = (await tp.product.store.list('/portway/names/')).map((kv) => decodeURIComponent(kv.key.slice('/portway/names/'.length)));
+    assert.equal(names.includes(name), false, 'no name index key left behind');
+  };
+
+  before(async () => {
+    [ceph, etcd] = await Promise.all([whenCephReady(), startEtcd({ members: 1 })]);
+    process.stderr.write(`# ceph up in ${ceph.startMs} ms, etcd in ${etcd.startMs} ms\n`);
+    tp = await startTestProduct(OCTET, {
+      images: { kind: 'rbd', conf: ceph.conf, keyring: ceph.keyring, id: ceph.id, pool: ceph.pool },
+      coord: { kind: 'etcd', endpoints: etcd.endpoints },
+    });
+    const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('steady', { activePaths: 2 }));
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    await allStarted(60_000);
+    await check('before any fault');
+  });
+  after(async () => {
+    if (etcd && !(await etcd.healthy(0))) await etcdBack().catch(() => 0);
+    await tp?.cleanup();
+    await etcd?.stop();
+    await stopSharedCeph();
+  });
+
+  it('etcd down: an add fails with coordination_error within seconds; nothing is made', async () => {
+    const imagesBefore = await rbdImages();
+    const keysBefore = await diskKeys();
+    await etcd.killMember(0);
+    const t0 = Date.now();
+    const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('while-etcd-down'));
+    const ms = Date.now() - t0;
+    measured('add while etcd is down -> error reply', ms);
+    process.stderr.write(`# reply: ${r.status} ${JSON.stringify(r.json)}\n`);
+    assert.ok(['coordination_error', 'disk_list_unreadable'].includes(r.json.code), JSON.stringify(r.json));
+    assert.equal(r.status, 503);
+    assert.ok(ms < 35_000, `answered in ${ms} ms`);
+    const back = await etcdBack();
+    measured('etcd restart (scripts/etcd-member.sh start) -> healthy', back);
+    const t1 = Date.now();
+    await allStarted(60_000);
+    measured('etcd back -> every disk started again', Date.now() - t1);
+    await nothingLeft(imagesBefore, keysBefore, 'while-etcd-down');
+    await check('after etcd came back');
+  });
+
+  it('etcd killed while the add creates its image: coordination_error, the image is removed again', async () => {
+    const imagesBefore = await rbdImages();
+    const keysBefore = await diskKeys();
+    const t0 = Date.now();
+    const reply = api(tp.product, 'POST', '/api/v1/disks', addBody('etcd-dies-midway'));
+    // Kill etcd as soon as the add runs `rbd create` (its lock and its read of the disks are done).
+    let killedAt = 0;
+    for (let i = 0; i < 400 && !killedAt; i++) {
+      if (rbdProcs('image-0').length > 0) {
+        await etcd.killMember(0);
+        killedAt = Date.now() - t0;
+      } else await sleep(5);
+    }
+    assert.ok(killedAt, 'saw the add create its image');
+    const r = await reply;
+    const ms = Date.now() - t0;
+    measured(`etcd SIGKILLed ${killedAt} ms into an add (during rbd create) -> error reply`, ms);
+    process.stderr.write(`# reply: ${r.status} ${JSON.stringify(r.json)}\n`);
+    assert.equal(r.json.code, 'coordination_error', JSON.stringify(r.json));
+    assert.ok(ms < 40_000, `answered in ${ms} ms`);
+    await etcdBack();
+    await allStarted(60_000);
+    await nothingLeft(imagesBefore, keysBefore, 'etcd-dies-midway');
+    await check('after etcd died during an add');
+    const again = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-etcd'));
+    assert.equal(again.status, 201, JSON.stringify(again.json));
+    await allStarted(60_000);
+  });
+
+  it('Ceph OSD killed: an add fails with storage_error within a bounded time; no image, no key; OSD restarted, adds work', async () => {
+    const imagesBefore = await rbdImages();
+    const keysBefore = await diskKeys();
+    const pid = Number(readFileSync(join(ceph.dir, 'run', 'osd.0.pid'), 'utf8').trim());
+    assert.ok(alive(pid) && readFileSync(`/proc/${pid}/cmdline`, 'utf8').startsWith('ceph-osd'), `pid ${pid} is the OSD`);
+    process.kill(pid, 'SIGKILL');
+    await waitDead(pid);
+    const t0 = Date.now();
+    const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('while-osd-down'));
+    const ms = Date.now() - t0;
+    measured('add while the only OSD is down -> error reply', ms);
+    process.stderr.write(`# reply: ${r.status} ${JSON.stringify(r.json)}\n`);
+    assert.equal(r.json.code, 'storage_error', JSON.stringify(r.json));
+    assert.equal(r.status, 503);
+    assert.doesNotMatch(r.json.message, /Error:|rados|errno/i, 'a message for people, not a stack');
+    assert.ok(ms < 45_000, `answered in ${ms} ms (bounded by the image store's 30 s deadline)`);
+
+    const t1 = Date.now();
+    await run('bash', [join(REPO, 'scripts', 'ceph-start.sh')], {
+      env: { ...process.env, CEPH_DIR: ceph.dir, CEPH_MON_PORT: String(ceph.monPort) },
+      timeoutMs: 180_000,
+    });
+    measured('OSD restart (scripts/ceph-start.sh on the existing cluster)', Date.now() - t1);
+    await nothingLeft(imagesBefore, keysBefore, 'while-osd-down');
+    const t2 = Date.now();
+    let again = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-osd'));
+    for (let i = 0; i < 10 && again.status !== 201; i++) {
+      await sleep(2000);
+      again = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-osd'));
+    }
+    assert.equal(again.status, 201, JSON.stringify(again.json));
+    measured('OSD back -> next add succeeds', Date.now() - t2);
+    await allStarted(60_000);
+    await check('after the OSD came back');
+  });
+});

@@ -1,0 +1,67 @@
+/**
+ * Processes seen from /proc, for fault tests: which tgtd serves which portal, waiting for a PID to
+ * die, killing by PID only (never by name).
+ */
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
+
+export interface TgtdProc {
+  pid: number;
+  ip: string;
+  controlPort: number;
+}
+
+/** Is pid alive (and not a zombie)? */
+export function alive(pid: number): boolean {
+  try {
+    const st = /^State:\s+([A-Z])/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return st !== null && st[1] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
+/** Every live tgtd whose portal IP starts with ipPrefix (e.g. "127.62."), from its command line. */
+export function tgtdProcs(ipPrefix: string): TgtdProc[] {
+  const out: TgtdProc[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!args[0]?.endsWith('tgtd')) continue;
+    const portal = args.map((a) => /^portal=([\d.]+):\d+$/.exec(a)).find((m) => m)?.[1];
+    const c = args.indexOf('-C');
+    if (!portal?.startsWith(ipPrefix)) continue;
+    const pid = Number(d);
+    if (!alive(pid)) continue;
+    out.push({ pid, ip: portal, controlPort: c >= 0 ? Number(args[c + 1]) : 0 });
+  }
+  return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.pid - b.pid));
+}
+
+export async function waitDead(pid: number, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (alive(pid)) {
+    if (Date.now() > end) throw new Error(`pid ${pid} still alive after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** SIGKILLs each tgtd of ipPrefix by its PID (test cleanup of daemons a killed product left). */
+export async function killTgtds(ipPrefix: string): Promise<number> {
+  const procs = tgtdProcs(ipPrefix);
+  for (const p of procs) {
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {}
+  }
+  for (const p of procs) {
+    await waitDead(p.pid).catch(() => {});
+    if (p.controlPort > 0)
+      for (const f of [`socket.${p.controlPort}`, `socket.${p.controlPort}.lock`]) rmSync(`/var/run/tgtd/${f}`, { force: true });
+  }
+  return procs.length;
+}

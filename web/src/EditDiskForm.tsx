@@ -1,0 +1,217 @@
+/**
+ * Edit a disk (PATCH /api/v1/disks/:id): rename, grow (never shrink), ACL, CHAP. Only the fields the
+ * user changed are sent. CHAP with the same user and an empty password keeps the stored password.
+ * The server's message appears beside the field it names.
+ */
+import { type FormEvent, useId, useState } from 'react';
+import { type DiskView, type EditDiskRequest, editDisk } from './api';
+import { Field, FormError, focusError, placeError, type ShownError } from './Field';
+
+interface EditDiskFormProps {
+  disk: DiskView;
+  onSaved: (disk: DiskView) => void;
+  onCancel: () => void;
+}
+
+const FIELDS = ['name', 'sizeGb', 'acl.iqn', 'chap.user', 'chap.password'] as const;
+const ALIASES: Record<string, string> = { acl: 'acl.iqn', iqn: 'acl.iqn', 'auth.user': 'chap.user', 'auth.password': 'chap.password' };
+
+export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
+  const uid = useId();
+  const id = (f: string): string => `${uid}-${f.replaceAll('.', '_')}`;
+  const [name, setName] = useState(disk.name);
+  const [sizeGb, setSizeGb] = useState(String(disk.sizeGb));
+  const [aclMode, setAclMode] = useState<'all' | 'iqn'>(disk.acl ? 'iqn' : 'all');
+  const [iqn, setIqn] = useState(disk.acl);
+  const [authMode, setAuthMode] = useState<'none' | 'chap'>(disk.chapUser ? 'chap' : 'none');
+  const [chapUser, setChapUser] = useState(disk.chapUser);
+  const [chapPassword, setChapPassword] = useState('');
+  const [error, setError] = useState<ShownError | undefined>(undefined);
+  const [busy, setBusy] = useState(false);
+
+  const keepsPassword = authMode === 'chap' && disk.chapUser !== '' && chapUser.trim() === disk.chapUser;
+
+  function request(): EditDiskRequest {
+    const req: EditDiskRequest = {};
+    if (name.trim() !== disk.name) req.name = name.trim();
+    const size = sizeGb.trim() === '' ? Number.NaN : Number(sizeGb);
+    if (size !== disk.sizeGb) req.sizeGb = size;
+    const acl = aclMode === 'iqn' ? iqn.trim() : '';
+    if (acl !== disk.acl || (aclMode === 'iqn' && acl === '')) req.acl = aclMode === 'iqn' ? { mode: 'iqn', iqn: acl } : { mode: 'all' };
+    if (authMode === 'none') {
+      if (disk.chapUser !== '') req.auth = { mode: 'none' };
+    } else if (chapUser.trim() !== disk.chapUser || chapPassword !== '' || disk.chapUser === '') {
+      req.auth = chapPassword === '' && keepsPassword ? { mode: 'chap', user: chapUser.trim() } : { mode: 'chap', user: chapUser.trim(), password: chapPassword };
+    }
+    return req;
+  }
+
+  async function submit(e: FormEvent<HTMLFormElement>): Promise<void> {
+    e.preventDefault();
+    if (busy) return;
+    const req = request();
+    if (Object.keys(req).length === 0) {
+      onCancel();
+      return;
+    }
+    setBusy(true);
+    setError(undefined);
+    const r = await editDisk(disk.id, req);
+    setBusy(false);
+    if (r.ok) {
+      onSaved(r.value);
+      return;
+    }
+    const visible = FIELDS.filter((f) => (f === 'acl.iqn' ? aclMode === 'iqn' : f.startsWith('chap.') ? authMode === 'chap' : true));
+    const shown = placeError(r.error, visible, ALIASES);
+    setError(shown);
+    focusError(shown, id, id('form-error'));
+  }
+
+  const errorFor = (f: string): string | undefined => (error?.field === f ? error.message : undefined);
+  const clear = (f: string): void => {
+    if (error?.field === f) setError(undefined);
+  };
+
+  return (
+    <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy} data-testid="edit-disk-form">
+      <FormError id={id('form-error')} error={error} />
+      <div className="form-grid">
+        <Field id={id('name')} label="Disk name" error={errorFor('name')} errorTestId="error-name">
+          {(c) => (
+            <input
+              {...c}
+              className="input"
+              autoComplete="off"
+              spellCheck={false}
+              data-autofocus
+              data-testid="edit-name"
+              value={name}
+              onChange={(e) => {
+                setName(e.target.value);
+                clear('name');
+              }}
+            />
+          )}
+        </Field>
+        <Field id={id('sizeGb')} label="Size (GB)" error={errorFor('sizeGb')} errorTestId="error-sizeGb" hint={`Disks can only grow (now ${disk.sizeGb} GB).`}>
+          {(c) => (
+            <input
+              {...c}
+              className="input"
+              type="number"
+              inputMode="numeric"
+              min={disk.sizeGb}
+              step={1}
+              data-testid="edit-sizeGb"
+              value={sizeGb}
+              onChange={(e) => {
+                setSizeGb(e.target.value);
+                clear('sizeGb');
+              }}
+            />
+          )}
+        </Field>
+      </div>
+
+      <fieldset className="fieldset">
+        <legend>Access control (ACL)</legend>
+        <div className="radio-row">
+          <label className="radio">
+            <input type="radio" name={`${uid}-acl`} checked={aclMode === 'all'} onChange={() => setAclMode('all')} data-testid="edit-acl-all" />
+            All initiators
+          </label>
+          <label className="radio">
+            <input type="radio" name={`${uid}-acl`} checked={aclMode === 'iqn'} onChange={() => setAclMode('iqn')} data-testid="edit-acl-iqn" />
+            One initiator
+          </label>
+        </div>
+        {aclMode === 'iqn' ? (
+          <Field id={id('acl.iqn')} label="Initiator IQN" error={errorFor('acl.iqn')} errorTestId="error-acl.iqn" wide>
+            {(c) => (
+              <input
+                {...c}
+                className="input mono"
+                autoComplete="off"
+                spellCheck={false}
+                placeholder="iqn.1993-08.org.debian:01:host1"
+                data-testid="edit-iqn"
+                value={iqn}
+                onChange={(e) => {
+                  setIqn(e.target.value);
+                  clear('acl.iqn');
+                }}
+              />
+            )}
+          </Field>
+        ) : null}
+      </fieldset>
+
+      <fieldset className="fieldset">
+        <legend>Authentication</legend>
+        <div className="radio-row">
+          <label className="radio">
+            <input type="radio" name={`${uid}-auth`} checked={authMode === 'none'} onChange={() => setAuthMode('none')} data-testid="edit-auth-none" />
+            None
+          </label>
+          <label className="radio">
+            <input type="radio" name={`${uid}-auth`} checked={authMode === 'chap'} onChange={() => setAuthMode('chap')} data-testid="edit-auth-chap" />
+            CHAP
+          </label>
+        </div>
+        {authMode === 'chap' ? (
+          <div className="form-grid">
+            <Field id={id('chap.user')} label="CHAP user name" error={errorFor('chap.user')} errorTestId="error-chap.user">
+              {(c) => (
+                <input
+                  {...c}
+                  className="input"
+                  autoComplete="off"
+                  spellCheck={false}
+                  data-testid="edit-chap-user"
+                  value={chapUser}
+                  onChange={(e) => {
+                    setChapUser(e.target.value);
+                    clear('chap.user');
+                  }}
+                />
+              )}
+            </Field>
+            <Field
+              id={id('chap.password')}
+              label="CHAP password"
+              error={errorFor('chap.password')}
+              errorTestId="error-chap.password"
+              hint={keepsPassword ? 'Leave empty to keep the current password.' : undefined}
+            >
+              {(c) => (
+                <input
+                  {...c}
+                  className="input"
+                  type="password"
+                  autoComplete="new-password"
+                  data-testid="edit-chap-password"
+                  value={chapPassword}
+                  onChange={(e) => {
+                    setChapPassword(e.target.value);
+                    clear('chap.password');
+                  }}
+                />
+              )}
+            </Field>
+          </div>
+        ) : null}
+      </fieldset>
+
+      <div className="form-actions">
+        <button type="button" className="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="button button-primary" disabled={busy} data-testid="save-disk">
+          {busy ? <span className="spinner" aria-hidden="true" /> : null}
+          Save changes
+        </button>
+      </div>
+    </form>
+  );
+}
