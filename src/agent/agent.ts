@@ -538,6 +538,7 @@ export class Agent {
       chapUser: meta.chapUser,
       chapPassword: meta.chapPassword,
       serial: o.id,
+      sizeGb: meta.sizeGb,
     };
     if (!current()) return;
     await this.o.net.addIp(path.ip, prefixOfMask(path.subnetMask) ?? 32, path.eth);
