@@ -26,6 +26,11 @@ import {
   type DiskState,
   type MoveIntent,
   type NodeRecord,
+  DISKS,
+  DRAINED,
+  MOVES,
+  NODES,
+  OWNERS,
   type OwnerRecord,
   ROOT,
   asMoveIntent,
@@ -41,6 +46,9 @@ import { type PathRef, placePaths } from '../domain/placement.js';
 import { servedMarkerChange } from '../domain/status.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
+
+/** What the agent reads and watches: not the auth, audit or lock keys, which change often and are not its business. */
+const AGENT_PREFIXES = [DISKS, OWNERS, NODES, MOVES, DRAINED];
 
 export interface AgentOptions {
   node: string;
@@ -102,7 +110,7 @@ function killIfTgtd(pid: number): boolean {
 
 export class Agent {
   private lease: Lease | undefined;
-  private watch: Watch | undefined;
+  private watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private watchdog: NodeJS.Timeout | undefined;
   private readonly reconciler: Coalescer;
@@ -159,10 +167,14 @@ export class Agent {
         if (late > this.fenceAfterMs() / 4) this.o.log.warn({ lateMs: Math.round(late) }, 'event loop stalled');
       }, 100),
     );
-    this.watch = await this.o.store.watch(
-      `${ROOT}/`,
-      () => void this.reconciler.trigger(),
-      () => void this.reconciler.trigger(),
+    this.watches = await Promise.all(
+      AGENT_PREFIXES.map((prefix) =>
+        this.o.store.watch(
+          prefix,
+          () => void this.reconciler.trigger(),
+          () => void this.reconciler.trigger(),
+        ),
+      ),
     );
     this.timers.push(
       setInterval(() => {
@@ -314,7 +326,7 @@ export class Agent {
   }
 
   private async readView(): Promise<View> {
-    const kvs = await this.o.store.list(`${ROOT}/`);
+    const kvs = (await Promise.all(AGENT_PREFIXES.map((prefix) => this.o.store.list(prefix)))).flat();
     const v: View = { disks: assembleDisks(kvs), owners: new Map(), intents: new Map(), served: new Map(), live: new Set(), drained: new Set() };
     for (const kv of kvs) {
       const k = parseKey(kv.key);
@@ -583,7 +595,8 @@ export class Agent {
     this.timers = [];
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = undefined;
-    await this.watch?.close().catch(() => {});
+    await Promise.all(this.watches.map((w) => w.close().catch(() => {})));
+    this.watches = [];
     await this.reconciler.trigger(); // waits for a run in progress (it returns at once: stopped)
     if (!release) return;
     // In parallel: each tgtd takes about a second to exit.

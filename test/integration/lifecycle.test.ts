@@ -51,13 +51,14 @@ describe('disk lifecycle', { skip }, () => {
     e = await api(tp.product, 'PATCH', `/api/v1/disks/${id}`, { acl: { mode: 'iqn', iqn: host }, auth: { mode: 'chap', ...chap } });
     assert.equal(e.status, 200, JSON.stringify(e.json));
     assert.equal(JSON.stringify(e.json).includes(chap.password), false);
-    // Applied when a login without CHAP from another initiator is refused and the allowed one with CHAP gets in.
+    // Applied (at the agent's next resync) when logins without CHAP are refused and the allowed initiator with CHAP gets in.
     await waitFor(
       'ACL and CHAP applied',
       async () => {
         const open = await capacity(lunUrl(ip, IQN(id))).then(() => true, () => false);
+        const noChap = await capacity(lunUrl(ip, IQN(id)), host).then(() => true, () => false);
         const allowed = (await capacity(lunUrl(ip, IQN(id), chap), host).catch(() => 0)) === 3 * GiB;
-        return !open && allowed ? true : undefined;
+        return !open && !noChap && allowed ? true : undefined;
       },
       15_000,
     );

@@ -246,7 +246,14 @@ export class TgtDriver {
     return out;
   }
 
-  private async pickControlPort(): Promise<number> {
+  /**
+   * Control ports of the portals recorded in the run dir: read from it once, then kept up to date
+   * (reading every state file at every tgtd start made serving n paths cost n^2 file reads).
+   */
+  private portsInUse: Set<number> | undefined;
+
+  private async usedPorts(): Promise<Set<number>> {
+    if (this.portsInUse) return this.portsInUse;
     await mkdir(this.o.runDir, { recursive: true });
     const used = new Set<number>();
     for (const f of await readdir(this.o.runDir)) {
@@ -254,6 +261,13 @@ export class TgtDriver {
       const s = await this.readState(f.slice(0, -5));
       if (s) used.add(s.controlPort);
     }
+    this.portsInUse = used;
+    return used;
+  }
+
+  /** Picks a free control port and reserves it (call under startLock). */
+  private async pickControlPort(): Promise<number> {
+    const used = await this.usedPorts();
     // tgtd takes control ports 0..32767.
     for (let n = this.o.controlPortBase; n <= 32767; n++) {
       if (used.has(n)) continue;
@@ -265,6 +279,7 @@ export class TgtDriver {
         );
         if (busy) continue;
       }
+      used.add(n);
       return n;
     }
     throw new TgtError('no free tgtd control port');
@@ -361,6 +376,7 @@ export class TgtDriver {
       if (s && !(await this.isOurTgtd(s.pid, ip, s.controlPort))) {
         this.o.log.warn({ ip, pid: s.pid }, 'tgtd gone, restarting it');
         await this.cleanSocket(s.controlPort);
+        this.portsInUse?.delete(s.controlPort);
         s = undefined;
       }
       let fresh = false;
@@ -392,27 +408,31 @@ export class TgtDriver {
   private async configure(cp: number, spec: TargetSpec): Promise<void> {
     const lld = ['--lld', 'iscsi'];
     await this.adm(cp, [...lld, '--op', 'new', '--mode', 'target', '--tid', TID, '-T', spec.iqn]);
-    const lun = [...lld, '--op', 'new', '--mode', 'logicalunit', '--tid', TID, '--lun', '1', '-b', spec.backing.path, '--bstype', spec.backing.bstype];
-    if (spec.backing.bsopts) lun.push('--bsopts', spec.backing.bsopts);
-    await this.adm(cp, lun);
-    // One identity on every path of the disk, distinct between disks: multipath relies on it.
-    const serial = spec.serial.replace(/[^A-Za-z0-9]/g, '');
-    await this.adm(cp, [
-      ...lld, '--op', 'update', '--mode', 'logicalunit', '--tid', TID, '--lun', '1',
-      '--params', `vendor_id=PORTWAY,product_id=DISK,scsi_id=portway-${serial},scsi_sn=PW${serial}`,
-    ]);
-    // One tgtadm per parameter (it takes no list), independent of each other: at once.
-    await Promise.all(
-      Object.entries(this.tuning.targetParams ?? {}).map(([name, value]) =>
-        this.adm(cp, [...lld, '--op', 'update', '--mode', 'target', '--tid', TID, '--name', name, '--value', value]),
-      ),
-    );
-    await this.adm(cp, [...lld, '--op', 'bind', '--mode', 'target', '--tid', TID, ...(spec.acl ? ['-Q', spec.acl] : ['-I', 'ALL'])]);
-    if (spec.chapUser) {
+    // What does not depend on each other goes at once (one tgtadm process each); the initiator ACL is
+    // bound last, so no initiator logs in before the LUN, its identity and CHAP are in place.
+    const lun = async () => {
+      const args = [...lld, '--op', 'new', '--mode', 'logicalunit', '--tid', TID, '--lun', '1', '-b', spec.backing.path, '--bstype', spec.backing.bstype];
+      if (spec.backing.bsopts) args.push('--bsopts', spec.backing.bsopts);
+      await this.adm(cp, args);
+      // One identity on every path of the disk, distinct between disks: multipath relies on it.
+      const serial = spec.serial.replace(/[^A-Za-z0-9]/g, '');
+      await this.adm(cp, [
+        ...lld, '--op', 'update', '--mode', 'logicalunit', '--tid', TID, '--lun', '1',
+        '--params', `vendor_id=PORTWAY,product_id=DISK,scsi_id=portway-${serial},scsi_sn=PW${serial}`,
+      ]);
+    };
+    const chap = async () => {
+      if (!spec.chapUser) return;
       await this.adm(cp, [...lld, '--op', 'delete', '--mode', 'account', '--user', spec.chapUser]).catch(() => {});
       await this.adm(cp, [...lld, '--op', 'new', '--mode', 'account', '--user', spec.chapUser, '--password', spec.chapPassword]);
       await this.adm(cp, [...lld, '--op', 'bind', '--mode', 'account', '--tid', TID, '--user', spec.chapUser]);
-    }
+    };
+    // tgtadm takes one session parameter per run.
+    const params = Object.entries(this.tuning.targetParams ?? {}).map(([name, value]) =>
+      this.adm(cp, [...lld, '--op', 'update', '--mode', 'target', '--tid', TID, '--name', name, '--value', value]),
+    );
+    await Promise.all([lun(), chap(), ...params]);
+    await this.adm(cp, [...lld, '--op', 'bind', '--mode', 'target', '--tid', TID, ...(spec.acl ? ['-Q', spec.acl] : ['-I', 'ALL'])]);
   }
 
   /** Stops serving ip: removes the target (dropping sessions) and stops its tgtd. */
@@ -423,6 +443,7 @@ export class TgtDriver {
       if (!s) return;
       await this.kill(s);
       await unlink(this.stateFile(ip)).catch(() => {});
+      this.portsInUse?.delete(s.controlPort);
       this.o.log.info({ ip }, 'portal removed');
     });
   }
