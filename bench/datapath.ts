@@ -246,11 +246,11 @@ export async function run(ctx: BenchContext): Promise<Section> {
 
     // The gateways' tgtd PIDs, for their CPU use.
     const productRun = join(bp.tp.settings.stateDir, 'run', 'tgt');
-    const pidOf = async (g: (typeof gateways)[number], i: number): Promise<number | undefined> => {
+    const pidOf = async (i: number): Promise<number | undefined> => {
       if (i === 0) return JSON.parse(readFileSync(join(productRun, `${productIp}.json`), 'utf8')).pid as number;
       return (await (drivers[i - 1] as TgtDriver).portals())[0]?.pid;
     };
-    const pids = await Promise.all(gateways.map((g, i) => pidOf(g, i)));
+    const pids = await Promise.all(gateways.map((_, i) => pidOf(i)));
 
     // results[workload][client] = one Measure per round
     const results = new Map<string, Map<string, Measure[]>>();

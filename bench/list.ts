@@ -17,6 +17,7 @@ import { diskView } from '../src/services/disk-service.js';
 import { type BenchContext, clearEtcd } from './lib/context.js';
 import { QUICK, log, size } from './lib/env.js';
 import { populate } from './lib/populate.js';
+import { cpuSeconds } from './lib/proc.js';
 import { http, rawGet, startBenchProduct, wideCluster } from './lib/product.js';
 import { hotSpots } from './lib/profile.js';
 import { type Section, newSection } from './lib/report.js';
@@ -77,6 +78,10 @@ interface Row {
   assemble: number;
   view: number;
   json: number;
+  /** CPU ms per list of this process (the API server; the raw HTTP client's share is small). */
+  cpu: number;
+  /** CPU ms per list of the etcd server. */
+  etcdCpu: number;
 }
 
 export async function run(ctx: BenchContext): Promise<Section> {
@@ -98,6 +103,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       if (ctx.ceph) over.images = { kind: 'rbd', conf: ctx.ceph.conf, keyring: ctx.ceph.keyring, id: ctx.ceph.id, pool: ctx.ceph.pool };
     }
     const bp = await startBenchProduct(52, over);
+    const etcdPid = backend === 'etcd' ? await ctx.etcd?.pid(0) : undefined;
     try {
       const p = bp.tp.product;
       const counter = countImageCalls(p.images);
@@ -124,12 +130,18 @@ export async function run(ctx: BenchContext): Promise<Section> {
         if (disks.length !== n) throw new Error(`the list has ${disks.length} disks, ${n} were written`);
         if (disks.some((d) => d.status !== 'started')) throw new Error('a written disk is not "started"');
         const before = counter.calls();
+        await sample(() => rawGet(bp.url, '/api/v1/disks'), { warmup: 0, minIter: 3, minMs: 0, maxIter: 3 });
+        const cpu0 = process.cpuUsage();
+        const etcd0 = etcdPid ? (cpuSeconds(etcdPid)?.self ?? Number.NaN) : Number.NaN;
         const samples = await sample(() => rawGet(bp.url, '/api/v1/disks'), {
-          warmup: 3,
+          warmup: 0,
           minIter: n >= 10_000 ? size(20, 5) : size(50, 10),
           minMs: size(2000, 300),
           maxIter: 300,
         });
+        const cpuD = process.cpuUsage(cpu0);
+        const cpuPerList = (cpuD.user + cpuD.system) / 1000 / samples.length;
+        const etcdPerList = ((etcdPid ? (cpuSeconds(etcdPid)?.self ?? Number.NaN) : Number.NaN) - etcd0) * 1000 / samples.length;
         imageCalls += counter.calls() - before;
         // Where the time goes: the same steps DiskService.list() and the route take, one by one.
         const reps = n >= 10_000 ? size(7, 3) : 15;
@@ -147,7 +159,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         }, reps);
         const json = await timeIt(() => JSON.stringify({ disks: views }), reps);
         const s = summarize(samples);
-        rows.push({ backend, disks: n, keys: kvs.length, p50: s.p50, p99: s.p99, n: s.n, bytes: first.bytes, storeList, assemble, view, json });
+        rows.push({ backend, disks: n, keys: kvs.length, p50: s.p50, p99: s.p99, n: s.n, bytes: first.bytes, storeList, assemble, view, json, cpu: cpuPerList, etcdCpu: etcdPerList });
         log(`list/${backend}: ${n} disks p50 ${ms(s.p50)} p99 ${ms(s.p99)} (${s.n} requests)`);
       }
       // The same list with the audit log full: it lives under /portway/audit/, inside the prefix the list reads.
@@ -178,7 +190,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
 
   sec.tables.push({
     title: 'Latency through the HTTP API (sequential requests, one client)',
-    head: ['store', 'disks', 'keys read', 'p50', 'p99', 'requests', 'per disk (p50/N)', 'per-disk vs 100', 'response', 'target'],
+    head: ['store', 'disks', 'keys read', 'p50', 'p99', 'requests', 'per disk (p50/N)', 'per-disk vs 100', 'server CPU per list', 'etcd CPU per list', 'response', 'target'],
     rows: rows.map((r) => {
       const base = rows.find((b) => b.backend === r.backend && b.disks === sizes[0]);
       const perDisk = r.p50 / r.disks;
@@ -193,6 +205,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
         r.n,
         us(perDisk),
         base ? ratio(perDisk / (base.p50 / base.disks)) : '',
+        ms(r.cpu),
+        Number.isFinite(r.etcdCpu) ? ms(r.etcdCpu) : '',
         `${(r.bytes / 1024).toFixed(0)} KiB`,
         isTargetSize ? `${r.p50 < target ? 'met' : 'MISSED'} (< ${target} ms)` : '',
       ];

@@ -50,6 +50,7 @@ export function machine(): Machine {
       etcd: version('etcd', ['--version'], /etcd Version: (\S+)/),
       fio: version('fio', ['--version'], /fio-(\S+)/),
       'qemu-img': version('qemu-img', ['--version'], /version (\S+)/),
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a dpkg-query format, not a template
       libiscsi: version('dpkg-query', ['-W', '-f', '${Version}', 'libiscsi-bin'], /^(\S+)/),
     },
   };

@@ -3,20 +3,9 @@
  */
 import { parseArgs } from 'node:util';
 import { ApiError, type CliConfig, call, loadCliConfig, saveCliConfig } from './client.js';
+import type { DiskView } from '../services/disk-service.js';
 import { table } from './table.js';
 
-interface DiskView {
-  id: string;
-  name: string;
-  sizeGb: number;
-  iqn: string;
-  createdAt: string;
-  pathCount: number;
-  pathsServed: number;
-  status: string;
-  acl: string;
-  chapUser: string;
-}
 
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);

@@ -5,7 +5,7 @@
 import type { Logger } from 'pino';
 import type { CoordStore, KeyValue, TxnOp } from '../adapters/coord/types.js';
 import { type ImageStore, ImageStoreError } from '../adapters/images/types.js';
-import { type AddDiskRequest, parseAddDisk, planAddDisk } from '../domain/add-disk.js';
+import { type AddDiskInput, type AddDiskRequest, parseAddDisk, planAddDisk } from '../domain/add-disk.js';
 import { type EditDiskRequest, applyEdit } from '../domain/edit-disk.js';
 import type { ResolvedSubnet } from '../domain/config.js';
 import { type DiskMeta, type DiskStatus, type SubnetChoice, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
@@ -158,11 +158,7 @@ export class DiskService {
       for (let attempt = 0; attempt < 5; attempt++) {
         const u = await this.usage();
         if ('ok' in u) return u;
-        const plan = planAddDisk(
-          input,
-          { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps: u.usedIps, diskIds: u.disks.keys(), diskNames: u.names },
-          new Date(),
-        );
+        const plan = this.plan(input, u);
         if ('ok' in plan) return plan;
         const created = await this.createImage(plan);
         if ('ok' in created) return created;
@@ -172,6 +168,12 @@ export class DiskService {
       }
       return last ?? fail('error', 'The disk could not be added.');
     });
+  }
+
+  /** Steps 2-3 (domain): paths, id and metadata for input, given the disks that exist. */
+  private plan(input: AddDiskInput, u: { disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string> }): DiskMeta | Failure {
+    const cluster = { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps: u.usedIps, diskIds: u.disks.keys(), diskNames: u.names };
+    return planAddDisk(input, cluster, new Date());
   }
 
   /** Runs an id/IP allocating operation: one at a time in this process, and across API servers. */
@@ -525,11 +527,7 @@ export class DiskService {
       } else {
         const input = parseAddDisk({ ...req, name: req.name ?? old?.name, sizeGb });
         if ('ok' in input) return input;
-        const plan = planAddDisk(
-          input,
-          { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps: u.usedIps, diskIds: u.disks.keys(), diskNames: u.names },
-          new Date(),
-        );
+        const plan = this.plan(input, u);
         if ('ok' in plan) return plan;
         meta = { ...plan, sizeGb };
       }

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { isValidIqn } from '../../domain/validate.js';
 import { isIp } from '../../domain/ip.js';
-import { Mutex, sleep } from '../../util/async.js';
+import { KeyedMutex, Mutex, sleep } from '../../util/async.js';
 import { run } from '../exec.js';
 import type { TargetBacking } from '../images/types.js';
 import { parseShowTargets } from './tgt-show.js';
@@ -169,7 +169,7 @@ export class TgtDriver {
   private readonly port: number;
   private readonly tuning: TgtTuning;
   /** Serializes work per IP. */
-  private locks = new Map<string, Promise<unknown>>();
+  private readonly locks = new KeyedMutex();
   /** Portals whose target was configured or seen configured: by which tgtd, with which spec, when. */
   private readonly verified = new Map<string, { pid: number; specHash: string; at: number }>();
   private closing = false;
@@ -182,17 +182,6 @@ export class TgtDriver {
     this.socketDir = o.socketDir ?? '/var/run/tgtd';
     this.port = o.iscsiPort ?? 3260;
     this.tuning = o.tuning ?? DEFAULT_TGT_TUNING;
-  }
-
-  private withLock<T>(ip: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(ip) ?? Promise.resolve();
-    const next = prev.then(fn, fn);
-    const tail = next.catch(() => {});
-    this.locks.set(ip, tail);
-    void tail.then(() => {
-      if (this.locks.get(ip) === tail) this.locks.delete(ip);
-    });
-    return next;
   }
 
   private stateFile(ip: string): string {
@@ -369,7 +358,7 @@ export class TgtDriver {
     if (!isIp(ip)) return Promise.reject(new TgtError(`invalid portal IP ${ip}`));
     if (!isValidIqn(spec.iqn)) return Promise.reject(new TgtError(`invalid target IQN ${spec.iqn}`));
     if (spec.acl !== '' && !isValidIqn(spec.acl)) return Promise.reject(new TgtError(`invalid initiator IQN ${spec.acl}`));
-    return this.withLock(ip, async () => {
+    return this.locks.run(ip, async () => {
       if (this.closing) throw new TgtError('the target driver is stopping');
       const want = hashSpec(spec);
       let s = await this.readState(ip);
@@ -437,7 +426,7 @@ export class TgtDriver {
 
   /** Stops serving ip: removes the target (dropping sessions) and stops its tgtd. */
   unserve(ip: string): Promise<void> {
-    return this.withLock(ip, async () => {
+    return this.locks.run(ip, async () => {
       this.verified.delete(ip);
       const s = await this.readState(ip);
       if (!s) return;
