@@ -88,10 +88,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const n2 = size(20, 5);
     try {
       results.push(
-        await measure('Ceph + etcd', 51, {
-          images: { kind: 'rbd', conf: ctx.ceph.conf, keyring: ctx.ceph.keyring, id: ctx.ceph.id, pool: ctx.ceph.pool },
-          coord: { kind: 'etcd', endpoints: ctx.etcd.endpoints },
-        }, n2),
+        await measure(
+          'Ceph + etcd',
+          51,
+          {
+            images: { kind: 'rbd', conf: ctx.ceph.conf, keyring: ctx.ceph.keyring, id: ctx.ceph.id, pool: ctx.ceph.pool },
+            coord: { kind: 'etcd', endpoints: ctx.etcd.endpoints },
+          },
+          n2,
+        ),
       );
     } finally {
       await clearEtcd(ctx.etcd.endpoints);

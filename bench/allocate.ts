@@ -24,7 +24,13 @@ import { growthExponent, median, ms, now, perCall, ratio } from './lib/stats.js'
 import { ROOT, assembleDisks } from '../src/domain/keys.js';
 
 /** The allocator before this bench (one `used.has` per position of the range), for comparison. */
-function legacyAllocate(choice: SubnetChoice, count: number, s1: ResolvedSubnet, s2: ResolvedSubnet, used: ReadonlySet<number>): Allocated[] | undefined {
+function legacyAllocate(
+  choice: SubnetChoice,
+  count: number,
+  s1: ResolvedSubnet,
+  s2: ResolvedSubnet,
+  used: ReadonlySet<number>,
+): Allocated[] | undefined {
   if (choice !== 3) {
     const s = choice === 1 ? s1 : s2;
     let runStart = s.from;
@@ -85,10 +91,14 @@ export async function run(_ctx: BenchContext): Promise<Section> {
         used.add(r.s1.from + i);
         used.add(r.s2.from + i);
       }
-      for (const [mode, choice] of [['subnet 1, 2 paths', 1], ['both (lockstep), 2 paths', 3]] as const) {
+      for (const [mode, choice] of [
+        ['subnet 1, 2 paths', 1],
+        ['both (lockstep), 2 paths', 3],
+      ] as const) {
         const got = show(allocateAuto(choice, 2, r.s1, r.s2, used));
         const want = show(legacyAllocate(choice, 2, r.s1, r.s2, used));
-        if (got !== want) throw new Error(`allocateAuto and the reference disagree at ${fill} used (${r.label}, ${mode}): ${got} vs ${want}`);
+        if (got !== want)
+          throw new Error(`allocateAuto and the reference disagree at ${fill} used (${r.label}, ${mode}): ${got} vs ${want}`);
         const tNow = perCall(() => allocateAuto(choice, 2, r.s1, r.s2, used), budget);
         const tOld = perCall(() => legacyAllocate(choice, 2, r.s1, r.s2, used), budget);
         pure.push({ range: r.label, mode, fill, now: tNow, legacy: tOld });
@@ -103,7 +113,16 @@ export async function run(_ctx: BenchContext): Promise<Section> {
     head: ['range', 'mode', 'used IPs', 'now', 'growth vs 1,000', 'before (reference)', 'growth vs 1,000', 'speed-up'],
     rows: pure.map((p) => {
       const b = pure.find((x) => x.range === p.range && x.mode === p.mode && x.fill === f0) as (typeof pure)[number];
-      return [p.range, p.mode, p.fill.toLocaleString('en-US'), ms(p.now), ratio(p.now / b.now, 1), ms(p.legacy), ratio(p.legacy / b.legacy, 1), ratio(p.legacy / p.now, 1)];
+      return [
+        p.range,
+        p.mode,
+        p.fill.toLocaleString('en-US'),
+        ms(p.now),
+        ratio(p.now / b.now, 1),
+        ms(p.legacy),
+        ratio(p.legacy / b.legacy, 1),
+        ratio(p.legacy / p.now, 1),
+      ];
     }),
   });
   for (const r of ranges)
@@ -117,7 +136,10 @@ export async function run(_ctx: BenchContext): Promise<Section> {
     }
   const worst = pure.filter((p) => p.fill === fN).sort((a, b) => b.now - a.now)[0];
   const worstOld = pure.filter((p) => p.fill === fN).sort((a, b) => b.legacy - a.legacy)[0];
-  if (worst && worstOld) sec.headline.push(`allocateAuto at ${fN.toLocaleString('en-US')} used IPs: ${ms(worst.now)} worst case now (before: ${ms(worstOld.legacy)})`);
+  if (worst && worstOld)
+    sec.headline.push(
+      `allocateAuto at ${fN.toLocaleString('en-US')} used IPs: ${ms(worst.now)} worst case now (before: ${ms(worstOld.legacy)})`,
+    );
 
   // ---- 2. a whole add through the API -------------------------------------------------------------
   const diskLevels = fills.map((f) => f / 2); // 2 paths per disk
@@ -129,7 +151,13 @@ export async function run(_ctx: BenchContext): Promise<Section> {
     let have = 0;
     let seq = 0;
     for (const level of diskLevels) {
-      await populate(bp.tp.product.store, have + 1, level, { subnet: checked.subnet1, iqnBase: bp.tp.settings.cluster.iqnBase, pool: 'rbd', paths: 2, batch: 5000 });
+      await populate(bp.tp.product.store, have + 1, level, {
+        subnet: checked.subnet1,
+        iqnBase: bp.tp.settings.cluster.iqnBase,
+        pool: 'rbd',
+        paths: 2,
+        batch: 5000,
+      });
       have = level;
       const warm = await http(bp.url, 'POST', '/api/v1/disks', addBody(`alloc-${++seq}`, { activePaths: 2, subnet: 1 }));
       if (warm.status !== 201) throw new Error(`add at ${level} disks: ${warm.status} ${JSON.stringify(warm.json).slice(0, 300)}`);
@@ -159,12 +187,20 @@ export async function run(_ctx: BenchContext): Promise<Section> {
   sec.tables.push({
     title: `A whole add through the HTTP API (POST /api/v1/disks, 2 paths, subnet 1), embedded store, file images: median of ${size(5, 3)} after one warm-up add`,
     head: ['disks', 'used IPs', 'add latency', 'growth', 'of which: read the store (list + assembleDisks)'],
-    rows: api.map((r) => [r.disks.toLocaleString('en-US'), r.used.toLocaleString('en-US'), ms(r.add), a0 ? ratio(r.add / a0.add, 1) : '', ms(r.read)]),
+    rows: api.map((r) => [
+      r.disks.toLocaleString('en-US'),
+      r.used.toLocaleString('en-US'),
+      ms(r.add),
+      a0 ? ratio(r.add / a0.add, 1) : '',
+      ms(r.read),
+    ]),
   });
   const aN = api[api.length - 1];
   if (a0 && aN) {
     const k = growthExponent(a0.used, a0.add, aN.used, aN.add);
-    sec.headline.push(`add through the API: ${ms(a0.add)} at ${a0.used.toLocaleString('en-US')} used IPs → ${ms(aN.add)} at ${aN.used.toLocaleString('en-US')} (growth exponent ${k.toFixed(2)}; 2 would be quadratic)`);
+    sec.headline.push(
+      `add through the API: ${ms(a0.add)} at ${a0.used.toLocaleString('en-US')} used IPs → ${ms(aN.add)} at ${aN.used.toLocaleString('en-US')} (growth exponent ${k.toFixed(2)}; 2 would be quadratic)`,
+    );
   }
   sec.notes.push(
     'Allocation (pure) now costs at most one pass over the used set plus one over the range (a bitmap once the walk passes 1,024 positions); before, it was one hash look-up per position up to the first free run, which is slow for IPs ≥ 128.0.0.0 (V8 heap numbers).',

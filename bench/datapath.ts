@@ -75,7 +75,10 @@ interface Measure {
 
 /** CPU seconds of this process's finished children, and of a tgtd. */
 function cpuMark(tgtdPid?: number): { children: number; tgtd: number } {
-  return { children: cpuSeconds(process.pid)?.children ?? Number.NaN, tgtd: tgtdPid ? (cpuSeconds(tgtdPid)?.self ?? Number.NaN) : Number.NaN };
+  return {
+    children: cpuSeconds(process.pid)?.children ?? Number.NaN,
+    tgtd: tgtdPid ? (cpuSeconds(tgtdPid)?.self ?? Number.NaN) : Number.NaN,
+  };
 }
 
 function measure(a: { children: number; tgtd: number }, b: { children: number; tgtd: number }, ops: number, iops: number): Measure {
@@ -86,7 +89,22 @@ function measure(a: { children: number; tgtd: number }, b: { children: number; t
 async function rbdBench(c: Ceph, image: string, w: Workload, seconds: number, cache: boolean): Promise<Measure> {
   const points: { sec: number; ops: number }[] = [];
   let summary: { ops: number; iops: number } | undefined;
-  const args = [...rbdArgs(c), ...(cache ? [] : ['--rbd_cache=false']), 'bench', '--io-type', w.io, '--io-pattern', w.pattern, '--io-size', String(w.bs), '--io-threads', String(w.qd), '--io-total', String(64 * 1024 * MiB), `${c.pool}/${image}`];
+  const args = [
+    ...rbdArgs(c),
+    ...(cache ? [] : ['--rbd_cache=false']),
+    'bench',
+    '--io-type',
+    w.io,
+    '--io-pattern',
+    w.pattern,
+    '--io-size',
+    String(w.bs),
+    '--io-threads',
+    String(w.qd),
+    '--io-total',
+    String(64 * 1024 * MiB),
+    `${c.pool}/${image}`,
+  ];
   const m0 = cpuMark();
   const r = await runFor('rbd', args, seconds + 1, {
     onLine: (line) => {
@@ -153,7 +171,11 @@ function tuningText(t: TgtTuning): string {
   parts.push(`tgtd -t ${t.rbdIoThreads ?? '16 (default)'}`);
   parts.push(t.rbdClientArgs?.length ? `CEPH_ARGS ${t.rbdClientArgs.join(' ')}` : 'librbd defaults (rbd cache on)');
   const p = Object.entries(t.targetParams ?? {});
-  parts.push(p.length ? p.map(([k, v]) => `${k}=${v}`).join(', ') : 'tgt session defaults (8 KiB PDUs, InitialR2T=Yes, 64 KiB first burst, 256 KiB bursts)');
+  parts.push(
+    p.length
+      ? p.map(([k, v]) => `${k}=${v}`).join(', ')
+      : 'tgt session defaults (8 KiB PDUs, InitialR2T=Yes, 64 KiB first burst, 256 KiB bursts)',
+  );
   return parts.join('; ');
 }
 
@@ -162,7 +184,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const missing = TOOLS.filter((t) => !commandExists(t));
   if (!ctx.ceph || !ctx.etcd || missing.length) {
     sec.status = 'skipped';
-    sec.notes.push(`skipped: ${missing.length ? `missing ${missing.join(', ')}` : (ctx.cephMissing ?? ctx.etcdMissing ?? 'Ceph or etcd not running')}`);
+    sec.notes.push(
+      `skipped: ${missing.length ? `missing ${missing.join(', ')}` : (ctx.cephMissing ?? ctx.etcdMissing ?? 'Ceph or etcd not running')}`,
+    );
     return sec;
   }
   const ceph = ctx.ceph;
@@ -183,8 +207,20 @@ export async function run(ctx: BenchContext): Promise<Section> {
   if (process.env.BENCH_TUNE === '1') {
     const t = DEFAULT_TGT_TUNING;
     others.push(
-      { name: `before + -t ${t.rbdIoThreads}`, tuning: { rbdClientArgs: NO_CACHE, ...(t.rbdIoThreads ? { rbdIoThreads: t.rbdIoThreads } : {}) }, reads: true, writes: true, perf: false },
-      { name: 'before + session params', tuning: { rbdClientArgs: NO_CACHE, targetParams: t.targetParams ?? {} }, reads: true, writes: true, perf: false },
+      {
+        name: `before + -t ${t.rbdIoThreads}`,
+        tuning: { rbdClientArgs: NO_CACHE, ...(t.rbdIoThreads ? { rbdIoThreads: t.rbdIoThreads } : {}) },
+        reads: true,
+        writes: true,
+        perf: false,
+      },
+      {
+        name: 'before + session params',
+        tuning: { rbdClientArgs: NO_CACHE, targetParams: t.targetParams ?? {} },
+        reads: true,
+        writes: true,
+        perf: false,
+      },
     );
   }
 
@@ -218,7 +254,25 @@ export async function run(ctx: BenchContext): Promise<Section> {
 
     // Fill the image so reads hit real objects (a never-written RBD object reads as zeros for free).
     const tFill = Date.now();
-    await exec('rbd', [...rbdArgs(ceph), 'bench', '--io-type', 'write', '--io-pattern', 'seq', '--io-size', '4M', '--io-threads', '16', '--io-total', `${imageGb}G`, `${ceph.pool}/${image}`], { timeoutMs: 600_000 });
+    await exec(
+      'rbd',
+      [
+        ...rbdArgs(ceph),
+        'bench',
+        '--io-type',
+        'write',
+        '--io-pattern',
+        'seq',
+        '--io-size',
+        '4M',
+        '--io-threads',
+        '16',
+        '--io-total',
+        `${imageGb}G`,
+        `${ceph.pool}/${image}`,
+      ],
+      { timeoutMs: 600_000 },
+    );
     const fillS = (Date.now() - tFill) / 1000;
     log(`datapath: ${image} filled (${imageGb} GiB in ${fillS.toFixed(1)} s)`);
 
@@ -271,7 +325,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
           if (w.io === 'read' ? g.reads : g.writes) put(w.id, `qemu-img → iSCSI, ${g.name}`, await qemuBench(g.url, w, seconds, pids[i]));
         }
         if (w.io === 'read')
-          for (const [i, g] of [...gateways.entries()].reverse()) if (g.perf) put(w.id, `iscsi-perf → iSCSI, ${g.name}`, await iscsiPerf(g.url, w, seconds, blockSize, pids[i]));
+          for (const [i, g] of [...gateways.entries()].reverse())
+            if (g.perf) put(w.id, `iscsi-perf → iSCSI, ${g.name}`, await iscsiPerf(g.url, w, seconds, blockSize, pids[i]));
       }
     }
 
@@ -289,7 +344,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
       const sameTool = best(m.get('qemu-img → librbd') ?? []);
       sec.tables.push({
         title: w.label,
-        head: ['client → path', w.bs >= MiB ? 'MiB/s (best round)' : 'IOPS (best round)', 'gateway / rbd bench', 'gateway / qemu-img → librbd', 'client CPU per I/O', 'tgtd CPU per I/O', 'all rounds'],
+        head: [
+          'client → path',
+          w.bs >= MiB ? 'MiB/s (best round)' : 'IOPS (best round)',
+          'gateway / rbd bench',
+          'gateway / qemu-img → librbd',
+          'client CPU per I/O',
+          'tgtd CPU per I/O',
+          'all rounds',
+        ],
         rows: [...m.entries()].map(([client, v]) => {
           const x = best(v);
           return [
@@ -315,11 +378,22 @@ export async function run(ctx: BenchContext): Promise<Section> {
         ratio(best(after) / best(before)),
         `${usPerOp(cpu(before, 'tgtdCpu'))} → ${usPerOp(cpu(after, 'tgtdCpu'))}`,
       ]);
-      sec.headline.push(`${w.label}: gateway ${fig(w, best(after))} vs rbd bench ${fig(w, direct)}: ${ratio(best(after) / direct)} (before tuning ${ratio(best(before) / direct)})`);
+      sec.headline.push(
+        `${w.label}: gateway ${fig(w, best(after))} vs rbd bench ${fig(w, direct)}: ${ratio(best(after) / direct)} (before tuning ${ratio(best(before) / direct)})`,
+      );
     }
     sec.tables.unshift({
       title: 'Summary: gateway (qemu-img bench over iSCSI) / direct (rbd bench, librbd cache off), before and after tuning',
-      head: ['workload', 'direct', 'gateway before', 'ratio before', 'gateway after', 'ratio after', 'after / before', 'tgtd CPU per I/O before → after'],
+      head: [
+        'workload',
+        'direct',
+        'gateway before',
+        'ratio before',
+        'gateway after',
+        'ratio after',
+        'after / before',
+        'tgtd CPU per I/O before → after',
+      ],
       rows: summary,
     });
     sec.tables.push({

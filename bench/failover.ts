@@ -25,9 +25,13 @@ interface Report {
 
 /** iscsi-perf in the client namespace; collects its progress reports with arrival times. */
 function startPerf(c: SimCluster, url: string, seconds: number): { child: ChildProcess; reports: Report[]; done: Promise<void> } {
-  const child = spawn('ip', ['netns', 'exec', c.client, 'iscsi-perf', '-i', INITIATOR, '-m', '8', '-b', '8', '-t', String(seconds), '-n', '-x', '1000', url], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    'ip',
+    ['netns', 'exec', c.client, 'iscsi-perf', '-i', INITIATOR, '-m', '8', '-b', '8', '-t', String(seconds), '-n', '-x', '1000', url],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   if (child.pid) c.trackPid(child.pid);
   const reports: Report[] = [];
   let buf = '';
@@ -72,29 +76,54 @@ async function scenario(c: SimCluster, kind: 'crash' | 'cut', disk: { id: string
   if (kind === 'crash') await victim.powerOff();
   else await victim.cutManagement();
   let expiredMs: number | undefined;
-  const expired = waitUntil('victim lease expired', async () => {
-    if (!(await c.store.get(`/portway/nodes/${victim.name}`))) expiredMs = Math.round(performance.now() - t0);
-    return expiredMs;
-  }, 60_000, 20);
+  const expired = waitUntil(
+    'victim lease expired',
+    async () => {
+      if (!(await c.store.get(`/portway/nodes/${victim.name}`))) expiredMs = Math.round(performance.now() - t0);
+      return expiredMs;
+    },
+    60_000,
+    20,
+  );
   let fenceMs: number | undefined;
   if (kind === 'cut') {
-    await waitUntil('victim fenced', async () => ((await victim.pathIps()).length === 0 && victim.tgtds().length === 0 ? true : undefined), 30_000, 20);
+    await waitUntil(
+      'victim fenced',
+      async () => ((await victim.pathIps()).length === 0 && victim.tgtds().length === 0 ? true : undefined),
+      30_000,
+      20,
+    );
     fenceMs = Math.round(performance.now() - t0);
   }
-  await waitUntil('paths served by other nodes', async () => {
-    const r = await c.disks.paths(disk.id);
-    return r.ok && r.paths.every((p) => p.state === 'served' && p.node && p.node !== victim.name) ? true : undefined;
-  }, 60_000, 20);
+  await waitUntil(
+    'paths served by other nodes',
+    async () => {
+      const r = await c.disks.paths(disk.id);
+      return r.ok && r.paths.every((p) => p.state === 'served' && p.node && p.node !== victim.name) ? true : undefined;
+    },
+    60_000,
+    20,
+  );
   const servedMs = Math.round(performance.now() - t0);
   await expired;
   const lost = paths.filter((p) => p.node === victim.name);
-  await waitUntil('every moved path answering', async () => {
-    for (const p of lost) if ((await c.inquiry(p.ip, disk.iqn, 3000).catch(() => '')) !== `PW${disk.id}`) return undefined;
-    return true;
-  }, 60_000, 20);
+  await waitUntil(
+    'every moved path answering',
+    async () => {
+      for (const p of lost) if ((await c.inquiry(p.ip, disk.iqn, 3000).catch(() => '')) !== `PW${disk.id}`) return undefined;
+      return true;
+    },
+    60_000,
+    20,
+  );
   const answeringMs = Math.round(performance.now() - t0);
   // Let iscsi-perf go on past the recovery, then stop it.
-  await waitUntil('iscsi-perf reporting again', () => (perf.reports.some((r) => r.t > t0 + answeringMs) ? true : undefined), 30_000, 50).catch(() => undefined);
+  await waitUntil(
+    'iscsi-perf reporting again',
+    () => (perf.reports.some((r) => r.t > t0 + answeringMs) ? true : undefined),
+    30_000,
+    50,
+  ).catch(() => undefined);
   perf.child.kill('SIGINT');
   await Promise.race([perf.done, new Promise((r) => setTimeout(r, 5000))]);
   if (perf.child.exitCode === null) perf.child.kill('SIGKILL');
@@ -103,12 +132,29 @@ async function scenario(c: SimCluster, kind: 'crash' | 'cut', disk: { id: string
   // Bring the cluster back to three nodes with one path each.
   if (kind === 'crash') await victim.powerOn();
   else await victim.restoreManagement();
-  await waitUntil(`${victim.name} up`, async () => {
-    const r = await c.paths.nodes();
-    return r.ok && r.nodes.find((n) => n.name === victim.name)?.up ? true : undefined;
-  }, 60_000, 100);
+  await waitUntil(
+    `${victim.name} up`,
+    async () => {
+      const r = await c.paths.nodes();
+      return r.ok && r.nodes.find((n) => n.name === victim.name)?.up ? true : undefined;
+    },
+    60_000,
+    100,
+  );
   await c.paths.rebalance();
-  return { kind, victim: victim.name, ttlMs: TTL * 1000, fenceMs, expiredMs, servedMs, answeringMs, ioStallMaxMs: s.gapMs, ioStallMinMs: Math.max(0, s.gapMs - 1000), steadyIops: s.steadyIops, ioRecovered: recovered };
+  return {
+    kind,
+    victim: victim.name,
+    ttlMs: TTL * 1000,
+    fenceMs,
+    expiredMs,
+    servedMs,
+    answeringMs,
+    ioStallMaxMs: s.gapMs,
+    ioStallMinMs: Math.max(0, s.gapMs - 1000),
+    steadyIops: s.steadyIops,
+    ioRecovered: recovered,
+  };
 }
 
 async function main(): Promise<void> {
@@ -117,14 +163,32 @@ async function main(): Promise<void> {
   const c = await SimCluster.start({ nodes: 3, leaseTtlSeconds: TTL, logLevel: process.env.PW_BENCH_LOG ?? 'warn' });
   try {
     process.stderr.write(`cluster of 3 nodes up in ${Math.round(performance.now() - t)} ms (${c.id}, lease TTL ${TTL} s)\n`);
-    const r = await c.disks.add({ name: 'bench', sizeGb: 1, activePaths: 3, subnet: 1, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+    const r = await c.disks.add({
+      name: 'bench',
+      sizeGb: 1,
+      activePaths: 3,
+      subnet: 1,
+      ipMode: 'auto',
+      acl: { mode: 'all' },
+      auth: { mode: 'none' },
+    });
     if (!r.ok) throw new Error(`add: ${r.message}`);
     const results = [];
     for (const kind of ['crash', 'cut'] as const) results.push(await scenario(c, kind, r.disk));
     await c.watcher.stop();
     const overlaps = c.watcher.overlaps().length;
     const rows = results.map((x) =>
-      [x.kind.padEnd(6), String(x.ttlMs).padStart(6), String(x.fenceMs ?? '-').padStart(8), String(x.expiredMs).padStart(9), String(x.servedMs).padStart(9), String(x.answeringMs).padStart(11), `${x.ioStallMinMs}-${x.ioStallMaxMs}`.padStart(14), String(x.steadyIops).padStart(7), x.ioRecovered ? 'yes' : 'NO'].join('  '),
+      [
+        x.kind.padEnd(6),
+        String(x.ttlMs).padStart(6),
+        String(x.fenceMs ?? '-').padStart(8),
+        String(x.expiredMs).padStart(9),
+        String(x.servedMs).padStart(9),
+        String(x.answeringMs).padStart(11),
+        `${x.ioStallMinMs}-${x.ioStallMaxMs}`.padStart(14),
+        String(x.steadyIops).padStart(7),
+        x.ioRecovered ? 'yes' : 'NO',
+      ].join('  '),
     );
     process.stdout.write(
       [

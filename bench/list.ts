@@ -34,8 +34,17 @@ async function writeAudit(store: CoordStore, count: number, batch: number): Prom
   const t = Date.UTC(2026, 0, 1);
   const ops: TxnOp[] = [];
   for (let i = 0; i < count; i++) {
-    const id = `${String(t + i * 1000).padStart(15, '0')}-${String(i % 10_000).padStart(4, '0')}-${(i * 2654435761 >>> 0).toString(16).padStart(8, '0')}`;
-    const entry = { time: new Date(t + i * 1000).toISOString(), actor: 'admin', via: 'session', action: 'disk.add', target: `disk ${String(i % 99_999).padStart(5, '0')}`, outcome: 'ok', ip: '127.0.0.1', details: { name: `bench-${i}`, sizeGb: 1, activePaths: 2 } };
+    const id = `${String(t + i * 1000).padStart(15, '0')}-${String(i % 10_000).padStart(4, '0')}-${((i * 2654435761) >>> 0).toString(16).padStart(8, '0')}`;
+    const entry = {
+      time: new Date(t + i * 1000).toISOString(),
+      actor: 'admin',
+      via: 'session',
+      action: 'disk.add',
+      target: `disk ${String(i % 99_999).padStart(5, '0')}`,
+      outcome: 'ok',
+      ip: '127.0.0.1',
+      details: { name: `bench-${i}`, sizeGb: 1, activePaths: 2 },
+    };
     ops.push({ type: 'put', key: `${AUDIT}${id}`, value: JSON.stringify(entry) });
   }
   for (let i = 0; i < ops.length; i += batch) await store.txn([], ops.slice(i, i + batch));
@@ -141,7 +150,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         });
         const cpuD = process.cpuUsage(cpu0);
         const cpuPerList = (cpuD.user + cpuD.system) / 1000 / samples.length;
-        const etcdPerList = ((etcdPid ? (cpuSeconds(etcdPid)?.self ?? Number.NaN) : Number.NaN) - etcd0) * 1000 / samples.length;
+        const etcdPerList = (((etcdPid ? (cpuSeconds(etcdPid)?.self ?? Number.NaN) : Number.NaN) - etcd0) * 1000) / samples.length;
         imageCalls += counter.calls() - before;
         // Where the time goes: the same steps DiskService.list() and the route take, one by one.
         const reps = n >= 10_000 ? size(7, 3) : 15;
@@ -159,7 +168,21 @@ export async function run(ctx: BenchContext): Promise<Section> {
         }, reps);
         const json = await timeIt(() => JSON.stringify({ disks: views }), reps);
         const s = summarize(samples);
-        rows.push({ backend, disks: n, keys: kvs.length, p50: s.p50, p99: s.p99, n: s.n, bytes: first.bytes, storeList, assemble, view, json, cpu: cpuPerList, etcdCpu: etcdPerList });
+        rows.push({
+          backend,
+          disks: n,
+          keys: kvs.length,
+          p50: s.p50,
+          p99: s.p99,
+          n: s.n,
+          bytes: first.bytes,
+          storeList,
+          assemble,
+          view,
+          json,
+          cpu: cpuPerList,
+          etcdCpu: etcdPerList,
+        });
         log(`list/${backend}: ${n} disks p50 ${ms(s.p50)} p99 ${ms(s.p99)} (${s.n} requests)`);
       }
       // The same list with the audit log full: it lives under /portway/audit/, inside the prefix the list reads.
@@ -168,10 +191,23 @@ export async function run(ctx: BenchContext): Promise<Section> {
         const t0 = now();
         await writeAudit(store, AUDIT_ENTRIES, backend === 'etcd' ? 128 : 5000);
         log(`list/${backend}: ${AUDIT_ENTRIES} audit entries written in ${ms(now() - t0)}`);
-        const samples = await sample(() => rawGet(bp.url, '/api/v1/disks'), { warmup: 2, minIter: size(15, 5), minMs: size(2000, 300), maxIter: 300 });
+        const samples = await sample(() => rawGet(bp.url, '/api/v1/disks'), {
+          warmup: 2,
+          minIter: size(15, 5),
+          minMs: size(2000, 300),
+          maxIter: 300,
+        });
         const kvs = await store.list(`${ROOT}/`);
         const s = summarize(samples);
-        auditRows.push({ backend, disks: n, keys: kvs.length, p50: s.p50, p99: s.p99, n: s.n, without: rows.find((r) => r.backend === backend && r.disks === n)?.p50 ?? Number.NaN });
+        auditRows.push({
+          backend,
+          disks: n,
+          keys: kvs.length,
+          p50: s.p50,
+          p99: s.p99,
+          n: s.n,
+          without: rows.find((r) => r.backend === backend && r.disks === n)?.p50 ?? Number.NaN,
+        });
         await store.deletePrefix(AUDIT);
         log(`list/${backend}: ${n} disks + ${AUDIT_ENTRIES} audit entries p50 ${ms(s.p50)}`);
       }
@@ -190,7 +226,20 @@ export async function run(ctx: BenchContext): Promise<Section> {
 
   sec.tables.push({
     title: 'Latency through the HTTP API (sequential requests, one client)',
-    head: ['store', 'disks', 'keys read', 'p50', 'p99', 'requests', 'per disk (p50/N)', 'per-disk vs 100', 'server CPU per list', 'etcd CPU per list', 'response', 'target'],
+    head: [
+      'store',
+      'disks',
+      'keys read',
+      'p50',
+      'p99',
+      'requests',
+      'per disk (p50/N)',
+      'per-disk vs 100',
+      'server CPU per list',
+      'etcd CPU per list',
+      'response',
+      'target',
+    ],
     rows: rows.map((r) => {
       const base = rows.find((b) => b.backend === r.backend && b.disks === sizes[0]);
       const perDisk = r.p50 / r.disks;
@@ -215,12 +264,30 @@ export async function run(ctx: BenchContext): Promise<Section> {
   sec.tables.push({
     title: 'Where the time goes (medians, in process; the rest of p50 is HTTP + Fastify)',
     head: ['store', 'disks', 'store.list', 'assembleDisks', 'diskView+sort', 'JSON.stringify', 'sum', 'HTTP p50'],
-    rows: rows.map((r) => [r.backend, r.disks.toLocaleString('en-US'), ms(r.storeList), ms(r.assemble), ms(r.view), ms(r.json), ms(r.storeList + r.assemble + r.view + r.json), ms(r.p50)]),
+    rows: rows.map((r) => [
+      r.backend,
+      r.disks.toLocaleString('en-US'),
+      ms(r.storeList),
+      ms(r.assemble),
+      ms(r.view),
+      ms(r.json),
+      ms(r.storeList + r.assemble + r.view + r.json),
+      ms(r.p50),
+    ]),
   });
   sec.tables.push({
     title: `The same list with a full audit log (${AUDIT_ENTRIES.toLocaleString('en-US')} entries under ${AUDIT}, inside the prefix /portway/ the list reads)`,
     head: ['store', 'disks', 'keys read', 'p50', 'p99', 'requests', 'p50 without audit', 'cost of the audit log'],
-    rows: auditRows.map((r) => [r.backend, r.disks.toLocaleString('en-US'), r.keys.toLocaleString('en-US'), ms(r.p50), ms(r.p99), r.n, ms(r.without), ratio(r.p50 / r.without)]),
+    rows: auditRows.map((r) => [
+      r.backend,
+      r.disks.toLocaleString('en-US'),
+      r.keys.toLocaleString('en-US'),
+      ms(r.p50),
+      ms(r.p99),
+      r.n,
+      ms(r.without),
+      ratio(r.p50 / r.without),
+    ]),
   });
   for (const h of hot) {
     sec.tables.push({

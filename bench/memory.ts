@@ -30,7 +30,12 @@ interface Proc {
 }
 
 /** Starts `portway serve`; `ready` resolves with its URL once it prints PORTWAY_READY. */
-function spawnServe(nodeArgs: string[], config: string, logFile: string, track: (c: ChildProcess) => void): { child: ChildProcess; ready: Promise<string> } {
+function spawnServe(
+  nodeArgs: string[],
+  config: string,
+  logFile: string,
+  track: (c: ChildProcess) => void,
+): { child: ChildProcess; ready: Promise<string> } {
   const logFd = openSync(logFile, 'a');
   const child = spawn(process.execPath, [...nodeArgs, 'serve', '--config', config], {
     stdio: ['ignore', 'pipe', logFd],
@@ -59,7 +64,13 @@ function logTail(file: string): string {
   }
 }
 
-async function startServe(nodeArgs: string[], config: string, logFile: string, readyMs: number, track: (c: ChildProcess) => void): Promise<Proc> {
+async function startServe(
+  nodeArgs: string[],
+  config: string,
+  logFile: string,
+  readyMs: number,
+  track: (c: ChildProcess) => void,
+): Promise<Proc> {
   const { child, ready } = spawnServe(nodeArgs, config, logFile, track);
   let timer: NodeJS.Timeout | undefined;
   const url = await Promise.race([
@@ -204,7 +215,8 @@ export async function run(_ctx: BenchContext): Promise<Section> {
     let served = 0;
     let lastLog = 0;
     for (;;) {
-      if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) throw new Error(`portway serve exited: ${logTail(logFile)}`);
+      if (spawned.child.exitCode !== null || spawned.child.signalCode !== null)
+        throw new Error(`portway serve exited: ${logTail(logFile)}`);
       if (url) {
         const l = await http(url, 'GET', '/api/v1/disks');
         served = (l.json?.disks ?? []).filter((d: { status: string }) => d.status === 'started').length;
@@ -239,23 +251,51 @@ export async function run(_ctx: BenchContext): Promise<Section> {
     rows.push(
       ['portway serve, API only, no disks', mib(idleApi), '', ''],
       [`portway serve, API only, ${disks.toLocaleString('en-US')} disks (after 20 lists)`, mib(apiRss), '', ''],
-      [`portway serve, API + agent, ${served.toLocaleString('en-US')} paths served`, mib(agentRss), agentDetail ? mib(agentDetail.pss) : '', agentDetail ? mib(agentDetail.privateBytes) : ''],
-      ['  the agent\'s share (difference)', mib(agentRss - apiRss), '', ''],
+      [
+        `portway serve, API + agent, ${served.toLocaleString('en-US')} paths served`,
+        mib(agentRss),
+        agentDetail ? mib(agentDetail.pss) : '',
+        agentDetail ? mib(agentDetail.privateBytes) : '',
+      ],
+      ["  the agent's share (difference)", mib(agentRss - apiRss), '', ''],
       [`tgtd, one per portal: median (of ${tg.length})`, mib(rss.p50), mib(pss.p50), mib(priv.p50)],
       ['tgtd: largest', mib(rss.max), mib(pss.max), mib(priv.max)],
-      [`all ${tg.length} tgtds together`, mib(sum(tg.map((d) => d.rss))), mib(sum(tg.map((d) => d.pss))), mib(sum(tg.map((d) => d.privateBytes)))],
+      [
+        `all ${tg.length} tgtds together`,
+        mib(sum(tg.map((d) => d.rss))),
+        mib(sum(tg.map((d) => d.pss))),
+        mib(sum(tg.map((d) => d.privateBytes))),
+      ],
     );
-    sec.tables.push({ title: `Resident memory, ${disks.toLocaleString('en-US')} single-path disks, embedded store, file images`, head: ['process', 'RSS (VmRSS)', 'PSS', 'private'], rows });
+    sec.tables.push({
+      title: `Resident memory, ${disks.toLocaleString('en-US')} single-path disks, embedded store, file images`,
+      head: ['process', 'RSS (VmRSS)', 'PSS', 'private'],
+      rows,
+    });
     sec.tables.push({
       title: 'Time and CPU',
       head: ['what', 'value'],
       rows: [
-        [`${disks.toLocaleString('en-US')} adds through the API (4 clients; adds are serialized)`, `${addS.toFixed(0)} s (${ms((addS * 1000) / disks)} per add)`],
+        [
+          `${disks.toLocaleString('en-US')} adds through the API (4 clients; adds are serialized)`,
+          `${addS.toFixed(0)} s (${ms((addS * 1000) / disks)} per add)`,
+        ],
         [`list of ${disks.toLocaleString('en-US')} disks (API alone), p50`, ms(summarize(lt).p50)],
-        [`agent start to ${partial ? `the deadline: ${served} of` : 'all'} ${disks.toLocaleString('en-US')} paths served`, `${serveAllS.toFixed(0)} s (${ms((serveAllS * 1000) / Math.max(1, served))} per path)`],
-        ['the API answered after (startProduct awaits the agent\'s first reconcile)', Number.isFinite(readyS) ? `${readyS.toFixed(0)} s` : 'not yet'],
+        [
+          `agent start to ${partial ? `the deadline: ${served} of` : 'all'} ${disks.toLocaleString('en-US')} paths served`,
+          `${serveAllS.toFixed(0)} s (${ms((serveAllS * 1000) / Math.max(1, served))} per path)`,
+        ],
+        [
+          "the API answered after (startProduct awaits the agent's first reconcile)",
+          Number.isFinite(readyS) ? `${readyS.toFixed(0)} s` : 'not yet',
+        ],
         ['threads in all tgtds', threads.toLocaleString('en-US')],
-        [partial ? 'CPU of portway serve (API + agent) while still serving paths' : 'CPU of portway serve (API + agent) at rest, all paths served', pct(cpu.self)],
+        [
+          partial
+            ? 'CPU of portway serve (API + agent) while still serving paths'
+            : 'CPU of portway serve (API + agent) at rest, all paths served',
+          pct(cpu.self),
+        ],
         ['CPU of the programs it ran meanwhile (tgtadm)', pct(cpu.children)],
       ],
     });
@@ -267,8 +307,8 @@ export async function run(_ctx: BenchContext): Promise<Section> {
     );
     sec.notes.push(
       `The product runs as its own process: ${cli.how}. Logins off (auth.enabled false), logs at warn.`,
-      'RSS counts shared pages (libc, tgtd\'s code) in every process; PSS divides them among the processes that share them, so PSS sums correctly; private is what a process alone holds.',
-      'The API server and the agent are one process on a single box (the embedded store lives in it); the agent\'s share is the difference between the two runs.',
+      "RSS counts shared pages (libc, tgtd's code) in every process; PSS divides them among the processes that share them, so PSS sums correctly; private is what a process alone holds.",
+      "The API server and the agent are one process on a single box (the embedded store lives in it); the agent's share is the difference between the two runs.",
       `${QUICK ? `BENCH_QUICK: ${disks} disks.` : ''}`.trim(),
     );
     sec.notes = sec.notes.filter((n) => n !== '');

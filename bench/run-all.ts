@@ -90,11 +90,14 @@ async function main(): Promise<void> {
   installSignalHandlers();
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const unknown = only.filter((o) => !SECTIONS.some((s) => s.id === o) && o !== 'failover');
-  if (unknown.length) throw new Error(`unknown section(s) ${unknown.join(', ')}; sections: ${SECTIONS.map((s) => s.id).join(', ')}, failover`);
+  if (unknown.length)
+    throw new Error(`unknown section(s) ${unknown.join(', ')}; sections: ${SECTIONS.map((s) => s.id).join(', ')}, failover`);
   const chosen = only.length ? SECTIONS.filter((s) => only.includes(s.id)) : SECTIONS;
   const m = machine();
   const t0 = performance.now();
-  log(`Portway bench${QUICK ? ' (BENCH_QUICK)' : ''}: ${chosen.map((s) => s.id).join(', ')}; ${m.nproc} CPUs, ${m.ramGiB.toFixed(1)} GiB, kernel ${m.kernel}`);
+  log(
+    `Portway bench${QUICK ? ' (BENCH_QUICK)' : ''}: ${chosen.map((s) => s.id).join(', ')}; ${m.nproc} CPUs, ${m.ramGiB.toFixed(1)} GiB, kernel ${m.kernel}`,
+  );
 
   const withServices = chosen.filter((s) => s.needs.ceph || s.needs.etcd);
   const without = chosen.filter((s) => !s.needs.ceph && !s.needs.etcd);
@@ -111,7 +114,9 @@ async function main(): Promise<void> {
     const services = await startServices(want);
     ctx = services.ctx;
     servicesNote = [
-      ctx.ceph ? `Ceph (1 mon, 1 mgr, 1 bluestore OSD on a ${4} GiB sparse file, pool size 1) started in ${(ctx.ceph.startMs / 1000).toFixed(0)} s` : `Ceph: ${ctx.cephMissing}`,
+      ctx.ceph
+        ? `Ceph (1 mon, 1 mgr, 1 bluestore OSD on a ${4} GiB sparse file, pool size 1) started in ${(ctx.ceph.startMs / 1000).toFixed(0)} s`
+        : `Ceph: ${ctx.cephMissing}`,
       ctx.etcd ? `etcd (1 member) started in ${(ctx.etcd.startMs / 1000).toFixed(1)} s` : `etcd: ${ctx.etcdMissing}`,
     ].join('; ');
     try {
@@ -145,7 +150,12 @@ async function main(): Promise<void> {
         ['RAM', `${m.ramGiB.toFixed(1)} GiB`],
         ['kernel', m.kernel],
         ['Node.js', m.node],
-        ['tools', Object.entries(m.tools).map(([k, v]) => `${k} ${v}`).join(', ')],
+        [
+          'tools',
+          Object.entries(m.tools)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', '),
+        ],
         ['services', servicesNote || 'none'],
       ],
     }),
@@ -155,7 +165,13 @@ async function main(): Promise<void> {
     ...sections.flatMap((s) => [`**${s.title}** (${s.status})`, '', ...s.headline.map((h) => `- ${h}`), '']),
     ...sections.map(sectionMarkdown),
   ];
-  writeFileSync(join(HERE, file), `${md.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`);
+  writeFileSync(
+    join(HERE, file),
+    `${md
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trimEnd()}\n`,
+  );
   log(`done in ${(totalS / 60).toFixed(1)} min; wrote bench/${file}`);
   if (sections.some((s) => s.status === 'failed')) process.exitCode = 1;
 }

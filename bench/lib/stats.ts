@@ -32,7 +32,10 @@ export function summarize(samples: readonly number[]): Summary {
 }
 
 export function median(samples: readonly number[]): number {
-  return percentile([...samples].sort((a, b) => a - b), 50);
+  return percentile(
+    [...samples].sort((a, b) => a - b),
+    50,
+  );
 }
 
 /**
@@ -74,7 +77,10 @@ export function mib(bytes: number): string {
 export const now = (): number => performance.now();
 
 /** Runs fn repeatedly: at least minIter times and minMs long (at most maxIter); returns per-call ms. */
-export async function sample(fn: () => Promise<unknown> | unknown, o: { minIter: number; minMs: number; maxIter: number; warmup?: number }): Promise<number[]> {
+export async function sample(
+  fn: () => Promise<unknown> | unknown,
+  o: { minIter: number; minMs: number; maxIter: number; warmup?: number },
+): Promise<number[]> {
   for (let i = 0; i < (o.warmup ?? 2); i++) await fn();
   const out: number[] = [];
   const start = now();

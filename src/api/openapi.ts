@@ -131,6 +131,24 @@ export const openApiDocument = {
         responses: { '201': diskReply, ...errors },
       },
     },
+    '/api/v1/cluster/usage': { get: { summary: 'Bytes used and total of the storage backend', responses: { '200': { description: '{usedBytes, totalBytes}' }, '503': errors['503'] } } },
+    '/api/v1/disks/{id}/paths/{n}/move': {
+      post: {
+        summary: 'Move path n to a node: the owner releases it, then only that node takes it (never two owners). Needs AssignPaths.',
+        parameters: [idParam, { name: 'n', in: 'path', required: true, schema: { type: 'integer' } }],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['node'], properties: { node: { type: 'string' } } } } } },
+        responses: { '200': { description: 'The move is done' }, ...errors },
+      },
+    },
+    '/api/v1/paths/plan': { get: { summary: 'The moves a rebalance would make (paths of a disk on different nodes, even loads)', responses: { '200': { description: '{moves}' } } } },
+    '/api/v1/paths/rebalance': { post: { summary: 'Carry out the rebalance plan as moves. Needs AssignPaths.', responses: { '200': { description: '{moves}' }, ...errors } } },
+    '/api/v1/nodes': { get: { summary: 'Nodes: name, up, drained, paths held', responses: { '200': { description: '{nodes}' } } } },
+    '/api/v1/nodes/{name}/drain': {
+      post: { summary: "Drain a node: its paths move away and it takes none. Needs AssignPaths.", parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'Drained' }, ...errors } },
+    },
+    '/api/v1/nodes/{name}/undrain': {
+      post: { summary: 'Undrain a node. Needs AssignPaths.', parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { '200': { description: 'Undrained' }, ...errors } },
+    },
     '/api/v1/events': { get: { summary: 'Server-sent events: `disks` with the whole list on every change', responses: { '200': { description: 'text/event-stream' } } } },
   },
 };
