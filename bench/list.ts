@@ -8,6 +8,7 @@
  * The agent is off (no tgtd for 10,000 disks); the list does not involve it.
  */
 import { pathToFileURL } from 'node:url';
+import { Etcd3 } from 'etcd3';
 import type { CoordStore, TxnOp } from '../src/adapters/coord/types.js';
 import type { ImageStore } from '../src/adapters/images/types.js';
 import type { Settings } from '../src/app/settings.js';
@@ -48,6 +49,43 @@ async function writeAudit(store: CoordStore, count: number, batch: number): Prom
     ops.push({ type: 'put', key: `${AUDIT}${id}`, value: JSON.stringify(entry) });
   }
   for (let i = 0; i < ops.length; i += batch) await store.txn([], ops.slice(i, i + batch));
+}
+
+/** How many keys the store holds under /portway/ (undefined when it cannot say). */
+async function keysOf(store: CoordStore): Promise<number | undefined> {
+  try {
+    return (await store.list(`${ROOT}/`)).length;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why a range read of /portway/ fails on etcd: the same read with the etcd3 client directly (no retry,
+ * default gRPC options), and how long it takes without gRPC's 4 MiB default limit on a received message.
+ */
+async function etcdRangeError(endpoints: string[]): Promise<string> {
+  const out: string[] = [];
+  const plain = new Etcd3({ hosts: endpoints });
+  try {
+    await plain.getAll().prefix(`${ROOT}/`).strings();
+    out.push('the direct read succeeds');
+  } catch (e) {
+    out.push((e as Error).message.slice(0, 200));
+  } finally {
+    plain.close();
+  }
+  const unlimited = new Etcd3({ hosts: endpoints, grpcOptions: { 'grpc.max_receive_message_length': -1 } });
+  try {
+    const t0 = now();
+    const kvs = await unlimited.getAll().prefix(`${ROOT}/`).strings();
+    out.push(`with grpc.max_receive_message_length -1 the read of ${Object.keys(kvs).length.toLocaleString('en-US')} keys succeeds in ${ms(now() - t0)}`);
+  } catch (e) {
+    out.push(`unlimited: ${(e as Error).message.slice(0, 200)}`);
+  } finally {
+    unlimited.close();
+  }
+  return out.join('; ');
 }
 
 /** Counts calls to the image store the product uses (wrapping the instance's methods). */
@@ -101,8 +139,9 @@ export async function run(ctx: BenchContext): Promise<Section> {
   else sec.notes.push(`etcd: skipped (${ctx.etcdMissing ?? 'not running'})`);
   const rows: Row[] = [];
   const auditRows: { backend: string; disks: number; keys: number; p50: number; p99: number; n: number; without: number }[] = [];
-  const hot: { backend: string; spots: Awaited<ReturnType<typeof hotSpots>> }[] = [];
+  const hot: { backend: string; disks: number; spots: Awaited<ReturnType<typeof hotSpots>> }[] = [];
   let imageCalls = 0;
+  const failures: { backend: string; disks: number; keys: number; error: string; why: string }[] = [];
 
   for (const backend of backends) {
     const over: Partial<Settings> = { agent: { enabled: false, leaseTtlSeconds: 10 }, cluster: wideCluster(52, 53) };
@@ -120,6 +159,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       if (!checked.ok) throw new Error(checked.message);
       const store: CoordStore = p.store;
       let have = 0;
+      let failedAt: number | undefined;
       for (const n of sizes) {
         const t0 = now();
         await populate(store, have + 1, n, {
@@ -134,7 +174,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
         have = n;
         log(`list/${backend}: ${n} disks written in ${ms(now() - t0)}`);
         const first = await http(bp.url, 'GET', '/api/v1/disks');
-        if (first.status !== 200) throw new Error(`GET /api/v1/disks: ${first.status} ${JSON.stringify(first.json).slice(0, 300)}`);
+        if (first.status !== 200) {
+          const why = backend === 'etcd' && ctx.etcd ? await etcdRangeError(ctx.etcd.endpoints) : '';
+          failures.push({ backend, disks: n, keys: (await keysOf(store)) ?? Number.NaN, error: `${first.status} ${first.json?.code ?? ''}`, why });
+          log(`list/${backend}: ${n} disks: ${first.status} ${JSON.stringify(first.json).slice(0, 200)} ${why}`);
+          failedAt = n;
+          break;
+        }
         const disks = first.json.disks as { status: string }[];
         if (disks.length !== n) throw new Error(`the list has ${disks.length} disks, ${n} were written`);
         if (disks.some((d) => d.status !== 'started')) throw new Error('a written disk is not "started"');
@@ -186,7 +232,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         log(`list/${backend}: ${n} disks p50 ${ms(s.p50)} p99 ${ms(s.p99)} (${s.n} requests)`);
       }
       // The same list with the audit log full: it lives under /portway/audit/, inside the prefix the list reads.
-      {
+      if (failedAt === undefined) {
         const n = have;
         const t0 = now();
         await writeAudit(store, AUDIT_ENTRIES, backend === 'etcd' ? 128 : 5000);
@@ -212,12 +258,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
         log(`list/${backend}: ${n} disks + ${AUDIT_ENTRIES} audit entries p50 ${ms(s.p50)}`);
       }
       // A CPU profile of a few lists at the largest size (the API server runs in this process).
-      const largest = sizes[sizes.length - 1] as number;
-      const spots = await hotSpots(async () => {
-        for (let i = 0; i < size(5, 2); i++) await rawGet(bp.url, '/api/v1/disks');
-      }, 8);
-      hot.push({ backend, spots });
-      log(`list/${backend}: profiled ${largest} disks`);
+      if (failedAt === undefined) {
+        const spots = await hotSpots(async () => {
+          for (let i = 0; i < size(5, 2); i++) await rawGet(bp.url, '/api/v1/disks');
+        }, 8);
+        hot.push({ backend, disks: have, spots });
+        log(`list/${backend}: profiled ${have} disks`);
+      }
     } finally {
       await bp.stop();
       if (backend === 'etcd' && ctx.etcd) await clearEtcd(ctx.etcd.endpoints);
@@ -275,6 +322,15 @@ export async function run(ctx: BenchContext): Promise<Section> {
       ms(r.p50),
     ]),
   });
+  if (failures.length) {
+    sec.status = 'failed';
+    sec.tables.push({
+      title: 'Lists that failed',
+      head: ['store', 'disks', 'keys under /portway/', 'API answer', 'cause (the same range read with the etcd3 client directly)'],
+      rows: failures.map((f) => [f.backend, f.disks.toLocaleString('en-US'), f.keys.toLocaleString('en-US'), f.error, f.why]),
+    });
+    for (const f of failures) sec.headline.push(`list ${f.backend} at ${f.disks.toLocaleString('en-US')} disks FAILED: ${f.error} (${f.why})`);
+  }
   sec.tables.push({
     title: `The same list with a full audit log (${AUDIT_ENTRIES.toLocaleString('en-US')} entries under ${AUDIT}, inside the prefix /portway/ the list reads)`,
     head: ['store', 'disks', 'keys read', 'p50', 'p99', 'requests', 'p50 without audit', 'cost of the audit log'],
@@ -291,7 +347,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   });
   for (const h of hot) {
     sec.tables.push({
-      title: `CPU profile, ${h.backend}, lists of ${sizes[sizes.length - 1]?.toLocaleString('en-US')} disks: top functions by self time`,
+      title: `CPU profile, ${h.backend}, lists of ${h.disks.toLocaleString('en-US')} disks: top functions by self time`,
       head: ['function', 'where', 'self', 'share'],
       rows: h.spots.map((s) => [s.fn, s.where, ms(s.selfMs), `${(s.share * 100).toFixed(1)}%`]),
     });
