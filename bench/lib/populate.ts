@@ -1,7 +1,7 @@
 /**
- * Fills the coordination store with valid disks directly (no images): the same keys and values the
- * add-disk flow writes (diskRecordOf, pathKey; values JSON as DiskService writes them), plus, when
- * asked, each path's owner key in state "served" as a running agent leaves it. Used for the 1,000 /
+ * Fills the coordination store with valid disks directly (no images): the keys and values the add-disk
+ * flow registers (registrationKvs: record, paths, IP and name index), plus, when asked, each path's
+ * owner key in state "served" as a running agent leaves it. Used for the 1,000 /
  * 10,000-disk lists and the nearly-full allocation, where creating that many images would measure the
  * image store instead. Keys go in batched transactions (etcd allows 128 operations per transaction).
  */
@@ -9,7 +9,7 @@ import type { CoordStore, TxnOp } from '../../src/adapters/coord/types.js';
 import type { ResolvedSubnet } from '../../src/domain/config.js';
 import { type DiskMeta, diskIqn, formatDiskId } from '../../src/domain/disk.js';
 import { formatIp } from '../../src/domain/ip.js';
-import { diskKey, diskRecordOf, ownerKey, pathKey } from '../../src/domain/keys.js';
+import { ownerKey, registrationKvs } from '../../src/domain/keys.js';
 import { mapSettled } from '../../src/util/async.js';
 
 export interface PopulateOptions {
@@ -51,11 +51,8 @@ export async function populate(store: CoordStore, from: number, to: number, o: P
   const ops: TxnOp[] = [];
   for (let n = from; n <= to; n++) {
     const meta = syntheticMeta(n, o);
-    ops.push({ type: 'put', key: diskKey(meta.id), value: JSON.stringify(diskRecordOf(meta, 'started')) });
-    meta.paths.forEach((p, i) => {
-      ops.push({ type: 'put', key: pathKey(meta.id, i + 1), value: JSON.stringify(p) });
-      if (o.owners) ops.push({ type: 'put', key: ownerKey(meta.id, i + 1), value: JSON.stringify({ node: o.owners, state: 'served' }) });
-    });
+    for (const kv of registrationKvs(meta, 'started')) ops.push({ type: 'put', key: kv.key, value: kv.value });
+    if (o.owners) meta.paths.forEach((_, i) => ops.push({ type: 'put', key: ownerKey(meta.id, i + 1), value: JSON.stringify({ node: o.owners, state: 'served' }) }));
   }
   const batches: TxnOp[][] = [];
   for (let i = 0; i < ops.length; i += o.batch) batches.push(ops.slice(i, i + o.batch));

@@ -132,6 +132,8 @@ export class Agent {
   private announced = new Set<string>();
   /** Paths (ip) this process has seen served in this epoch: event-driven reconciles skip them. */
   private servedHere = new Set<string>();
+  /** A fence killed this process's tgtds: keys adopted after it are re-served before they say served. */
+  private fencedTargets = false;
   /** The next reconcile checks every held path against tgtd and the host (periodic resync). */
   private fullCheck = true;
   private metaCache = new Map<string, { rev: number; meta: DiskMeta }>();
@@ -282,6 +284,7 @@ export class Agent {
     this.knownTgtds.clear();
     this.announced.clear();
     this.servedHere.clear();
+    this.fencedTargets = true;
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = undefined;
     this.lease = undefined;
@@ -418,15 +421,19 @@ export class Agent {
     for (const kv of staleIntents) await this.deleteIfUnchanged(kv);
 
     // Adopt keys left by a previous run of this node (same name, older lease).
+    const adopting = mine.some((o) => o.kv.lease !== lease.id);
     for (const o of mine) {
       if (o.kv.lease === lease.id || !current()) continue;
-      const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value: o.kv.value, lease: lease.id }]);
+      // After a fence in this process its tgtds are gone: the path is not served until served again.
+      const value = this.fencedTargets ? JSON.stringify({ node: me, state: 'configuring' } satisfies OwnerRecord) : o.kv.value;
+      const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
       if (ok) {
         const now = await this.o.store.get(o.kv.key);
         if (now) o.kv = now;
         this.o.log.info({ disk: o.id, path: o.index }, 'adopted path from previous run');
       }
     }
+    if (adopting && current()) this.fencedTargets = false;
 
     for (const o of release) {
       if (!current()) return;

@@ -240,6 +240,8 @@ export class TgtDriver {
    * (reading every state file at every tgtd start made serving n paths cost n^2 file reads).
    */
   private portsInUse: Set<number> | undefined;
+  /** Control ports found held by tgtds this driver did not start. */
+  private readonly foreignPorts = new Set<number>();
 
   private async usedPorts(): Promise<Set<number>> {
     if (this.portsInUse) return this.portsInUse;
@@ -260,13 +262,18 @@ export class TgtDriver {
     // tgtd takes control ports 0..32767.
     for (let n = this.o.controlPortBase; n <= 32767; n++) {
       if (used.has(n)) continue;
-      // A socket of another tgtd (another instance, or the system's) that is alive: skip it.
+      // A socket of another tgtd (another instance, or the system's) that is alive: skip it, and
+      // remember it (else every later start asks each such tgtd again: a tgtadm run each).
+      if (this.foreignPorts.has(n)) continue;
       if (existsSync(join(this.socketDir, `socket.${n}`))) {
         const busy = await this.adm(n, ['--op', 'show', '--mode', 'sys']).then(
           () => true,
           () => false,
         );
-        if (busy) continue;
+        if (busy) {
+          this.foreignPorts.add(n);
+          continue;
+        }
       }
       used.add(n);
       return n;
@@ -295,11 +302,16 @@ export class TgtDriver {
   }
 
   private async spawnTgtd(ip: string, backing: TargetBacking): Promise<PortalState> {
-    const known = new Set((await this.portals()).map((p) => p.pid));
-    for (const pid of await strayTgtds(ip, this.port, known)) {
-      this.o.log.warn({ ip, pid }, 'killing a tgtd no state file records');
-      process.kill(pid, 'SIGKILL');
-      for (let i = 0; i < 40 && alive(pid); i++) await sleep(25);
+    // A tgtd no state file records that holds this portal would keep the new one from binding it. Only
+    // when something listens on the portal is /proc searched for it: the search reads every process's
+    // cmdline, and run under startLock at every start it made serving 1,000 paths take most of an hour.
+    if (await listening(ip, this.port)) {
+      const known = new Set((await this.portals()).map((p) => p.pid));
+      for (const pid of await strayTgtds(ip, this.port, known)) {
+        this.o.log.warn({ ip, pid }, 'killing a tgtd no state file records');
+        process.kill(pid, 'SIGKILL');
+        for (let i = 0; i < 40 && alive(pid); i++) await sleep(25);
+      }
     }
     const controlPort = await this.pickControlPort();
     await mkdir(this.o.logDir, { recursive: true });
