@@ -80,12 +80,12 @@ async function measure(backend: string, octet: number, over: Partial<Settings>, 
 export async function run(ctx: BenchContext): Promise<Section> {
   const sec = newSection('add-disk', 'Add-disk latency through the HTTP API');
   const results: Result[] = [];
-  const n1 = size(40, 8);
+  const n1 = size(30, 8);
   results.push(await measure('embedded', 50, {}, n1));
   log(`add-disk: embedded done (${n1} adds)`);
   if (ctx.ceph && ctx.etcd) {
     await clearEtcd(ctx.etcd.endpoints);
-    const n2 = size(20, 5);
+    const n2 = size(15, 5);
     try {
       results.push(
         await measure(

@@ -190,8 +190,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     return sec;
   }
   const ceph = ctx.ceph;
-  const seconds = size(3, 2);
-  const rounds = size(3, 1);
+  const seconds = size(4, 2);
+  const rounds = size(2, 1);
   const imageGb = 1;
 
   // The gateways besides the product's own (tuned) tgtd. "before" is the reference for the tuning: tgt's

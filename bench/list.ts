@@ -82,7 +82,9 @@ async function etcdRangeError(endpoints: string[]): Promise<string> {
   try {
     const t0 = now();
     const [a, b] = await Promise.all([unlimited.getAll().prefix(DISKS).strings(), unlimited.getAll().prefix(OWNERS).strings()]);
-    out.push(`with grpc.max_receive_message_length -1 both reads (${(Object.keys(a).length + Object.keys(b).length).toLocaleString('en-US')} keys) succeed in ${ms(now() - t0)}`);
+    out.push(
+      `with grpc.max_receive_message_length -1 both reads (${(Object.keys(a).length + Object.keys(b).length).toLocaleString('en-US')} keys) succeed in ${ms(now() - t0)}`,
+    );
   } catch (e) {
     out.push(`unlimited: ${(e as Error).message.slice(0, 160)}`);
   } finally {
@@ -179,7 +181,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
         const first = await http(bp.url, 'GET', '/api/v1/disks');
         if (first.status !== 200) {
           const why = backend === 'etcd' && ctx.etcd ? await etcdRangeError(ctx.etcd.endpoints) : '';
-          failures.push({ backend, disks: n, keys: (await keysOf(store)) ?? Number.NaN, error: `${first.status} ${first.json?.code ?? ''}`, why });
+          failures.push({
+            backend,
+            disks: n,
+            keys: (await keysOf(store)) ?? Number.NaN,
+            error: `${first.status} ${first.json?.code ?? ''}`,
+            why,
+          });
           log(`list/${backend}: ${n} disks: ${first.status} ${JSON.stringify(first.json).slice(0, 200)} ${why}`);
           failedAt = n;
           break;
@@ -334,7 +342,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
       head: ['store', 'disks', 'keys under /portway/', 'API answer', 'cause (the same range reads with the etcd3 client directly)'],
       rows: failures.map((f) => [f.backend, f.disks.toLocaleString('en-US'), f.keys.toLocaleString('en-US'), f.error, f.why]),
     });
-    for (const f of failures) sec.headline.push(`list ${f.backend} at ${f.disks.toLocaleString('en-US')} disks FAILED: ${f.error} (${f.why})`);
+    for (const f of failures)
+      sec.headline.push(`list ${f.backend} at ${f.disks.toLocaleString('en-US')} disks FAILED: ${f.error} (${f.why})`);
   }
   sec.tables.push({
     title: `The same list with a full audit log (${AUDIT_ENTRIES.toLocaleString('en-US')} entries under ${AUDIT}): the list reads disks/ and owners/ only, so it should not cost anything`,

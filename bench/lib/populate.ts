@@ -52,7 +52,9 @@ export async function populate(store: CoordStore, from: number, to: number, o: P
   for (let n = from; n <= to; n++) {
     const meta = syntheticMeta(n, o);
     for (const kv of registrationKvs(meta, 'started')) ops.push({ type: 'put', key: kv.key, value: kv.value });
-    if (o.owners) meta.paths.forEach((_, i) => ops.push({ type: 'put', key: ownerKey(meta.id, i + 1), value: JSON.stringify({ node: o.owners, state: 'served' }) }));
+    if (o.owners) for (const i of meta.paths.keys()) ops.push({ type: 'put', key: ownerKey(meta.id, i + 1), value: JSON.stringify({ node: o.owners, state: 'served' }) });
+      for (let i = 1; i <= meta.paths.length; i++)
+        ops.push({ type: 'put', key: ownerKey(meta.id, i), value: JSON.stringify({ node: o.owners, state: 'served' }) });
   }
   const batches: TxnOp[][] = [];
   for (let i = 0; i < ops.length; i += o.batch) batches.push(ops.slice(i, i + o.batch));

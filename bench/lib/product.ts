@@ -3,6 +3,7 @@
  * that kills the agent's tgtds in parallel (the product's own stop gives paths back one by one).
  */
 import { rmSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -19,12 +20,33 @@ export interface BenchProduct {
   stop(): Promise<void>;
 }
 
-/** Stops every tgtd recorded in a driver run dir, 32 at a time. */
+/**
+ * Stops every tgtd recorded in a driver run dir: SIGKILL by PID (only those the driver's state files
+ * name and that are still that tgtd: TgtDriver.portals checks pid and cmdline), then the driver's
+ * unserve removes their sockets and state files. A bench's targets hold nothing worth a clean stop,
+ * and a thousand graceful stops take minutes.
+ */
 export async function stopPortals(runDir: string, logDir: string, controlPortBase: number): Promise<number> {
   const d = new TgtDriver({ runDir, logDir, controlPortBase, log: pino({ level: 'silent' }) });
   const portals = await d.portals();
+  for (const p of portals) {
+    if (!p.alive) continue;
+    try {
+      process.kill(p.pid, 'SIGKILL');
+    } catch {}
+  }
+  for (let i = 0; i < 200 && portals.some((p) => p.alive && isAlive(p.pid)); i++) await new Promise((r) => setTimeout(r, 25));
   await mapSettled(portals, 32, (p) => d.unserve(p.ip));
   return portals.length;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export async function startBenchProduct(octet: number, over: Partial<Settings> = {}): Promise<BenchProduct> {
@@ -94,4 +116,24 @@ export function rawGet(url: string, path: string): Promise<{ status: number; byt
       res.on('error', reject);
     }).on('error', reject);
   });
+}
+
+/**
+ * SIGKILLs tgtds whose portal is in one of this bench's loopback octets (127.<octet>.x.x) but that no
+ * state file records: one spawned just as its product was killed, before it was written down.
+ * Only tgtd processes (cmdline checked) with such a portal are touched.
+ */
+export async function killUnrecordedTgtds(octets: number[]): Promise<number> {
+  const re = new RegExp(`^portal=127\\.(${octets.join('|')})\\.\\d+\\.\\d+:\\d+$`);
+  let n = 0;
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const args = (await readFile(`/proc/${d}/cmdline`, 'utf8')).split('\0');
+      if (!args[0]?.endsWith('tgtd') || !args.some((a) => re.test(a))) continue;
+      process.kill(Number(d), 'SIGKILL');
+      n++;
+    } catch {}
+  }
+  return n;
 }
