@@ -180,7 +180,7 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByTestId('notice').getByText('Disk 00002 “db1-renamed” deleted.').waitFor();
   });
 
-  it('shows the dashboard: disks by status, paths served, nodes up, no made-up capacity', async () => {
+  it('shows the dashboard: disks by status, paths served, nodes up, capacity from the storage backend', async () => {
     await navTo(page, 'dashboard');
     await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
     await page.waitForFunction(() => document.querySelector('[data-testid="tile-nodes"] .tile-value')?.textContent?.startsWith('1'));
@@ -188,7 +188,8 @@ describe('web UI in chromium', { skip }, () => {
     assert.equal((await page.getByTestId('dash-status-started').textContent())?.replace(/\s/g, ''), 'started1');
     assert.match((await page.getByTestId('tile-paths').textContent()) ?? '', /2 of 2 served/);
     assert.match((await page.getByTestId('tile-nodes').textContent()) ?? '', /1 of 1 up/);
-    await page.getByTestId('capacity-unavailable').waitFor();
+    // Capacity comes from GET /api/v1/cluster/usage (the image store's filesystem here).
+    await page.waitForFunction(() => / used$/.test(document.querySelector('[data-testid="tile-capacity"] .tile-value')?.textContent ?? ''));
     await docShot(page, 'dashboard.png');
     // A status links to the filtered disk list.
     await page.getByTestId('dash-status-started').click();
