@@ -206,17 +206,27 @@ export async function run(ctx: BenchContext): Promise<Section> {
   // One setting at a time over "before", to tell which does what (BENCH_TUNE=1).
   if (process.env.BENCH_TUNE === '1') {
     const t = DEFAULT_TGT_TUNING;
+    // BENCH_TUNE_THREADS=8,32,64: the tgtd -t values to try
+    for (const threads of (process.env.BENCH_TUNE_THREADS ?? '8,32,64').split(',').filter(Boolean).map(Number))
+      others.push({
+        name: `before + -t ${threads}`,
+        tuning: { rbdClientArgs: NO_CACHE, rbdIoThreads: threads },
+        reads: true,
+        writes: true,
+        perf: false,
+      });
     others.push(
       {
-        name: `before + -t ${t.rbdIoThreads}`,
-        tuning: { rbdClientArgs: NO_CACHE, ...(t.rbdIoThreads ? { rbdIoThreads: t.rbdIoThreads } : {}) },
+        name: 'before + session params',
+        tuning: { rbdClientArgs: NO_CACHE, targetParams: t.targetParams ?? {} },
         reads: true,
         writes: true,
         perf: false,
       },
       {
-        name: 'before + session params',
-        tuning: { rbdClientArgs: NO_CACHE, targetParams: t.targetParams ?? {} },
+        // librbd hands each request to another thread by default; tgt's I/O threads wait for it anyway
+        name: 'before + rbd_non_blocking_aio=false',
+        tuning: { rbdClientArgs: [...NO_CACHE, '--rbd_non_blocking_aio=false'] },
         reads: true,
         writes: true,
         perf: false,

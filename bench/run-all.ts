@@ -5,6 +5,7 @@
  *   BENCH_QUICK=1 npm run bench      small sizes, short runs (a smoke test); writes bench/RESULTS.quick.md
  *   npm run bench -- list datapath   only these sections; writes bench/RESULTS.partial.md
  *   BENCH_TUNE=1                     the data path also measures each tgtd setting on its own
+ *   BENCH_BUDGET_MIN=14              time budget of the run: the memory section's wait is cut to fit
  *
  * Starts what it needs (etcd and Ceph through test/helpers/services.ts, i.e. scripts/etcd-*.sh and
  * scripts/ceph-*.sh, on free loopback ports in temp dirs) and stops it by PID, also on Ctrl-C.
@@ -60,13 +61,13 @@ async function runSection(e: Entry, ctx: BenchContext): Promise<Section> {
 }
 
 /** bench/failover.ts, when another engineer has written it: as a child process. */
-async function failover(): Promise<Section | undefined> {
+async function failover(limitS: number): Promise<Section | undefined> {
   const file = join(HERE, 'failover.ts');
   if (!existsSync(file)) return undefined;
   log('--- failover (bench/failover.ts, child process)');
   const t0 = performance.now();
   let parsed: Section | undefined;
-  const r = await runFor(process.execPath, ['--import', 'tsx', file], QUICK ? 300 : 600, {
+  const r = await runFor(process.execPath, ['--import', 'tsx', file], limitS, {
     onLine: (line) => {
       if (line.startsWith('BENCH_SECTION ')) {
         try {
@@ -95,6 +96,8 @@ async function main(): Promise<void> {
   const chosen = only.length ? SECTIONS.filter((s) => only.includes(s.id)) : SECTIONS;
   const m = machine();
   const t0 = performance.now();
+  // The run's time budget (BENCH_BUDGET_MIN, default 14 min): the memory section's wait is cut to fit.
+  const budgetEnd = Date.now() + Number(process.env.BENCH_BUDGET_MIN || 14) * 60_000;
   log(
     `Portway bench${QUICK ? ' (BENCH_QUICK)' : ''}: ${chosen.map((s) => s.id).join(', ')}; ${m.nproc} CPUs, ${m.ramGiB.toFixed(1)} GiB, kernel ${m.kernel}`,
   );
@@ -102,7 +105,7 @@ async function main(): Promise<void> {
   const withServices = chosen.filter((s) => s.needs.ceph || s.needs.etcd);
   const without = chosen.filter((s) => !s.needs.ceph && !s.needs.etcd);
   const sections: Section[] = [];
-  let ctx: BenchContext = { quick: QUICK };
+  let ctx: BenchContext = { quick: QUICK, budgetEnd };
   let servicesNote = '';
   // allocate first (pure CPU, before anything else runs), then the sections that use Ceph/etcd, then memory
   const first = without.filter((s) => s.id === 'allocate');
@@ -112,7 +115,7 @@ async function main(): Promise<void> {
     const want = { ceph: withServices.some((s) => s.needs.ceph), etcd: withServices.some((s) => s.needs.etcd) };
     log(`starting ${[want.ceph && 'Ceph', want.etcd && 'etcd'].filter(Boolean).join(' and ')}`);
     const services = await startServices(want);
-    ctx = services.ctx;
+    ctx = { ...services.ctx, budgetEnd };
     servicesNote = [
       ctx.ceph
         ? `Ceph (1 mon, 1 mgr, 1 bluestore OSD on a ${4} GiB sparse file, pool size 1) started in ${(ctx.ceph.startMs / 1000).toFixed(0)} s`
@@ -124,11 +127,11 @@ async function main(): Promise<void> {
     } finally {
       await services.stop();
     }
-    ctx = { quick: QUICK };
+    ctx = { quick: QUICK, budgetEnd };
   }
   for (const e of last) sections.push(await runSection(e, ctx));
   if (!only.length || only.includes('failover')) {
-    const f = await failover();
+    const f = await failover(Math.min(600, Math.max(120, (budgetEnd - Date.now()) / 1000 + 60)));
     if (f) sections.push(f);
   }
   await runCleanups();

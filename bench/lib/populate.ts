@@ -52,7 +52,7 @@ export async function populate(store: CoordStore, from: number, to: number, o: P
   for (let n = from; n <= to; n++) {
     const meta = syntheticMeta(n, o);
     for (const kv of registrationKvs(meta, 'started')) ops.push({ type: 'put', key: kv.key, value: kv.value });
-    if (o.owners) for (const i of meta.paths.keys()) ops.push({ type: 'put', key: ownerKey(meta.id, i + 1), value: JSON.stringify({ node: o.owners, state: 'served' }) });
+    if (o.owners)
       for (let i = 1; i <= meta.paths.length; i++)
         ops.push({ type: 'put', key: ownerKey(meta.id, i), value: JSON.stringify({ node: o.owners, state: 'served' }) });
   }

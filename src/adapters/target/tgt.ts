@@ -65,12 +65,20 @@ export const UNTUNED: TgtTuning = {};
 
 /** The driver's default: measured in bench/datapath.ts (before/after in bench/RESULTS.md). */
 export const DEFAULT_TGT_TUNING: TgtTuning = {
-  rbdIoThreads: 64,
-  // Every path of a disk is another librbd client, on another node: a cache in one tgtd could serve a
-  // block another path has since written. Off, and measured no slower through tgtd.
-  rbdClientArgs: ['--rbd_cache=false'],
+  // 2x tgtd's 16: a queue depth of 32 reaches Ceph (random writes +10-15% over 16 in the sweep);
+  // 64 measured no faster at QD 32 and a little more CPU per I/O.
+  rbdIoThreads: 32,
+  rbdClientArgs: [
+    // Every path of a disk is another librbd client, on another node: a cache in one tgtd could serve a
+    // block another path has since written, and librbd's default cache turns writeback after the first
+    // flush (a write acked, not stored). Off.
+    '--rbd_cache=false',
+    // tgt's I/O threads call librbd synchronously: handing each request to librbd's own thread first is
+    // one more thread switch per I/O (off: 4 KiB random I/O +10-20%, tgtd CPU per I/O -10%).
+    '--rbd_non_blocking_aio=false',
+  ],
   // tgt defaults to 8 KiB data PDUs, InitialR2T=Yes and 256 KiB bursts: a 1 MiB write took 4 R2T
-  // round trips and 128 PDUs. Bigger PDUs and unsolicited data let it go in one or two.
+  // round trips and 128 PDUs. Bigger PDUs and unsolicited data: tgtd CPU per 1 MiB write -35-40%.
   targetParams: {
     MaxRecvDataSegmentLength: '262144',
     MaxXmitDataSegmentLength: '262144',
@@ -97,8 +105,14 @@ export interface TgtDriverOptions {
 
 const TID = '1';
 
-/** How long serve() trusts a target it configured or checked before asking tgtd again. */
-const VERIFY_EVERY_MS = 60_000;
+/**
+ * How long serve() trusts a target it configured or checked (same tgtd, same spec) before asking tgtd
+ * again. A crashed tgtd is seen at once (pid and cmdline are checked on every call); this only bounds
+ * how long a target deleted behind Portway's back inside a live tgtd goes unnoticed. Each check is a
+ * tgtadm process forked from the agent: at 60 s, 1,000 portals cost the agent ~0.9 CPU at rest
+ * (bench/RESULTS.md, memory section), mostly fork and page-table copying.
+ */
+const VERIFY_EVERY_MS = 10 * 60_000;
 
 export class TgtError extends Error {
   constructor(message: string) {
