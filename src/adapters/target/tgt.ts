@@ -212,8 +212,14 @@ export class TgtDriver {
 
   private async writeState(s: PortalState): Promise<void> {
     const f = this.stateFile(s.ip);
-    await writeFile(`${f}.tmp`, JSON.stringify(s));
-    await rename(`${f}.tmp`, f);
+    try {
+      await writeFile(`${f}.tmp`, JSON.stringify(s));
+      await rename(`${f}.tmp`, f);
+    } catch (e) {
+      // A torn temporary file (full filesystem) would only take more of the space that is missing.
+      await rm(`${f}.tmp`, { force: true }).catch(() => {});
+      throw e;
+    }
   }
 
   /** Is pid our tgtd for this ip and control port (and not a recycled pid)? */
@@ -311,8 +317,44 @@ export class TgtDriver {
       if (this.closing) throw new TgtError('the target driver is stopping');
       return this.spawnTgtd(ip, backing);
     });
-    await this.waitReady(state);
+    try {
+      await this.waitReady(state);
+    } catch (e) {
+      // A tgtd that never became ready is not kept: it could hold the portal (or half of it) while the
+      // next attempt starts another one. Killed by PID, its record and control port released.
+      await this.discard(state);
+      throw e;
+    }
     return state;
+  }
+
+  /**
+   * SIGKILLs pid if it is still a tgtd on ip:port with this control port (not a recycled pid), and
+   * waits until it is gone. True when nothing of it runs any more.
+   */
+  private async killStarted(pid: number, ip: string, controlPort: number): Promise<boolean> {
+    if (await this.isOurTgtd(pid, ip, controlPort)) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // exited meanwhile
+      }
+    }
+    for (let i = 0; i < 200 && alive(pid); i++) await sleep(10);
+    if (alive(pid)) {
+      this.o.log.error({ ip, pid }, 'a tgtd that failed to start survived SIGKILL');
+      return false;
+    }
+    return true;
+  }
+
+  /** Undoes a start that failed after the spawn: the tgtd, its socket, its record, its control port. */
+  private async discard(s: PortalState): Promise<void> {
+    await this.killStarted(s.pid, s.ip, s.controlPort);
+    await this.cleanSocket(s.controlPort);
+    await unlink(this.stateFile(s.ip)).catch(() => {});
+    this.portsInUse?.delete(s.controlPort);
+    this.verified.delete(s.ip);
   }
 
   private async spawnTgtd(ip: string, backing: TargetBacking): Promise<PortalState> {
@@ -328,34 +370,40 @@ export class TgtDriver {
       }
     }
     const controlPort = await this.pickControlPort();
-    await mkdir(this.o.logDir, { recursive: true });
-    const logFd = openSync(join(this.o.logDir, `tgtd-${ip}.log`), 'a');
-    const args = ['-f', '-C', String(controlPort)];
-    let env = process.env;
-    if (backing.bstype === 'rbd') {
-      const t = this.tuning;
-      if (t.rbdIoThreads !== undefined) args.push('-t', String(t.rbdIoThreads));
-      if (t.rbdClientArgs?.length) env = { ...process.env, CEPH_ARGS: [process.env.CEPH_ARGS ?? '', ...t.rbdClientArgs].join(' ').trim() };
-    }
-    args.push('--iscsi', `portal=${ip}:${this.port}`);
-    const child = spawn(this.tgtd, args, {
-      detached: true,
-      stdio: ['ignore', logFd, logFd],
-      env,
-    });
-    closeSync(logFd);
-    const pid = child.pid;
-    child.unref();
-    if (pid === undefined) throw new TgtError(`tgtd for ${ip} did not start`);
-    const state: PortalState = { ip, pid, controlPort, specHash: '', iqn: '' };
+    let pid: number | undefined;
     try {
+      await mkdir(this.o.logDir, { recursive: true });
+      const args = ['-f', '-C', String(controlPort)];
+      let env = process.env;
+      if (backing.bstype === 'rbd') {
+        const t = this.tuning;
+        if (t.rbdIoThreads !== undefined) args.push('-t', String(t.rbdIoThreads));
+        if (t.rbdClientArgs?.length) env = { ...process.env, CEPH_ARGS: [process.env.CEPH_ARGS ?? '', ...t.rbdClientArgs].join(' ').trim() };
+      }
+      args.push('--iscsi', `portal=${ip}:${this.port}`);
+      const logFd = openSync(join(this.o.logDir, `tgtd-${ip}.log`), 'a');
+      let child: ReturnType<typeof spawn>;
+      try {
+        child = spawn(this.tgtd, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
+      } finally {
+        closeSync(logFd);
+      }
+      // A spawn failure (no tgtd binary) is reported as an 'error' event: unheard, it would crash the agent.
+      child.once('error', (e) => this.o.log.error({ ip, err: e.message }, 'tgtd could not be started'));
+      pid = child.pid;
+      child.unref();
+      if (pid === undefined) throw new TgtError(`tgtd for ${ip} did not start`);
+      const state: PortalState = { ip, pid, controlPort, specHash: '', iqn: '' };
       await this.writeState(state);
+      return state;
     } catch (e) {
-      // Unrecorded, it would hold the portal for good: it goes.
-      process.kill(pid, 'SIGKILL');
+      // Unrecorded, the tgtd would hold the portal for good and nothing would ever stop it (reconcile,
+      // unserve and fencing know only recorded tgtds): it goes, by PID, before the error is reported.
+      if (pid !== undefined) await this.killStarted(pid, ip, controlPort);
+      await this.cleanSocket(controlPort);
+      this.portsInUse?.delete(controlPort);
       throw e;
     }
-    return state;
   }
 
   private async waitReady(state: PortalState): Promise<void> {
@@ -375,7 +423,6 @@ export class TgtDriver {
       }
       await sleep(25);
     }
-    await this.kill(state);
     throw new TgtError(`tgtd for ${ip} did not answer on control port ${controlPort}`);
   }
 
@@ -391,7 +438,9 @@ export class TgtDriver {
       if (s && !(await this.isOurTgtd(s.pid, ip, s.controlPort))) {
         this.o.log.warn({ ip, pid: s.pid }, 'tgtd gone, restarting it');
         await this.cleanSocket(s.controlPort);
+        await unlink(this.stateFile(ip)).catch(() => {});
         this.portsInUse?.delete(s.controlPort);
+        this.verified.delete(ip);
         s = undefined;
       }
       let fresh = false;
