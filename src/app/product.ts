@@ -148,6 +148,7 @@ export async function startProduct(s: Settings, rootLog: Logger): Promise<Produc
       await app.close();
       await disks.drain();
       await agent?.stop({ release: opts.release ?? true });
+      await disks.close();
       await store.close();
     },
   };

@@ -8,28 +8,18 @@ import { type ImageStore, ImageStoreError } from '../adapters/images/types.js';
 import { type AddDiskInput, type AddDiskRequest, parseAddDisk, planAddDisk } from '../domain/add-disk.js';
 import { type EditDiskRequest, applyEdit } from '../domain/edit-disk.js';
 import type { ResolvedSubnet } from '../domain/config.js';
-import { type DiskMeta, type DiskStatus, type SubnetChoice, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
+import { type DiskMeta, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
 import { type DiskRecord, type DiskState, DISKS, IPS, NAMES, OWNERS, PENDING, pendingKey, assembleDisks, diskKey, diskRecordOf, ipKey, nameKey, registrationKvs } from '../domain/keys.js';
 import { parseIp } from '../domain/ip.js';
 import { type Failure, fail } from '../domain/outcomes.js';
-import { diskStatus, servedCount } from '../domain/status.js';
+import { diskStatus } from '../domain/status.js';
 import { KeyedMutex, Mutex, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
+import { type DiskView, diskView } from './disk-view.js';
+import { DiskListCache } from './disk-list-cache.js';
 import { withStoreLock } from './store-lock.js';
 
-export interface DiskView {
-  id: string;
-  name: string;
-  sizeGb: number;
-  iqn: string;
-  createdAt: string;
-  pathCount: number;
-  pathsServed: number;
-  status: DiskStatus;
-  acl: string;
-  chapUser: string;
-  subnet: SubnetChoice;
-}
+export { type DiskView, diskView } from './disk-view.js';
 
 export interface PathView {
   index: number;
@@ -52,23 +42,11 @@ export interface DiskServiceOptions {
   iqnBase: string;
   pool: string;
   log: Logger;
-}
-
-export function diskView(d: DiskState): DiskView {
-  const r = d.record;
-  return {
-    id: r.id,
-    name: r.name,
-    sizeGb: r.sizeGb,
-    iqn: r.iqn,
-    createdAt: r.createdAt,
-    pathCount: d.paths.size,
-    pathsServed: servedCount(d),
-    status: diskStatus(d),
-    acl: r.acl,
-    chapUser: r.chapUser,
-    subnet: r.subnet,
-  };
+  /**
+   * Keep the disk list in memory, fed by a store watch (default true). Off: every list reads the
+   * store (used by the list benchmark to show the difference).
+   */
+  listCache?: boolean;
 }
 
 export class DiskService {
@@ -76,15 +54,25 @@ export class DiskService {
   private readonly diskLocks = new KeyedMutex();
 
   private readonly server: string;
+  private readonly cache: DiskListCache | undefined;
+  /** The store; with the list cache, writes to disk keys return once the cache has seen them. */
+  private readonly store: CoordStore;
 
   constructor(private readonly o: DiskServiceOptions) {
     this.server = o.server ?? 'local';
+    this.cache = o.listCache === false ? undefined : new DiskListCache(o.store, o.log);
+    this.store = this.cache ? this.cache.track(o.store) : o.store;
+  }
+
+  /** Closes the list cache's watches (the store itself is the caller's). */
+  async close(): Promise<void> {
+    await this.cache?.close();
   }
 
   /** Disks, paths and owners: two prefix reads, whatever else lives in the store. */
   private async readDisks(): Promise<Map<string, DiskState> | Failure> {
     try {
-      const [disks, owners] = await Promise.all([this.o.store.list(DISKS), this.o.store.list(OWNERS)]);
+      const [disks, owners] = await Promise.all([this.store.list(DISKS), this.store.list(OWNERS)]);
       return assembleDisks([...disks, ...owners]);
     } catch (e) {
       this.o.log.error({ err: errText(e) }, 'disk list unreadable');
@@ -92,7 +80,13 @@ export class DiskService {
     }
   }
 
-  async list(): Promise<Result<{ disks: DiskView[] }>> {
+  /**
+   * Every disk, sorted by id. From the list cache when it is live (the same array while nothing
+   * changed: callers must not modify it), else read from the store.
+   */
+  async list(): Promise<Result<{ disks: readonly DiskView[] }>> {
+    const cached = await this.cache?.list();
+    if (cached) return { ok: true, disks: cached };
     const disks = await this.readDisks();
     if (disks instanceof Map) return { ok: true, disks: [...disks.values()].map(diskView).sort((a, b) => (a.id < b.id ? -1 : 1)) };
     return disks;
@@ -119,7 +113,7 @@ export class DiskService {
     if (parseDiskId(id) === undefined) return fail('disk_not_found', `There is no disk ${String(id).slice(0, 20)}.`);
     let kvs: KeyValue[];
     try {
-      const [disk, owners] = await Promise.all([this.o.store.list(`${diskKey(id)}`), this.o.store.list(`${OWNERS}${id}/`)]);
+      const [disk, owners] = await Promise.all([this.store.list(`${diskKey(id)}`), this.store.list(`${OWNERS}${id}/`)]);
       kvs = [...disk.filter((kv) => kv.key === diskKey(id) || kv.key.startsWith(`${diskKey(id)}/`)), ...owners];
     } catch (e) {
       this.o.log.error({ err: errText(e) }, 'disk unreadable');
@@ -180,7 +174,7 @@ export class DiskService {
   private allocating<T>(fn: () => Promise<Result<T>>): Promise<Result<T>> {
     return this.addLock.run(async () => {
       try {
-        return await withStoreLock(this.o.store, 'allocate', fn);
+        return await withStoreLock(this.store, 'allocate', fn);
       } catch (e) {
         this.o.log.error({ err: errText(e) }, 'allocation lock unavailable');
         return fail('coordination_error', 'The coordination store is unavailable or busy; nothing was added. Try again.');
@@ -198,7 +192,7 @@ export class DiskService {
     let m = meta;
     for (let attempt = 0; attempt < 1000; attempt++) {
       try {
-        await this.o.store.put(pendingKey(m.id), JSON.stringify({ server: this.server, image: imageName(m.id), at: new Date().toISOString() }));
+        await this.store.put(pendingKey(m.id), JSON.stringify({ server: this.server, image: imageName(m.id), at: new Date().toISOString() }));
       } catch (e) {
         this.o.log.error({ disk: m.id, err: errText(e) }, 'cannot record the add');
         return fail('coordination_error', 'The coordination store is unavailable; nothing was added. Try again.');
@@ -208,7 +202,7 @@ export class DiskService {
         this.o.log.info({ disk: m.id, name: m.name, sizeGb: m.sizeGb, paths: m.paths.map((p) => p.ip) }, 'image created');
         return m;
       } catch (e) {
-        await this.o.store.delete(pendingKey(m.id)).catch(() => {});
+        await this.store.delete(pendingKey(m.id)).catch(() => {});
         if (e instanceof ImageStoreError && e.code === 'too_large')
           return fail('invalid_size', `The storage backend cannot hold a ${m.sizeGb} GB image; choose a smaller size.`, 'sizeGb');
         if (e instanceof ImageStoreError && e.code === 'exists') {
@@ -238,7 +232,7 @@ export class DiskService {
     if (pending) ops.push({ type: 'delete', key: pendingKey(meta.id) });
     let failure: Failure | undefined;
     try {
-      if (!(await this.o.store.txn(kvs.map((kv) => ({ key: kv.key, modRevision: 0 })), ops)))
+      if (!(await this.store.txn(kvs.map((kv) => ({ key: kv.key, modRevision: 0 })), ops)))
         failure = fail('disk_exists', `Disk ${meta.id}, its name or one of its IPs is already registered; nothing was added.`);
     } catch (e) {
       this.o.log.error({ disk: meta.id, err: errText(e) }, 'disk registration failed');
@@ -255,7 +249,7 @@ export class DiskService {
     const end = Date.now() + 5000;
     for (;;) {
       try {
-        return (await this.o.store.get(key))?.value === value;
+        return (await this.store.get(key))?.value === value;
       } catch {
         if (Date.now() > end) return false;
         await sleep(250);
@@ -272,7 +266,7 @@ export class DiskService {
     }
     try {
       await this.o.images.remove(imageName(meta.id));
-      await this.o.store.delete(pendingKey(meta.id)).catch(() => {});
+      await this.store.delete(pendingKey(meta.id)).catch(() => {});
     } catch (e) {
       // The intent key stays: the next start of this server removes the image.
       this.o.log.error({ disk: meta.id, image: imageName(meta.id), err: errText(e) }, 'rollback failed: image left for recovery');
@@ -286,7 +280,7 @@ export class DiskService {
    */
   async recoverInterruptedAdds(): Promise<{ removed: string[] }> {
     const removed: string[] = [];
-    for (const kv of await this.o.store.list(PENDING)) {
+    for (const kv of await this.store.list(PENDING)) {
       let intent: { server?: string; image?: string };
       try {
         intent = JSON.parse(kv.value) as { server?: string; image?: string };
@@ -296,7 +290,7 @@ export class DiskService {
       if (intent.server !== this.server) continue;
       const id = kv.key.slice(PENDING.length);
       if (parseDiskId(id) === undefined) continue;
-      if (!(await this.o.store.get(diskKey(id)))) {
+      if (!(await this.store.get(diskKey(id)))) {
         try {
           await this.o.images.remove(imageName(id));
           removed.push(imageName(id));
@@ -304,7 +298,7 @@ export class DiskService {
           if (!(e instanceof ImageStoreError && e.code === 'not_found')) throw e;
         }
       }
-      await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
+      await this.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
     }
     if (removed.length) this.o.log.warn({ removed }, 'removed images of adds interrupted by a crash');
     return { removed };
@@ -340,7 +334,7 @@ export class DiskService {
     return this.diskLocks.run(id, async () => {
       const d = await this.one(id);
       if (!d.ok) return d;
-      const kv = await this.o.store.get(diskKey(id)).catch(() => undefined);
+      const kv = await this.store.get(diskKey(id)).catch(() => undefined);
       if (!kv) return fail('disk_not_found', `There is no disk ${id}.`);
       return fn(d.state, kv.modRevision);
     });
@@ -348,7 +342,7 @@ export class DiskService {
 
   private async txnOrConflict(id: string, rev: number, ops: TxnOp[], extra: { key: string; modRevision: number }[] = []): Promise<Failure | undefined> {
     try {
-      if (await this.o.store.txn([{ key: diskKey(id), modRevision: rev }, ...extra], ops)) return undefined;
+      if (await this.store.txn([{ key: diskKey(id), modRevision: rev }, ...extra], ops)) return undefined;
       return fail('disk_busy', `Disk ${id} was changed by someone else meanwhile; try again.`);
     } catch (e) {
       this.o.log.error({ disk: id, err: errText(e) }, 'store update failed');
@@ -389,7 +383,7 @@ export class DiskService {
       const ops: TxnOp[] = [];
       const compares: { key: string; modRevision: number }[] = [];
       if (next.name !== meta.name) {
-        const taken = await this.o.store.get(nameKey(next.name)).catch(() => undefined);
+        const taken = await this.store.get(nameKey(next.name)).catch(() => undefined);
         if (taken) return fail('disk_name_exists', `A disk named "${next.name}" already exists.`, 'name');
         compares.push({ key: nameKey(next.name), modRevision: 0 });
         ops.push({ type: 'delete', key: nameKey(meta.name) }, { type: 'put', key: nameKey(next.name), value: id });
@@ -564,9 +558,9 @@ export class DiskService {
     }
     // Index entries of disks that are not registered (a partly wiped store) would block re-registration.
     try {
-      const index = [...(await this.o.store.list(IPS)), ...(await this.o.store.list(NAMES))];
+      const index = [...(await this.store.list(IPS)), ...(await this.store.list(NAMES))];
       for (const kv of index)
-        if (!disks.has(kv.value)) await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
+        if (!disks.has(kv.value)) await this.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
     } catch (e) {
       this.o.log.error({ err: errText(e) }, 'index cleanup failed');
       return fail('coordination_error', 'The coordination store is unavailable; nothing was rebuilt.');
@@ -603,7 +597,7 @@ export class DiskService {
         onChange();
       }, 50);
     };
-    const ws = await Promise.all([this.o.store.watch(DISKS, fire, fire), this.o.store.watch(OWNERS, fire, fire)]);
+    const ws = await Promise.all([this.store.watch(DISKS, fire, fire), this.store.watch(OWNERS, fire, fire)]);
     return async () => {
       if (timer) clearTimeout(timer);
       await Promise.all(ws.map((w) => w.close()));

@@ -12,6 +12,7 @@ import { Etcd3 } from 'etcd3';
 import { EtcdStore } from '../../src/adapters/coord/etcd-store.js';
 import { CoordError, type WatchEvent } from '../../src/adapters/coord/types.js';
 import { coordStoreSuite } from '../conformance/coord-store.suite.js';
+import { diskListCacheSuite } from '../conformance/disk-list-cache.suite.js';
 import { type EtcdCluster, etcdAvailable, requireService, sleep, startEtcd, waitFor } from '../helpers/services.js';
 
 const gate = requireService('etcd', etcdAvailable(), 'etcd not on PATH (apt-get install etcd-server)');
@@ -56,6 +57,7 @@ const make = (n: 1 | 3) => async () => {
 
 coordStoreSuite('etcd, 1 member', make(1), { skip: gate.skip, leaseTtl: 2 });
 coordStoreSuite('etcd, 3 members', make(3), { skip: gate.skip, leaseTtl: 2 });
+diskListCacheSuite('etcd, 3 members', make(3), { skip: gate.skip });
 
 /** Member index of the current leader of a 3-member cluster. */
 async function leaderIndex(c: EtcdCluster): Promise<number> {

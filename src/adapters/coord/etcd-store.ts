@@ -104,6 +104,8 @@ export class EtcdStore implements CoordStore {
         // notice a member that stopped answering on an open stream (etcd allows pings every >= 5 s)
         'grpc.keepalive_time_ms': 10_000,
         'grpc.keepalive_timeout_ms': 5_000,
+        // gRPC's default 4 MiB cap on a response: 10,000 disks' keys (one range read) are more
+        'grpc.max_receive_message_length': 1024 * 1024 * 1024,
       },
     });
   }

@@ -1,17 +1,31 @@
 import type { FastifyInstance } from 'fastify';
 import type { AddDiskRequest } from '../../domain/add-disk.js';
 import type { EditDiskRequest } from '../../domain/edit-disk.js';
-import type { DiskService } from '../../services/disk-service.js';
+import type { DiskService, DiskView } from '../../services/disk-service.js';
 import { sendError, sendFailure } from '../reply.js';
 
 function objectBody(body: unknown): Record<string, unknown> | undefined {
   return body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Record<string, unknown>) : undefined;
 }
 
+/**
+ * The JSON of a disk list, serialized once per list: the service returns the same array until a disk
+ * changes, so repeated lists (and every event stream) send the string made the first time.
+ */
+const listBodies = new WeakMap<readonly DiskView[], string>();
+function listJson(list: readonly DiskView[]): string {
+  let body = listBodies.get(list);
+  if (body === undefined) {
+    body = JSON.stringify({ disks: list });
+    listBodies.set(list, body);
+  }
+  return body;
+}
+
 export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
   app.get('/api/v1/disks', async (_req, reply) => {
     const r = await disks.list();
-    return r.ok ? { disks: r.disks } : sendFailure(reply, r);
+    return r.ok ? reply.type('application/json; charset=utf-8').send(listJson(r.disks)) : sendFailure(reply, r);
   });
 
   app.post('/api/v1/disks', { config: { permission: 'AddDisk' } }, async (req, reply) => {
@@ -93,7 +107,7 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     const send = async () => {
       const r = await disks.list();
       if (closed) return;
-      if (r.ok) res.write(`event: disks\ndata: ${JSON.stringify({ disks: r.disks })}\n\n`);
+      if (r.ok) res.write(`event: disks\ndata: ${listJson(r.disks)}\n\n`);
       else res.write(`event: error\ndata: ${JSON.stringify({ code: r.code, message: r.message })}\n\n`);
     };
     const unwatch = await disks.watch(() => void send());

@@ -1,0 +1,35 @@
+/** What the API shows of a disk: its record and the state of its paths. */
+import type { DiskStatus, SubnetChoice } from '../domain/disk.js';
+import type { DiskState } from '../domain/keys.js';
+import { diskStatus, servedCount } from '../domain/status.js';
+
+export interface DiskView {
+  id: string;
+  name: string;
+  sizeGb: number;
+  iqn: string;
+  createdAt: string;
+  pathCount: number;
+  pathsServed: number;
+  status: DiskStatus;
+  acl: string;
+  chapUser: string;
+  subnet: SubnetChoice;
+}
+
+export function diskView(d: DiskState): DiskView {
+  const r = d.record;
+  return {
+    id: r.id,
+    name: r.name,
+    sizeGb: r.sizeGb,
+    iqn: r.iqn,
+    createdAt: r.createdAt,
+    pathCount: d.paths.size,
+    pathsServed: servedCount(d),
+    status: diskStatus(d),
+    acl: r.acl,
+    chapUser: r.chapUser,
+    subnet: r.subnet,
+  };
+}
