@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Start a one-node Ceph (Pacific) for Portway: 1 mon + 1 mgr + 1 bluestore OSD on a sparse file,
-# everything on 127.0.0.1, no systemd. Daemons fork themselves and write PID files under
+# everything on 127.0.0.1 (or CEPH_MON_ADDR), no systemd. Daemons fork themselves and write PID files under
 # $CEPH_DIR/run; stop them with scripts/ceph-stop.sh (by PID only).
 # The first run on an empty $CEPH_DIR creates the cluster and pool "rbd"; later runs restart it.
 #
 #   CEPH_DIR=/var/lib/portway-ceph  data, logs, sockets, PID files, ceph.conf, keyring (tests: a temp dir)
 #   CEPH_MON_PORT=40000             mon msgr2 port; msgr1 uses CEPH_MON_PORT+1 (fixed at creation)
+#   CEPH_MON_ADDR=127.0.0.1         address the mon (and, through CEPH_PUBLIC_NETWORK, the OSD) binds;
+#                                   e.g. a network namespace's own address (test/harness: 10.99.0.1)
+#   CEPH_PUBLIC_NETWORK=127.0.0.0/8 the daemons' public network (must contain CEPH_MON_ADDR)
 #   CEPH_STORE_BYTES=4294967296     size of the sparse bluestore block file
 #   CEPH_OBJECTSTORE=bluestore      bluestore | memstore (RAM; lost on kill -9)
 #   CEPH_POOL=rbd                   the RBD pool created on first start
 #   CEPH_EXTRA_CONF=''              extra ceph.conf lines, appended in a final [global] section
 #   CEPH_WAIT_SECONDS=120           give up waiting for a state after this long
+#   CEPH_WAIT_MGR=1                 0: done once the pool takes I/O, without waiting for the mgr's
+#                                   PG stats (saves ~5-8 s; `ceph df` reads zeros until the mgr reports)
 #
 # Prints, on success, the last line:  CEPH_CONF=<dir>/ceph.conf
 # Clients: ceph/rbd/rados -c $CEPH_DIR/ceph.conf --id admin (keyring path is in ceph.conf [client]).
@@ -18,10 +23,13 @@ set -euo pipefail
 
 DIR=${CEPH_DIR:-/var/lib/portway-ceph}
 PORT=${CEPH_MON_PORT:-40000}
+ADDR=${CEPH_MON_ADDR:-127.0.0.1}
+PUBNET=${CEPH_PUBLIC_NETWORK:-127.0.0.0/8}
 BYTES=${CEPH_STORE_BYTES:-4294967296}
 STORE=${CEPH_OBJECTSTORE:-bluestore}
 POOL=${CEPH_POOL:-rbd}
 WAIT=${CEPH_WAIT_SECONDS:-120}
+WAIT_MGR=${CEPH_WAIT_MGR:-1}
 CONF=$DIR/ceph.conf
 export CEPH_CONF=$CONF
 T0=${EPOCHREALTIME/./}
@@ -30,6 +38,8 @@ for b in ceph-mon ceph-osd ceph-mgr ceph rbd rados ceph-authtool monmaptool uuid
   command -v "$b" >/dev/null || { echo "ceph-start: missing $b (apt-get install ceph-mon ceph-osd ceph-mgr ceph-common uuid-runtime)" >&2; exit 1; }
 done
 case $PORT in '' | *[!0-9]*) echo "ceph-start: bad CEPH_MON_PORT '$PORT'" >&2; exit 1 ;; esac
+[[ $ADDR =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]] || { echo "ceph-start: bad CEPH_MON_ADDR '$ADDR' (an IPv4 address)" >&2; exit 1; }
+[[ $PUBNET =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+/[0-9]+$ ]] || { echo "ceph-start: bad CEPH_PUBLIC_NETWORK '$PUBNET'" >&2; exit 1; }
 
 phase() { # phase <what>: elapsed time since start, to stderr
   local ms=$(((${EPOCHREALTIME/./} - T0) / 1000))
@@ -53,16 +63,16 @@ is_running() {
   [ -n "$p" ] && tr '\0' ' ' 2>/dev/null </proc/"$p"/cmdline | grep -q "^ceph-$1 "
 }
 
-port_busy() { (exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null; }
+port_busy() { (exec 3<>/dev/tcp/"$ADDR"/"$1") 2>/dev/null; }
 
 run_daemon() { # run_daemon mon|mgr|osd <id>: the daemon forks and writes $DIR/run/<type>.<id>.pid
   if is_running "$1" "$2"; then echo "ceph-start: $1.$2 already running" >&2; return 0; fi
   if [ "$1" = mon ]; then
     # another cluster on our mon port would make ceph-mon retry for 15 s and fail: say so at once
     local mp
-    mp=$(sed -n 's/^mon host = \[v2:127.0.0.1:\([0-9]*\),.*/\1/p' "$CONF")
+    mp=$(sed -n 's/^mon host = \[v2:[0-9.]*:\([0-9]*\),.*/\1/p' "$CONF")
     for p in "$mp" $((mp + 1)); do
-      if port_busy "$p"; then echo "ceph-start: 127.0.0.1:$p is already in use (another cluster?); choose another CEPH_MON_PORT" >&2; exit 1; fi
+      if port_busy "$p"; then echo "ceph-start: $ADDR:$p is already in use (another cluster?); choose another CEPH_MON_PORT" >&2; exit 1; fi
     done
   fi
   "ceph-$1" -i "$2" -c "$CONF" </dev/null >>"$DIR/log/$1.$2.stderr" 2>&1 || { cat "$DIR/log/$1.$2.stderr" >&2; exit 1; }
@@ -79,7 +89,7 @@ start_daemons() {
   run_daemon mgr x
   run_daemon osd 0
   wait_for "osd.0 up" osd_up
-  wait_for "mgr active, PGs active+clean" mgr_ready
+  if [ "$WAIT_MGR" = 0 ]; then wait_for "pool $POOL readable" rados -p "$POOL" stat rbd_info; else wait_for "mgr active, PGs active+clean" mgr_ready; fi
 }
 
 done_msg() {
@@ -89,7 +99,7 @@ done_msg() {
 }
 
 if [ -f "$DIR/.created" ]; then
-  if ! grep -q "127.0.0.1:$PORT," "$CONF"; then
+  if ! grep -q "$ADDR:$PORT," "$CONF"; then
     echo "ceph-start: note: $DIR was created with another mon port; using the one in $CONF" >&2
   fi
   start_daemons
@@ -110,8 +120,8 @@ FSID=$(uuidgen)
 cat >"$CONF" <<CONF
 [global]
 fsid = $FSID
-mon host = [v2:127.0.0.1:$PORT,v1:127.0.0.1:$((PORT + 1))]
-public network = 127.0.0.0/8
+mon host = [v2:$ADDR:$PORT,v1:$ADDR:$((PORT + 1))]
+public network = $PUBNET
 auth cluster required = cephx
 auth service required = cephx
 auth client required = cephx
@@ -179,7 +189,7 @@ ceph-authtool "$DIR/keyring" --gen-key -n client.admin \
   --cap mon 'allow *' --cap osd 'allow *' --cap mds 'allow *' --cap mgr 'allow *' >/dev/null
 umask 022
 
-monmaptool --create --fsid "$FSID" --addv a "[v2:127.0.0.1:$PORT,v1:127.0.0.1:$((PORT + 1))]" "$DIR/monmap" >/dev/null
+monmaptool --create --fsid "$FSID" --addv a "[v2:$ADDR:$PORT,v1:$ADDR:$((PORT + 1))]" "$DIR/monmap" >/dev/null
 ceph-mon --mkfs -i a -c "$CONF" --monmap "$DIR/monmap" --keyring "$DIR/keyring" >"$DIR/log/mon.a.mkfs.log" 2>&1 ||
   { cat "$DIR/log/mon.a.mkfs.log" >&2; exit 1; }
 cp "$DIR/keyring" "$DIR/mon.a/keyring"
@@ -208,6 +218,6 @@ ceph osd pool create "$POOL" 8 8 replicated >/dev/null 2>&1 # size 1 from the de
 rbd pool init "$POOL"
 wait_for "pool $POOL readable" rados -p "$POOL" stat rbd_info # written by rbd pool init
 phase "pool $POOL ready"
-wait_for "mgr active, PGs active+clean" mgr_ready
+[ "$WAIT_MGR" = 0 ] || wait_for "mgr active, PGs active+clean" mgr_ready
 touch "$DIR/.created"
 done_msg

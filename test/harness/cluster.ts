@@ -33,6 +33,8 @@ import pino from 'pino';
 import { EtcdStore } from '../../src/adapters/coord/etcd-store.js';
 import { run } from '../../src/adapters/exec.js';
 import { FileImageStore } from '../../src/adapters/images/file-store.js';
+import { RbdImageStore } from '../../src/adapters/images/rbd-store.js';
+import type { ImageStore } from '../../src/adapters/images/types.js';
 import { type ClusterConfig, checkConfig } from '../../src/domain/config.js';
 import { DiskService } from '../../src/services/disk-service.js';
 import { PathService } from '../../src/services/path-service.js';
@@ -53,14 +55,38 @@ import {
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const HA_TOOLS = ['ip', 'arping', 'etcd', 'tgtd', 'tgtadm', 'iscsi-inq', 'iscsi-ls', 'qemu-io'];
+/** What `images: 'rbd'` needs on top of HA_TOOLS (ceph-start.sh's tools; tgt's rbd backing store is checked at start). */
+export const HA_CEPH_TOOLS = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph', 'rbd', 'rados', 'ceph-authtool', 'monmaptool', 'uuidgen', 'bash'];
 export const INITIATOR = 'iqn.2016-05.io.portway.test:ha-client';
 const ETCD_MGMT = '10.99.0.1';
+const INFRA_MGMT = ETCD_MGMT;
 
 export interface ClusterOptions {
   nodes: number;
   leaseTtlSeconds: number;
   /** Agents' log level (their logs are in <dir>/<node>/agent.log). */
   logLevel?: string;
+  /**
+   * Image store of every node and of the test process's DiskService. 'file' (default): sparse files
+   * in one shared directory. 'rbd': a one-node Ceph (mon, mgr, one OSD) run inside the infra
+   * namespace on 10.99.0.1; agents and tgtds reach it across the management bridge.
+   */
+  images?: 'file' | 'rbd';
+  /** OSD object store with images 'rbd' (default memstore: RAM, starts ~5 s faster than bluestore). */
+  cephObjectStore?: 'memstore' | 'bluestore';
+}
+
+/** The Ceph cluster of a run with images 'rbd' (inside the infra namespace). */
+export interface SimCeph {
+  dir: string;
+  conf: string;
+  keyring: string;
+  id: string;
+  pool: string;
+  monAddr: string;
+  monPort: number;
+  /** ms ceph-start.sh took (mon quorum, OSD up, pool takes I/O). */
+  startMs: number;
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -138,11 +164,12 @@ export class SimNode {
     try {
       symlinkSync(this.c.imageDir, join(this.dir, 'images'));
     } catch {}
+    const ceph = this.c.cephSettings();
     const settings = {
       stateDir: this.dir,
       node: this.name,
       cluster: this.c.config,
-      images: { kind: 'file' },
+      images: ceph ? { kind: 'rbd', conf: ceph.conf, keyring: ceph.keyring, id: ceph.id, pool: ceph.pool } : { kind: 'file' },
       coord: { kind: 'etcd', endpoints: [`http://${ETCD_MGMT}:2379`] },
       agent: { enabled: true, leaseTtlSeconds: this.c.opts.leaseTtlSeconds },
       net: 'iproute',
@@ -274,6 +301,10 @@ export class SimCluster {
     subnet1: { cidr: '10.99.1.0/24', autoIpFrom: '10.99.1.10', autoIpTo: '10.99.1.200', eth: 'eth1' },
     subnet2: { cidr: '10.99.2.0/24', autoIpFrom: '10.99.2.10', autoIpTo: '10.99.2.200', eth: 'eth2' },
   };
+  /** Set with images 'rbd' once Ceph is up. */
+  ceph: SimCeph | undefined;
+  /** The test process's image store (file, or RBD through the infra namespace). */
+  images!: ImageStore;
   store!: EtcdStore;
   disks!: DiskService;
   paths!: PathService;
@@ -293,6 +324,22 @@ export class SimCluster {
     this.client = `${this.id}-cl`;
     this.imageDir = join(this.dir, 'images');
     this.controlPortBase = 21_000 + (process.pid % 40) * 250 + k * 200;
+    this.cephDir = join(this.dir, 'ceph');
+    // Inside this run's own infra namespace no other run can bind anything; unique anyway.
+    this.cephMonPort = 40_000 + ((process.pid * 8 + k * 2) % 20_000);
+  }
+
+  readonly cephDir: string;
+  readonly cephMonPort: number;
+
+  get imageKind(): 'file' | 'rbd' {
+    return this.opts.images ?? 'file';
+  }
+
+  /** Where the nodes find Ceph (known before it runs), or undefined with file images. */
+  cephSettings(): Pick<SimCeph, 'conf' | 'keyring' | 'id' | 'pool'> | undefined {
+    if (this.imageKind !== 'rbd') return undefined;
+    return { conf: join(this.cephDir, 'ceph.conf'), keyring: join(this.cephDir, 'keyring'), id: 'admin', pool: this.config.pool };
   }
 
   /**
@@ -360,7 +407,11 @@ export class SimCluster {
       await ipn(this.infra, ['link', 'add', br, 'address', `02:99:00:00:00:0${i}`, 'type', 'bridge']);
       await ipn(this.infra, ['link', 'set', br, 'up']);
     }
-    await ipn(this.infra, ['addr', 'add', `${ETCD_MGMT}/24`, 'dev', 'br0']);
+    await ipn(this.infra, ['addr', 'add', `${INFRA_MGMT}/24`, 'dev', 'br0']);
+    // Ceph starts now and comes up while the rest is built (it needs only infra and its address).
+    const cephUp = this.imageKind === 'rbd' ? this.startCeph() : undefined;
+    // a failed start is reported below, after the other steps (no unhandled rejection meanwhile)
+    cephUp?.catch(() => undefined);
     await this.makeNs(this.client);
     await veth(this.infra, 'c1', this.client, 'eth1');
     await veth(this.infra, 'c2', this.client, 'eth2');
@@ -383,7 +434,11 @@ export class SimCluster {
     const checked = checkConfig(this.config);
     if (!checked.ok) throw new Error(checked.message);
     const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
-    const images = await new FileImageStore(this.imageDir).init();
+    if (cephUp) {
+      this.ceph = await cephUp;
+      this.images = new RbdImageStore({ conf: this.ceph.conf, keyring: this.ceph.keyring, id: this.ceph.id, pool: this.ceph.pool, prefix: ['ip', 'netns', 'exec', this.infra] });
+    } else this.images = await new FileImageStore(this.imageDir).init();
+    const images = this.images;
     this.disks = new DiskService({ store: this.store, images, subnet1: checked.subnet1, subnet2: checked.subnet2, iqnBase: this.config.iqnBase, pool: this.config.pool, log });
     this.paths = new PathService({ store: this.store, log, pollMs: 50 });
     this.watcher = new IpWatcher(
@@ -421,6 +476,60 @@ export class SimCluster {
     if (child.pid === undefined) throw new Error('etcd did not start');
     child.unref();
     this.trackPid(child.pid);
+  }
+
+  /**
+   * A one-node Ceph inside infra (scripts/ceph-start.sh run there): mon on 10.99.0.1:<port unique to
+   * the run>, the OSD and mgr on the same address (public network 10.99.0.0/24), data, sockets, PID
+   * files and logs in <run dir>/ceph. Teardown kills its daemons by the PIDs in their PID files.
+   */
+  private async startCeph(): Promise<SimCeph> {
+    const settings = this.cephSettings() as NonNullable<ReturnType<SimCluster['cephSettings']>>;
+    const env = {
+      ...process.env,
+      CEPH_DIR: this.cephDir,
+      CEPH_MON_ADDR: INFRA_MGMT,
+      CEPH_MON_PORT: String(this.cephMonPort),
+      CEPH_PUBLIC_NETWORK: '10.99.0.0/24',
+      CEPH_OBJECTSTORE: this.opts.cephObjectStore ?? 'memstore',
+      CEPH_STORE_BYTES: String(2 * 1024 ** 3),
+      CEPH_POOL: settings.pool,
+      // done when the pool takes I/O; nothing here reads the mgr's stats
+      CEPH_WAIT_MGR: '0',
+      CEPH_WAIT_SECONDS: '90',
+    };
+    const t0 = Date.now();
+    try {
+      await run('ip', ['netns', 'exec', this.infra, 'bash', join(REPO, 'scripts', 'ceph-start.sh')], { env, timeoutMs: 120_000 });
+    } catch (e) {
+      const err = e as { stderr?: string; message: string };
+      throw new Error(`Ceph did not start in ${this.infra}: ${(err.stderr ?? err.message).trim().split('\n').slice(-15).join('\n')}`);
+    }
+    const startMs = Date.now() - t0;
+    return { dir: this.cephDir, ...settings, monAddr: INFRA_MGMT, monPort: this.cephMonPort, startMs };
+  }
+
+  /** PIDs of this run's Ceph daemons (from their PID files, each checked to be that daemon). */
+  cephPids(): number[] {
+    const out: number[] = [];
+    let files: string[] = [];
+    try {
+      files = readdirSync(join(this.cephDir, 'run')).filter((f) => /^(mon|mgr|osd)\.[^.]+\.pid$/.test(f));
+    } catch {
+      return out;
+    }
+    for (const f of files) {
+      const pid = Number(readFileSync(join(this.cephDir, 'run', f), 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 1 && alive(pid) && (cmdline(pid)[0] ?? '').endsWith(`ceph-${f.split('.')[0]}`)) out.push(pid);
+    }
+    return out;
+  }
+
+  /** Runs a Ceph CLI (ceph, rbd, rados) inside infra, as client.admin of this run's cluster. */
+  cephRun(tool: 'ceph' | 'rbd' | 'rados', args: string[], timeoutMs = 30_000) {
+    const ceph = this.ceph;
+    if (!ceph) throw new Error('this cluster runs no Ceph (images: file)');
+    return run('ip', ['netns', 'exec', this.infra, tool, '-c', ceph.conf, '--id', ceph.id, '--keyring', ceph.keyring, ...args], { timeoutMs });
   }
 
   /** 127.0.0.1:<port> in the root namespace -> etcd's unix socket (inside the run dir). */
@@ -522,6 +631,8 @@ export class SimCluster {
     this.destroyed = true;
     live.delete(this);
     for (const n of this.nodes) for (const t of n.tgtds()) killPid(t.pid, 'SIGKILL');
+    // Ceph's daemons by the PIDs in their PID files (also when the start failed half way)
+    for (const pid of this.cephPids()) killPid(pid, 'SIGKILL');
     for (const pid of this.pids) if (alive(pid)) killPid(pid, 'SIGKILL');
     for (let round = 0; round < 3; round++) {
       const left = pidsInNamespaces(this.inodes);

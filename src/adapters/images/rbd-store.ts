@@ -24,6 +24,17 @@
  * virsecretuuid=/cephx_key=) in bsopts: it has no keyring option, so the keyring of that client id
  * must be found through the ceph.conf (`[client] keyring = ...`, e.g. scripts/ceph-start.sh writes
  * `keyring = <dir>/ceph.$name.keyring,<dir>/keyring`).
+ *
+ * Image features: only `layering` (not the Pacific default layering,exclusive-lock,object-map,
+ * fast-diff,deep-flatten). Every path of a disk is its own tgtd, on its own node, and each opens the
+ * image read-write: with exclusive-lock, librbd moves the lock between them on every write from
+ * another path (each hand-over a round of cooperative lock requests), and once the owner dies with
+ * its node, a write through a path that failed over waits until the OSD drops the dead client's
+ * watch (osd_client_watch_timeout, 30 s) before the lock can be broken. Consistency between the paths
+ * does not come from the lock anyway: the tgtds run with rbd_cache=false (TgtDriver), so every I/O
+ * goes to the OSDs, and the initiator orders its own writes across paths. object-map and fast-diff
+ * need exclusive-lock, so they go too (only `rbd du`/diff are slower). Images created before keep
+ * their features (`rbd feature disable POOL/IMAGE fast-diff object-map exclusive-lock`).
  */
 import { ExecError, run } from '../exec.js';
 import { type ImageRecord, type ImageStore, ImageStoreError, type TargetBacking } from './types.js';
@@ -43,9 +54,18 @@ export interface RbdImageStoreOptions {
   batchList?: boolean;
   /** Python 3 with the rados/rbd bindings (default /usr/bin/python3, the one ceph-common uses). */
   python?: string;
+  /**
+   * Command every CLI and the list program run through, e.g. ['ip', 'netns', 'exec', NS] for a
+   * cluster reachable only inside a network namespace (the netns test harness). Default: none.
+   */
+  prefix?: readonly string[];
+  /** Features of created images (default ['layering']: see above why not exclusive-lock). */
+  features?: readonly string[];
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const FEATURE = /^[a-z][a-z-]{0,31}$/;
+export const DEFAULT_IMAGE_FEATURES: readonly string[] = ['layering'];
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const META_KEY = 'portway.meta';
 
@@ -105,6 +125,8 @@ export class RbdImageStore implements ImageStore {
   private readonly keyring: string | undefined;
   private readonly timeoutMs: number;
   private readonly python: string;
+  private readonly prefix: readonly string[];
+  private readonly features: readonly string[];
   private batchList: boolean;
   private warnedFallback = false;
 
@@ -121,6 +143,16 @@ export class RbdImageStore implements ImageStore {
     this.timeoutMs = opts.timeoutMs ?? 30_000;
     this.batchList = opts.batchList ?? true;
     this.python = opts.python ?? '/usr/bin/python3';
+    this.prefix = [...(opts.prefix ?? [])];
+    if (this.prefix.some((a) => typeof a !== 'string' || a === '' || a.includes('\0'))) throw new Error('RbdImageStore: bad command prefix');
+    this.features = [...(opts.features ?? DEFAULT_IMAGE_FEATURES)];
+    if (this.features.length === 0 || !this.features.every((f) => FEATURE.test(f))) throw new Error(`RbdImageStore: bad image features ${JSON.stringify(opts.features)}`);
+  }
+
+  /** Runs a tool (through the prefix, when there is one). */
+  private exec(tool: string, args: string[]) {
+    const [cmd, ...pre] = [...this.prefix, tool];
+    return run(cmd as string, [...pre, ...args], { timeoutMs: this.timeoutMs });
   }
 
   // ---- helpers -------------------------------------------------------------------------------
@@ -151,7 +183,7 @@ export class RbdImageStore implements ImageStore {
 
   private async cli(tool: 'rbd' | 'ceph', args: string[], what: string): Promise<string> {
     try {
-      const { stdout } = await run(tool, [...this.common(), ...args], { timeoutMs: this.timeoutMs });
+      const { stdout } = await this.exec(tool, [...this.common(), ...args]);
       return stdout;
     } catch (e) {
       throw this.mapError(e, what);
@@ -230,7 +262,7 @@ export class RbdImageStore implements ImageStore {
     this.checkName(name);
     if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new ImageStoreError('io', `bad size ${sizeBytes} for image ${name}`);
     if (meta?.includes('\0')) throw new ImageStoreError('io', `metadata of image ${name} contains NUL`);
-    await this.rbd(['create', '--size', `${sizeBytes}B`, this.spec(name)], `create image ${name}`);
+    await this.rbd(['create', '--size', `${sizeBytes}B`, '--image-feature', this.features.join(','), this.spec(name)], `create image ${name}`);
     if (meta === null) return;
     try {
       await this.rbd(['image-meta', 'set', this.spec(name), META_KEY, '--', meta], `set metadata of image ${name}`);
@@ -285,7 +317,7 @@ export class RbdImageStore implements ImageStore {
     const args = ['-c', LIST_PY, this.conf, this.id, this.keyring ?? '', this.pool, META_KEY, String(this.connectSeconds())];
     let stdout: string;
     try {
-      ({ stdout } = await run(this.python, args, { timeoutMs: this.timeoutMs }));
+      ({ stdout } = await this.exec(this.python, args));
     } catch (e) {
       if (e instanceof ExecError && (e.exitCode === 99 || (e.exitCode === null && !e.timedOut && /ENOENT/.test(e.stderr)))) {
         this.batchList = false;
