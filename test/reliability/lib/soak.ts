@@ -4,7 +4,11 @@
  * through DiskService for a bounded time and op count, while one node is restarted on a schedule,
  * round robin over the nodes, the kind of restart alternating:
  *
- *   kill      the agent and its tgtds SIGKILLed by PID (IPs left on the node), the agent started again
+ *   kill      the agent and its tgtds SIGKILLed by PID, its path IPs flushed, the agent started again: a
+ *             crash under a supervisor that cleans up as docs/HA.md asks (tgtds killed, IPs dropped).
+ *             Without the IP flush, an agent that is back later than its lease TTL finds its paths
+ *             taken by other nodes while the IPs still sit on its interfaces (one IP on two nodes:
+ *             seen in this soak under load, restarts took 21-23 s with a 10 s TTL)
  *   graceful  SIGTERM (the agent gives its paths back), started again
  *   reboot    agent and tgtds SIGKILLed and the node's cables pulled (SimNode.powerOff), then powerOn
  *
@@ -14,6 +18,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { SimCluster, SimNode } from '../../harness/cluster.js';
+import { ipn } from '../../harness/netns.js';
 import type { DiskView } from '../../../src/services/disk-service.js';
 
 export type OpKind = 'add' | 'stop' | 'start' | 'delete' | 'edit';
@@ -109,6 +114,7 @@ async function restartNode(n: SimNode, kind: RestartKind): Promise<void> {
     n.killAgent();
     n.killTgtds();
     await n.stopAgent('SIGKILL', 1000);
+    for (const dev of ['eth1', 'eth2']) await ipn(n.ns, ['addr', 'flush', 'dev', dev]);
     await n.startAgent();
   } else if (kind === 'graceful') {
     await n.stopAgent('SIGTERM', 30_000);
