@@ -65,7 +65,12 @@ const errors = {
   '400': { description: 'Invalid input', content: { 'application/json': { schema: error } } },
   '404': { description: 'No such disk', content: { 'application/json': { schema: error } } },
   '409': { description: 'Conflicts with existing disks', content: { 'application/json': { schema: error } } },
-  '503': { description: 'A backend is unavailable', content: { 'application/json': { schema: error } } },
+  '503': {
+    description:
+      'A backend is unavailable (storage_error, coordination_error, ...), or the server is stopping (server_closing: nothing was done; retry after the Retry-After header\'s seconds)',
+    headers: { 'Retry-After': { description: 'With server_closing: seconds to wait before retrying', schema: { type: 'integer' } } },
+    content: { 'application/json': { schema: error } },
+  },
 };
 
 const idParam = { name: 'id', in: 'path', required: true, schema: { type: 'string', pattern: '^\\d{5}$' } };
@@ -73,7 +78,12 @@ const diskReply = { description: 'The disk', content: { 'application/json': { sc
 
 export const openApiDocument = {
   openapi: '3.1.0',
-  info: { title: 'Portway API', version: '1' },
+  info: {
+    title: 'Portway API',
+    version: '1',
+    description:
+      'Every error reply is {code, message, details} with a stable code. Any request may get 503 server_closing (with Retry-After) while the server stops: nothing was done, and it is safe to retry.',
+  },
   paths: {
     '/api/v1/config': { get: { summary: 'Cluster configuration', responses: { '200': { description: 'The configuration' } } } },
     '/api/v1/disks': {

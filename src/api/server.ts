@@ -8,7 +8,8 @@ import type { DiskService } from '../services/disk-service.js';
 import type { PathService } from '../services/path-service.js';
 import { type AuthPluginOptions, authPlugin } from './auth-plugin.js';
 import { openApiDocument } from './openapi.js';
-import { sendError } from './reply.js';
+import { fail } from '../domain/outcomes.js';
+import { sendError, sendFailure } from './reply.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes, withAuthDocs } from './routes/auth.js';
 import { configRoutes } from './routes/config.js';
@@ -38,12 +39,18 @@ function clientErrorMessage(err: { code?: string; message: string }): string {
   return 'The request is malformed.';
 }
 
+/** Retry-After (seconds) of the 503 `server_closing` reply: about a restart of the product. */
+const RETRY_AFTER_CLOSING_S = 5;
+
 export async function buildApi(o: ApiOptions) {
   const app = Fastify({
     loggerInstance: o.log as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
     // A stop lets requests in flight finish; idle keep-alive connections are closed at once.
     forceCloseConnections: 'idle',
+    // Requests that arrive while the server closes (pipelined, or on a connection that was busy) get
+    // the API's own 503 from the onRequest hook below, not Fastify's {error, statusCode} body.
+    return503OnClosing: false,
     // Errors Fastify raises before routing (a bad %-escape in the URL...) get the API's error shape too.
     frameworkErrors: (err, _req, reply) => sendError(reply, 400, 'invalid_request', clientErrorMessage(err)),
     // Requests Node's HTTP parser rejects (a 10 KB URL, a broken request line) get a JSON error too.
@@ -65,6 +72,13 @@ export async function buildApi(o: ApiOptions) {
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
+  });
+  // A request that arrives while the server closes is refused before anything runs (first hook, before
+  // the auth plugin's), in the API's error shape with a stable code: the client may retry it safely.
+  app.addHook('onRequest', async (_req, reply) => {
+    if (!closing) return;
+    reply.header('retry-after', String(RETRY_AFTER_CLOSING_S));
+    return sendFailure(reply, fail('server_closing', 'The server is stopping; nothing was done. Retry in a few seconds.'));
   });
   app.addHook('onSend', async (_req, reply) => {
     if (closing) reply.header('connection', 'close');

@@ -29,6 +29,7 @@ export type FailureCode =
   | 'no_disk_id'
   | 'storage_error'
   | 'coordination_error'
+  | 'server_closing'
   | 'error';
 
 /** The request field at fault, as the add-disk form names it. */
@@ -73,6 +74,7 @@ export function httpStatusOf(code: FailureCode): number {
     case 'disk_list_unreadable':
     case 'storage_error':
     case 'coordination_error':
+    case 'server_closing':
       return 503;
     case 'error':
       return 500;

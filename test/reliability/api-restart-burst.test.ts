@@ -6,15 +6,89 @@
  * or not at all; no two disks share an IP or an id; the store is consistent.
  */
 import assert from 'node:assert/strict';
+import { type Socket, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ISCSI_TOOLS } from '../helpers/iscsi.js';
 import { addBody, missingTools } from '../helpers/product.js';
 import { type ChildProduct, childProduct, request } from './lib/child-product.js';
 import { allStarted, checkChild, cleanupChild, measured, sleep } from './lib/common.js';
+import { waitDead } from './lib/procs.js';
 
 const skip = missingTools(ISCSI_TOOLS);
 const OCTET = 64;
 const PREFIX = `127.${OCTET}.`;
+
+/** A raw TCP connection to the API, to hold a request half-sent. */
+function open(url: string): Promise<Socket> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: u.hostname, port: Number(u.port) });
+    s.once('connect', () => resolve(s));
+    s.once('error', reject);
+  });
+}
+
+/** Reads one HTTP/1.1 response (the server closes the connection after it while closing). */
+function readResponse(s: Socket, timeoutMs = 30_000): Promise<{ status: number; headers: Map<string, string>; json: any; raw: string }> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`no complete response within ${timeoutMs} ms: ${JSON.stringify(buf)}`));
+    }, timeoutMs);
+    const tryParse = (final: boolean) => {
+      const end = buf.indexOf('\r\n\r\n');
+      if (end < 0) {
+        if (final) {
+          clearTimeout(timer);
+          reject(new Error(`connection closed without a response: ${JSON.stringify(buf)}`));
+        }
+        return;
+      }
+      const [statusLine = '', ...lines] = buf.slice(0, end).split('\r\n');
+      const headers = new Map(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      const body = buf.slice(end + 4);
+      const len = Number(headers.get('content-length') ?? Number.NaN);
+      if (!final && !(Buffer.byteLength(body) >= len)) return;
+      clearTimeout(timer);
+      let json: unknown;
+      try {
+        json = JSON.parse(body);
+      } catch {}
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, json, raw: buf });
+    };
+    s.setEncoding('utf8');
+    s.on('data', (d: string) => {
+      buf += d;
+      tryParse(false);
+    });
+    s.once('end', () => tryParse(true));
+    s.once('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+  });
+}
+
+/** Resolves once the server refuses new connections (it has begun to close). */
+async function untilRefused(url: string, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const refused = await open(url).then(
+      (s) => {
+        s.destroy();
+        return false;
+      },
+      () => true,
+    );
+    if (refused) return;
+    if (Date.now() > end) throw new Error(`the server still accepts connections ${timeoutMs} ms after SIGTERM`);
+    await sleep(20);
+  }
+}
+
+const postHead = (body: string) =>
+  `POST /api/v1/disks HTTP/1.1\r\nhost: portway\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n`;
 
 describe('fault: API server restarted during a burst of 20 concurrent adds', { skip, timeout: 300_000 }, () => {
   let cp: ChildProduct;
@@ -91,4 +165,48 @@ describe('fault: API server restarted during a burst of 20 concurrent adds', { s
       await allStarted(cp.url, 30_000);
     });
   }
+
+  it('SIGTERM: a request that arrives while the server closes gets 503 server_closing in the API error shape; one in flight finishes', async () => {
+    // A: an add whose body is half sent: a request in flight, which keeps the server closing (not closed).
+    // B: an add of which only the request line's start is sent: a busy connection, not closed as idle.
+    const bodyA = JSON.stringify(addBody('closing-a', { activePaths: 1 }));
+    const bodyB = JSON.stringify(addBody('closing-b', { activePaths: 1 }));
+    const a = await open(cp.url);
+    const b = await open(cp.url);
+    const replyA = readResponse(a);
+    const replyB = readResponse(b);
+    a.write(postHead(bodyA) + bodyA.slice(0, 10));
+    b.write('POST /api/v1/di');
+    await sleep(1000);
+    const pid = cp.pid;
+    const t0 = Date.now();
+    process.kill(pid, 'SIGTERM');
+    await untilRefused(cp.url);
+    measured('SIGTERM -> new connections refused (the server is closing)', Date.now() - t0);
+
+    // B arrives now: refused with the API's shape, a stable code and Retry-After; nothing is made.
+    b.write(postHead(bodyB).slice('POST /api/v1/di'.length) + bodyB);
+    const rb = await replyB;
+    assert.equal(rb.status, 503, rb.raw);
+    assert.deepEqual(Object.keys(rb.json ?? {}).sort(), ['code', 'details', 'message'], `the API's error shape: ${rb.raw}`);
+    assert.equal(rb.json.code, 'server_closing', rb.raw);
+    assert.equal(typeof rb.json.message, 'string');
+    assert.ok(Number(rb.headers.get('retry-after')) > 0, `Retry-After: ${rb.raw}`);
+    assert.equal(rb.headers.get('connection'), 'close', rb.raw);
+
+    // A, in flight when the stop began, finishes and is answered.
+    a.write(bodyA.slice(10));
+    const ra = await replyA;
+    assert.equal(ra.status, 201, ra.raw);
+    await waitDead(pid, 60_000);
+    a.destroy();
+    b.destroy();
+
+    await cp.start();
+    const disks = await allStarted(cp.url, 60_000);
+    const names = disks.map((d: { name: string }) => d.name);
+    assert.ok(names.includes('closing-a'), 'the add in flight exists');
+    assert.equal(names.includes('closing-b'), false, 'the refused add left nothing');
+    await checkChild(cp, PREFIX, {}, 'after requests refused while closing');
+  });
 });

@@ -192,6 +192,7 @@ describe("outcomes", () => {
 			disk_list_unreadable: 503,
 			storage_error: 503,
 			coordination_error: 503,
+			server_closing: 503,
 			error: 500,
 		};
 		for (const [code, status] of Object.entries(expected)) {
