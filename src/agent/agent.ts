@@ -42,7 +42,7 @@ import {
   servedKey,
 } from '../domain/keys.js';
 import { prefixOfMask } from '../domain/ip.js';
-import { type PathRef, placePaths } from '../domain/placement.js';
+import { type PathRef, pathSubnet, placePaths } from '../domain/placement.js';
 import { servedMarkerChange } from '../domain/status.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
@@ -369,7 +369,7 @@ export class Agent {
     const active = (i: MoveIntent | undefined): i is MoveIntent => i !== undefined && v.live.has(i.to) && !v.drained.has(i.to);
 
     // What this node holds, and what every node holds (for placement).
-    const mine: Owned[] = [];
+    let mine: Owned[] = [];
     const held = new Map<string, PathRef[]>();
     const unowned: PathRef[] = [];
     const reserved: { ref: PathRef; intentKv: KeyValue }[] = [];
@@ -381,15 +381,17 @@ export class Agent {
         const owner = d.owners.get(index);
         const kv = v.owners.get(ownerKey(d.record.id, index));
         const mv = v.intents.get(`${d.record.id}/${index}`);
+        const subnet = pathSubnet(path.ip, path.subnetMask);
+        const ref: PathRef = subnet === undefined ? { id: d.record.id, index } : { id: d.record.id, index, subnet };
         if (!owner || !kv) {
           if (!wanted) continue;
           if (mv && active(mv.intent)) {
-            if (mv.intent.to === me) reserved.push({ ref: { id: d.record.id, index }, intentKv: mv.kv });
-          } else unowned.push({ id: d.record.id, index });
+            if (mv.intent.to === me) reserved.push({ ref, intentKv: mv.kv });
+          } else unowned.push(ref);
           continue;
         }
         const list = held.get(owner.node) ?? [];
-        list.push({ id: d.record.id, index });
+        list.push(ref);
         held.set(owner.node, list);
         if (owner.node !== me) continue;
         const o: Owned = { id: d.record.id, index, ip: path.ip, eth: path.eth, kv, ...(mv ? { intent: mv } : {}) };
@@ -422,17 +424,26 @@ export class Agent {
 
     // Adopt keys left by a previous run of this node (same name, older lease).
     const adopting = mine.some((o) => o.kv.lease !== lease.id);
+    const notAdopted = new Set<Owned>();
     for (const o of mine) {
-      if (o.kv.lease === lease.id || !current()) continue;
+      if (o.kv.lease === lease.id) continue;
+      if (!current()) return;
       // After a fence in this process its tgtds are gone: the path is not served until served again.
       const value = this.fencedTargets ? JSON.stringify({ node: me, state: 'configuring' } satisfies OwnerRecord) : o.kv.value;
       const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
-      if (ok) {
-        const now = await this.o.store.get(o.kv.key);
-        if (now) o.kv = now;
+      const now = ok ? await this.o.store.get(o.kv.key) : undefined;
+      if (now && now.lease === lease.id) {
+        o.kv = now;
         this.o.log.info({ disk: o.id, path: o.index }, 'adopted path from previous run');
+      } else {
+        // The key changed or went since it was read (the old lease expired, and another node may have
+        // taken the path meanwhile): this node does not own the path and must not serve it. Any portal
+        // it still has for it is removed below; the next reconcile sees the path as it is now.
+        notAdopted.add(o);
+        this.o.log.warn({ disk: o.id, path: o.index }, 'path of a previous run could not be adopted: not served');
       }
     }
+    if (notAdopted.size > 0) mine = mine.filter((o) => !notAdopted.has(o));
     if (adopting && current()) this.fencedTargets = false;
 
     for (const o of release) {
@@ -443,7 +454,13 @@ export class Agent {
     // A drained node moves what it holds to the eligible nodes, one intent per path.
     if (!meEligible && mine.length > 0) {
       const others = eligible.filter((n) => n !== me);
-      const withoutIntent = mine.filter((o) => !o.intent).map((o) => ({ id: o.id, index: o.index }));
+      const withoutIntent = mine
+        .filter((o) => !o.intent)
+        .map((o): PathRef => {
+          const path = disks.get(o.id)?.paths.get(o.index);
+          const subnet = path ? pathSubnet(path.ip, path.subnetMask) : undefined;
+          return subnet === undefined ? { id: o.id, index: o.index } : { id: o.id, index: o.index, subnet };
+        });
       const heldElsewhere = new Map([...held].filter(([n]) => n !== me));
       const plan = placePaths(withoutIntent, others, heldElsewhere);
       for (const [to, refs] of plan) {

@@ -1,11 +1,25 @@
 /**
- * Which node takes each unowned path: paths of one disk on different nodes when possible, and even
- * loads. Pure and deterministic, so every agent computes the same plan and takes only its own share.
+ * Which node takes each unowned path: paths of one disk on different nodes when possible; where a node
+ * must hold several paths of one disk (more paths than nodes), paths on different iSCSI subnets, so
+ * that losing one node removes at most one path per subnet when it can; then even loads. Pure and
+ * deterministic, so every agent computes the same plan and takes only its own share.
  */
+
+import { cidrText, maskOfPrefix, parseIp, prefixOfMask } from './ip.js';
+
+/** A path's subnet label for PathRef.subnet: its network in CIDR ("10.0.1.0/24"); undefined if unparsable. */
+export function pathSubnet(ip: string, subnetMask: string): string | undefined {
+  const n = parseIp(ip);
+  const prefix = prefixOfMask(subnetMask);
+  if (n === undefined || prefix === undefined) return undefined;
+  return cidrText({ network: (n & maskOfPrefix(prefix)) >>> 0, prefix });
+}
 
 export interface PathRef {
   id: string;
   index: number;
+  /** The path's iSCSI subnet (any stable label, e.g. its network address); optional. */
+  subnet?: string;
 }
 
 export function placePaths(
@@ -17,30 +31,42 @@ export function placePaths(
   const plan = new Map<string, PathRef[]>();
   if (nodes.length === 0) return plan;
   const load = new Map<string, number>();
-  const disksOn = new Map<string, Set<string>>();
+  /** `${node}\0${disk}` -> paths of the disk on the node; `${node}\0${disk}\0${subnet}` -> of those on the subnet. */
+  const count = new Map<string, number>();
+  const ck = (n: string, p: PathRef) => `${n}\0${p.id}`;
+  const sk = (n: string, p: PathRef) => `${n}\0${p.id}\0${p.subnet ?? ''}`;
+  const add = (n: string, p: PathRef) => {
+    count.set(ck(n, p), (count.get(ck(n, p)) ?? 0) + 1);
+    if (p.subnet !== undefined) count.set(sk(n, p), (count.get(sk(n, p)) ?? 0) + 1);
+  };
   for (const n of nodes) {
     const h = held.get(n) ?? [];
     load.set(n, h.length);
-    disksOn.set(n, new Set(h.map((p) => p.id)));
+    for (const p of h) add(n, p);
     plan.set(n, []);
   }
   const sorted = [...unowned].sort((a, b) => (a.id === b.id ? a.index - b.index : a.id < b.id ? -1 : 1));
   const order = [...nodes].sort();
+  /** Lower is better: fewest paths of the disk, then fewest of its paths on this subnet, then load. */
+  const rank = (n: string, p: PathRef): [number, number, number] => [
+    count.get(ck(n, p)) ?? 0,
+    p.subnet === undefined ? 0 : (count.get(sk(n, p)) ?? 0),
+    load.get(n) ?? 0,
+  ];
   for (const p of sorted) {
     let best: string | undefined;
+    let bestRank: [number, number, number] | undefined;
     for (const n of order) {
-      if (best === undefined) {
+      const r = rank(n, p);
+      if (bestRank === undefined || r[0] < bestRank[0] || (r[0] === bestRank[0] && (r[1] < bestRank[1] || (r[1] === bestRank[1] && r[2] < bestRank[2])))) {
         best = n;
-        continue;
+        bestRank = r;
       }
-      const spreadN = disksOn.get(n)?.has(p.id) ? 1 : 0;
-      const spreadB = disksOn.get(best)?.has(p.id) ? 1 : 0;
-      if (spreadN < spreadB || (spreadN === spreadB && (load.get(n) ?? 0) < (load.get(best) ?? 0))) best = n;
     }
     const b = best as string;
     plan.get(b)?.push(p);
     load.set(b, (load.get(b) ?? 0) + 1);
-    disksOn.get(b)?.add(p.id);
+    add(b, p);
   }
   return plan;
 }

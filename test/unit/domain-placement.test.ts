@@ -1,6 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type PathRef, placePaths } from "../../src/domain/placement.js";
+import {
+	type PathRef,
+	pathSubnet,
+	placePaths,
+} from "../../src/domain/placement.js";
 
 const refs = (id: string, n: number): PathRef[] =>
 	Array.from({ length: n }, (_, i) => ({ id, index: i + 1 }));
@@ -310,5 +314,111 @@ describe("placePaths is deterministic", () => {
 			y: ["00001/2", "00002/2"],
 			z: ["00001/3", "00002/3"],
 		});
+	});
+});
+
+describe("placePaths: a node holding two paths of a disk holds them on different subnets", () => {
+	const S1 = "10.0.1.0/24";
+	const S2 = "10.0.2.0/24";
+	const p = (index: number, subnet: string): PathRef => ({
+		id: "00001",
+		index,
+		subnet,
+	});
+	/** node -> subnets of the disk's paths it holds (plan + held). */
+	function subnetsPerNode(
+		plan: Map<string, PathRef[]>,
+		held: ReadonlyMap<string, readonly PathRef[]> = none,
+	): Map<string, string[]> {
+		const out = new Map<string, string[]>();
+		for (const [n, ps] of plan)
+			out.set(
+				n,
+				[...(held.get(n) ?? []), ...ps]
+					.filter((x) => x.id === "00001")
+					.map((x) => x.subnet ?? "?"),
+			);
+		return out;
+	}
+
+	it("pathSubnet is the path's network in CIDR", () => {
+		assert.equal(pathSubnet("10.0.1.17", "255.255.255.0"), S1);
+		assert.equal(pathSubnet("192.168.7.200", "255.255.254.0"), "192.168.6.0/23");
+		assert.equal(pathSubnet("10.0.1.x", "255.255.255.0"), undefined);
+		assert.equal(pathSubnet("10.0.1.1", "255.0.255.0"), undefined);
+	});
+
+	it("4 paths on 3 nodes: the second path of a node is on the other subnet (not just the least loaded node)", () => {
+		// subnets 1,2,2,1: by load and name alone path 4 (subnet 1) would join path 1 (subnet 1) on a
+		const plan = placePaths(
+			[p(1, S1), p(2, S2), p(3, S2), p(4, S1)],
+			["a", "b", "c"],
+			none,
+		);
+		assert.deepEqual(flat(plan), {
+			a: ["00001/1"],
+			b: ["00001/2", "00001/4"],
+			c: ["00001/3"],
+		});
+	});
+
+	it("failover: the dead node's paths go where their subnet is not yet", () => {
+		// a died holding paths 1 (subnet 1) and 4 (subnet 2); b holds 2 (subnet 1), c holds 3 (subnet 2)
+		const held = new Map([
+			["b", [p(2, S1)]],
+			["c", [p(3, S2)]],
+		]);
+		const plan = placePaths([p(1, S1), p(4, S2)], ["b", "c"], held);
+		assert.deepEqual(flat(plan), { b: ["00001/4"], c: ["00001/1"] });
+		for (const [n, subnets] of subnetsPerNode(plan, held))
+			assert.equal(new Set(subnets).size, subnets.length, n);
+	});
+
+	it("spread over nodes still comes first: never two paths on a node while another has none", () => {
+		const plan = placePaths(
+			[p(1, S1), p(2, S1), p(3, S1)],
+			["a", "b", "c"],
+			none,
+		);
+		assert.deepEqual(
+			[...plan.values()].map((ps) => ps.length),
+			[1, 1, 1],
+		);
+	});
+
+	it("random loads and sizes: at most ceil(paths/nodes) per node, and one path per subnet per node", () => {
+		const r = rng(4);
+		for (let round = 0; round < 300; round++) {
+			const n = 2 + Math.floor(r() * 4);
+			const k = n + 1 + Math.floor(r() * n); // n < k <= 2n
+			const nodes = Array.from({ length: n }, (_, i) => `n${i}`);
+			// other disks' paths already held, unevenly
+			const held = new Map<string, PathRef[]>();
+			for (const node of nodes)
+				held.set(
+					node,
+					refs(`9${node}`.padStart(5, "0"), Math.floor(r() * 4)),
+				);
+			const start = r() < 0.5 ? 0 : 1;
+			const unowned = shuffle(
+				Array.from({ length: k }, (_, i) =>
+					p(i + 1, (i + start) % 2 === 0 ? S1 : S2),
+				),
+				r,
+			);
+			const plan = placePaths(unowned, nodes, held);
+			assertCoversExactlyOnce(plan, unowned);
+			for (const [node, subnets] of subnetsPerNode(plan)) {
+				assert.ok(
+					subnets.length <= Math.ceil(k / n),
+					`${node}: ${subnets.length} of ${k} paths on ${n} nodes`,
+				);
+				assert.equal(
+					new Set(subnets).size,
+					subnets.length,
+					`${node}: ${subnets.join(",")} (k=${k}, n=${n})`,
+				);
+			}
+		}
 	});
 });
