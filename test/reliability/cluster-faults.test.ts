@@ -17,7 +17,7 @@ import { ISCSI_TOOLS } from '../helpers/iscsi.js';
 import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
 import { CEPH_TOOLS, type CephCluster, type EtcdCluster, REPO, startEtcd, stopSharedCeph, whenCephReady } from '../helpers/services.js';
 import { measured, sleep } from './lib/common.js';
-import { assertConsistent, snapshot } from './lib/consistency.js';
+import { waitConsistent } from './lib/consistency.js';
 import { alive, waitDead } from './lib/procs.js';
 
 const skip = missingTools([...ISCSI_TOOLS, ...CEPH_TOOLS, 'etcd']);
@@ -45,8 +45,18 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
     run('rbd', ['-c', ceph.conf, '--id', ceph.id, '--keyring', ceph.keyring, ...args], { timeoutMs: 120_000 });
   const rbdImages = async () => JSON.parse((await rbd(['ls', '-p', ceph.pool, '--format', 'json'])).stdout) as string[];
   const diskKeys = async () => (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key);
-  const check = async (what: string) =>
-    assertConsistent(await snapshot(tp.product.store, tp.product.images, PREFIX), { settled: true }, what);
+  /**
+   * Once the disks say started, waits (30 s at most) for the agent to converge, then checks strictly;
+   * on every poll meanwhile, no path may be served by a node that does not own it. "started" alone
+   * proves nothing after etcd comes back: the owner keys of the fenced node still say served (its
+   * lease survives an etcd restart) until the agent rejoins and re-serves them.
+   */
+  const check = (what: string) =>
+    waitConsistent(
+      { keys: () => tp.product.store.list('/portway/'), images: () => tp.product.images.list(), ipPrefix: PREFIX },
+      { settled: true, node: tp.settings.node, timeoutMs: 30_000 },
+      what,
+    );
   const allStarted = async (timeoutMs: number) => {
     const end = Date.now() + timeoutMs;
     for (;;) {
@@ -106,9 +116,9 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
     measured('etcd restart (scripts/etcd-member.sh start) -> healthy', back);
     const t1 = Date.now();
     await allStarted(60_000);
-    measured('etcd back -> every disk started again', Date.now() - t1);
-    await nothingLeft(imagesBefore, keysBefore, 'while-etcd-down');
     await check('after etcd came back');
+    measured('etcd back -> every disk started, every path served again (consistent)', Date.now() - t1);
+    await nothingLeft(imagesBefore, keysBefore, 'while-etcd-down');
   });
 
   it('etcd killed while the add creates its image: coordination_error, the image is removed again', async () => {
@@ -132,9 +142,11 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
     assert.equal(r.json.code, 'coordination_error', JSON.stringify(r.json));
     assert.ok(ms < 40_000, `answered in ${ms} ms`);
     await etcdBack();
+    const t1 = Date.now();
     await allStarted(60_000);
-    await nothingLeft(imagesBefore, keysBefore, 'etcd-dies-midway');
     await check('after etcd died during an add');
+    measured('etcd back (after a fence) -> every path served again (consistent)', Date.now() - t1);
+    await nothingLeft(imagesBefore, keysBefore, 'etcd-dies-midway');
     const again = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-etcd'));
     assert.equal(again.status, 201, JSON.stringify(again.json));
     await allStarted(60_000);

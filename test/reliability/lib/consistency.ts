@@ -213,6 +213,87 @@ export async function snapshot(kvs: KeyValue[] | CoordStore, images: ImageRecord
   return { kvs: k, images: i, tgtds, targets };
 }
 
+/** path IP -> the node named by its owner key (undefined: the path has no owner key). */
+function ownerOfIp(kvs: KeyValue[]): Map<string, string | undefined> {
+  const ips = new Map<string, string>(); // "<id>/<n>" -> ip
+  const owner = new Map<string, string>(); // "<id>/<n>" -> node
+  for (const kv of kvs) {
+    let m = PATH.exec(kv.key);
+    if (m) {
+      const p = json(kv.value);
+      if (typeof p?.ip === 'string') ips.set(`${m[1]}/${m[2]}`, p.ip);
+      continue;
+    }
+    m = OWNER.exec(kv.key);
+    if (m) {
+      const ow = json(kv.value);
+      if (typeof ow?.node === 'string') owner.set(`${m[1]}/${m[2]}`, ow.node);
+    }
+  }
+  return new Map([...ips].map(([ref, ip]) => [ip, owner.get(ref)]));
+}
+
+/**
+ * "No path is served by a node that does not own it", which holds at every instant, not only once
+ * the system has settled: the agent creates a path's owner key before it starts the path's tgtd and
+ * deletes it only after that tgtd stopped (and fences itself before its lease, and so its keys, can
+ * expire). `s` was taken between two reads of the keys (s.kvs before the tgtds were listed, `later`
+ * after): a tgtd alive in between had its owner key in at least one of them. So a tgtd of a path
+ * whose owner key names no node, or another node than `node`, in both reads is a violation.
+ * Only for a product whose process is alive (a crashed one cannot fence: its tgtds outlive its lease).
+ */
+export function unownedServing(s: Snapshot, later: KeyValue[], node?: string): string[] {
+  const before = ownerOfIp(s.kvs);
+  const after = ownerOfIp(later);
+  const owns = (m: Map<string, string | undefined>, ip: string) => {
+    const n = m.get(ip);
+    return n !== undefined && (node === undefined || n === node);
+  };
+  const v: string[] = [];
+  for (const t of s.tgtds) {
+    if (!before.has(t.ip) && !after.has(t.ip)) continue; // an IP no path has: check() reports it
+    if (owns(before, t.ip) || owns(after, t.ip)) continue;
+    const who = after.get(t.ip) ?? before.get(t.ip);
+    v.push(`tgtd pid ${t.pid} serves ${t.ip}, a path ${who === undefined ? 'nobody owns' : `owned by ${who}`}${node ? `, not by ${node}` : ''}`);
+  }
+  return v;
+}
+
+class Inconsistent extends Error {}
+
+/**
+ * Waits (bounded) until the system has converged after a fault, then holds it to the strict check.
+ * Every poll takes a snapshot between two key reads and fails at once on what must hold at every
+ * instant: the unsettled check (never two tgtds per portal, never a tgtd for an IP no path has, no
+ * lost disk or orphan image: call it with no operation in flight) and unownedServing. It returns (the
+ * ms it waited) once a snapshot passes the settled check, and fails at the deadline with the
+ * violations of the last one. Reads that fail (a store just back) are retried until the deadline.
+ */
+export async function waitConsistent(
+  read: { keys: () => Promise<KeyValue[]>; images: () => Promise<ImageRecord[]>; ipPrefix: string },
+  o: CheckOptions & { node?: string; timeoutMs: number },
+  what = 'system',
+): Promise<number> {
+  const t0 = Date.now();
+  let last = 'no snapshot could be taken';
+  for (;;) {
+    try {
+      const s = await snapshot(await read.keys(), await read.images(), read.ipPrefix);
+      const later = await read.keys();
+      const always = [...check(s, { ...o, settled: false }), ...unownedServing(s, later, o.node)];
+      if (always.length > 0) throw new Inconsistent(`${what} is inconsistent while converging:\n  - ${always.join('\n  - ')}`);
+      const strict = check(s, { ...o, settled: true });
+      if (strict.length === 0) return Date.now() - t0;
+      last = strict.join('\n  - ');
+    } catch (e) {
+      if (e instanceof Inconsistent) throw e;
+      last = `snapshot failed: ${(e as Error).message}`;
+    }
+    if (Date.now() - t0 > o.timeoutMs) throw new Error(`${what} did not converge within ${o.timeoutMs} ms:\n  - ${last}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 /** Throws with every violation listed. */
 export function assertConsistent(s: Snapshot, o: CheckOptions, what = 'system'): void {
   const v = check(s, o);

@@ -1,0 +1,131 @@
+/**
+ * The agent adopts the owner keys a previous run of its node left (after a restart, or after a fence
+ * when the store comes back). A key that changed between the agent's read and its adoption (the old
+ * lease expired, and another node took the path) is not the agent's: it must not serve that path
+ * (a path served by two nodes). In-memory store, fake target and network: no tgtd, no root.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import pino from 'pino';
+import { EmbeddedStore } from '../../src/adapters/coord/embedded-store.js';
+import type { Compare, CoordStore, TxnOp } from '../../src/adapters/coord/types.js';
+import type { ImageStore } from '../../src/adapters/images/types.js';
+import type { HostNetwork } from '../../src/adapters/net/loopback.js';
+import type { TargetSpec, TgtDriver } from '../../src/adapters/target/tgt.js';
+import { Agent } from '../../src/agent/agent.js';
+import type { DiskMeta } from '../../src/domain/disk.js';
+import { type DiskRecord, type OwnerRecord, diskKey, ownerKey, pathKey } from '../../src/domain/keys.js';
+
+const ID = '00001';
+const IQN = 'iqn.2016-05.io.portway.test:00001';
+const IPS = ['127.98.1.10', '127.98.1.11'];
+
+function fakeTarget() {
+  const served = new Map<string, TargetSpec>();
+  const calls: string[] = [];
+  const target = {
+    async serve(ip: string, spec: TargetSpec) {
+      calls.push(ip);
+      served.set(ip, spec);
+    },
+    async unserve(ip: string) {
+      served.delete(ip);
+    },
+    async portals() {
+      return [...served.keys()].map((ip) => ({ ip, pid: -1, controlPort: 0, specHash: '', iqn: IQN, alive: true }));
+    },
+    close() {},
+  };
+  return { target: target as unknown as TgtDriver, served, calls };
+}
+
+const net: HostNetwork = {
+  async addIp() {},
+  async removeIp() {},
+};
+
+function fakeImages(): ImageStore {
+  const meta: DiskMeta = {
+    id: ID,
+    name: 'd1',
+    sizeGb: 1,
+    createdAt: new Date().toISOString(),
+    iqn: IQN,
+    acl: '',
+    chapUser: '',
+    chapPassword: '',
+    subnet: 1,
+    paths: IPS.map((ip) => ({ ip, subnetMask: '255.255.255.0', eth: 'lo' })),
+  } as DiskMeta;
+  return {
+    async getMeta() {
+      return JSON.stringify(meta);
+    },
+    backing(name: string) {
+      return { bstype: 'rdwr', path: `/nonexistent/${name}.img`, bsopts: '' };
+    },
+  } as unknown as ImageStore;
+}
+
+describe('agent: adopting the keys of a previous run', () => {
+  it('a key that changed before its adoption (another node took the path) is not served; the others are', async () => {
+    const store = new EmbeddedStore({ tickMs: 50 });
+    const rec: DiskRecord = {
+      id: ID,
+      name: 'd1',
+      iqn: IQN,
+      sizeGb: 1,
+      createdAt: new Date().toISOString(),
+      acl: '',
+      chapUser: '',
+      subnet: 1,
+      pathCount: 2,
+      desired: 'started',
+    };
+    await store.put(diskKey(ID), JSON.stringify(rec));
+    for (const [i, ip] of IPS.entries()) await store.put(pathKey(ID, i + 1), JSON.stringify({ ip, subnetMask: '255.255.255.0', eth: 'lo' }));
+    // The previous run of node1 (or node1 before a fence) held both paths under a lease of its own.
+    const old = await store.grantLease(60);
+    const served = (node: string) => JSON.stringify({ node, state: 'served' } satisfies OwnerRecord);
+    for (const n of [1, 2]) await store.put(ownerKey(ID, n), served('node1'), { lease: old.id });
+
+    // Between node1's read and its adoption of path 1, the key changes hands: the old lease expired and
+    // node2 took the path (done here right before node1's adoption transaction runs).
+    let stolen = false;
+    const proxy = new Proxy(store, {
+      get(t, p) {
+        if (p === 'txn')
+          return async (cmp: Compare[], ops: TxnOp[]) => {
+            if (!stolen && ops.some((op) => op.type === 'put' && op.key === ownerKey(ID, 1))) {
+              stolen = true;
+              await t.delete(ownerKey(ID, 1));
+              const l2 = await t.grantLease(60);
+              await t.put(ownerKey(ID, 1), served('node2'), { lease: l2.id });
+            }
+            return t.txn(cmp, ops);
+          };
+        const v = Reflect.get(t, p, t);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    }) as CoordStore;
+
+    const { target, served: portals, calls } = fakeTarget();
+    const agent = new Agent({ node: 'node1', store: proxy, images: fakeImages(), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60 });
+    try {
+      await agent.start();
+      await agent.reconcile();
+      await agent.reconcile();
+      assert.ok(stolen, 'the adoption of path 1 was attempted');
+      assert.equal(calls.includes(IPS[0] as string), false, `node1 never serves path 1, which node2 owns (serve calls: ${calls.join(' ')})`);
+      assert.deepEqual([...portals.keys()], [IPS[1]], 'node1 serves path 2 only');
+      const o1 = JSON.parse((await store.get(ownerKey(ID, 1)))?.value ?? '{}') as OwnerRecord;
+      assert.equal(o1.node, 'node2', 'path 1 stays with node2');
+      const k2 = await store.get(ownerKey(ID, 2));
+      assert.notEqual(k2?.lease, old.id, 'path 2 was adopted under the new lease');
+      assert.equal((JSON.parse(k2?.value ?? '{}') as OwnerRecord).state, 'served');
+    } finally {
+      await agent.stop({ release: false });
+      await store.close();
+    }
+  });
+});
