@@ -30,8 +30,9 @@ async function main(): Promise<number> {
     process.stdout.write(`\n${soakTable(r)}\n\n`);
     for (const n of c.nodes) if (!n.agentPid) await n.startAgent();
     let convergedMs: number | undefined;
+    let checkedMs: number | undefined;
     try {
-      convergedMs = await waitClusterConsistent(c, 180_000);
+      ({ convergedMs, checkedMs } = await waitClusterConsistent(c, 180_000));
     } catch (e) {
       problems.push((e as Error).message);
     }
@@ -57,12 +58,13 @@ async function main(): Promise<number> {
       }, {}),
       restarts: r.restarts,
       convergedAfterLastOpMs: convergedMs,
+      checkedAfterLastOpMs: checkedMs,
       watcherRounds: c.watcher.rounds,
       ipOverlaps: overlaps.length,
       disksAtEnd: list.ok ? list.disks.length : undefined,
       problems: problems.length,
     };
-    process.stdout.write(`converged after the last op: ${convergedMs ?? 'NO'} ms; IP watcher: ${c.watcher.rounds} rounds, ${overlaps.length} overlaps\n`);
+    process.stdout.write(`converged after the last op: ${convergedMs ?? 'NO'} ms (checked: ${checkedMs ?? '-'} ms); IP watcher: ${c.watcher.rounds} rounds, ${overlaps.length} overlaps\n`);
     process.stdout.write(problems.length ? `PROBLEMS:\n  - ${problems.join('\n  - ')}\n` : 'end state: consistent\n');
     process.stdout.write(`SOAK_BENCH ${JSON.stringify(summary)}\n`);
   } finally {

@@ -1,7 +1,7 @@
 /**
  * The 3-node soak, CI length (issue #8): random add / stop / start / delete / edit through DiskService
  * on the simulated cluster (real agents and tgtds in network namespaces, etcd) for SOAK_SECONDS
- * (default 100) and at most SOAK_MAX_OPS ops, while a node is restarted every SOAK_RESTART_EVERY_S
+ * (default 90) and at most SOAK_MAX_OPS ops, while a node is restarted every SOAK_RESTART_EVERY_S
  * (default 25): agent + tgtds SIGKILLed by PID, SIGTERM, or a reboot (cables pulled), alternating.
  * An IP watcher samples every node's addresses throughout.
  *
@@ -40,12 +40,12 @@ describe('soak: 3 nodes, random disk ops, a node restarted on a schedule', { ski
     process.stderr.write(`${soakTable(r)}\n`);
     for (const n of c.nodes) if (!n.agentPid) await n.startAgent();
 
-    const convergedMs = await waitClusterConsistent(c, 90_000);
+    const { convergedMs, checkedMs } = await waitClusterConsistent(c, 90_000);
     measured('soak: converged after the last op', convergedMs);
+    measured('soak: end state checked (INQUIRY on every path) after the last op', checkedMs);
     const list = await c.disks.list();
     assert.ok(list.ok);
     assert.deepEqual(modelViolations(r, list.disks), [], 'the store holds exactly the disks the ops left, in their state');
-    assert.equal((await c.store.list('/portway/pending/')).length, 0, 'no add intent left behind');
 
     const unclear = r.ops.filter((o) => o.outcome === 'unclear');
     assert.deepEqual(unclear, [], 'every failed op returned a known code and a message');

@@ -100,7 +100,7 @@ export function soakParamsFromEnv(defaults: Partial<SoakParams> = {}): SoakParam
     return v !== undefined && v !== '' && Number.isFinite(Number(v)) ? Number(v) : d;
   };
   return {
-    seconds: num('SOAK_SECONDS', defaults.seconds ?? 100),
+    seconds: num('SOAK_SECONDS', defaults.seconds ?? 90),
     restartEverySeconds: num('SOAK_RESTART_EVERY_S', defaults.restartEverySeconds ?? 25),
     maxOps: num('SOAK_MAX_OPS', defaults.maxOps ?? 2000),
     maxDisks: num('SOAK_MAX_DISKS', defaults.maxDisks ?? 10),
