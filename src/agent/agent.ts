@@ -130,8 +130,11 @@ export class Agent {
   private knownTgtds = new Map<string, number>();
   /** IPs announced (gratuitous ARP) in this epoch. */
   private announced = new Set<string>();
-  /** Paths (ip) this process has seen served in this epoch: event-driven reconciles skip them. */
-  private servedHere = new Set<string>();
+  /**
+   * Paths (ip) this process has served in this epoch, with what they were served as (the disk record
+   * and the path): event-driven reconciles skip them until that changes (an edit: ACL, CHAP, size).
+   */
+  private servedHere = new Map<string, string>();
   /** A fence killed this process's tgtds: keys adopted after it are re-served before they say served. */
   private fencedTargets = false;
   /** The next reconcile checks every held path against tgtd and the host (periodic resync). */
@@ -499,10 +502,12 @@ export class Agent {
       const d = disks.get(o.id) as DiskState;
       try {
         const owner = JSON.parse(o.kv.value) as OwnerRecord;
-        // Served by this process already: only the periodic resync looks at tgtd and the host again.
-        if (!full && owner.state === 'served' && this.servedHere.has(o.ip) && !o.intent) return;
+        // Served by this process already, as the disk is now: only the periodic resync looks at tgtd
+        // and the host again. An edited disk (ACL, CHAP, size) is applied at once.
+        const as = JSON.stringify([d.record, d.paths.get(o.index)]);
+        if (!full && owner.state === 'served' && this.servedHere.get(o.ip) === as && !o.intent) return;
         await this.servePath(o, d, lease, current);
-        if (current()) this.servedHere.add(o.ip);
+        if (current()) this.servedHere.set(o.ip, as);
         if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
       } catch (e) {
         if (current()) this.o.log.error({ disk: o.id, path: o.index, ip: o.ip, err: errText(e) }, 'cannot serve path');

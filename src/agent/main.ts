@@ -44,7 +44,7 @@ export async function startAgentProcess(s: Settings, log: Logger): Promise<Runni
   // etcd may be unreachable or slow at boot: try again until the agent is in (or the process stops).
   let agent: Agent;
   for (let attempt = 1; ; attempt++) {
-    agent = new Agent({ node: s.node, store, images, target, net, log: log.child({ mod: 'agent' }), leaseTtlSeconds: ttl });
+    agent = new Agent({ node: s.node, store, images, target, net, log: log.child({ mod: 'agent' }), leaseTtlSeconds: ttl, ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}) });
     try {
       await agent.start();
       break;

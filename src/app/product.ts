@@ -121,7 +121,7 @@ export async function startProduct(s: Settings, rootLog: Logger): Promise<Produc
       controlPortBase: s.tgtControlPortBase,
       log: log.child({ mod: 'tgt' }),
     });
-    agent = new Agent({ node: s.node, store, images, target, net: hostNetwork(s, log), log: log.child({ mod: 'agent' }), leaseTtlSeconds: s.agent.leaseTtlSeconds });
+    agent = new Agent({ node: s.node, store, images, target, net: hostNetwork(s, log), log: log.child({ mod: 'agent' }), leaseTtlSeconds: s.agent.leaseTtlSeconds, ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}) });
     await agent.start();
   }
   const paths = new PathService({ store, log: log.child({ mod: 'paths' }) });

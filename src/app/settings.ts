@@ -13,7 +13,11 @@ export interface Settings {
   cluster: ClusterConfig;
   images: { kind: 'file' } | { kind: 'rbd'; conf: string; keyring?: string; id: string; pool: string };
   coord: { kind: 'embedded' } | { kind: 'etcd'; endpoints: string[] };
-  agent: { enabled: boolean; leaseTtlSeconds: number };
+  /**
+   * resyncSeconds: how often the agent checks every path it holds against tgtd and the host (a killed
+   * tgtd, a removed IP); changes in the store (adds, edits, moves) are acted on at once regardless.
+   */
+  agent: { enabled: boolean; leaseTtlSeconds: number; resyncSeconds?: number };
   /** How the agent makes path IPs live: loopback (single box) or iproute (`ip addr` + ARP, cluster nodes). */
   net: 'loopback' | 'iproute';
   /** First tgtd control port this node's agent uses. */
@@ -83,6 +87,9 @@ export function checkSettings(s: Settings): Settings {
   if (!Number.isInteger(s.listenPort) || s.listenPort < 0 || s.listenPort > 65535) throw new SettingsError('listenPort must be 0-65535');
   if (!Number.isInteger(s.tgtControlPortBase) || s.tgtControlPortBase < 1) throw new SettingsError('tgtControlPortBase must be a positive integer');
   if (s.agent.leaseTtlSeconds < 2) throw new SettingsError('agent.leaseTtlSeconds must be at least 2');
+  const rs = s.agent.resyncSeconds;
+  if (rs !== undefined && !(typeof rs === 'number' && Number.isFinite(rs) && rs >= 1 && rs <= 3600))
+    throw new SettingsError('agent.resyncSeconds must be a number of seconds from 1 to 3600');
   if (typeof s.auth.enabled !== 'boolean') throw new SettingsError('auth.enabled must be true or false');
   if (!Number.isInteger(s.auth.sessionIdleSeconds) || s.auth.sessionIdleSeconds < 1) throw new SettingsError('auth.sessionIdleSeconds must be a positive integer');
   if (!Number.isInteger(s.auth.auditMaxEntries) || s.auth.auditMaxEntries < 1) throw new SettingsError('auth.auditMaxEntries must be a positive integer');

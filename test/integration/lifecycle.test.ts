@@ -17,7 +17,8 @@ const IQN = (id: string) => `iqn.2016-05.io.portway.test:${id}`;
 describe('disk lifecycle', { skip }, () => {
   let tp: TestProduct;
   before(async () => {
-    tp = await startTestProduct(34);
+    // The agent's periodic resync is off (1 h): every change below must reach tgtd through the store watch.
+    tp = await startTestProduct(34, { agent: { enabled: true, leaseTtlSeconds: 6, resyncSeconds: 3600 } });
   });
   after(async () => {
     await tp?.cleanup();
@@ -51,7 +52,7 @@ describe('disk lifecycle', { skip }, () => {
     e = await api(tp.product, 'PATCH', `/api/v1/disks/${id}`, { acl: { mode: 'iqn', iqn: host }, auth: { mode: 'chap', ...chap } });
     assert.equal(e.status, 200, JSON.stringify(e.json));
     assert.equal(JSON.stringify(e.json).includes(chap.password), false);
-    // Applied (at the agent's next resync) when logins without CHAP are refused and the allowed initiator with CHAP gets in.
+    // Applied (by the agent, on the edit's watch event) when logins without CHAP are refused and the allowed initiator with CHAP gets in.
     await waitFor(
       'ACL and CHAP applied',
       async () => {
