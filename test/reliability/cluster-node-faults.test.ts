@@ -97,10 +97,11 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     await victim.stopAgent('SIGKILL', 2000);
     const t0 = Date.now();
     // While the dead agent's owner key lives, the disk is not stopped: delete refuses with a code.
+    const held = [...(await c.owners(id)).values()].some((o) => o.node === victim.name);
     const early = await c.disks.delete(id);
-    if (!early.ok) assert.equal(early.code, 'disk_not_stopped', early.message);
-    else assert.fail('deleted while the dead node still held a path');
-    const deleted = await waitUntil(
+    if (held) assert.equal(early.ok ? 'deleted' : early.code, 'disk_not_stopped', 'no delete while the dead node holds a path');
+    else process.stderr.write(`# note: ${victim.name} had released its path before the kill\n`);
+    const deleted = early.ok || await waitUntil(
       'the delete to go through',
       async () => {
         const r = await c.disks.delete(id);
