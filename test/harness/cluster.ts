@@ -74,6 +74,8 @@ export interface ClusterOptions {
   images?: 'file' | 'rbd';
   /** OSD object store with images 'rbd' (default memstore: RAM, starts ~5 s faster than bluestore). */
   cephObjectStore?: 'memstore' | 'bluestore';
+  /** Extra ceph.conf lines for the run's Ceph (a final [global] section), e.g. 'osd client watch timeout = 120'. */
+  cephConf?: string[];
 }
 
 /** The Ceph cluster of a run with images 'rbd' (inside the infra namespace). */
@@ -497,6 +499,7 @@ export class SimCluster {
       // done when the pool takes I/O; nothing here reads the mgr's stats
       CEPH_WAIT_MGR: '0',
       CEPH_WAIT_SECONDS: '90',
+      CEPH_EXTRA_CONF: (this.opts.cephConf ?? []).join('\n'),
     };
     const t0 = Date.now();
     try {
