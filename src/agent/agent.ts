@@ -108,6 +108,9 @@ function killIfTgtd(pid: number): boolean {
   }
 }
 
+/** How often the agent checks that the tgtds it serves through are still running. */
+const TGTD_CHECK_MS = 500;
+
 export class Agent {
   private lease: Lease | undefined;
   private watches: Watch[] = [];
@@ -187,8 +190,29 @@ export class Agent {
         void this.reconciler.trigger();
       }, this.o.resyncMs ?? 5000),
     );
+    // A tgtd that dies (crash, OOM killer, SIGKILL) is noticed within TGTD_CHECK_MS, not at the resync.
+    this.timers.push(setInterval(() => this.checkTgtds(), TGTD_CHECK_MS));
     // The first reconcile runs in the background: with many paths it takes a while, and the API
     // (same process on one box) must answer meanwhile.
+    void this.reconciler.trigger();
+  }
+
+  /** Re-serves at once when a tgtd this node serves through has exited (a signal 0 per tgtd: cheap). */
+  private checkTgtds(): void {
+    if (this.stopped) return;
+    let dead = 0;
+    for (const [ip, pid] of this.knownTgtds) {
+      try {
+        process.kill(pid, 0);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
+        this.o.log.warn({ ip, pid }, 'tgtd exited; serving the path again');
+        this.knownTgtds.delete(ip);
+        dead++;
+      }
+    }
+    if (dead === 0) return;
+    this.fullCheck = true;
     void this.reconciler.trigger();
   }
 

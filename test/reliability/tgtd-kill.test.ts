@@ -1,7 +1,8 @@
 /**
  * Fault: the tgtd under a served path is killed (SIGKILL by the PID in <stateDir>/run/tgt/<ip>.json).
- * Guarantee: the agent notices at its next resync (every 5 s) and starts a new tgtd with the same
- * target; the data written before is intact; no path is ever served twice.
+ * Guarantee: the agent notices the tgtd is gone (it checks its tgtds' PIDs every 0.5 s) and starts a
+ * new tgtd with the same target; the data written before is intact; no path is ever served twice.
+ * The agent's periodic resync is off here (1 h): only that check can bring the portal back.
  */
 import assert from 'node:assert/strict';
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
@@ -16,8 +17,8 @@ import { alive, tgtdProcs, waitDead } from './lib/procs.js';
 const skip = missingTools(ISCSI_TOOLS);
 const OCTET = 63;
 const PREFIX = `127.${OCTET}.`;
-/** The agent's resync interval (AgentOptions.resyncMs default). */
-const RESYNC_MS = 5000;
+/** How long a restore may take at most before the test fails (the agent's check is every 0.5 s). */
+const RESTORE_BOUND_MS = 15_000;
 const MiB = 1024 * 1024;
 
 describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, () => {
@@ -44,13 +45,13 @@ describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, (
         );
         if (ok) return Date.now() - t0;
       }
-      if (Date.now() - t0 > RESYNC_MS + 10_000) throw new Error(`${ip} not restored ${RESYNC_MS + 10_000} ms after its tgtd was killed`);
+      if (Date.now() - t0 > RESTORE_BOUND_MS) throw new Error(`${ip} not restored ${RESTORE_BOUND_MS} ms after its tgtd was killed`);
       await sleep(50);
     }
   };
 
   before(async () => {
-    tp = await startTestProduct(OCTET);
+    tp = await startTestProduct(OCTET, { agent: { enabled: true, leaseTtlSeconds: 6, resyncSeconds: 3600 } });
     const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('victim', { activePaths: 2, subnet: 3 }));
     assert.equal(r.status, 201, JSON.stringify(r.json));
     iqn = r.json.disk.iqn;
@@ -67,7 +68,7 @@ describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, (
     await tp?.cleanup();
   });
 
-  it('one tgtd killed: restored within the resync interval, data intact', async () => {
+  it('one tgtd killed: restored at once (not at a resync), data intact', async () => {
     const ip = ips[0] as string;
     const pid = statePid(ip);
     assert.ok(alive(pid));
@@ -77,7 +78,6 @@ describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, (
     await assert.rejects(discover(ip), 'the portal is down right after the kill');
     const ms = await restored(ip, pid, t0);
     measured('tgtd SIGKILL -> portal serves the target again', ms);
-    assert.ok(ms <= RESYNC_MS + 3000, `restored in ${ms} ms, within the ${RESYNC_MS} ms resync interval (+3 s to start tgtd)`);
     assert.equal(await verifyPattern(lunUrl(ip, iqn), 0xa1, 0, 4 * MiB), true, 'data written through the killed path');
     assert.equal(await verifyPattern(lunUrl(ip, iqn), 0xb2, 8 * MiB, 4 * MiB), true, 'data written through the other path');
     await check('after the tgtd was restored');
@@ -89,7 +89,6 @@ describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, (
     for (const p of pids) process.kill(p, 'SIGKILL');
     const times = await Promise.all(ips.map((ip, i) => restored(ip, pids[i] as number, t0)));
     measured('both tgtds SIGKILLed -> both portals serve again', Math.max(...times));
-    assert.ok(Math.max(...times) <= RESYNC_MS + 3000);
     for (const ip of ips) {
       assert.equal(await verifyPattern(lunUrl(ip, iqn), 0xa1, 0, 4 * MiB), true);
       assert.equal(await verifyPattern(lunUrl(ip, iqn), 0xb2, 8 * MiB, 4 * MiB), true);
