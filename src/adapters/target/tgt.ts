@@ -15,9 +15,11 @@ import type { Logger } from 'pino';
 import { isValidIqn } from '../../domain/validate.js';
 import { isIp } from '../../domain/ip.js';
 import { KeyedMutex, Mutex, sleep } from '../../util/async.js';
-import { run } from '../exec.js';
 import type { TargetBacking } from '../images/types.js';
+import { TgtError, type TgtRequest, request as tgtRequest, targetOps } from './tgt-control.js';
 import { parseShowTargets } from './tgt-show.js';
+
+export { TgtError };
 
 export interface TargetSpec {
   iqn: string;
@@ -56,7 +58,7 @@ export interface TgtTuning {
    * connect and it takes precedence over ceph.conf; tgt's bsopts accept no librbd option).
    */
   rbdClientArgs?: string[];
-  /** iSCSI session parameters of every target (tgtadm --op update --mode target --name K --value V). */
+  /** iSCSI session parameters of every target (one `update target` request each, as tgtadm --name K --value V). */
   targetParams?: Record<string, string>;
 }
 
@@ -95,7 +97,6 @@ export interface TgtDriverOptions {
   controlPortBase: number;
   log: Logger;
   tgtd?: string;
-  tgtadm?: string;
   /** tgtd's control sockets (Debian: /var/run/tgtd/socket.N). */
   socketDir?: string;
   iscsiPort?: number;
@@ -103,23 +104,18 @@ export interface TgtDriverOptions {
   tuning?: TgtTuning;
 }
 
-const TID = '1';
+const TID = 1;
+/** Each request to a tgtd's control socket (connect, request, answer). */
+const CONTROL_TIMEOUT_MS = 15_000;
 
 /**
  * How long serve() trusts a target it configured or checked (same tgtd, same spec) before asking tgtd
  * again. A crashed tgtd is seen at once (pid and cmdline are checked on every call); this only bounds
  * how long a target deleted behind Portway's back inside a live tgtd goes unnoticed. Each check is a
- * tgtadm process forked from the agent: at 60 s, 1,000 portals cost the agent ~0.9 CPU at rest
- * (bench/RESULTS.md, memory section), mostly fork and page-table copying.
+ * request on the tgtd's control socket (it was a tgtadm process forked from the agent: at 60 s,
+ * 1,000 portals cost the agent ~0.9 CPU at rest, bench/RESULTS.md, memory section).
  */
 const VERIFY_EVERY_MS = 10 * 60_000;
-
-export class TgtError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TgtError';
-  }
-}
 
 function hashSpec(spec: TargetSpec): string {
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 32);
@@ -178,7 +174,6 @@ async function strayTgtds(ip: string, port: number, known: Set<number>): Promise
 
 export class TgtDriver {
   private readonly tgtd: string;
-  private readonly tgtadm: string;
   private readonly socketDir: string;
   private readonly port: number;
   private readonly tuning: TgtTuning;
@@ -192,7 +187,6 @@ export class TgtDriver {
 
   constructor(private readonly o: TgtDriverOptions) {
     this.tgtd = o.tgtd ?? 'tgtd';
-    this.tgtadm = o.tgtadm ?? 'tgtadm';
     this.socketDir = o.socketDir ?? '/var/run/tgtd';
     this.port = o.iscsiPort ?? 3260;
     this.tuning = o.tuning ?? DEFAULT_TGT_TUNING;
@@ -237,8 +231,12 @@ export class TgtDriver {
     }
   }
 
-  private adm(controlPort: number, args: string[]) {
-    return run(this.tgtadm, ['-C', String(controlPort), ...args], { timeoutMs: 15_000 });
+  /**
+   * One request to the tgtd on controlPort, over its control socket (what tgtadm sends; no process
+   * forked). Throws TgtError with tgtadm's message for an error tgtd reports.
+   */
+  protected ctl(controlPort: number, req: TgtRequest): Promise<{ text: string }> {
+    return tgtRequest(controlPort, req, { socketDir: this.socketDir, timeoutMs: CONTROL_TIMEOUT_MS });
   }
 
   /** Every portal recorded in the run dir, and whether its tgtd is alive. */
@@ -283,10 +281,10 @@ export class TgtDriver {
     for (let n = this.o.controlPortBase; n <= 32767; n++) {
       if (used.has(n)) continue;
       // A socket of another tgtd (another instance, or the system's) that is alive: skip it, and
-      // remember it (else every later start asks each such tgtd again: a tgtadm run each).
+      // remember it (else every later start asks each such tgtd again).
       if (this.foreignPorts.has(n)) continue;
       if (existsSync(join(this.socketDir, `socket.${n}`))) {
-        const busy = await this.adm(n, ['--op', 'show', '--mode', 'sys']).then(
+        const busy = await this.ctl(n, { mode: 'system', op: 'show' }).then(
           () => true,
           () => false,
         );
@@ -409,11 +407,11 @@ export class TgtDriver {
   private async waitReady(state: PortalState): Promise<void> {
     const { ip, pid, controlPort } = state;
     // Ready when its control socket answers. Its portal starts listening just before: wait for that
-    // with cheap TCP connects rather than with tgtadm runs (a process each, which fail until then).
+    // with cheap TCP connects rather than with control requests (which fail until then).
     for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, this.port)); i++) await sleep(5);
     for (let i = 0; i < 200; i++) {
       if (!alive(pid)) throw new TgtError(`tgtd for ${ip} exited at start (see tgtd-${ip}.log)`);
-      const ok = await this.adm(controlPort, ['--op', 'show', '--mode', 'sys']).then(
+      const ok = await this.ctl(controlPort, { mode: 'system', op: 'show' }).then(
         () => true,
         () => false,
       );
@@ -450,18 +448,18 @@ export class TgtDriver {
       }
       // The agent calls serve for every path it holds on every reconcile (every few seconds): a target
       // this driver configured or checked lately, in the same tgtd, is not asked about again (a
-      // `tgtadm show` per portal per reconcile is a process each: with 1,000 portals, a CPU's worth).
+      // `show` per portal per reconcile was a tgtadm process each: with 1,000 portals, a CPU's worth).
       const v = this.verified.get(ip);
       if (v && v.pid === s.pid && v.specHash === want && s.specHash === want && Date.now() - v.at < VERIFY_EVERY_MS) return;
       // A tgtd just started has no target yet.
-      const shown = fresh ? [] : parseShowTargets((await this.adm(s.controlPort, ['--lld', 'iscsi', '--op', 'show', '--mode', 'target'])).stdout);
+      const shown = fresh ? [] : parseShowTargets((await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' })).text);
       const target = shown.find((t) => t.tid === 1);
       if (target && s.specHash === want && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1)) {
         this.verified.set(ip, { pid: s.pid, specHash: want, at: Date.now() });
         return;
       }
       this.verified.delete(ip);
-      if (target) await this.adm(s.controlPort, ['--lld', 'iscsi', '--op', 'delete', '--mode', 'target', '--tid', TID, '--force']);
+      if (target) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: TID, force: true });
       await this.configure(s.controlPort, spec);
       await this.writeState({ ...s, specHash: want, iqn: spec.iqn });
       this.verified.set(ip, { pid: s.pid, specHash: want, at: Date.now() });
@@ -470,33 +468,34 @@ export class TgtDriver {
   }
 
   private async configure(cp: number, spec: TargetSpec): Promise<void> {
-    const lld = ['--lld', 'iscsi'];
-    await this.adm(cp, [...lld, '--op', 'new', '--mode', 'target', '--tid', TID, '-T', spec.iqn]);
-    // What does not depend on each other goes at once (one tgtadm process each); the initiator ACL is
-    // bound last, so no initiator logs in before the LUN, its identity and CHAP are in place.
+    const lld = 'iscsi';
+    await this.ctl(cp, { lld, mode: 'target', op: 'new', tid: TID, params: { targetname: spec.iqn } });
+    // What does not depend on each other goes at once; the initiator ACL is bound last, so no
+    // initiator logs in before the LUN, its identity and CHAP are in place.
     const lun = async () => {
-      const args = [...lld, '--op', 'new', '--mode', 'logicalunit', '--tid', TID, '--lun', '1', '-b', spec.backing.path, '--bstype', spec.backing.bstype];
-      if (spec.backing.bsopts) args.push('--bsopts', spec.backing.bsopts);
-      await this.adm(cp, args);
+      const { path, bstype, bsopts } = spec.backing;
+      await this.ctl(cp, { lld, mode: 'logicalunit', op: 'new', tid: TID, lun: 1, params: bsopts ? { path, bstype, bsopts } : { path, bstype } });
       // One identity on every path of the disk, distinct between disks: multipath relies on it.
       const serial = spec.serial.replace(/[^A-Za-z0-9]/g, '');
-      await this.adm(cp, [
-        ...lld, '--op', 'update', '--mode', 'logicalunit', '--tid', TID, '--lun', '1',
-        '--params', `vendor_id=PORTWAY,product_id=DISK,scsi_id=portway-${serial},scsi_sn=PW${serial}`,
-      ]);
+      await this.ctl(cp, {
+        lld, mode: 'logicalunit', op: 'update', tid: TID, lun: 1,
+        params: targetOps({ vendor_id: 'PORTWAY', product_id: 'DISK', scsi_id: `portway-${serial}`, scsi_sn: `PW${serial}` }),
+      });
     };
     const chap = async () => {
       if (!spec.chapUser) return;
-      await this.adm(cp, [...lld, '--op', 'delete', '--mode', 'account', '--user', spec.chapUser]).catch(() => {});
-      await this.adm(cp, [...lld, '--op', 'new', '--mode', 'account', '--user', spec.chapUser, '--password', spec.chapPassword]);
-      await this.adm(cp, [...lld, '--op', 'bind', '--mode', 'account', '--tid', TID, '--user', spec.chapUser]);
+      const user = spec.chapUser;
+      await this.ctl(cp, { lld, mode: 'account', op: 'delete', params: { user } }).catch(() => {});
+      // The password last: tgtd reads it to the end of the request.
+      await this.ctl(cp, { lld, mode: 'account', op: 'new', params: { user, password: spec.chapPassword } });
+      await this.ctl(cp, { lld, mode: 'account', op: 'bind', tid: TID, params: { user } });
     };
-    // tgtadm takes one session parameter per run.
+    // tgtd takes one session parameter per request.
     const params = Object.entries(this.tuning.targetParams ?? {}).map(([name, value]) =>
-      this.adm(cp, [...lld, '--op', 'update', '--mode', 'target', '--tid', TID, '--name', name, '--value', value]),
+      this.ctl(cp, { lld, mode: 'target', op: 'update', tid: TID, params: { [name]: value } }),
     );
     await Promise.all([lun(), chap(), ...params]);
-    await this.adm(cp, [...lld, '--op', 'bind', '--mode', 'target', '--tid', TID, ...(spec.acl ? ['-Q', spec.acl] : ['-I', 'ALL'])]);
+    await this.ctl(cp, { lld, mode: 'target', op: 'bind', tid: TID, params: spec.acl ? { 'initiator-name': spec.acl } : { 'initiator-address': 'ALL' } });
   }
 
   /** Stops serving ip: removes the target (dropping sessions) and stops its tgtd. */
@@ -515,8 +514,8 @@ export class TgtDriver {
   private async kill(s: PortalState): Promise<void> {
     if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
       // tgtd ignores SIGTERM: delete the target with --force, then the system.
-      await this.adm(s.controlPort, ['--lld', 'iscsi', '--op', 'delete', '--mode', 'target', '--tid', TID, '--force']).catch(() => {});
-      await this.adm(s.controlPort, ['--op', 'delete', '--mode', 'system']).catch(() => {});
+      await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: TID, force: true }).catch(() => {});
+      await this.ctl(s.controlPort, { mode: 'system', op: 'delete' }).catch(() => {});
       for (let i = 0; i < 120 && alive(s.pid); i++) await sleep(25);
       if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
         this.o.log.warn({ ip: s.ip, pid: s.pid }, 'tgtd did not stop, killing it');
