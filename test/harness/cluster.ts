@@ -2,8 +2,9 @@
  * A simulated Portway cluster on one machine, for HA tests and the failover bench.
  *
  * Namespaces (unique per run: pw-<pid>[-<k>]-<role>):
- *   infra   etcd, and three bridges: br0 management 10.99.0.0/24 (infra is 10.99.0.1),
- *           br1 iSCSI subnet 1 10.99.1.0/24, br2 iSCSI subnet 2 10.99.2.0/24
+ *   infra   etcd, with `images: 'rbd'` also a one-node Ceph (mon, mgr, one OSD), and three bridges:
+ *           br0 management 10.99.0.0/24 (infra is 10.99.0.1), br1 iSCSI subnet 1 10.99.1.0/24,
+ *           br2 iSCSI subnet 2 10.99.2.0/24
  *   n1..nN  one node each: eth0 (10.99.0.1<i>/24, management), eth1 and eth2 (no address: the agent
  *           adds path IPs there); a real `portway agent` process and the tgtds it starts
  *   cl      the iSCSI client: eth1 10.99.1.250/24, eth2 10.99.2.250/24 (libiscsi tools, qemu-io)
@@ -15,13 +16,23 @@
  * 127.0.0.1 port to that socket. So DiskService and PathService run in the test process, in the root
  * namespace, talking to loopback only.
  *
- * Images: the file image store on one shared directory (each node's <state>/images is a symlink to
- * it). tgtds of different nodes open the same sparse file, which is consistent on one machine (one
- * page cache); a real cluster uses Ceph RBD, which this harness does not run inside the namespaces.
+ * Images (ClusterOptions.images):
+ *   'file' (default)  the file image store on one shared directory (each node's <state>/images is a
+ *                     symlink to it). tgtds of different nodes open the same sparse file, which is
+ *                     consistent on one machine (one page cache).
+ *   'rbd'             scripts/ceph-start.sh run inside infra: mon on 10.99.0.1:<port unique to the
+ *                     run>, OSD (memstore by default) and mgr on 10.99.0.1, data dir <run dir>/ceph.
+ *                     Ceph starts while the namespaces are wired (~9-15 s on a loaded 2-CPU box) and
+ *                     the agents start once it is up. Every node's agent uses the RBD image store with
+ *                     <run dir>/ceph/ceph.conf and keyring (mon host 10.99.0.1): its tgtds open the
+ *                     image through librbd across the management bridge, one RBD client per path.
+ *                     The test process's DiskService runs the rbd CLI inside infra (RbdImageStore's
+ *                     command prefix `ip netns exec <infra>`); cephRun() does the same for tests.
  *
- * Teardown (also from an exit hook after a crash): agents and every process left in our namespaces
- * are killed by PID (found through /proc/<pid>/ns/net), etcd by PID, namespaces deleted, run dir
- * removed.
+ * Teardown (also from an exit hook after a crash, and on SIGINT/SIGTERM/SIGHUP): agents, the Ceph
+ * daemons (by the PIDs in their PID files, each checked against /proc/<pid>/cmdline) and every
+ * process left in our namespaces are killed by PID (found through /proc/<pid>/ns/net), etcd by PID,
+ * namespaces deleted, run dir removed.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
