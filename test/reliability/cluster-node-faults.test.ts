@@ -119,7 +119,11 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     // safe here only because the victim holds no path of a started disk, which another node would
     // take once the lease ran out); its agent, started again, removes both.
     await victim.startAgent();
-    await waitUntil('the deleted disk\'s tgtd and IP gone from the restarted node', async () => !victim.tgtds().some((t) => t.ip === ip) && !(await victim.pathIps()).includes(ip), 30_000, 100);
+    await waitUntil('the deleted disk\'s tgtd and IP gone from the restarted node', async () => !victim.tgtds().some((t) => t.ip === ip) && !(await victim.pathIps()).includes(ip), 60_000, 100).catch((e) => {
+      // Seen once under heavy load (30 s bound then): show what the restarted agent did.
+      const tail = victim.logText().split('\n').filter((l) => l.includes(ip) || /"level":[45]0/.test(l)).slice(-15);
+      throw new Error(`${(e as Error).message}; tgtds ${JSON.stringify(victim.tgtds())}; ${victim.name}'s log:\n${tail.join('\n')}`);
+    });
     await waitClusterConsistent(c, 60_000);
     for (const n of c.nodes) assert.equal((await n.pathIps()).includes(ip), false, `${ip} on ${n.name}`);
   });
