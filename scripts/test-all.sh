@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: static checks, unit tests, integration tests against real tgtd / etcd / Ceph,
-# browser tests against the real product. Tests start and stop the services they need.
+# fault tests (real processes killed by PID), browser tests against the real product. Tests start and
+# stop the services they need.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -11,8 +12,8 @@ echo "== unit tests"
 npm run --silent test:unit
 echo "== integration tests (real tgtd, etcd, Ceph)"
 npm run --silent test:integration
-# Fault tests (npm run test:reliability) are not part of this command yet: three of them still fail
-# on open product bugs (see docs/RELIABILITY.md and the open reliability issue).
+echo "== fault tests (real processes killed by PID; docs/RELIABILITY.md)"
+npm run --silent test:reliability
 echo "== browser tests (real chromium)"
 npm run --silent test:e2e
 echo "== all tests passed"
