@@ -258,7 +258,11 @@ function exchange(path: string, bytes: Buffer, deadline: number, what: string): 
       () => finish(new TgtError(`tgtd on ${path} did not answer ${what} in time`)),
       Math.max(0, deadline - Date.now()),
     );
-    sock.once('connect', () => sock.write(bytes));
+    let connected = false;
+    sock.once('connect', () => {
+      connected = true;
+      sock.write(bytes);
+    });
     sock.on('data', (d: Buffer) => {
       chunks.push(d);
       got += d.length;
@@ -277,7 +281,9 @@ function exchange(path: string, bytes: Buffer, deadline: number, what: string): 
     });
     sock.once('end', () => finish(new TgtError(`tgtd closed the socket (${what})`)));
     sock.once('close', () => finish(new TgtError(`tgtd closed the socket (${what})`)));
-    sock.once('error', (e: NodeJS.ErrnoException) => finish(new TgtError(`can't connect to tgt daemon on ${path}, ${e.code ?? e.message}`)));
+    sock.once('error', (e: NodeJS.ErrnoException) =>
+      finish(new TgtError(connected ? `lost tgtd on ${path} (${what}), ${e.code ?? e.message}` : `can't connect to tgt daemon on ${path}, ${e.code ?? e.message}`)),
+    );
   });
 }
 
