@@ -14,7 +14,7 @@
  * - Errors are CoordError: 'unavailable' (no member reachable, no leader, ...), 'timeout' (deadline
  *   passed: the outcome of a write is then unknown), 'lease_lost', 'closed' (after close()).
  */
-import { noop } from 'cockatiel';
+import { ConsecutiveBreaker, circuitBreaker, handleWhen, noop } from 'cockatiel';
 import {
   ClientClosedError,
   Etcd3,
@@ -26,6 +26,7 @@ import {
   type IRequestOp,
   type IWatchResponse,
   type Watcher,
+  isRecoverableError,
 } from 'etcd3';
 import { type Compare, CoordError, type CoordStore, type KeyValue, type Lease, type TxnOp, type Watch, type WatchEvent } from './types.js';
 
@@ -99,7 +100,14 @@ export class EtcdStore implements CoordStore {
       // No client-level retry: a retried write that had applied would run twice (a create-if-absent
       // would then report false, a put emit two events). Reads retry here, within the deadline;
       // writes are at most once and a failure reaches the caller, who checks what the store holds.
-      faultHandling: { global: noop, watchBackoff: watchBackoff(100, opts.watchMaxBackoffMs ?? 2000) },
+      // Per member, the client's circuit breaker skips a member after 3 failures in a row. Its default
+      // keeps the member shut out for 5 s: with one member that is 5 s of calls failing at once after
+      // etcd is back (lease renewals too: a fence for nothing). Retried after 1 s here.
+      faultHandling: {
+        global: noop,
+        host: () => circuitBreaker(handleWhen(isRecoverableError), { halfOpenAfter: 1000, breaker: new ConsecutiveBreaker(3) }),
+        watchBackoff: watchBackoff(100, opts.watchMaxBackoffMs ?? 2000),
+      },
       grpcOptions: {
         // notice a member that stopped answering on an open stream (etcd allows pings every >= 5 s)
         'grpc.keepalive_time_ms': 10_000,
