@@ -46,6 +46,8 @@ import { type PathRef, pathSubnet, placePaths } from '../domain/placement.js';
 import { servedMarkerChange } from '../domain/status.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
+import type { GuardClient } from './guard-client.js';
+import { deadlineFromRenewal, monoMs } from './guard.js';
 
 /** What the agent reads and watches: not the auth, audit or lock keys, which change often and are not its business. */
 const AGENT_PREFIXES = [DISKS, OWNERS, NODES, MOVES, DRAINED];
@@ -65,6 +67,12 @@ export interface AgentOptions {
   fenceAfterRatio?: number;
   /** Called after every fence (tests, metrics). */
   onFence?: (info: FenceInfo) => void;
+  /**
+   * The fence guard (guard.ts), a separate process that fences this node if the agent dies or hangs:
+   * told every path IP before it is added, and fed a deadline after every renewal once the keys of
+   * this node are under the current lease (adopted at the first reconcile after a join).
+   */
+  guard?: GuardClient;
 }
 
 export interface FenceInfo {
@@ -143,6 +151,8 @@ export class Agent {
   /** The next reconcile checks every held path against tgtd and the host (periodic resync). */
   private fullCheck = true;
   private metaCache = new Map<string, { rev: number; meta: DiskMeta }>();
+  /** The lease the fence guard is fed for: set once this node's keys are all under it (after adoption). */
+  private guardLease: Lease | undefined;
   readonly ttl: number;
 
   constructor(private readonly o: AgentOptions) {
@@ -226,7 +236,14 @@ export class Agent {
     return this.ttl * 1000 * (this.o.fenceAfterRatio ?? 0.6);
   }
 
+  /** The guard's deadline: the same as the watchdog's (last successful renewal's send + fence time). */
+  private feedGuard(): void {
+    if (!this.o.guard || !this.lease || this.guardLease !== this.lease || this.fenced || this.stopped) return;
+    this.o.guard.feed(deadlineFromRenewal(this.lastRenewSentOk, this.fenceAfterMs(), now(), monoMs()));
+  }
+
   private armWatchdog(): void {
+    this.feedGuard();
     if (this.watchdog) clearTimeout(this.watchdog);
     const due = this.lastRenewSentOk + this.fenceAfterMs() - now();
     this.watchdog = setTimeout(() => {
@@ -315,6 +332,9 @@ export class Agent {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = undefined;
     this.lease = undefined;
+    // The guard keeps its last deadline (harmless now: nothing will be live) until a new lease holds the keys.
+    this.guardLease = undefined;
+    this.o.guard?.unfeed();
     // Then every path IP of every disk, in one `ip -batch`, and any tgtd started since the reconcile.
     const drop = [...this.knownPaths].map(([ip, p]) => ({ ip, ...p }));
     const dropping = this.o.net.dropIps ? this.o.net.dropIps(drop).catch((e) => this.o.log.error({ err: errText(e) }, 'fence: dropping IPs failed')) : Promise.resolve();
@@ -322,6 +342,7 @@ export class Agent {
     for (const p of portals) if (p.alive && killIfTgtd(p.pid)) killed++;
     await dropping;
     if (!this.o.net.dropIps) await Promise.allSettled(portals.map((p) => this.o.net.removeIp(p.ip, 32, '')));
+    this.o.guard?.releaseAll();
     const tookMs = Math.round(now() - t0);
     const info: FenceInfo = { reason, sinceLastRenewMs: sinceLastRenewMs + tookMs, tookMs, portals: killed };
     this.o.log.error({ ...info }, 'fenced');
@@ -353,6 +374,7 @@ export class Agent {
       await this.o.net.removeIp(p.ip, 32, '').catch(() => {});
     }
     for (const ip of await this.pathIpsOnHost()) await this.o.net.removeIp(ip, 32, '').catch(() => {});
+    if (this.fenced) this.o.guard?.releaseAll();
   }
 
   private async readView(): Promise<View> {
@@ -472,6 +494,13 @@ export class Agent {
     }
     if (notAdopted.size > 0) mine = mine.filter((o) => !notAdopted.has(o));
     if (adopting && current()) this.fencedTargets = false;
+    // Every key this node holds is under this lease now: the guard's deadline may follow it (until
+    // now it kept the deadline of the lease the keys were under: a previous run's, or none).
+    if (this.o.guard && current() && this.guardLease !== lease) {
+      this.guardLease = lease;
+      this.feedGuard();
+      this.o.log.info({ lease: lease.id, guard: this.o.guard.guardState?.pid }, 'fence guard follows this lease');
+    }
 
     for (const o of release) {
       if (!current()) return;
@@ -543,17 +572,20 @@ export class Agent {
     const keep = new Set(mine.map((o) => o.ip));
     const portals = await this.o.target.portals();
     this.knownTgtds = new Map(portals.filter((p) => p.alive && keep.has(p.ip)).map((p) => [p.ip, p.pid]));
+    this.o.guard?.setTgtds(portals.filter((p) => p.alive).map((p) => ({ ip: p.ip, pid: p.pid, controlPort: p.controlPort })));
     for (const p of portals) {
       if (keep.has(p.ip) || !current()) continue;
       this.o.log.info({ ip: p.ip }, 'removing stale portal');
       this.servedHere.delete(p.ip);
       await this.o.target.unserve(p.ip);
       await this.o.net.removeIp(p.ip, 32, '');
+      this.o.guard?.release([p.ip]);
     }
     for (const ip of full ? await this.pathIpsOnHost() : []) {
       if (keep.has(ip) || !current()) continue;
       this.o.log.info({ ip }, 'removing stale path IP');
       await this.o.net.removeIp(ip, 32, '');
+      this.o.guard?.release([ip]);
     }
 
     // The SERVED marker (status `degraded` vs `starting`), kept by the first eligible node.
@@ -606,7 +638,11 @@ export class Agent {
       sizeGb: meta.sizeGb,
     };
     if (!current()) return;
-    await this.o.net.addIp(path.ip, prefixOfMask(path.subnetMask) ?? 32, path.eth);
+    const prefix = prefixOfMask(path.subnetMask) ?? 32;
+    // The guard knows the IP before it can be live (it drops it if this process dies or hangs).
+    await this.o.guard?.hold([{ ip: path.ip, prefix, eth: path.eth }]);
+    if (!current()) return;
+    await this.o.net.addIp(path.ip, prefix, path.eth);
     if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IP
     await this.o.target.serve(path.ip, spec);
     if (!current()) return;
@@ -624,6 +660,7 @@ export class Agent {
   private async releasePath(o: Owned): Promise<void> {
     await this.o.target.unserve(o.ip);
     await this.o.net.removeIp(o.ip, 32, '');
+    this.o.guard?.release([o.ip]);
     this.announced.delete(o.ip);
     this.servedHere.delete(o.ip);
     await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'delete', key: o.kv.key }]);

@@ -3,6 +3,7 @@
  * coordination store must be etcd (an embedded store is one process's), the image store is the one the
  * settings name, and the host network is `net` (iproute on a cluster node).
  */
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
@@ -14,6 +15,7 @@ import { TgtDriver } from '../adapters/target/tgt.js';
 import { hostNetwork } from '../app/product.js';
 import { type Settings, SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 import { Agent } from './agent.js';
+import { GuardClient } from './guard-client.js';
 
 export interface RunningAgent {
   agent: Agent;
@@ -22,7 +24,12 @@ export interface RunningAgent {
   stop(opts: { release: boolean }): Promise<void>;
 }
 
-export async function startAgentProcess(s: Settings, log: Logger): Promise<RunningAgent> {
+export interface AgentProcessOptions {
+  /** false: no fence guard (tests that run the agent inside their own process); command: how to start it. */
+  guard?: false | { command?: { file: string; args: string[] } };
+}
+
+export async function startAgentProcess(s: Settings, log: Logger, opts: AgentProcessOptions = {}): Promise<RunningAgent> {
   if (s.coord.kind !== 'etcd') throw new SettingsError('portway agent needs coord.kind "etcd" (the embedded store lives in one process)');
   const ttl = s.agent.leaseTtlSeconds;
   // Calls keep etcd's usual deadline: a slow renewal that does come back in time still counts, and
@@ -41,10 +48,31 @@ export async function startAgentProcess(s: Settings, log: Logger): Promise<Runni
     log: log.child({ mod: 'tgt' }),
   });
   const net = hostNetwork(s, log);
+  // The fence guard: a separate process that fences this node if this one dies or hangs (guard.ts).
+  // Connecting (and starting it, if no guard of an earlier run answers) runs alongside the join.
+  const guard = opts.guard === false ? undefined : new GuardClient({ runDir: join(s.stateDir, 'run'), logFile: join(s.stateDir, 'log', 'guard.log'), node: s.node, log: log.child({ mod: 'guard-client' }), ...(opts.guard?.command ? { command: opts.guard.command } : {}) });
+  if (guard) {
+    await mkdir(join(s.stateDir, 'log'), { recursive: true });
+    void guard.ensure();
+  }
   // etcd may be unreachable or slow at boot: try again until the agent is in (or the process stops).
   let agent: Agent;
   for (let attempt = 1; ; attempt++) {
-    agent = new Agent({ node: s.node, store, images, target, net, log: log.child({ mod: 'agent' }), leaseTtlSeconds: ttl, ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}) });
+    agent = new Agent({
+      node: s.node,
+      store,
+      images,
+      target,
+      net,
+      log: log.child({ mod: 'agent' }),
+      leaseTtlSeconds: ttl,
+      ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),
+      ...(guard ? { guard } : {}),
+    });
+    if (guard) {
+      const a = agent;
+      guard.onFenced = (reason) => void a.fence(`fence guard: ${reason}`);
+    }
     try {
       await agent.start();
       break;
@@ -53,6 +81,7 @@ export async function startAgentProcess(s: Settings, log: Logger): Promise<Runni
       await agent.stop({ release: false }).catch(() => {});
       log.warn({ attempt, err: (e as Error).message }, 'agent start failed, retrying');
       if (attempt >= 30) {
+        guard?.close();
         await store.close().catch(() => {});
         throw e;
       }
@@ -66,7 +95,13 @@ export async function startAgentProcess(s: Settings, log: Logger): Promise<Runni
     async stop(opts) {
       if (stopped) return;
       stopped = true;
+      guard?.endReconnects();
       await agent.stop(opts);
+      // Released: the guard stands down. Kept: it keeps its deadline for the next start (or fences).
+      if (guard) {
+        if (opts.release) await guard.standDown();
+        else guard.close();
+      }
       await store.close();
     },
   };

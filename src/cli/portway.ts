@@ -3,6 +3,7 @@
  * portway: the product's command line.
  *   portway serve [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
  *   portway agent [--config FILE] [--state-dir DIR] [--node NAME]   the node agent alone (cluster node)
+ *   portway agent-guard --run-dir DIR   the fence guard the agent starts (src/agent/guard.ts)
  */
 import { parseArgs } from 'node:util';
 import pino from 'pino';
@@ -16,6 +17,7 @@ const USAGE = `usage:
   portway rebuild [--config FILE] [--state-dir DIR]   register every disk found in the image store
   portway agent   [--config FILE] [--state-dir DIR] [--node NAME]   node agent only (etcd; SIGTERM gives
                   the paths back, SIGQUIT exits leaving them served for the next start to adopt)
+  portway agent-guard --run-dir DIR   the fence guard (started by the agent; see docs/HA.md)
 ${DISK_USAGE}`;
 
 const OPTIONS = {
@@ -80,6 +82,7 @@ async function main(): Promise<void> {
   const [cmd, ...rest] = process.argv.slice(2);
   if (cmd === 'serve') return serve(rest);
   if (cmd === 'agent') return (await import('../agent/main.js')).agentCommand(rest);
+  if (cmd === 'agent-guard') return (await import('../agent/guard.js')).guardCommand(rest);
   if (cmd === 'rebuild') return rebuild(rest);
   if (cmd === 'login') return loginCommand(rest);
   if (cmd === 'disk') return diskCommand(rest);

@@ -237,6 +237,24 @@ export class SimNode {
     if (this.agentPid) killPid(this.agentPid, 'SIGKILL');
   }
 
+  /** The fence guard's pid (from its pid file, checked against /proc), or undefined if none runs. */
+  guardPid(): number | undefined {
+    try {
+      const pid = Number(readFileSync(join(this.dir, 'run', 'guard.pid'), 'utf8').trim());
+      return Number.isInteger(pid) && pid > 1 && alive(pid) && cmdline(pid).includes('agent-guard') ? pid : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  guardLogText(): string {
+    try {
+      return readFileSync(join(this.dir, 'log', 'guard.log'), 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
   /** The tgtds this node's agent runs (from its driver's state files, checked against /proc). */
   tgtds(): { ip: string; pid: number }[] {
     const runDir = join(this.dir, 'run', 'tgt');
