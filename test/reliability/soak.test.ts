@@ -2,7 +2,8 @@
  * The 3-node soak, CI length (issue #8): random add / stop / start / delete / edit through DiskService
  * on the simulated cluster (real agents and tgtds in network namespaces, etcd) for SOAK_SECONDS
  * (default 90) and at most SOAK_MAX_OPS ops, while a node is restarted every SOAK_RESTART_EVERY_S
- * (default 25): agent + tgtds SIGKILLed by PID, SIGTERM, or a reboot (cables pulled), alternating.
+ * (default 25): the agent SIGKILLed by PID (its fence guard cleans up if it is not back in time), SIGTERM,
+ * or a reboot (cables pulled), alternating.
  * An IP watcher samples every node's addresses throughout.
  *
  * Afterwards, within a bounded wait: every started disk's paths are served exactly once, by a live
@@ -20,8 +21,8 @@ import { measured } from './lib/common.js';
 import { modelViolations, runSoak, soakParamsFromEnv, soakTable } from './lib/soak.js';
 
 const skip = haSkip();
-// The default TTL: a killed agent (tgtds killed too, IPs left) must be back before its lease ends,
-// or another node takes its paths while the IPs still sit on it (docs/HA.md: supervise the agent).
+// The default TTL. A killed agent's tgtds and IPs stay; if it is not back within 0.6 TTL its fence
+// guard kills the tgtds and drops the IPs before the lease can expire (docs/HA.md).
 const TTL = Number(process.env.SOAK_TTL ?? 10);
 const params = soakParamsFromEnv();
 
