@@ -202,7 +202,19 @@ export class DiskService {
         this.o.log.info({ disk: m.id, name: m.name, sizeGb: m.sizeGb, paths: m.paths.map((p) => p.ip) }, 'image created');
         return m;
       } catch (e) {
-        await this.store.delete(pendingKey(m.id)).catch(() => {});
+        if (e instanceof ImageStoreError && e.code === 'exists') {
+          // Another image has this name (not ours: never removed); try the next id.
+          await this.store.delete(pendingKey(m.id)).catch(() => {});
+        } else {
+          // A create can fail after it made the image or part of it (a timeout, Ceph's metadata step):
+          // remove it. If that fails too, the intent key stays and the next start removes the image.
+          const gone = await this.o.images.remove(imageName(m.id)).then(
+            () => true,
+            (err) => err instanceof ImageStoreError && err.code === 'not_found',
+          );
+          if (gone) await this.store.delete(pendingKey(m.id)).catch(() => {});
+          else this.o.log.warn({ disk: m.id }, 'a failed image create left an image that cannot be removed now; removed at the next start');
+        }
         if (e instanceof ImageStoreError && e.code === 'too_large')
           return fail('invalid_size', `The storage backend cannot hold a ${m.sizeGb} GB image; choose a smaller size.`, 'sizeGb');
         if (e instanceof ImageStoreError && e.code === 'exists') {
