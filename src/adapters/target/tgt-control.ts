@@ -5,7 +5,7 @@
  * (a path in the filesystem, not the abstract namespace), root only (it checks the peer's uid and gid).
  * One request per connection:
  *
- *   request  = header (120 bytes, host byte order: x86-64 little-endian) + parameter text
+ *   request  = header (120 bytes, in the host's byte order, as tgtd reads it) + parameter text
  *   header   = mode u32 | op u32 | lld char[64] | len u32 (header + text) | tid i32 | sid u64 | lun u64 |
  *              cid u32 | host_no u32 | device_type u32 | ac_dir u32 | pack u32 | force u32
  *   text     = `name=value` pairs joined by ',' and NUL-terminated; none at all (len = 120) when empty.
@@ -21,7 +21,11 @@
  * (checked against the installed tgtadm answering from a stand-in socket, one code after the other).
  */
 import { connect } from 'node:net';
+import { endianness } from 'node:os';
 import { join } from 'node:path';
+
+/** tgtd reads the request header as its own structs: in this host's byte order. */
+const LE = endianness() === 'LE';
 
 export type TgtMode = 'system' | 'target' | 'logicalunit' | 'portal' | 'lld' | 'session' | 'connection' | 'account';
 export type TgtOp = 'new' | 'delete' | 'show' | 'bind' | 'unbind' | 'update' | 'stat' | 'start' | 'stop';
@@ -215,19 +219,20 @@ export function encodeRequest(req: TgtRequest): Buffer {
   const body = text === '' ? Buffer.alloc(0) : Buffer.from(`${text}\0`, 'latin1');
   if (body.length > MAX_TEXT) throw new TgtError(`refused tgtd request: parameter text of ${body.length} bytes (tgtd takes ${MAX_TEXT})`);
   const h = Buffer.alloc(HEADER_LEN);
-  h.writeUInt32LE(mode, 0);
-  h.writeUInt32LE(op, 4);
+  const v = new DataView(h.buffer, h.byteOffset, h.length);
+  v.setUint32(0, mode, LE);
+  v.setUint32(4, op, LE);
   h.write(lld, 8, LLD_LEN, 'latin1');
-  h.writeUInt32LE(HEADER_LEN + body.length, 72);
-  h.writeInt32LE(tid, 76);
-  h.writeBigUInt64LE(0n, 80); // sid
-  h.writeBigUInt64LE(req.lun === undefined ? NO_LUN : BigInt(req.lun), 88);
-  h.writeUInt32LE(0, 96); // cid
-  h.writeUInt32LE(0, 100); // host_no
-  h.writeUInt32LE(0, 104); // device_type: disk
-  h.writeUInt32LE(0, 108); // ac_dir: incoming account
-  h.writeUInt32LE(0, 112); // pack
-  h.writeUInt32LE(req.force ? 1 : 0, 116);
+  v.setUint32(72, HEADER_LEN + body.length, LE);
+  v.setInt32(76, tid, LE);
+  v.setBigUint64(80, 0n, LE); // sid
+  v.setBigUint64(88, req.lun === undefined ? NO_LUN : BigInt(req.lun), LE);
+  v.setUint32(96, 0, LE); // cid
+  v.setUint32(100, 0, LE); // host_no
+  v.setUint32(104, 0, LE); // device_type: disk
+  v.setUint32(108, 0, LE); // ac_dir: incoming account
+  v.setUint32(112, 0, LE); // pack
+  v.setUint32(116, req.force ? 1 : 0, LE);
   return Buffer.concat([h, body]);
 }
 
@@ -270,8 +275,8 @@ function exchange(path: string, bytes: Buffer, deadline: number, what: string): 
       const all = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
       chunks.length = 0;
       chunks.push(all);
-      const err = all.readUInt32LE(0);
-      const len = all.readUInt32LE(4);
+      const err = LE ? all.readUInt32LE(0) : all.readUInt32BE(0);
+      const len = LE ? all.readUInt32LE(4) : all.readUInt32BE(4);
       if (len < RSP_LEN || len > MAX_RESPONSE) return finish(new TgtError(`tgtd on ${path} sent a malformed answer to ${what}`));
       if (got < len) return;
       const raw = all.subarray(RSP_LEN, len);
