@@ -2,7 +2,7 @@
  * Memory: resident size (VmRSS, /proc/<pid>/status) of `portway serve` with 1,000 single-path disks on
  * the embedded store, as the API server alone (agent off) and as API + agent serving every path; and
  * of the tgtds (one per portal, separate processes): RSS, PSS and private memory.
- * Also the agent's CPU use at rest with every path served (its process, plus the tgtadm it runs).
+ * Also the agent's CPU use at rest with every path served (its process, plus any program it runs).
  * The product runs as its own process (src/ compiled with esbuild, lib/build.ts), started and stopped
  * by PID; its tgtds are stopped by PID from the driver's run dir.
  */
@@ -305,20 +305,20 @@ export async function run(ctx: BenchContext): Promise<Section> {
             : 'CPU of portway serve (API + agent) at rest, all paths served',
           pct(cpu.self),
         ],
-        ['CPU of the programs it ran meanwhile (tgtadm)', pct(cpu.children)],
+        ['CPU of the programs it ran meanwhile (ip, iscsi tools; tgtd is driven over its socket)', pct(cpu.children)],
       ],
     });
     sec.headline.push(
       `API server ${mib(apiRss)}, API + agent ${mib(agentRss)} with ${disks.toLocaleString('en-US')} disks (${served.toLocaleString('en-US')} paths served); tgtd ${mib(rss.p50)} RSS / ${mib(priv.p50)} private per portal (${mib(sum(tg.map((d) => d.pss)))} PSS for all ${tg.length})`,
       partial
         ? `agent: only ${served} of ${disks} paths served within the deadline (${serveAllS.toFixed(0)} s); figures above are at ${served} paths`
-        : `agent at rest with ${disks.toLocaleString('en-US')} paths: ${pct(cpu.self)} CPU itself + ${pct(cpu.children)} in tgtadm; ${serveAllS.toFixed(0)} s from start to all served`,
+        : `agent at rest with ${disks.toLocaleString('en-US')} paths: ${pct(cpu.self)} CPU itself + ${pct(cpu.children)} in programs it ran; ${serveAllS.toFixed(0)} s from start to all served`,
     );
     sec.notes.push(
       `The product runs as its own process: ${cli.how}. Logins off (auth.enabled false), logs at warn.`,
       "RSS counts shared pages (libc, tgtd's code) in every process; PSS divides them among the processes that share them, so PSS sums correctly; private is what a process alone holds.",
       "The API server and the agent are one process on a single box (the embedded store lives in it); the agent's share is the difference between the two runs.",
-      'CPU at rest is measured right after the last path is served. The tgt driver re-checks each target with a tgtadm run every 10 min (VERIFY_EVERY_MS in src/adapters/target/tgt.ts), so those re-checks (1,000 portals: ~1.7 tgtadm runs/s) start after this window; with the earlier 60 s they were ~9 runs/s and the agent used ~0.9 CPU at rest, mostly forking tgtadm from a 120 MB process.',
+      'CPU at rest is measured right after the last path is served, after the agent settled. The tgt driver talks to each tgtd over its control socket (src/adapters/target/tgt-control.ts) and re-checks each target every 60 s (VERIFY_EVERY_MS in src/adapters/target/tgt.ts); until 2026-11-25 every control operation was a tgtadm process forked from the agent (1,000 paths took 293 s to serve, and re-checks every 60 s cost ~0.9 CPU at rest).',
       `${QUICK ? `BENCH_QUICK: ${disks} disks.` : ''}`.trim(),
     );
     sec.notes = sec.notes.filter((n) => n !== '');
