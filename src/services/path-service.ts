@@ -27,7 +27,7 @@ import {
   parseKey,
 } from '../domain/keys.js';
 import { parseDiskId } from '../domain/disk.js';
-import { type Assignment, type PathMove, planRebalance } from '../domain/placement.js';
+import { type Assignment, type PathMove, pathSubnet, planRebalance } from '../domain/placement.js';
 import { mapSettled, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
 
@@ -225,7 +225,12 @@ export class PathService {
     const assigned: Assignment[] = [];
     for (const d of v.disks.values()) {
       if (d.record.desired !== 'started') continue;
-      for (const [index, o] of d.owners) if (d.paths.has(index) && o.state === 'served' && !v.intents.has(`${d.record.id}/${index}`)) assigned.push({ id: d.record.id, index, node: o.node });
+      for (const [index, o] of d.owners) {
+        const path = d.paths.get(index);
+        if (!path || o.state !== 'served' || v.intents.has(`${d.record.id}/${index}`)) continue;
+        const subnet = pathSubnet(path.ip, path.subnetMask);
+        assigned.push({ id: d.record.id, index, node: o.node, ...(subnet !== undefined ? { subnet } : {}) });
+      }
     }
     const nodes = [...v.live.keys()].filter((n) => !v.drained.has(n));
     return { ok: true, moves: planRebalance(assigned, nodes) };

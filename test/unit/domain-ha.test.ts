@@ -163,6 +163,43 @@ describe('planRebalance', () => {
     assert.ok(moves.every((m) => m.from !== m.to));
   });
 
+  it('a node that must hold two paths of a disk gets them on different subnets', () => {
+    // 4 paths (two per subnet) on 3 nodes: node a holds both subnet-1 paths
+    const sub = (id: string, index: number, node: string, subnet: string): Assignment => ({ id, index, node, subnet });
+    const a = [sub('00001', 1, 'a', 's1'), sub('00001', 3, 'a', 's1'), sub('00001', 2, 'b', 's2'), sub('00001', 4, 'c', 's2')];
+    const moves = planRebalance(a, ['a', 'b', 'c']);
+    const final = apply(a, moves);
+    for (const n of ['a', 'b', 'c']) {
+      const mine = a.filter((p) => final.get(key(p)) === n);
+      assert.ok(mine.length <= 2);
+      assert.equal(new Set(mine.map((p) => p.subnet)).size, mine.length, `node ${n} holds ${mine.map(key)}: one per subnet`);
+    }
+    assert.equal(moves.length, 1, 'one move does it');
+    // already so: nothing to do
+    assert.deepEqual(planRebalance([...final].map(([k, n]) => sub(k.split('/')[0] as string, Number(k.split('/')[1]), n, Number(k.split('/')[1]) % 2 ? 's1' : 's2')), ['a', 'b', 'c']), []);
+  });
+
+  it('random clusters with two subnets: no node holds more of a disk on one subnet than it must', () => {
+    const r = rng(23);
+    for (let trial = 0; trial < 150; trial++) {
+      const nodes = Array.from({ length: 2 + Math.floor(r() * 4) }, (_, i) => `n${i}`);
+      const a: Assignment[] = [];
+      for (let d = 1; d <= 1 + Math.floor(r() * 8); d++) {
+        const id = String(d).padStart(5, '0');
+        for (let i = 1; i <= 1 + Math.floor(r() * 6); i++) a.push({ id, index: i, node: nodes[Math.floor(r() * nodes.length)] as string, subnet: i % 2 ? 's1' : 's2' });
+      }
+      const final = apply(a, planRebalance(a, nodes));
+      for (const id of new Set(a.map((x) => x.id)))
+        for (const s of ['s1', 's2']) {
+          const mine = a.filter((x) => x.id === id && x.subnet === s).map((x) => final.get(key(x)) as string);
+          const cap = Math.ceil(mine.length / nodes.length);
+          for (const n of nodes) assert.ok(mine.filter((x) => x === n).length <= cap, `trial ${trial}: disk ${id} subnet ${s} on ${n}`);
+        }
+      const l = loads(final, nodes);
+      assert.ok(Math.max(...l) - Math.min(...l) <= 1, `trial ${trial}: loads ${l}`);
+    }
+  });
+
   it('random clusters: spread where possible, loads within one, each path moved at most once, deterministic', () => {
     const r = rng(11);
     for (let trial = 0; trial < 150; trial++) {
