@@ -137,16 +137,26 @@ function listening(ip: string, port: number): Promise<boolean> {
 
 /** Is pid a running process? A zombie (exited, not yet reaped) is not. */
 function alive(pid: number): boolean {
+  return startTime(pid) !== undefined;
+}
+
+/**
+ * The start time of a live, non-zombie process (field 22 of /proc/<pid>/stat, clock ticks since boot):
+ * with the pid it names one process for good (a recycled pid has another start time).
+ */
+function startTime(pid: number): string | undefined {
   try {
     process.kill(pid, 0);
   } catch {
-    return false;
+    return undefined;
   }
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    // after the command name in parentheses: field 3 (state) ... field 22 (starttime)
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[0] === 'Z' ? undefined : rest[19];
   } catch {
-    return false;
+    return undefined;
   }
 }
 
@@ -196,15 +206,36 @@ export class TgtDriver {
     return join(this.o.runDir, `${ip}.json`);
   }
 
-  private async readState(ip: string): Promise<PortalState | undefined> {
-    try {
-      return JSON.parse(await readFile(this.stateFile(ip), 'utf8')) as PortalState;
-    } catch {
-      return undefined;
+  /**
+   * Every portal's record: read from the run dir once, then kept in step with it (this driver is the
+   * run dir's only writer). The agent asks about every portal every few seconds: with 1,000 portals,
+   * reading the files each time was most of its CPU at rest.
+   */
+  private states: Map<string, PortalState> | undefined;
+
+  private async loadStates(): Promise<Map<string, PortalState>> {
+    if (this.states) return this.states;
+    await mkdir(this.o.runDir, { recursive: true });
+    const m = new Map<string, PortalState>();
+    for (const f of await readdir(this.o.runDir)) {
+      if (!f.endsWith('.json')) continue;
+      try {
+        const st = JSON.parse(await readFile(join(this.o.runDir, f), 'utf8')) as PortalState;
+        if (st && typeof st.ip === 'string' && `${st.ip}.json` === f) m.set(st.ip, st);
+      } catch {
+        // unreadable (torn by a crash): no record
+      }
     }
+    this.states ??= m;
+    return this.states;
+  }
+
+  private async readState(ip: string): Promise<PortalState | undefined> {
+    return (await this.loadStates()).get(ip);
   }
 
   private async writeState(s: PortalState): Promise<void> {
+    const states = await this.loadStates();
     const f = this.stateFile(s.ip);
     try {
       await writeFile(`${f}.tmp`, JSON.stringify(s));
@@ -214,18 +245,33 @@ export class TgtDriver {
       await rm(`${f}.tmp`, { force: true }).catch(() => {});
       throw e;
     }
+    states.set(s.ip, s);
   }
+
+  private async removeState(ip: string): Promise<void> {
+    (await this.loadStates()).delete(ip);
+    await unlink(this.stateFile(ip)).catch(() => {});
+  }
+
+  /** pid -> `${start time} ${ip} ${control port}` of the tgtds whose command line was checked. */
+  private readonly checked = new Map<number, string>();
 
   /** Is pid our tgtd for this ip and control port (and not a recycled pid)? */
   private async isOurTgtd(pid: number, ip: string, controlPort: number): Promise<boolean> {
-    if (!alive(pid)) return false;
+    const start = startTime(pid);
+    if (start === undefined) {
+      this.checked.delete(pid);
+      return false;
+    }
+    // The same process (pid and start time) as last checked: its command line has not changed.
+    const id = `${start} ${ip} ${controlPort}`;
+    if (this.checked.get(pid) === id) return true;
     try {
       const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-      return (
-        args[0]?.endsWith('tgtd') === true &&
-        args.includes(String(controlPort)) &&
-        args.includes(`portal=${ip}:${this.port}`)
-      );
+      const ours = args[0]?.endsWith('tgtd') === true && args.includes(String(controlPort)) && args.includes(`portal=${ip}:${this.port}`);
+      if (ours) this.checked.set(pid, id);
+      else this.checked.delete(pid);
+      return ours;
     } catch {
       return false;
     }
@@ -241,15 +287,8 @@ export class TgtDriver {
 
   /** Every portal recorded in the run dir, and whether its tgtd is alive. */
   async portals(): Promise<(PortalState & { alive: boolean })[]> {
-    await mkdir(this.o.runDir, { recursive: true });
     const out: (PortalState & { alive: boolean })[] = [];
-    for (const f of await readdir(this.o.runDir)) {
-      if (!f.endsWith('.json')) continue;
-      const ip = f.slice(0, -5);
-      const s = await this.readState(ip);
-      if (!s) continue;
-      out.push({ ...s, alive: await this.isOurTgtd(s.pid, s.ip, s.controlPort) });
-    }
+    for (const s of [...(await this.loadStates()).values()]) out.push({ ...s, alive: await this.isOurTgtd(s.pid, s.ip, s.controlPort) });
     return out;
   }
 
@@ -263,13 +302,8 @@ export class TgtDriver {
 
   private async usedPorts(): Promise<Set<number>> {
     if (this.portsInUse) return this.portsInUse;
-    await mkdir(this.o.runDir, { recursive: true });
     const used = new Set<number>();
-    for (const f of await readdir(this.o.runDir)) {
-      if (!f.endsWith('.json')) continue;
-      const s = await this.readState(f.slice(0, -5));
-      if (s) used.add(s.controlPort);
-    }
+    for (const s of (await this.loadStates()).values()) used.add(s.controlPort);
     this.portsInUse = used;
     return used;
   }
@@ -350,7 +384,7 @@ export class TgtDriver {
   private async discard(s: PortalState): Promise<void> {
     await this.killStarted(s.pid, s.ip, s.controlPort);
     await this.cleanSocket(s.controlPort);
-    await unlink(this.stateFile(s.ip)).catch(() => {});
+    await this.removeState(s.ip);
     this.portsInUse?.delete(s.controlPort);
     this.verified.delete(s.ip);
   }
@@ -436,7 +470,7 @@ export class TgtDriver {
       if (s && !(await this.isOurTgtd(s.pid, ip, s.controlPort))) {
         this.o.log.warn({ ip, pid: s.pid }, 'tgtd gone, restarting it');
         await this.cleanSocket(s.controlPort);
-        await unlink(this.stateFile(ip)).catch(() => {});
+        await this.removeState(ip);
         this.portsInUse?.delete(s.controlPort);
         this.verified.delete(ip);
         s = undefined;
@@ -505,7 +539,7 @@ export class TgtDriver {
       const s = await this.readState(ip);
       if (!s) return;
       await this.kill(s);
-      await unlink(this.stateFile(ip)).catch(() => {});
+      await this.removeState(ip);
       this.portsInUse?.delete(s.controlPort);
       this.o.log.info({ ip }, 'portal removed');
     });
