@@ -123,9 +123,17 @@ export class DiskService {
     return state ? { ok: true, state } : fail('disk_not_found', `There is no disk ${id}.`);
   }
 
-  private async usage(): Promise<{ disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string> } | Failure> {
+  private async usage(): Promise<{ disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string>; pendingIds: string[] } | Failure> {
     const disks = await this.readDisks();
     if (!(disks instanceof Map)) return disks;
+    // Ids of adds in progress or failed and being cleaned up (intent keys): not to be given out again.
+    let pendingIds: string[];
+    try {
+      pendingIds = (await this.store.list(PENDING)).map((kv) => kv.key.slice(PENDING.length)).filter((id) => parseDiskId(id) !== undefined);
+    } catch (e) {
+      this.o.log.error({ err: errText(e) }, 'disk list unreadable');
+      return fail('disk_list_unreadable', 'The disk list cannot be read from the coordination store right now; try again.');
+    }
     const usedIps = new Set<number>();
     const names = new Set<string>();
     for (const d of disks.values()) {
@@ -135,7 +143,7 @@ export class DiskService {
         if (n !== undefined) usedIps.add(n);
       }
     }
-    return { disks, usedIps, names };
+    return { disks, usedIps, names, pendingIds };
   }
 
   /**
@@ -165,8 +173,8 @@ export class DiskService {
   }
 
   /** Steps 2-3 (domain): paths, id and metadata for input, given the disks that exist. */
-  private plan(input: AddDiskInput, u: { disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string> }): DiskMeta | Failure {
-    const cluster = { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps: u.usedIps, diskIds: u.disks.keys(), diskNames: u.names };
+  private plan(input: AddDiskInput, u: { disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string>; pendingIds: string[] }): DiskMeta | Failure {
+    const cluster = { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps: u.usedIps, diskIds: [...u.disks.keys(), ...u.pendingIds], diskNames: u.names };
     return planAddDisk(input, cluster, new Date());
   }
 
@@ -206,14 +214,11 @@ export class DiskService {
           // Another image has this name (not ours: never removed); try the next id.
           await this.store.delete(pendingKey(m.id)).catch(() => {});
         } else {
-          // A create can fail after it made the image or part of it (a timeout, Ceph's metadata step):
-          // remove it. If that fails too, the intent key stays and the next start removes the image.
-          const gone = await this.o.images.remove(imageName(m.id)).then(
-            () => true,
-            (err) => err instanceof ImageStoreError && err.code === 'not_found',
-          );
-          if (gone) await this.store.delete(pendingKey(m.id)).catch(() => {});
-          else this.o.log.warn({ disk: m.id }, 'a failed image create left an image that cannot be removed now; removed at the next start');
+          // A create can fail after it made the image or part of it (a timeout, Ceph's metadata step).
+          // It is removed in the background (a storage backend that is down would hold the reply up to
+          // its deadline); the intent key keeps the id reserved until then, or until the next start
+          // removes the image if this cannot.
+          void this.removeFailedImage(m.id);
         }
         if (e instanceof ImageStoreError && e.code === 'too_large')
           return fail('invalid_size', `The storage backend cannot hold a ${m.sizeGb} GB image; choose a smaller size.`, 'sizeGb');
@@ -230,6 +235,15 @@ export class DiskService {
       }
     }
     return fail('no_disk_id', 'Every disk id is in use.');
+  }
+
+  private async removeFailedImage(id: string): Promise<void> {
+    const gone = await this.o.images.remove(imageName(id)).then(
+      () => true,
+      (err) => err instanceof ImageStoreError && err.code === 'not_found',
+    );
+    if (gone) await this.store.delete(pendingKey(id)).catch(() => {});
+    else this.o.log.warn({ disk: id }, 'the image of a failed add cannot be removed now; it is removed at the next start');
   }
 
   /**

@@ -48,7 +48,7 @@ async function setup(server: string, store = new EmbeddedStore({ tickMs: 50 }), 
 const body = (name: string) => ({ name, sizeGb: 1, activePaths: 2, subnet: 1, ipMode: 'auto' }) as never;
 
 describe('an add interrupted between the image and the keys', () => {
-  it('the intent key is written before the image, and a failed add removes both', async () => {
+  it('the intent key is written before the image, and a failed add removes both (in the background)', async () => {
     const { store, images } = await setup('node1');
     let pendingAtCreate: string[] = [];
     const failing = Object.create(images) as FileImageStore;
@@ -61,8 +61,19 @@ describe('an add interrupted between the image and the keys', () => {
     assert.equal(r.ok, false);
     assert.equal(pendingAtCreate.length, 1, 'an intent key exists while the image is being created');
     assert.match(pendingAtCreate[0] as string, /"server":"node1"/);
+    // removed in the background; the intent keeps the id reserved meanwhile
+    for (let i = 0; i < 100 && (await store.list(PENDING)).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
     assert.deepEqual(await store.list(PENDING), [], 'a failed add removes its intent');
     assert.deepEqual(await images.list(), [], 'and its image');
+    await store.close();
+  });
+
+  it('the id of an add whose image is still being cleaned up is not given out again', async () => {
+    const { svc, store } = await setup('node1');
+    await store.put(`${PENDING}00001`, JSON.stringify({ server: 'node1', image: 'image-00001' }));
+    const r = await svc.add(body('next'));
+    assert.ok(r.ok, JSON.stringify(r));
+    assert.equal(r.disk.id, '00002');
     await store.close();
   });
 
