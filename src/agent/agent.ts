@@ -42,7 +42,7 @@ import {
   servedKey,
 } from '../domain/keys.js';
 import { prefixOfMask } from '../domain/ip.js';
-import { type PathRef, pathSubnet, placePaths } from '../domain/placement.js';
+import { type PathRef, pathRef, placePaths } from '../domain/placement.js';
 import { servedMarkerChange } from '../domain/status.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
@@ -430,8 +430,7 @@ export class Agent {
         const owner = d.owners.get(index);
         const kv = v.owners.get(ownerKey(d.record.id, index));
         const mv = v.intents.get(`${d.record.id}/${index}`);
-        const subnet = pathSubnet(path.ip, path.subnetMask);
-        const ref: PathRef = subnet === undefined ? { id: d.record.id, index } : { id: d.record.id, index, subnet };
+        const ref = pathRef(d.record.id, index, path);
         if (!owner || !kv) {
           if (!wanted) continue;
           if (mv && active(mv.intent)) {
@@ -512,11 +511,7 @@ export class Agent {
       const others = eligible.filter((n) => n !== me);
       const withoutIntent = mine
         .filter((o) => !o.intent)
-        .map((o): PathRef => {
-          const path = disks.get(o.id)?.paths.get(o.index);
-          const subnet = path ? pathSubnet(path.ip, path.subnetMask) : undefined;
-          return subnet === undefined ? { id: o.id, index: o.index } : { id: o.id, index: o.index, subnet };
-        });
+        .map((o) => pathRef(o.id, o.index, disks.get(o.id)?.paths.get(o.index)));
       const heldElsewhere = new Map([...held].filter(([n]) => n !== me));
       const plan = placePaths(withoutIntent, others, heldElsewhere);
       for (const [to, refs] of plan) {

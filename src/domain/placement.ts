@@ -22,6 +22,12 @@ export interface PathRef {
   subnet?: string;
 }
 
+/** Path `index` of disk `id`, labelled with its subnet when the path's IP and mask say it. */
+export function pathRef(id: string, index: number, path?: { ip: string; subnetMask: string }): PathRef {
+  const subnet = path ? pathSubnet(path.ip, path.subnetMask) : undefined;
+  return subnet === undefined ? { id, index } : { id, index, subnet };
+}
+
 export function placePaths(
   unowned: readonly PathRef[],
   nodes: readonly string[],

@@ -27,7 +27,7 @@ import {
   parseKey,
 } from '../domain/keys.js';
 import { parseDiskId } from '../domain/disk.js';
-import { type Assignment, type PathMove, pathSubnet, planRebalance } from '../domain/placement.js';
+import { type Assignment, type PathMove, pathRef, planRebalance } from '../domain/placement.js';
 import { mapSettled, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
 
@@ -228,8 +228,7 @@ export class PathService {
       for (const [index, o] of d.owners) {
         const path = d.paths.get(index);
         if (!path || o.state !== 'served' || v.intents.has(`${d.record.id}/${index}`)) continue;
-        const subnet = pathSubnet(path.ip, path.subnetMask);
-        assigned.push({ id: d.record.id, index, node: o.node, ...(subnet !== undefined ? { subnet } : {}) });
+        assigned.push({ ...pathRef(d.record.id, index, path), node: o.node });
       }
     }
     const nodes = [...v.live.keys()].filter((n) => !v.drained.has(n));
