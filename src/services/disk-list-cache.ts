@@ -54,6 +54,8 @@ export class DiskListCache {
   /** Events that arrive while a load reads the store: applied after it, in order. */
   private buffer: WatchEvent[] | undefined;
   private readonly waiters = new Set<Waiter>();
+  /** Called on every change the watch delivers, and when the cache is dropped (events may be missed). */
+  private readonly listeners = new Set<() => void>();
   private closed = false;
 
   constructor(
@@ -99,6 +101,18 @@ export class DiskListCache {
       grantLease: (ttl) => store.grantLease(ttl),
       watch: (prefix, onEvent, onReset) => store.watch(prefix, onEvent, onReset),
       close: () => store.close(),
+    };
+  }
+
+  /**
+   * Calls onChange on every change to a disk, path or owner (and after a watch reset), through this
+   * cache's watches: any number of subscribers cost no more store watches. Returns the unsubscribe.
+   */
+  async subscribe(onChange: () => void): Promise<() => void> {
+    await this.openWatches();
+    this.listeners.add(onChange);
+    return () => {
+      this.listeners.delete(onChange);
     };
   }
 
@@ -170,6 +184,17 @@ export class DiskListCache {
     this.seq++;
     this.lastSeq.set(ev.key, this.seq);
     this.wake();
+    this.notify();
+  }
+
+  private notify(): void {
+    for (const fn of this.listeners) {
+      try {
+        fn();
+      } catch (e) {
+        this.log.error({ err: errText(e) }, 'disk list cache: a change listener threw');
+      }
+    }
   }
 
   private apply(ev: WatchEvent): void {
@@ -209,6 +234,7 @@ export class DiskListCache {
     this.sorted = undefined;
     this.lastSeq.clear();
     this.wake(true);
+    if (!this.closed) this.notify();
   }
 
   // ---- read your own writes -------------------------------------------------------------------

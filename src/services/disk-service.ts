@@ -623,9 +623,12 @@ export class DiskService {
         onChange();
       }, 50);
     };
-    const ws = await Promise.all([this.store.watch(DISKS, fire, fire), this.store.watch(OWNERS, fire, fire)]);
+    // With the list cache, every subscriber shares its two watches; without it, two watches each.
+    const ws = this.cache ? [] : await Promise.all([this.store.watch(DISKS, fire, fire), this.store.watch(OWNERS, fire, fire)]);
+    const unsubscribe = this.cache ? await this.cache.subscribe(fire) : undefined;
     return async () => {
       if (timer) clearTimeout(timer);
+      unsubscribe?.();
       await Promise.all(ws.map((w) => w.close()));
     };
   }

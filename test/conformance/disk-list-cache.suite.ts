@@ -126,6 +126,31 @@ export function diskListCacheSuite(name: string, make: MakeStore, opts: { skip?:
       }
     });
 
+    it('subscribers hear every change through the cache\'s own watches, until they unsubscribe', async () => {
+      const { store, cleanup } = await make();
+      const cache = new DiskListCache(store, log);
+      try {
+        let a = 0;
+        let b = 0;
+        const offA = await cache.subscribe(() => a++);
+        await cache.subscribe(() => b++);
+        const wait = async (cond: () => boolean) => {
+          for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
+          assert.ok(cond());
+        };
+        await store.put(ownerKey('00003', 1), JSON.stringify({ node: 'n1', state: 'served' }));
+        await wait(() => a >= 1 && b >= 1);
+        offA();
+        const before = a;
+        await store.put(diskKey('00003'), JSON.stringify({ x: 1 }));
+        await wait(() => b >= 2);
+        assert.equal(a, before, 'no call after unsubscribe');
+      } finally {
+        await cache.close();
+        await cleanup();
+      }
+    });
+
     it('a list is not held back by the cache when the store cannot be watched (closed store): undefined, the caller reads directly', async () => {
       const { store, cleanup } = await make();
       await cleanup();
