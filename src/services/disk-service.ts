@@ -15,20 +15,11 @@ import { type Failure, fail } from '../domain/outcomes.js';
 import { diskStatus } from '../domain/status.js';
 import { KeyedMutex, Mutex, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
-import { type DiskView, diskView } from './disk-view.js';
+import { type DiskView, type PathView, diskView } from './disk-view.js';
 import { DiskListCache } from './disk-list-cache.js';
 import { withStoreLock } from './store-lock.js';
 
-export { type DiskView, diskView } from './disk-view.js';
-
-export interface PathView {
-  index: number;
-  ip: string;
-  subnetMask: string;
-  eth: string;
-  node: string | null;
-  state: 'unassigned' | 'configuring' | 'served';
-}
+export { type DiskView, type PathView, diskView } from './disk-view.js';
 
 export type Result<T> = ({ ok: true } & T) | Failure;
 

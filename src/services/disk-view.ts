@@ -12,9 +12,24 @@ export interface DiskView {
   pathCount: number;
   pathsServed: number;
   status: DiskStatus;
+  /** '' = all initiators. */
   acl: string;
+  /** '' = no CHAP. */
   chapUser: string;
   subnet: SubnetChoice;
+}
+
+export type PathState = 'unassigned' | 'configuring' | 'served';
+
+/** What the API shows of one path of a disk. */
+export interface PathView {
+  index: number;
+  ip: string;
+  subnetMask: string;
+  eth: string;
+  /** The node serving it, or null. */
+  node: string | null;
+  state: PathState;
 }
 
 export function diskView(d: DiskState): DiskView {

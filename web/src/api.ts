@@ -11,8 +11,9 @@
  */
 import { PERMISSIONS, type Permission } from '../../src/domain/auth';
 import type { DiskStatus, SubnetChoice } from '../../src/domain/disk';
+import type { DiskView, PathState, PathView } from '../../src/services/disk-view';
 
-export type { DiskStatus, Permission, SubnetChoice };
+export type { DiskStatus, DiskView, PathState, PathView, Permission, SubnetChoice };
 export { PERMISSIONS };
 
 export interface SubnetView {
@@ -30,33 +31,6 @@ export interface ClusterConfigView {
   pool: string;
   subnet1: SubnetView;
   subnet2: SubnetView;
-}
-
-export interface DiskView {
-  id: string;
-  name: string;
-  sizeGb: number;
-  iqn: string;
-  createdAt: string;
-  pathCount: number;
-  pathsServed: number;
-  status: DiskStatus;
-  /** '' = all initiators. */
-  acl: string;
-  /** '' = no CHAP. */
-  chapUser: string;
-  subnet: SubnetChoice;
-}
-
-export type PathState = 'unassigned' | 'configuring' | 'served';
-
-export interface PathView {
-  index: number;
-  ip: string;
-  subnetMask: string;
-  eth: string;
-  node: string | null;
-  state: PathState;
 }
 
 export interface AddDiskRequest {
