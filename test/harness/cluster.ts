@@ -34,6 +34,7 @@
  * process left in our namespaces are killed by PID (found through /proc/<pid>/ns/net), etcd by PID,
  * namespaces deleted, run dir removed.
  */
+import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
@@ -643,6 +644,25 @@ export class SimCluster {
       timeoutMs,
       50,
     );
+  }
+
+  /** Waits until disk id's status is started. */
+  async waitStarted(id: string, timeoutMs = 10_000): Promise<void> {
+    await waitUntil(`${id} started`, async () => {
+      const d = await this.disks.get(id);
+      return d.ok && d.disk.status === 'started' ? true : undefined;
+    }, timeoutMs);
+  }
+
+  /**
+   * Stops the IP watcher and asserts that it sampled and that no path IP was ever on two nodes at once
+   * (the end of every HA test).
+   */
+  async assertNoIpOnTwoNodes(): Promise<void> {
+    await this.watcher.stop();
+    assert.ok(this.watcher.rounds > 20, `the watcher sampled (${this.watcher.rounds} rounds)`);
+    assert.deepEqual(this.watcher.overlaps(), [], 'no IP was on two nodes at once');
+    process.stderr.write(`# ip watcher: ${this.watcher.rounds} rounds, ${this.watcher.sameRound()} same-round sightings (moves between two reads), 0 overlaps\n`);
   }
 
   /** Stops everything this cluster started and deletes its namespaces and files. */

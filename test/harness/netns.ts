@@ -6,6 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { run } from '../../src/adapters/exec.js';
+import { alive } from '../helpers/procs.js';
 
 export const ip = (args: string[]) => run('ip', args, { timeoutMs: 15_000 });
 export const ipn = (ns: string, args: string[]) => ip(['-n', ns, ...args]);
@@ -88,15 +89,7 @@ export function pidsInNamespaces(inodes: ReadonlySet<number>): number[] {
   return out;
 }
 
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    const st = /^State:\s+(\S)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return st?.[1] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { alive };
 
 export function cmdline(pid: number): string[] {
   try {

@@ -210,8 +210,7 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
   });
 
   it('never had one path IP on two nodes', async () => {
-    await c.watcher.stop();
-    assert.deepEqual(c.watcher.overlaps(), []);
+    await c.assertNoIpOnTwoNodes();
     await waitUntil('all disks started', async () => {
       const r = await c.disks.list();
       return r.ok && r.disks.every((d) => d.status === 'started') ? true : undefined;

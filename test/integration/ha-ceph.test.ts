@@ -164,16 +164,8 @@ describe('HA failover on Ceph RBD: Ceph in the infra namespace, 3 nodes, a 4-pat
     );
     stage(`written through ${took.ip} on ${took.node}, dead node's watchers still registered`);
     assert.ok(await c.verifyPattern(other.ip, iqn, 0x5a, 8 * MiB, MiB), `written via ${took.ip} (${took.node}), read via ${other.ip} (${other.node})`);
-    await waitUntil('status started', async () => {
-      const d = await c.disks.get(id);
-      return d.ok && d.disk.status === 'started' ? true : undefined;
-    }, 10_000);
-
-    // No path IP on two nodes at any time.
-    await c.watcher.stop();
-    assert.ok(c.watcher.rounds > 20, `the watcher sampled (${c.watcher.rounds} rounds)`);
-    assert.deepEqual(c.watcher.overlaps(), [], 'no IP was on two nodes at once');
-    process.stderr.write(`# ip watcher: ${c.watcher.rounds} rounds, ${c.watcher.sameRound()} same-round sightings, 0 overlaps\n`);
+    await c.waitStarted(id);
+    await c.assertNoIpOnTwoNodes();
     const fences = c.nodes.map((n) => `${n.name}:${(n.logText().match(/"msg":"fenced"/g) ?? []).length}`);
     process.stderr.write(`# self-fences per node (healthy nodes should have none): ${fences.join(' ')}\n`);
   });

@@ -15,6 +15,7 @@ import { TgtDriver } from '../../src/adapters/target/tgt.js';
 import { TgtError, type TgtRequest, request, targetOps } from '../../src/adapters/target/tgt-control.js';
 import { ISCSI_TOOLS, capacity, lunUrl } from '../helpers/iscsi.js';
 import { missingTools, waitFor } from '../helpers/product.js';
+import { alive } from '../helpers/procs.js';
 
 const skip = missingTools(ISCSI_TOOLS);
 // Control ports 25900-25999 and 127.59.x.y portals belong to this file and bench/tgt-control.ts.
@@ -22,15 +23,6 @@ const CP = 25911;
 const IP = '127.59.11.1';
 const DRIVER_IP = '127.59.11.2';
 const IQN = 'iqn.2016-05.io.portway.test:ctl1';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** tgtadm's stderr (without its "tgtadm: " prefix) for a run that must fail. */
 async function tgtadmError(args: string[]): Promise<string> {

@@ -8,19 +8,11 @@ import pino from 'pino';
 import { TgtDriver, type TargetSpec } from '../../src/adapters/target/tgt.js';
 import { ISCSI_TOOLS, capacity, discover, lunUrl } from '../helpers/iscsi.js';
 import { missingTools, waitFor } from '../helpers/product.js';
+import { alive } from '../helpers/procs.js';
 
 const skip = missingTools(ISCSI_TOOLS);
 const IP = '127.32.1.10';
 const IQN = 'iqn.2016-05.io.portway.test:00007';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('TgtDriver on real tgtd', { skip }, () => {
   let dir: string;

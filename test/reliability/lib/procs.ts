@@ -3,6 +3,7 @@
  * die, killing by PID only (never by name).
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { alive } from '../../helpers/procs.js';
 
 export interface TgtdProc {
   pid: number;
@@ -10,15 +11,7 @@ export interface TgtdProc {
   controlPort: number;
 }
 
-/** Is pid alive (and not a zombie)? */
-export function alive(pid: number): boolean {
-  try {
-    const st = /^State:\s+([A-Z])/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return st !== null && st[1] !== 'Z';
-  } catch {
-    return false;
-  }
-}
+export { alive };
 
 /** Every live tgtd whose portal IP starts with ipPrefix (e.g. "127.62."), from its command line. */
 export function tgtdProcs(ipPrefix: string): TgtdProc[] {
