@@ -50,7 +50,8 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
     const meta = JSON.parse((await rbd(['image-meta', 'get', `${ceph.pool}/image-${id}`, 'portway.meta'])).stdout);
     assert.equal(meta.name, 'c1');
     assert.equal(meta.paths.length, 2);
-    const keys = (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key);
+    // The add registers the disk and its paths; the agent's `served` marker may already be there too.
+    const keys = (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key).filter((k) => k !== `/portway/disks/${id}/served`);
     assert.deepEqual(keys, [`/portway/disks/${id}`, `/portway/disks/${id}/1`, `/portway/disks/${id}/2`]);
     await waitFor('started', async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status === 'started' ? true : undefined), 20_000);
     const iqn = r.json.disk.iqn as string;
