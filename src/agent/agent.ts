@@ -135,6 +135,8 @@ export class Agent {
   private epoch = 0;
   /** Every path IP of every disk, as of the last reconcile (to drop them when fencing). */
   private knownPathIps = new Set<string>();
+  /** Unrecorded tgtds of a previous run (see TgtDriver.killUnrecorded) are swept once, before serving. */
+  private strayTgtdsSwept = false;
   /** ip -> prefix and interface of every path, as of the last reconcile. */
   private knownPaths = new Map<string, { prefix: number; eth: string }>();
   /** ip -> tgtd pid of the portals seen at the last reconcile: the fence kills them before any await. */
@@ -411,6 +413,16 @@ export class Agent {
     const { disks } = v;
     this.knownPathIps = new Set([...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => p.ip)));
     this.knownPaths = new Map([...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => [p.ip, { prefix: prefixOfMask(p.subnetMask) ?? 32, eth: p.eth }] as const)));
+    if (!this.strayTgtdsSwept) {
+      // A previous run that died between starting a tgtd and recording it left that tgtd running.
+      try {
+        const strays = await this.o.target.killUnrecorded(this.knownPathIps);
+        this.strayTgtdsSwept = true;
+        if (strays.length) this.o.log.warn({ strays }, 'killed tgtds a previous run started but never recorded');
+      } catch (e) {
+        this.o.log.error({ err: errText(e) }, 'looking for unrecorded tgtds failed');
+      }
+    }
     const eligible = [...v.live].filter((n) => !v.drained.has(n));
     const meEligible = !v.drained.has(me);
     const eligibleForPlacement = meEligible && !eligible.includes(me) ? [...eligible, me] : eligible;

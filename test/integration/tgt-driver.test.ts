@@ -1,5 +1,6 @@
 /** The tgt driver against real tgtd: one daemon per portal, idempotent serve, restore, clean stop. */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +68,33 @@ describe('TgtDriver on real tgtd', { skip }, () => {
   it('rejects input that is not an IP or an IQN before running anything', async () => {
     await assert.rejects(driver.serve('127.0.0.1; rm -rf /', spec), /invalid portal IP/);
     await assert.rejects(driver.serve(IP, { ...spec, iqn: 'bad iqn' }), /invalid target IQN/);
+  });
+
+  it('kills the tgtds of its path IPs that no state file records (a crash between start and record), and only those', async () => {
+    await driver.serve(IP, spec);
+    const recorded = pid();
+    // As a previous run would have left them: one on a path IP of the cluster, one on another IP.
+    const start = (ip: string, cp: number) => {
+      const c = spawn('tgtd', ['-f', '-C', String(cp), '--iscsi', `portal=${ip}:3260`], { detached: true, stdio: 'ignore' });
+      c.unref();
+      return c.pid as number;
+    };
+    const stray = start('127.32.1.11', 23290);
+    const foreign = start('127.32.1.12', 23291);
+    try {
+      for (const p of [stray, foreign])
+        await waitFor(`tgtd ${p} started`, async () => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]?.endsWith('tgtd') || undefined);
+      const killed = await driver.killUnrecorded(new Set([IP, '127.32.1.11']));
+      assert.deepEqual(killed, [{ pid: stray, ip: '127.32.1.11' }]);
+      assert.equal(alive(stray), false, 'the unrecorded tgtd on a path IP is gone');
+      assert.ok(alive(recorded), 'the recorded tgtd serving the path is left alone');
+      assert.ok(alive(foreign), 'a tgtd on an IP that is not a path of this cluster is left alone');
+      assert.equal(await capacity(lunUrl(IP, IQN)), 64 * 1024 * 1024);
+      assert.deepEqual(await driver.killUnrecorded(new Set([IP, '127.32.1.11'])), []);
+    } finally {
+      for (const p of [stray, foreign]) if (alive(p)) process.kill(p, 'SIGKILL');
+      for (const cp of [23290, 23291]) for (const f of [`socket.${cp}`, `socket.${cp}.lock`]) rmSync(join('/var/run/tgtd', f), { force: true });
+    }
   });
 
   it('unserve stops the daemon and removes its state and control socket', async () => {

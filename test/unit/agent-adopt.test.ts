@@ -31,6 +31,10 @@ function fakeTarget() {
     async unserve(ip: string) {
       served.delete(ip);
     },
+    async killUnrecorded(ips: ReadonlySet<string>) {
+      calls.push(`sweep ${[...ips].sort().join(',')}`);
+      return [];
+    },
     async portals() {
       return [...served.keys()].map((ip) => ({ ip, pid: -1, controlPort: 0, specHash: '', iqn: IQN, alive: true }));
     },
@@ -117,6 +121,9 @@ describe('agent: adopting the keys of a previous run', () => {
       await agent.reconcile();
       assert.ok(stolen, 'the adoption of path 1 was attempted');
       assert.equal(calls.includes(IPS[0] as string), false, `node1 never serves path 1, which node2 owns (serve calls: ${calls.join(' ')})`);
+      // Before serving anything, tgtds of the cluster's path IPs a previous run never recorded are swept, once.
+      assert.equal(calls[0], `sweep ${IPS.join(',')}`);
+      assert.equal(calls.filter((c) => c.startsWith('sweep')).length, 1);
       assert.deepEqual([...portals.keys()], [IPS[1]], 'node1 serves path 2 only');
       const o1 = JSON.parse((await store.get(ownerKey(ID, 1)))?.value ?? '{}') as OwnerRecord;
       assert.equal(o1.node, 'node2', 'path 1 stays with node2');

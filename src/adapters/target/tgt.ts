@@ -161,26 +161,30 @@ function startTime(pid: number): string | undefined {
 }
 
 /**
- * tgtds of this network namespace serving ip:port that no state file records (left by a crash
- * between spawn and record). Another namespace's (another simulated node's) are not ours to judge.
+ * tgtds of this network namespace whose portal (port `port`) has an IP `match` accepts and that are
+ * not in `known` (no state file records them: left by a crash between spawn and record). Another
+ * namespace's (another simulated node's) are not ours to judge.
  */
-async function strayTgtds(ip: string, port: number, known: Set<number>): Promise<number[]> {
+async function strayTgtds(match: (ip: string) => boolean, port: number, known: Set<number>): Promise<{ pid: number; ip: string }[]> {
   const myNet = await readlink('/proc/self/ns/net').catch(() => '');
-  const out: number[] = [];
+  const out: { pid: number; ip: string }[] = [];
+  const suffix = `:${port}`;
   for (const d of await readdir('/proc')) {
     if (!/^\d+$/.test(d) || known.has(Number(d))) continue;
     try {
       const args = (await readFile(`/proc/${d}/cmdline`, 'utf8')).split('\0');
-      if (!args[0]?.endsWith('tgtd') || !args.includes(`portal=${ip}:${port}`)) continue;
+      if (!args[0]?.endsWith('tgtd')) continue;
+      const portal = args.find((a) => a.startsWith('portal=') && a.endsWith(suffix));
+      const ip = portal?.slice('portal='.length, -suffix.length);
+      if (ip === undefined || !match(ip)) continue;
       if ((await readlink(`/proc/${d}/ns/net`)) !== myNet) continue;
-      out.push(Number(d));
+      out.push({ pid: Number(d), ip });
     } catch {
       // gone meanwhile
     }
   }
   return out;
 }
-
 
 export class TgtDriver {
   private readonly tgtd: string;
@@ -389,17 +393,41 @@ export class TgtDriver {
     this.verified.delete(s.ip);
   }
 
+  /**
+   * Kills the tgtds of this network namespace that serve one of `ips` and that no state file records:
+   * left by an agent that died between starting a tgtd and recording it. The fence guard drops such a
+   * tgtd's IP, but the process would live on (holding its control port) until its IP is served here
+   * again. The agent calls this once, before it serves anything.
+   */
+  async killUnrecorded(ips: ReadonlySet<string>): Promise<{ pid: number; ip: string }[]> {
+    if (ips.size === 0) return [];
+    return this.startLock.run(async () => {
+      const known = new Set([...(await this.loadStates()).values()].map((s) => s.pid));
+      const strays = await strayTgtds((ip) => ips.has(ip), this.port, known);
+      await this.killStrays(strays);
+      return strays;
+    });
+  }
+
+  private async killStrays(strays: { pid: number; ip: string }[]): Promise<void> {
+    for (const { pid, ip } of strays) {
+      this.o.log.warn({ ip, pid }, 'killing a tgtd no state file records');
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        continue; // gone meanwhile
+      }
+      for (let i = 0; i < 40 && alive(pid); i++) await sleep(25);
+    }
+  }
+
   private async spawnTgtd(ip: string, backing: TargetBacking): Promise<PortalState> {
     // A tgtd no state file records that holds this portal would keep the new one from binding it. Only
     // when something listens on the portal is /proc searched for it: the search reads every process's
     // cmdline, and run under startLock at every start it made serving 1,000 paths take most of an hour.
     if (await listening(ip, this.port)) {
       const known = new Set((await this.portals()).map((p) => p.pid));
-      for (const pid of await strayTgtds(ip, this.port, known)) {
-        this.o.log.warn({ ip, pid }, 'killing a tgtd no state file records');
-        process.kill(pid, 'SIGKILL');
-        for (let i = 0; i < 40 && alive(pid); i++) await sleep(25);
-      }
+      await this.killStrays(await strayTgtds((x) => x === ip, this.port, known));
     }
     const controlPort = await this.pickControlPort();
     let pid: number | undefined;
