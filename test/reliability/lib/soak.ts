@@ -26,6 +26,11 @@ export type RestartKind = 'kill' | 'graceful' | 'reboot';
 export interface SoakParams {
   seconds: number;
   restartEverySeconds: number;
+  /**
+   * Restarts to get done: on a slow machine (restarts of 30-45 s seen with the CPU shared) the run goes on
+   * past `seconds`, ops included, until this many restarts began, but never past 3 x `seconds`.
+   */
+  minRestarts: number;
   maxOps: number;
   /** Disks alive at most (adds turn into deletes beyond it). */
   maxDisks: number;
@@ -101,6 +106,7 @@ export function soakParamsFromEnv(defaults: Partial<SoakParams> = {}): SoakParam
   return {
     seconds: num('SOAK_SECONDS', defaults.seconds ?? 90),
     restartEverySeconds: num('SOAK_RESTART_EVERY_S', defaults.restartEverySeconds ?? 25),
+    minRestarts: num('SOAK_MIN_RESTARTS', defaults.minRestarts ?? 3),
     maxOps: num('SOAK_MAX_OPS', defaults.maxOps ?? 2000),
     maxDisks: num('SOAK_MAX_DISKS', defaults.maxDisks ?? 10),
     workers: num('SOAK_WORKERS', defaults.workers ?? 2),
@@ -134,9 +140,13 @@ export async function runSoak(c: SimCluster, p: SoakParams): Promise<SoakResult>
   const restarts: RestartRecord[] = [];
   const t0 = performance.now();
   const deadline = t0 + p.seconds * 1000;
+  const hardDeadline = t0 + 3 * p.seconds * 1000;
   let opCount = 0;
   let names = 0;
-  const more = () => performance.now() < deadline && opCount < p.maxOps;
+  const more = () => {
+    const t = performance.now();
+    return opCount < p.maxOps && t < hardDeadline && (t < deadline || restarts.length < p.minRestarts);
+  };
 
   const record = (kind: OpKind, started: number, r: { ok: boolean; code?: string; message?: string } | Error) => {
     const ms = performance.now() - started;
