@@ -2,7 +2,7 @@
  * The add-disk form (SPEC.md "Add a disk"). The server validates; its error message is shown next
  * to the field named by `details.field`, or above the form when there is no such (visible) field.
  */
-import { type FormEvent, type ReactNode, useId, useRef, useState } from 'react';
+import { type FormEvent, type ReactNode, useId, useState } from 'react';
 import {
   type AddDiskRequest,
   type ApiErrorBody,
@@ -13,6 +13,7 @@ import {
   type SubnetChoice,
   type SubnetView,
 } from './api';
+import { Field, FieldError, FormActions, FormError, focusError } from './Field';
 
 export type FieldName =
   | 'name'
@@ -168,7 +169,6 @@ export function AddDiskForm({
   }));
   const [error, setError] = useState<ShownError | undefined>(undefined);
   const [submitting, setSubmitting] = useState(false);
-  const formErrorRef = useRef<HTMLDivElement>(null);
 
   const manualAllowed = form.activePaths < AUTO_ONLY_FROM;
   const manual = form.ipMode === 'manual' && manualAllowed;
@@ -199,34 +199,39 @@ export function AddDiskForm({
     const shown = placeError(r.error, form);
     setError(shown);
     // Move focus to the field at fault (or the message above the form) once it renders.
-    requestAnimationFrame(() => {
-      const target =
-        shown.field !== undefined
-          ? document.getElementById(shown.field === 'subnet' ? id(`subnet-${form.subnet}`) : id(shown.field))
-          : formErrorRef.current;
-      target?.focus();
-    });
+    focusError(shown, (field) => (field === 'subnet' ? id(`subnet-${form.subnet}`) : id(field)), id('form-error'));
   }
 
   const errorFor = (field: FieldName): string | undefined => (error?.field === field ? error.message : undefined);
   const errId = (field: FieldName): string => `${id(field)}-error`;
   const hintId = (field: string): string => `${id(field)}-hint`;
-  const describedBy = (field: FieldName, hint: boolean): string | undefined => {
-    const ids = [hint ? hintId(field) : '', errorFor(field) ? errId(field) : ''].filter(Boolean);
-    return ids.length > 0 ? ids.join(' ') : undefined;
-  };
-
-  const fieldError = (field: FieldName): ReactNode => {
-    const msg = errorFor(field);
-    return msg ? (
-      <p id={errId(field)} className="field-error" role="alert" data-testid={`error-${field}`}>
-        {msg}
-      </p>
-    ) : null;
-  };
+  // The subnet radios are described by their error only (Field ties the other controls to theirs).
+  const subnetDescribedBy = errorFor('subnet') ? errId('subnet') : undefined;
 
   const ipHint =
     form.subnet === 3 ? `In ${cidr(s1)} or ${cidr(s2)}` : `In ${cidr(form.subnet === 1 ? s1 : s2)}`;
+
+  /** The IP of path 1 or 2 (manual IPs). */
+  const ipField = (field: 'path1' | 'path2', label: string, placeholder: string | undefined): ReactNode => (
+    <Field id={id(field)} label={label} error={errorFor(field)} errorTestId={`error-${field}`} hint={ipHint}>
+      {(c) => (
+        <input
+          {...c}
+          name={field}
+          className="input mono"
+          type="text"
+          inputMode="decimal"
+          autoComplete="off"
+          spellCheck={false}
+          placeholder={placeholder}
+          data-testid={`field-${field}`}
+          required
+          value={form[field]}
+          onChange={(e) => set(field, e.target.value, field)}
+        />
+      )}
+    </Field>
+  );
 
   return (
     <form
@@ -237,18 +242,7 @@ export function AddDiskForm({
       aria-describedby={error && error.field === undefined ? id('form-error') : undefined}
       data-testid="add-disk-form"
     >
-      {error && error.field === undefined ? (
-        <div
-          ref={formErrorRef}
-          className="alert alert-error"
-          role="alert"
-          tabIndex={-1}
-          data-testid="form-error"
-          id={id('form-error')}
-        >
-          {error.message}
-        </div>
-      ) : null}
+      <FormError id={id('form-error')} error={error} />
       {configError ? (
         <p className="alert alert-warning" data-testid="config-error">
           Subnet details are unavailable: {configError.message}
@@ -256,78 +250,76 @@ export function AddDiskForm({
       ) : null}
 
       <div className="form-grid">
-        <div className="field">
-          <label htmlFor={id('name')}>Disk name</label>
-          <input
-            id={id('name')}
-            name="name"
-            className="input"
-            type="text"
-            autoComplete="off"
-            spellCheck={false}
-            data-autofocus
-            data-testid="field-name"
-            required
-            aria-invalid={errorFor('name') ? true : undefined}
-            aria-describedby={describedBy('name', false)}
-            value={form.name}
-            onChange={(e) => set('name', e.target.value, 'name')}
-          />
-          {fieldError('name')}
-        </div>
+        <Field id={id('name')} label="Disk name" error={errorFor('name')} errorTestId="error-name">
+          {(c) => (
+            <input
+              {...c}
+              name="name"
+              className="input"
+              type="text"
+              autoComplete="off"
+              spellCheck={false}
+              data-autofocus
+              data-testid="field-name"
+              required
+              value={form.name}
+              onChange={(e) => set('name', e.target.value, 'name')}
+            />
+          )}
+        </Field>
 
-        <div className="field">
-          <label htmlFor={id('sizeGb')}>Size (GB)</label>
-          <input
-            id={id('sizeGb')}
-            name="sizeGb"
-            className="input"
-            type="number"
-            inputMode="numeric"
-            min={1}
-            step={1}
-            data-testid="field-sizeGb"
-            readOnly={fixedSizeGb !== undefined}
-            required
-            aria-invalid={errorFor('sizeGb') ? true : undefined}
-            aria-describedby={describedBy('sizeGb', fixedSizeGb !== undefined)}
-            value={form.sizeGb}
-            onChange={(e) => set('sizeGb', e.target.value, 'sizeGb')}
-          />
-          {fixedSizeGb !== undefined ? (
-            <p id={hintId('sizeGb')} className="field-hint">
-              The image's size.
-            </p>
-          ) : null}
-          {fieldError('sizeGb')}
-        </div>
+        <Field
+          id={id('sizeGb')}
+          label="Size (GB)"
+          error={errorFor('sizeGb')}
+          errorTestId="error-sizeGb"
+          hint={fixedSizeGb !== undefined ? "The image's size." : undefined}
+        >
+          {(c) => (
+            <input
+              {...c}
+              name="sizeGb"
+              className="input"
+              type="number"
+              inputMode="numeric"
+              min={1}
+              step={1}
+              data-testid="field-sizeGb"
+              readOnly={fixedSizeGb !== undefined}
+              required
+              value={form.sizeGb}
+              onChange={(e) => set('sizeGb', e.target.value, 'sizeGb')}
+            />
+          )}
+        </Field>
 
-        <div className="field">
-          <label htmlFor={id('activePaths')}>Active paths</label>
-          <select
-            id={id('activePaths')}
-            name="activePaths"
-            className="select"
-            data-testid="field-activePaths"
-            aria-invalid={errorFor('activePaths') ? true : undefined}
-            aria-describedby={describedBy('activePaths', true)}
-            value={form.activePaths}
-            onChange={(e) => set('activePaths', Number(e.target.value), 'activePaths')}
-          >
-            {Array.from({ length: MAX_PATHS }, (_, i) => i + 1).map((n) => (
-              <option key={n} value={n}>
-                {n}
-              </option>
-            ))}
-          </select>
-          <p id={hintId('activePaths')} className="field-hint">
-            One IP address per path.
-          </p>
-          {fieldError('activePaths')}
-        </div>
+        <Field
+          id={id('activePaths')}
+          label="Active paths"
+          error={errorFor('activePaths')}
+          errorTestId="error-activePaths"
+          hint="One IP address per path."
+        >
+          {(c) => (
+            <select
+              {...c}
+              name="activePaths"
+              className="select"
+              data-testid="field-activePaths"
+              value={form.activePaths}
+              onChange={(e) => set('activePaths', Number(e.target.value), 'activePaths')}
+            >
+              {Array.from({ length: MAX_PATHS }, (_, i) => i + 1).map((n) => (
+                <option key={n} value={n}>
+                  {n}
+                </option>
+              ))}
+            </select>
+          )}
+        </Field>
       </div>
 
-      <fieldset className="fieldset" aria-describedby={describedBy('subnet', false)}>
+      <fieldset className="fieldset" aria-describedby={subnetDescribedBy}>
         <legend>iSCSI subnet</legend>
         <div className="choice-row">
           {([1, 2, 3] as const).map((n) => {
@@ -342,7 +334,7 @@ export function AddDiskForm({
                   data-testid={`field-subnet-${n}`}
                   checked={form.subnet === n}
                   aria-invalid={errorFor('subnet') ? true : undefined}
-                  aria-describedby={describedBy('subnet', false)}
+                  aria-describedby={subnetDescribedBy}
                   onChange={() => set('subnet', n, 'subnet')}
                 />
                 <span className="choice-text">
@@ -361,7 +353,7 @@ export function AddDiskForm({
             );
           })}
         </div>
-        {fieldError('subnet')}
+        <FieldError id={errId('subnet')} error={errorFor('subnet')} testId="error-subnet" />
       </fieldset>
 
       <fieldset className="fieldset">
@@ -401,54 +393,8 @@ export function AddDiskForm({
         )}
         {manual ? (
           <div className="form-grid">
-            <div className="field">
-              <label htmlFor={id('path1')}>Path 1 IP</label>
-              <input
-                id={id('path1')}
-                name="path1"
-                className="input mono"
-                type="text"
-                inputMode="decimal"
-                autoComplete="off"
-                spellCheck={false}
-                placeholder={s1 && form.subnet !== 2 ? s1.autoIpFrom : s2?.autoIpFrom}
-                data-testid="field-path1"
-                required
-                aria-invalid={errorFor('path1') ? true : undefined}
-                aria-describedby={describedBy('path1', true)}
-                value={form.path1}
-                onChange={(e) => set('path1', e.target.value, 'path1')}
-              />
-              <p id={hintId('path1')} className="field-hint">
-                {ipHint}
-              </p>
-              {fieldError('path1')}
-            </div>
-            {form.activePaths === 2 ? (
-              <div className="field">
-                <label htmlFor={id('path2')}>Path 2 IP</label>
-                <input
-                  id={id('path2')}
-                  name="path2"
-                  className="input mono"
-                  type="text"
-                  inputMode="decimal"
-                  autoComplete="off"
-                  spellCheck={false}
-                  placeholder={s2 && form.subnet !== 1 ? s2.autoIpFrom : s1?.autoIpFrom}
-                  data-testid="field-path2"
-                  required
-                  aria-invalid={errorFor('path2') ? true : undefined}
-                  aria-describedby={describedBy('path2', true)}
-                  value={form.path2}
-                  onChange={(e) => set('path2', e.target.value, 'path2')}
-                />
-                <p id={hintId('path2')} className="field-hint">
-                  {ipHint}
-                </p>
-                {fieldError('path2')}
-              </div>
-            ) : null}
+            {ipField('path1', 'Path 1 IP', s1 && form.subnet !== 2 ? s1.autoIpFrom : s2?.autoIpFrom)}
+            {form.activePaths === 2 ? ipField('path2', 'Path 2 IP', s2 && form.subnet !== 1 ? s2.autoIpFrom : s1?.autoIpFrom) : null}
           </div>
         ) : null}
       </fieldset>
@@ -482,25 +428,23 @@ export function AddDiskForm({
           </label>
         </div>
         {form.aclMode === 'iqn' ? (
-          <div className="field field-wide">
-            <label htmlFor={id('acl.iqn')}>Initiator IQN</label>
-            <input
-              id={id('acl.iqn')}
-              name="acl.iqn"
-              className="input mono"
-              type="text"
-              autoComplete="off"
-              spellCheck={false}
-              placeholder="iqn.1993-08.org.debian:01:host1"
-              data-testid="field-acl.iqn"
-              required
-              aria-invalid={errorFor('acl.iqn') ? true : undefined}
-              aria-describedby={describedBy('acl.iqn', false)}
-              value={form.iqn}
-              onChange={(e) => set('iqn', e.target.value, 'acl.iqn')}
-            />
-            {fieldError('acl.iqn')}
-          </div>
+          <Field id={id('acl.iqn')} label="Initiator IQN" error={errorFor('acl.iqn')} errorTestId="error-acl.iqn" wide>
+            {(c) => (
+              <input
+                {...c}
+                name="acl.iqn"
+                className="input mono"
+                type="text"
+                autoComplete="off"
+                spellCheck={false}
+                placeholder="iqn.1993-08.org.debian:01:host1"
+                data-testid="field-acl.iqn"
+                required
+                value={form.iqn}
+                onChange={(e) => set('iqn', e.target.value, 'acl.iqn')}
+              />
+            )}
+          </Field>
         ) : null}
       </fieldset>
 
@@ -534,54 +478,42 @@ export function AddDiskForm({
         </div>
         {form.authMode === 'chap' ? (
           <div className="form-grid">
-            <div className="field">
-              <label htmlFor={id('chap.user')}>CHAP user name</label>
-              <input
-                id={id('chap.user')}
-                name="chap.user"
-                className="input"
-                type="text"
-                autoComplete="off"
-                spellCheck={false}
-                data-testid="field-chap.user"
-                required
-                aria-invalid={errorFor('chap.user') ? true : undefined}
-                aria-describedby={describedBy('chap.user', false)}
-                value={form.chapUser}
-                onChange={(e) => set('chapUser', e.target.value, 'chap.user')}
-              />
-              {fieldError('chap.user')}
-            </div>
-            <div className="field">
-              <label htmlFor={id('chap.password')}>CHAP password</label>
-              <input
-                id={id('chap.password')}
-                name="chap.password"
-                className="input"
-                type="password"
-                autoComplete="new-password"
-                data-testid="field-chap.password"
-                required
-                aria-invalid={errorFor('chap.password') ? true : undefined}
-                aria-describedby={describedBy('chap.password', false)}
-                value={form.chapPassword}
-                onChange={(e) => set('chapPassword', e.target.value, 'chap.password')}
-              />
-              {fieldError('chap.password')}
-            </div>
+            <Field id={id('chap.user')} label="CHAP user name" error={errorFor('chap.user')} errorTestId="error-chap.user">
+              {(c) => (
+                <input
+                  {...c}
+                  name="chap.user"
+                  className="input"
+                  type="text"
+                  autoComplete="off"
+                  spellCheck={false}
+                  data-testid="field-chap.user"
+                  required
+                  value={form.chapUser}
+                  onChange={(e) => set('chapUser', e.target.value, 'chap.user')}
+                />
+              )}
+            </Field>
+            <Field id={id('chap.password')} label="CHAP password" error={errorFor('chap.password')} errorTestId="error-chap.password">
+              {(c) => (
+                <input
+                  {...c}
+                  name="chap.password"
+                  className="input"
+                  type="password"
+                  autoComplete="new-password"
+                  data-testid="field-chap.password"
+                  required
+                  value={form.chapPassword}
+                  onChange={(e) => set('chapPassword', e.target.value, 'chap.password')}
+                />
+              )}
+            </Field>
           </div>
         ) : null}
       </fieldset>
 
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="button button-primary" disabled={submitting} data-testid="create-disk">
-          {submitting ? <span className="spinner" aria-hidden="true" /> : null}
-          {submitLabel}
-        </button>
-      </div>
+      <FormActions label={submitLabel} busy={submitting} onCancel={onCancel} testId="create-disk" />
     </form>
   );
 }

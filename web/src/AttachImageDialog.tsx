@@ -5,7 +5,7 @@
 import { type FormEvent, useEffect, useId, useState } from 'react';
 import { AddDiskForm } from './AddDiskForm';
 import { type ApiErrorBody, attachImage, type ClusterConfigView, type DiskView, type FreeImage, listImages } from './api';
-import { LoadError } from './Field';
+import { FormActions, LoadError } from './Field';
 import { formatNumber } from './format';
 import { Modal } from './Modal';
 
@@ -125,15 +125,13 @@ export function AttachImageDialog({ config, configError, onAttached, onClose }: 
               {error.message}
             </p>
           ) : null}
-          <div className="form-actions">
-            <button type="button" className="button" onClick={onClose}>
-              Cancel
-            </button>
-            <button type="submit" className="button button-primary" disabled={!image || busy} data-testid="attach-next">
-              {busy ? <span className="spinner" aria-hidden="true" /> : null}
-              {canKeep && keep ? 'Attach image' : 'Next: disk settings'}
-            </button>
-          </div>
+          <FormActions
+            label={canKeep && keep ? 'Attach image' : 'Next: disk settings'}
+            busy={busy}
+            disabled={!image || busy}
+            onCancel={onClose}
+            testId="attach-next"
+          />
         </form>
       )}
     </Modal>

@@ -3,9 +3,9 @@
  * user changed are sent. CHAP with the same user and an empty password keeps the stored password.
  * The server's message appears beside the field it names.
  */
-import { type FormEvent, useId, useState } from 'react';
+import { type ChangeEvent, type FormEvent, useId, useState } from 'react';
 import { type DiskView, type EditDiskRequest, editDisk } from './api';
-import { Field, FormError, focusError, placeError, type ShownError } from './Field';
+import { Field, FormActions, FormError, focusError, placeError, type ShownError } from './Field';
 
 interface EditDiskFormProps {
   disk: DiskView;
@@ -72,6 +72,13 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
   const clear = (f: string): void => {
     if (error?.field === f) setError(undefined);
   };
+  /** onChange of a field's input: keeps the value, clears the error shown on the field. */
+  const edit =
+    (setValue: (value: string) => void, f: string) =>
+    (e: ChangeEvent<HTMLInputElement>): void => {
+      setValue(e.target.value);
+      clear(f);
+    };
 
   return (
     <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy} data-testid="edit-disk-form">
@@ -87,10 +94,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
               data-autofocus
               data-testid="edit-name"
               value={name}
-              onChange={(e) => {
-                setName(e.target.value);
-                clear('name');
-              }}
+              onChange={edit(setName, 'name')}
             />
           )}
         </Field>
@@ -105,10 +109,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
               step={1}
               data-testid="edit-sizeGb"
               value={sizeGb}
-              onChange={(e) => {
-                setSizeGb(e.target.value);
-                clear('sizeGb');
-              }}
+              onChange={edit(setSizeGb, 'sizeGb')}
             />
           )}
         </Field>
@@ -137,10 +138,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
                 placeholder="iqn.1993-08.org.debian:01:host1"
                 data-testid="edit-iqn"
                 value={iqn}
-                onChange={(e) => {
-                  setIqn(e.target.value);
-                  clear('acl.iqn');
-                }}
+                onChange={edit(setIqn, 'acl.iqn')}
               />
             )}
           </Field>
@@ -170,10 +168,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
                   spellCheck={false}
                   data-testid="edit-chap-user"
                   value={chapUser}
-                  onChange={(e) => {
-                    setChapUser(e.target.value);
-                    clear('chap.user');
-                  }}
+                  onChange={edit(setChapUser, 'chap.user')}
                 />
               )}
             </Field>
@@ -192,10 +187,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
                   autoComplete="new-password"
                   data-testid="edit-chap-password"
                   value={chapPassword}
-                  onChange={(e) => {
-                    setChapPassword(e.target.value);
-                    clear('chap.password');
-                  }}
+                  onChange={edit(setChapPassword, 'chap.password')}
                 />
               )}
             </Field>
@@ -203,15 +195,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
         ) : null}
       </fieldset>
 
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="button button-primary" disabled={busy} data-testid="save-disk">
-          {busy ? <span className="spinner" aria-hidden="true" /> : null}
-          Save changes
-        </button>
-      </div>
+      <FormActions label="Save changes" busy={busy} onCancel={onCancel} testId="save-disk" />
     </form>
   );
 }

@@ -1,5 +1,5 @@
 /**
- * Form plumbing shared by the smaller forms (edit disk, users, roles, login, password): a labelled
+ * Form plumbing shared by the forms (add and edit disk, users, roles, login, password): a labelled
  * field whose hint and server error are tied to the control (aria-describedby, aria-invalid), and
  * placement of a server error beside the field named by `details.field`, else above the form.
  */
@@ -56,13 +56,18 @@ export function Field({ id, label, error, hint, errorTestId, wide, children }: F
           {hint}
         </p>
       ) : null}
-      {error ? (
-        <p id={errId} className="field-error" role="alert" data-testid={errorTestId}>
-          {error}
-        </p>
-      ) : null}
+      <FieldError id={errId} error={error} testId={errorTestId} />
     </div>
   );
+}
+
+/** A field's error message, for a control Field does not wrap (a fieldset, a table cell); nothing without an error. */
+export function FieldError({ id, error, testId }: { id: string; error: string | undefined; testId?: string | undefined }) {
+  return error ? (
+    <p id={id} className="field-error" role="alert" data-testid={testId}>
+      {error}
+    </p>
+  ) : null;
 }
 
 /** The error above a form (no field to show it beside); focusable so it can take focus. */
@@ -71,6 +76,34 @@ export function FormError({ id, error, testId }: { id: string; error: ShownError
   return (
     <div id={id} className="alert alert-error" role="alert" tabIndex={-1} data-testid={testId ?? 'form-error'}>
       {error.message}
+    </div>
+  );
+}
+
+/** Cancel and the form's submit button, with a spinner while it is busy (disabled while busy unless `disabled` says otherwise). */
+export function FormActions({
+  label,
+  busy,
+  disabled,
+  onCancel,
+  testId,
+}: {
+  label: ReactNode;
+  busy: boolean;
+  disabled?: boolean;
+  onCancel: () => void;
+  /** data-testid of the submit button. */
+  testId?: string;
+}) {
+  return (
+    <div className="form-actions">
+      <button type="button" className="button" onClick={onCancel}>
+        Cancel
+      </button>
+      <button type="submit" className="button button-primary" disabled={disabled ?? busy} data-testid={testId}>
+        {busy ? <span className="spinner" aria-hidden="true" /> : null}
+        {label}
+      </button>
     </div>
   );
 }

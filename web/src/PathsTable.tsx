@@ -5,6 +5,7 @@
  */
 import { useEffect, useState } from 'react';
 import { type ApiErrorBody, type DiskView, getDiskPaths, movePath, type NodeView, type PathView } from './api';
+import { FieldError } from './Field';
 import { useNotify } from './notify';
 import { usePermissions } from './session';
 import { StatusBadge } from './StatusBadge';
@@ -150,11 +151,7 @@ function MovePath({ disk, path, targets }: { disk: DiskView; path: PathView; tar
           Move
         </button>
       </div>
-      {error ? (
-        <p id={errId} className="field-error" role="alert">
-          {error}
-        </p>
-      ) : null}
+      <FieldError id={errId} error={error} />
     </div>
   );
 }

@@ -15,7 +15,7 @@ import {
   updateUser,
 } from './api';
 import { ConfirmDialog } from './ConfirmDialog';
-import { Field, FormError, focusError, LoadError, placeError, type ShownError } from './Field';
+import { Field, FieldError, FormActions, FormError, focusError, LoadError, placeError, type ShownError } from './Field';
 import { formatDate } from './format';
 import { Modal } from './Modal';
 import { useNotify } from './notify';
@@ -342,15 +342,7 @@ function UserForm({ roles, user, onCancel, onDone }: { roles: RoleView[]; user?:
           <input {...c} className="input" type="password" autoComplete="new-password" data-testid="user-password" value={password} onChange={(e) => setPassword(e.target.value)} />
         )}
       </Field>
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="button button-primary" disabled={busy} data-testid="user-submit">
-          {busy ? <span className="spinner" aria-hidden="true" /> : null}
-          {user ? 'Save' : 'Add user'}
-        </button>
-      </div>
+      <FormActions label={user ? 'Save' : 'Add user'} busy={busy} onCancel={onCancel} testId="user-submit" />
     </form>
   );
 }
@@ -409,21 +401,9 @@ function RoleForm({ onCancel, onDone }: { onCancel: () => void; onDone: (r: Role
             </label>
           ))}
         </div>
-        {error?.field === 'permissions' ? (
-          <p id={id('perm-error')} className="field-error" role="alert">
-            {error.message}
-          </p>
-        ) : null}
+        <FieldError id={id('perm-error')} error={error?.field === 'permissions' ? error.message : undefined} />
       </fieldset>
-      <div className="form-actions">
-        <button type="button" className="button" onClick={onCancel}>
-          Cancel
-        </button>
-        <button type="submit" className="button button-primary" disabled={busy}>
-          {busy ? <span className="spinner" aria-hidden="true" /> : null}
-          Add role
-        </button>
-      </div>
+      <FormActions label="Add role" busy={busy} onCancel={onCancel} />
     </form>
   );
 }
