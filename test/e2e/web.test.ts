@@ -47,6 +47,8 @@ describe('web UI in chromium', { skip }, () => {
     const err = page.getByTestId('login-error');
     await err.waitFor();
     assert.match((await err.textContent()) ?? '', /wrong|invalid|incorrect/i);
+    // The message takes the focus (read out at once), also when React renders it after the next frame.
+    await page.waitForFunction(() => document.activeElement?.getAttribute('data-testid') === 'login-error', undefined, { timeout: 3000 });
     await page.getByLabel('Password').fill(ADMIN_PASSWORD);
     await page.getByTestId('login-submit').click();
     await page.getByRole('heading', { level: 1, name: 'Disks' }).waitFor();

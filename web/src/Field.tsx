@@ -19,11 +19,23 @@ export function placeError(err: ApiErrorBody, visible: readonly string[], aliase
   return { field: field !== undefined && visible.includes(field) ? field : undefined, message: err.message };
 }
 
+/**
+ * Focuses an element once it is rendered: React may render the state just set after the next frame, so
+ * an element that is not there yet (an error message above the form) is looked for again, for ~10 frames.
+ */
+export function focusWhenRendered(find: () => HTMLElement | null | undefined): void {
+  let frames = 0;
+  const attempt = () => {
+    const el = find();
+    if (el) el.focus();
+    else if (++frames < 10) requestAnimationFrame(attempt);
+  };
+  requestAnimationFrame(attempt);
+}
+
 /** Focuses the control of the field at fault (by id), or the form's error message. */
 export function focusError(shown: ShownError, idOf: (field: string) => string, formErrorId: string): void {
-  requestAnimationFrame(() => {
-    document.getElementById(shown.field !== undefined ? idOf(shown.field) : formErrorId)?.focus();
-  });
+  focusWhenRendered(() => document.getElementById(shown.field !== undefined ? idOf(shown.field) : formErrorId));
 }
 
 export interface ControlProps {

@@ -1,7 +1,7 @@
 /** The login page: user name and password; the server's message when it refuses. */
 import { type FormEvent, useEffect, useId, useRef, useState } from 'react';
 import type { ApiErrorBody } from './api';
-import { Field } from './Field';
+import { Field, focusWhenRendered } from './Field';
 import { useSession } from './session';
 
 export function LoginPage({ reason, onLoggedIn }: { reason?: string; onLoggedIn: () => void }) {
@@ -29,7 +29,7 @@ export function LoginPage({ reason, onLoggedIn }: { reason?: string; onLoggedIn:
     if (err) {
       setError(err);
       setPassword('');
-      requestAnimationFrame(() => errorRef.current?.focus());
+      focusWhenRendered(() => errorRef.current);
       return;
     }
     onLoggedIn();
