@@ -685,6 +685,30 @@ export class Agent {
     this.o.target.close();
   }
 
+  /**
+   * Deletes the owner keys naming this node that are still under a previous run's lease (a stop that
+   * comes before the first reconcile adopted them): nothing serves them here any more, and left alone
+   * they would say `served` until that lease expires. Each delete is conditional on the key being
+   * unchanged, so a path another node took meanwhile is not touched.
+   */
+  private async releaseUnadopted(): Promise<void> {
+    try {
+      for (const kv of await this.o.store.list(OWNERS)) {
+        let rec: OwnerRecord | undefined;
+        try {
+          rec = JSON.parse(kv.value) as OwnerRecord;
+        } catch {
+          continue;
+        }
+        if (rec.node !== this.o.node) continue;
+        if (await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]))
+          this.o.log.info({ key: kv.key }, 'released a path of a previous run');
+      }
+    } catch (e) {
+      this.o.log.warn({ err: errText(e) }, "releasing a previous run's paths failed; they go when its lease expires");
+    }
+  }
+
   async stop({ release }: { release: boolean }): Promise<void> {
     this.stopped = true;
     this.o.target.close();
@@ -703,6 +727,7 @@ export class Agent {
     });
     for (const ip of await this.pathIpsOnHost()) await this.o.net.removeIp(ip, 32, '').catch(() => {});
     if (this.lease) await this.lease.revoke().catch((e) => this.o.log.warn({ err: errText(e) }, 'lease revoke failed'));
+    await this.releaseUnadopted();
     this.o.log.info({ node: this.o.node }, 'agent stopped, paths released');
   }
 }

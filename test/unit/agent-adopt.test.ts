@@ -135,4 +135,51 @@ describe('agent: adopting the keys of a previous run', () => {
       await store.close();
     }
   });
+
+  it("a clean stop before the previous run's keys were adopted deletes them too (else they say served until that lease expires)", async () => {
+    const store = new EmbeddedStore({ tickMs: 50 });
+    const rec: DiskRecord = {
+      id: ID,
+      name: 'd1',
+      iqn: IQN,
+      sizeGb: 1,
+      createdAt: new Date().toISOString(),
+      acl: '',
+      chapUser: '',
+      subnet: 1,
+      pathCount: 2,
+      desired: 'started',
+    };
+    await store.put(diskKey(ID), JSON.stringify(rec));
+    for (const [i, ip] of IPS.entries()) await store.put(pathKey(ID, i + 1), JSON.stringify({ ip, subnetMask: '255.255.255.0', eth: 'lo' }));
+    const served = (node: string) => JSON.stringify({ node, state: 'served' } satisfies OwnerRecord);
+    // Path 1: node1's previous run, under its own (still live) lease. Path 2: node2's.
+    const old = await store.grantLease(60);
+    await store.put(ownerKey(ID, 1), served('node1'), { lease: old.id });
+    const other = await store.grantLease(60);
+    await store.put(ownerKey(ID, 2), served('node2'), { lease: other.id });
+    // The adoption does not happen (as when the stop comes before the first reconcile got to it).
+    const proxy = new Proxy(store, {
+      get(t, p) {
+        if (p === 'txn')
+          return async (cmp: Compare[], ops: TxnOp[]) =>
+            ops.some((op) => op.type === 'put' && op.key === ownerKey(ID, 1)) ? false : t.txn(cmp, ops);
+        const v = Reflect.get(t, p, t);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    }) as CoordStore;
+    const { target } = fakeTarget();
+    const agent = new Agent({ node: 'node1', store: proxy, images: fakeImages(), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60 });
+    try {
+      await agent.start();
+      await agent.reconcile();
+      assert.equal((await store.get(ownerKey(ID, 1)))?.lease, old.id, 'not adopted');
+      await agent.stop({ release: true });
+      assert.equal(await store.get(ownerKey(ID, 1)), undefined, "the previous run's key is gone with the stop");
+      assert.equal((await store.get(ownerKey(ID, 2)))?.value, served('node2'), "another node's key is left alone");
+    } finally {
+      await agent.stop({ release: false });
+      await store.close();
+    }
+  });
 });
