@@ -116,6 +116,16 @@ function killIfTgtd(pid: number): boolean {
   }
 }
 
+/** The node an owner key names (undefined if its value is not an owner record). */
+function ownerNode(kv: KeyValue): string | undefined {
+  try {
+    const node = (JSON.parse(kv.value) as Partial<OwnerRecord> | null)?.node;
+    return typeof node === 'string' ? node : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** How often the agent checks that the tgtds it serves through are still running. */
 const TGTD_CHECK_MS = 500;
 
@@ -476,9 +486,7 @@ export class Agent {
       if (k.kind !== 'owner') continue;
       const d = disks.get(k.id);
       if (d?.paths.has(k.index)) continue;
-      try {
-        if ((JSON.parse(kv.value) as OwnerRecord).node === me) await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
-      } catch {}
+      if (ownerNode(kv) === me) await this.deleteIfUnchanged(kv);
     }
     for (const kv of staleIntents) await this.deleteIfUnchanged(kv);
 
@@ -612,11 +620,13 @@ export class Agent {
     for (const [id, kv] of v.served) if (!fresh.has(id)) await this.deleteIfUnchanged(kv);
   }
 
-  private async deleteIfUnchanged(kv: KeyValue): Promise<void> {
+  /** Deletes kv's key if it is unchanged since kv was read. True if it was deleted. */
+  private async deleteIfUnchanged(kv: KeyValue): Promise<boolean> {
     try {
-      await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
+      return await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
     } catch (e) {
       this.o.log.warn({ key: kv.key, err: errText(e) }, 'cannot delete key');
+      return false;
     }
   }
 
@@ -692,21 +702,15 @@ export class Agent {
    * unchanged, so a path another node took meanwhile is not touched.
    */
   private async releaseUnadopted(): Promise<void> {
+    let owners: KeyValue[];
     try {
-      for (const kv of await this.o.store.list(OWNERS)) {
-        let rec: OwnerRecord | undefined;
-        try {
-          rec = JSON.parse(kv.value) as OwnerRecord;
-        } catch {
-          continue;
-        }
-        if (rec.node !== this.o.node) continue;
-        if (await this.o.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]))
-          this.o.log.info({ key: kv.key }, 'released a path of a previous run');
-      }
+      owners = await this.o.store.list(OWNERS);
     } catch (e) {
       this.o.log.warn({ err: errText(e) }, "releasing a previous run's paths failed; they go when its lease expires");
+      return;
     }
+    for (const kv of owners)
+      if (ownerNode(kv) === this.o.node && (await this.deleteIfUnchanged(kv))) this.o.log.info({ key: kv.key }, 'released a path of a previous run');
   }
 
   async stop({ release }: { release: boolean }): Promise<void> {
