@@ -646,6 +646,14 @@ export class SimCluster {
     );
   }
 
+  /** Waits until every one of paths answers INQUIRY from the client with disk id's serial (`PW<id>`). */
+  async waitAnswering(paths: readonly { ip: string }[], iqn: string, id: string, timeoutMs = 20_000): Promise<void> {
+    await waitUntil(`every path of ${id} answering`, async () => {
+      for (const p of paths) if ((await this.inquiry(p.ip, iqn, 3000).catch(() => '')) !== `PW${id}`) return undefined;
+      return true;
+    }, timeoutMs, 50);
+  }
+
   /** Waits until disk id's status is started. */
   async waitStarted(id: string, timeoutMs = 10_000): Promise<void> {
     await waitUntil(`${id} started`, async () => {

@@ -124,20 +124,9 @@ describe('HA failover on Ceph RBD: Ceph in the infra namespace, 3 nodes, a 4-pat
     const lost = per.get(victim.name) ?? [];
     const { killedAt } = await victim.powerOff();
     stage(`${victim.name} powered off`);
-    const moved = (await waitUntil(
-      "the dead node's paths served elsewhere",
-      async () => {
-        const r = await c.disks.paths(id);
-        return r.ok && r.paths.every((p) => p.state === 'served' && p.node && p.node !== victim.name) ? r.paths : undefined;
-      },
-      30_000,
-      25,
-    )) as P[];
+    const moved = (await c.waitServed(id, 30_000, [victim.name])) as P[];
     const servedMs = Date.now() - killedAt;
-    await waitUntil('every lost path answering', async () => {
-      for (const p of lost) if ((await c.inquiry(p.ip, iqn, 3000).catch(() => '')) !== `PW${id}`) return undefined;
-      return true;
-    }, 20_000, 50);
+    await c.waitAnswering(lost, iqn, id);
     const answeringMs = Date.now() - killedAt;
     process.stderr.write(`# failover on RBD: paths served elsewhere ${servedMs} ms, all answering ${answeringMs} ms after the kill (lease TTL ${TTL} s)\n`);
 

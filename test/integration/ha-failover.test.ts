@@ -66,10 +66,7 @@ describe('HA failover: 3 nodes, a 4-path disk, one node dies', { skip, timeout: 
       25,
     );
     const servedMs = Date.now() - killedAt;
-    await waitUntil('every lost path answering', async () => {
-      for (const p of lost) if ((await c.inquiry(p.ip, iqn, 3000).catch(() => '')) !== `PW${id}`) return undefined;
-      return true;
-    }, 20_000, 50);
+    await c.waitAnswering(lost, iqn, id);
     const answeringMs = Date.now() - killedAt;
     process.stderr.write(`# failover: paths served elsewhere ${servedMs} ms, all answering ${answeringMs} ms after the kill (lease TTL ${TTL} s)\n`);
     assert.ok(sawDegraded, `status was degraded while the paths were away (${statuses.join(' ')})`);

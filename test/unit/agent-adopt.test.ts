@@ -71,23 +71,40 @@ function fakeImages(): ImageStore {
   } as unknown as ImageStore;
 }
 
+/** An in-memory store holding disk ID (started) and its two paths, no owners. */
+async function storeWithDisk(): Promise<EmbeddedStore> {
+  const store = new EmbeddedStore({ tickMs: 50 });
+  const rec: DiskRecord = {
+    id: ID,
+    name: 'd1',
+    iqn: IQN,
+    sizeGb: 1,
+    createdAt: new Date().toISOString(),
+    acl: '',
+    chapUser: '',
+    subnet: 1,
+    pathCount: 2,
+    desired: 'started',
+  };
+  await store.put(diskKey(ID), JSON.stringify(rec));
+  for (const [i, ip] of IPS.entries()) await store.put(pathKey(ID, i + 1), JSON.stringify({ ip, subnetMask: '255.255.255.0', eth: 'lo' }));
+  return store;
+}
+
+/** store, with its txn replaced by txn (which gets the real store to call through). */
+function withTxn(store: CoordStore, txn: (real: CoordStore, cmp: Compare[], ops: TxnOp[]) => Promise<boolean>): CoordStore {
+  return new Proxy(store, {
+    get(t, p) {
+      if (p === 'txn') return (cmp: Compare[], ops: TxnOp[]) => txn(t, cmp, ops);
+      const v = Reflect.get(t, p, t);
+      return typeof v === 'function' ? v.bind(t) : v;
+    },
+  }) as CoordStore;
+}
+
 describe('agent: adopting the keys of a previous run', () => {
   it('a key that changed before its adoption (another node took the path) is not served; the others are', async () => {
-    const store = new EmbeddedStore({ tickMs: 50 });
-    const rec: DiskRecord = {
-      id: ID,
-      name: 'd1',
-      iqn: IQN,
-      sizeGb: 1,
-      createdAt: new Date().toISOString(),
-      acl: '',
-      chapUser: '',
-      subnet: 1,
-      pathCount: 2,
-      desired: 'started',
-    };
-    await store.put(diskKey(ID), JSON.stringify(rec));
-    for (const [i, ip] of IPS.entries()) await store.put(pathKey(ID, i + 1), JSON.stringify({ ip, subnetMask: '255.255.255.0', eth: 'lo' }));
+    const store = await storeWithDisk();
     // The previous run of node1 (or node1 before a fence) held both paths under a lease of its own.
     const old = await store.grantLease(60);
     const served = (node: string) => JSON.stringify({ node, state: 'served' } satisfies OwnerRecord);
@@ -96,22 +113,15 @@ describe('agent: adopting the keys of a previous run', () => {
     // Between node1's read and its adoption of path 1, the key changes hands: the old lease expired and
     // node2 took the path (done here right before node1's adoption transaction runs).
     let stolen = false;
-    const proxy = new Proxy(store, {
-      get(t, p) {
-        if (p === 'txn')
-          return async (cmp: Compare[], ops: TxnOp[]) => {
-            if (!stolen && ops.some((op) => op.type === 'put' && op.key === ownerKey(ID, 1))) {
-              stolen = true;
-              await t.delete(ownerKey(ID, 1));
-              const l2 = await t.grantLease(60);
-              await t.put(ownerKey(ID, 1), served('node2'), { lease: l2.id });
-            }
-            return t.txn(cmp, ops);
-          };
-        const v = Reflect.get(t, p, t);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
-    }) as CoordStore;
+    const proxy = withTxn(store, async (t, cmp, ops) => {
+      if (!stolen && ops.some((op) => op.type === 'put' && op.key === ownerKey(ID, 1))) {
+        stolen = true;
+        await t.delete(ownerKey(ID, 1));
+        const l2 = await t.grantLease(60);
+        await t.put(ownerKey(ID, 1), served('node2'), { lease: l2.id });
+      }
+      return t.txn(cmp, ops);
+    });
 
     const { target, served: portals, calls } = fakeTarget();
     const agent = new Agent({ node: 'node1', store: proxy, images: fakeImages(), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60 });
@@ -137,21 +147,7 @@ describe('agent: adopting the keys of a previous run', () => {
   });
 
   it("a clean stop before the previous run's keys were adopted deletes them too (else they say served until that lease expires)", async () => {
-    const store = new EmbeddedStore({ tickMs: 50 });
-    const rec: DiskRecord = {
-      id: ID,
-      name: 'd1',
-      iqn: IQN,
-      sizeGb: 1,
-      createdAt: new Date().toISOString(),
-      acl: '',
-      chapUser: '',
-      subnet: 1,
-      pathCount: 2,
-      desired: 'started',
-    };
-    await store.put(diskKey(ID), JSON.stringify(rec));
-    for (const [i, ip] of IPS.entries()) await store.put(pathKey(ID, i + 1), JSON.stringify({ ip, subnetMask: '255.255.255.0', eth: 'lo' }));
+    const store = await storeWithDisk();
     const served = (node: string) => JSON.stringify({ node, state: 'served' } satisfies OwnerRecord);
     // Path 1: node1's previous run, under its own (still live) lease. Path 2: node2's.
     const old = await store.grantLease(60);
@@ -159,15 +155,7 @@ describe('agent: adopting the keys of a previous run', () => {
     const other = await store.grantLease(60);
     await store.put(ownerKey(ID, 2), served('node2'), { lease: other.id });
     // The adoption does not happen (as when the stop comes before the first reconcile got to it).
-    const proxy = new Proxy(store, {
-      get(t, p) {
-        if (p === 'txn')
-          return async (cmp: Compare[], ops: TxnOp[]) =>
-            ops.some((op) => op.type === 'put' && op.key === ownerKey(ID, 1)) ? false : t.txn(cmp, ops);
-        const v = Reflect.get(t, p, t);
-        return typeof v === 'function' ? v.bind(t) : v;
-      },
-    }) as CoordStore;
+    const proxy = withTxn(store, async (t, cmp, ops) => (ops.some((op) => op.type === 'put' && op.key === ownerKey(ID, 1)) ? false : t.txn(cmp, ops)));
     const { target } = fakeTarget();
     const agent = new Agent({ node: 'node1', store: proxy, images: fakeImages(), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60 });
     try {
