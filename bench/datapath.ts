@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { run as exec } from '../src/adapters/exec.js';
-import { TgtDriver, type TgtTuning, DEFAULT_TGT_TUNING, UNTUNED } from '../src/adapters/target/tgt.js';
+import { TgtDriver, type TgtTuning, DEFAULT_TGT_TUNING, UNTUNED } from '../src/adapters/tgt/tgt.js';
 import { commandExists } from '../test/helpers/services.js';
 import { type BenchContext, clearEtcd } from './lib/context.js';
 import { QUICK, load, log, onCleanup, size } from './lib/env.js';

@@ -318,7 +318,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       `The product runs as its own process: ${cli.how}. Logins off (auth.enabled false), logs at warn.`,
       "RSS counts shared pages (libc, tgtd's code) in every process; PSS divides them among the processes that share them, so PSS sums correctly; private is what a process alone holds.",
       "The API server and the agent are one process on a single box (the embedded store lives in it); the agent's share is the difference between the two runs.",
-      'CPU at rest is measured right after the last path is served, after the agent settled. The tgt driver talks to each tgtd over its control socket (src/adapters/target/tgt-control.ts) and re-checks each target every 60 s (VERIFY_EVERY_MS in src/adapters/target/tgt.ts); until 2026-11-25 every control operation was a tgtadm process forked from the agent (1,000 paths took 293 s to serve, and re-checks every 60 s cost ~0.9 CPU at rest).',
+      'CPU at rest is measured right after the last path is served, after the agent settled. The tgt driver talks to each tgtd over its control socket (src/adapters/tgt/tgt-control.ts) and re-checks each target every 60 s (VERIFY_EVERY_MS in src/adapters/tgt/tgt.ts); until 2026-11-25 every control operation was a tgtadm process forked from the agent (1,000 paths took 293 s to serve, and re-checks every 60 s cost ~0.9 CPU at rest).',
       `${QUICK ? `BENCH_QUICK: ${disks} disks.` : ''}`.trim(),
     );
     sec.notes = sec.notes.filter((n) => n !== '');

@@ -1,6 +1,6 @@
 /**
  * tgtd control: a tgtadm process per operation (the driver before) vs a request on tgtd's control
- * socket (src/adapters/target/tgt-control.ts, the driver now). Not part of run-all.ts.
+ * socket (src/adapters/tgt/tgt-control.ts, the driver now). Not part of run-all.ts.
  *
  *   node --import tsx bench/tgt-control.ts
  *   BENCH_TGT_SHOWS=200 BENCH_TGT_SERVES=50 BENCH_TGT_PORTALS=100 BENCH_TGT_ROUNDS=2 BENCH_TGT_RSS_MB=120 node --import tsx bench/tgt-control.ts
@@ -24,8 +24,8 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import pino from 'pino';
 import { ExecError, run as exec } from '../src/adapters/exec.js';
-import { type TargetSpec, TgtDriver, TgtError } from '../src/adapters/target/tgt.js';
-import { type TgtRequest, request } from '../src/adapters/target/tgt-control.js';
+import { type TargetSpec, TgtDriver, TgtError } from '../src/adapters/tgt/tgt.js';
+import { type TgtRequest, request } from '../src/adapters/tgt/tgt-control.js';
 import { load, log, onCleanup } from './lib/env.js';
 import { cpuSeconds } from './lib/proc.js';
 import { type Section, newSection } from './lib/report.js';
@@ -335,7 +335,7 @@ export async function run(): Promise<Section> {
     `Machine load at start / end: ${loads.join(' / ')}. Figures are medians on a shared 2-CPU box: other work ran meanwhile.`,
     `This process was grown by ${ballastMb} MB of touched buffers to ${(rss / 1024 / 1024).toFixed(0)} MB RSS, about the agent's size: forking tgtadm copies the page tables of the process that forks.`,
     '"children" is CPU of reaped child processes (/proc cutime+cstime, 10 ms ticks): the tgtadm runs. At unserve the tgtds exit and are reaped too: their CPU read from /proc just before is subtracted, but what they spend deleting the target and exiting is not; the socket driver runs no child process, so its unserve "children" figure is that remainder (about the same in both rows).',
-    'Before = TgtadmDriver (this file): TgtDriver with every control request sent as the tgtadm run it used to be, argument for argument. Now = TgtDriver (src/adapters/target/tgt-control.ts).',
+    'Before = TgtadmDriver (this file): TgtDriver with every control request sent as the tgtadm run it used to be, argument for argument. Now = TgtDriver (src/adapters/tgt/tgt-control.ts).',
     'A serve with a new tgtd is mostly the tgtd start (spawn, backing-store modules, listening): the re-serve row shows the control operations alone.',
   );
   await cleanDir();

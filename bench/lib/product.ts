@@ -7,7 +7,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { get } from 'node:http';
 import { join } from 'node:path';
 import pino from 'pino';
-import { TgtDriver } from '../../src/adapters/target/tgt.js';
+import { TgtDriver } from '../../src/adapters/tgt/tgt.js';
 import type { Settings } from '../../src/app/settings.js';
 import { mapSettled } from '../../src/util/async.js';
 import { type TestProduct, startTestProduct } from '../../test/helpers/product.js';

@@ -19,7 +19,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ImageStore } from '../adapters/images/types.js';
 import type { HostNetwork } from '../adapters/net/loopback.js';
-import type { TargetSpec, TgtDriver } from '../adapters/target/tgt.js';
+import type { TargetSpec, TgtDriver } from '../adapters/tgt/tgt.js';
 import { type CoordStore, CoordError, type KeyValue, type Lease, type Watch } from '../adapters/coord/types.js';
 import { type DiskMeta, imageName, parseDiskMeta } from '../domain/disk.js';
 import {

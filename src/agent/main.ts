@@ -11,7 +11,7 @@ import { EtcdStore } from '../adapters/coord/etcd-store.js';
 import type { CoordStore } from '../adapters/coord/types.js';
 import { FileImageStore } from '../adapters/images/file-store.js';
 import type { ImageStore } from '../adapters/images/types.js';
-import { TgtDriver } from '../adapters/target/tgt.js';
+import { TgtDriver } from '../adapters/tgt/tgt.js';
 import { hostNetwork } from '../app/product.js';
 import { type Settings, SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 import { Agent } from './agent.js';

@@ -9,7 +9,7 @@ import { FileImageStore } from '../adapters/images/file-store.js';
 import type { ImageStore } from '../adapters/images/types.js';
 import { IpRouteNetwork } from '../adapters/net/iproute.js';
 import { type HostNetwork, LoopbackNetwork } from '../adapters/net/loopback.js';
-import { TgtDriver } from '../adapters/target/tgt.js';
+import { TgtDriver } from '../adapters/tgt/tgt.js';
 import { LOG_REDACTION } from '../api/auth-plugin.js';
 import { buildApi } from '../api/server.js';
 import { checkPassword } from '../domain/auth.js';

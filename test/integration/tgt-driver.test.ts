@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { TgtDriver, type TargetSpec } from '../../src/adapters/target/tgt.js';
+import { TgtDriver, type TargetSpec } from '../../src/adapters/tgt/tgt.js';
 import { ISCSI_TOOLS, capacity, discover, lunUrl } from '../helpers/iscsi.js';
 import { missingTools, waitFor } from '../helpers/product.js';
 import { alive } from '../helpers/procs.js';

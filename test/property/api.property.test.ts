@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { run } from '../../src/adapters/exec.js';
-import { parseShowTargets } from '../../src/adapters/target/tgt-show.js';
+import { parseShowTargets } from '../../src/adapters/tgt/tgt-show.js';
 import { isValidIqn } from '../../src/domain/validate.js';
 import { ISCSI_TOOLS } from '../helpers/iscsi.js';
 import { type TestProduct, missingTools, startTestProduct } from '../helpers/product.js';

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { type TargetSpec, TgtDriver } from '../../src/adapters/target/tgt.js';
+import { type TargetSpec, TgtDriver } from '../../src/adapters/tgt/tgt.js';
 import { ISCSI_TOOLS } from '../helpers/iscsi.js';
 import { missingTools } from '../helpers/product.js';
 import { killTgtds, tgtdProcs } from './lib/procs.js';

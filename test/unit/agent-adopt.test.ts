@@ -11,7 +11,7 @@ import { EmbeddedStore } from '../../src/adapters/coord/embedded-store.js';
 import type { Compare, CoordStore, TxnOp } from '../../src/adapters/coord/types.js';
 import type { ImageStore } from '../../src/adapters/images/types.js';
 import type { HostNetwork } from '../../src/adapters/net/loopback.js';
-import type { TargetSpec, TgtDriver } from '../../src/adapters/target/tgt.js';
+import type { TargetSpec, TgtDriver } from '../../src/adapters/tgt/tgt.js';
 import { Agent } from '../../src/agent/agent.js';
 import type { DiskMeta } from '../../src/domain/disk.js';
 import { type DiskRecord, type OwnerRecord, diskKey, ownerKey, pathKey } from '../../src/domain/keys.js';

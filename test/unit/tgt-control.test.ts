@@ -5,7 +5,7 @@ import { type Server, type Socket, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { TgtError, encodeParams, encodeRequest, request, targetOps, tgtadmMessage } from '../../src/adapters/target/tgt-control.js';
+import { TgtError, encodeParams, encodeRequest, request, targetOps, tgtadmMessage } from '../../src/adapters/tgt/tgt-control.js';
 
 describe('tgt-control: encoding', () => {
   it('lays the header out as tgtadm does (120 bytes, len, tid, lun, force) and NUL-terminates the text', () => {

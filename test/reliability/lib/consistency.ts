@@ -14,7 +14,7 @@ import type { KeyValue } from '../../../src/adapters/coord/types.js';
 import type { ImageRecord, ImageStore } from '../../../src/adapters/images/types.js';
 import type { CoordStore } from '../../../src/adapters/coord/types.js';
 import { run } from '../../../src/adapters/exec.js';
-import { parseShowTargets } from '../../../src/adapters/target/tgt-show.js';
+import { parseShowTargets } from '../../../src/adapters/tgt/tgt-show.js';
 import { diskIdOfImage, parseDiskMeta } from '../../../src/domain/disk.js';
 import { type TgtdProc, tgtdProcs } from './procs.js';
 
