@@ -19,8 +19,10 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { ImageStore } from '../adapters/images/types.js';
 import type { HostNetwork } from '../adapters/net/loopback.js';
-import type { TargetSpec, TgtDriver } from '../adapters/tgt/tgt.js';
+import type { TargetDriver, TargetSpec, TargetUnit } from '../adapters/tgt/types.js';
 import { type CoordStore, CoordError, type KeyValue, type Lease, type Watch } from '../adapters/coord/types.js';
+import { type AgentPlan, type PlannedPath, planAgent } from '../domain/agent-plan.js';
+import { type ClusterView, clusterView, ownerNodeOf } from '../domain/cluster-view.js';
 import { type DiskMeta, imageName, parseDiskMeta } from '../domain/disk.js';
 import {
   type DiskState,
@@ -32,18 +34,13 @@ import {
   NODES,
   OWNERS,
   type OwnerRecord,
-  ROOT,
-  asMoveIntent,
-  assembleDisks,
+  diskKey,
   moveKey,
   nodeKey,
   ownerKey,
-  parseKey,
   servedKey,
 } from '../domain/keys.js';
 import { prefixOfMask } from '../domain/ip.js';
-import { type PathRef, pathRef, placePaths } from '../domain/placement.js';
-import { servedMarkerChange } from '../domain/status.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
 import type { GuardClient } from './guard-client.js';
@@ -56,7 +53,7 @@ export interface AgentOptions {
   node: string;
   store: CoordStore;
   images: ImageStore;
-  target: TgtDriver;
+  target: TargetDriver;
   net: HostNetwork;
   log: Logger;
   leaseTtlSeconds?: number;
@@ -84,25 +81,6 @@ export interface FenceInfo {
   portals: number;
 }
 
-interface Owned {
-  id: string;
-  index: number;
-  ip: string;
-  eth: string;
-  kv: KeyValue;
-  intent?: { kv: KeyValue; intent: MoveIntent };
-}
-
-/** Everything one reconcile knows about the cluster, read in one list. */
-interface View {
-  disks: Map<string, DiskState>;
-  owners: Map<string, KeyValue>;
-  intents: Map<string, { kv: KeyValue; intent: MoveIntent }>;
-  served: Map<string, KeyValue>;
-  live: Set<string>;
-  drained: Set<string>;
-}
-
 const now = (): number => performance.now();
 
 /** SIGKILLs pid if it still is a tgtd (checked synchronously in /proc: no await, no pid reuse). */
@@ -117,14 +95,10 @@ function killIfTgtd(pid: number): boolean {
 }
 
 /** The node an owner key names (undefined if its value is not an owner record). */
-function ownerNode(kv: KeyValue): string | undefined {
-  try {
-    const node = (JSON.parse(kv.value) as Partial<OwnerRecord> | null)?.node;
-    return typeof node === 'string' ? node : undefined;
-  } catch {
-    return undefined;
-  }
-}
+const ownerNode = (kv: KeyValue): string | undefined => ownerNodeOf(kv.value);
+
+/** A path this node holds, as the plan names it, with its owner key as read (or as claimed). */
+type Held = PlannedPath<KeyValue> & { kv: KeyValue };
 
 /** How often the agent checks that the tgtds it serves through are still running. */
 const TGTD_CHECK_MS = 500;
@@ -149,13 +123,14 @@ export class Agent {
   private strayTgtdsSwept = false;
   /** ip -> prefix and interface of every path, as of the last reconcile. */
   private knownPaths = new Map<string, { prefix: number; eth: string }>();
-  /** ip -> tgtd pid of the portals seen at the last reconcile: the fence kills them before any await. */
+  /** unit key (disk id) -> tgtd pid of the units seen at the last reconcile: the fence kills them before any await. */
   private knownTgtds = new Map<string, number>();
   /** IPs announced (gratuitous ARP) in this epoch. */
   private announced = new Set<string>();
   /**
-   * Paths (ip) this process has served in this epoch, with what they were served as (the disk record
-   * and the path): event-driven reconciles skip them until that changes (an edit: ACL, CHAP, size).
+   * Disks this process has served in this epoch, with what they were served as (the disk record and
+   * the paths held here): event-driven reconciles skip them until that changes (an edit, a path taken
+   * or given back).
    */
   private servedHere = new Map<string, string>();
   /** A fence killed this process's tgtds: keys adopted after it are re-served before they say served. */
@@ -223,13 +198,13 @@ export class Agent {
   private checkTgtds(): void {
     if (this.stopped) return;
     let dead = 0;
-    for (const [ip, pid] of this.knownTgtds) {
+    for (const [disk, pid] of this.knownTgtds) {
       try {
         process.kill(pid, 0);
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
-        this.o.log.warn({ ip, pid }, 'tgtd exited; serving the path again');
-        this.knownTgtds.delete(ip);
+        this.o.log.warn({ disk, pid }, 'tgtd exited; serving the disk again');
+        this.knownTgtds.delete(disk);
         dead++;
       }
     }
@@ -350,10 +325,10 @@ export class Agent {
     // Then every path IP of every disk, in one `ip -batch`, and any tgtd started since the reconcile.
     const drop = [...this.knownPaths].map(([ip, p]) => ({ ip, ...p }));
     const dropping = this.o.net.dropIps ? this.o.net.dropIps(drop).catch((e) => this.o.log.error({ err: errText(e) }, 'fence: dropping IPs failed')) : Promise.resolve();
-    const portals = await this.o.target.portals().catch(() => []);
-    for (const p of portals) if (p.alive && killIfTgtd(p.pid)) killed++;
+    const units = await this.o.target.units().catch((): TargetUnit[] => []);
+    for (const u of units) if (u.alive && killIfTgtd(u.pid)) killed++;
     await dropping;
-    if (!this.o.net.dropIps) await Promise.allSettled(portals.map((p) => this.o.net.removeIp(p.ip, 32, '')));
+    if (!this.o.net.dropIps) await Promise.allSettled(units.flatMap((u) => u.portals).map((ip) => this.o.net.removeIp(ip, 32, '')));
     this.o.guard?.releaseAll();
     const tookMs = Math.round(now() - t0);
     const info: FenceInfo = { reason, sinceLastRenewMs: sinceLastRenewMs + tookMs, tookMs, portals: killed };
@@ -376,41 +351,26 @@ export class Agent {
   /** While fenced: nothing served, nothing left of a portal (state files, sockets), no path IP. */
   private async sweep(): Promise<void> {
     if (!this.fenced) return;
-    for (const p of await this.o.target.portals()) {
-      if (p.alive) {
+    for (const u of await this.o.target.units()) {
+      if (u.alive) {
         try {
-          process.kill(p.pid, 'SIGKILL');
+          process.kill(u.pid, 'SIGKILL');
         } catch {}
       }
-      await this.o.target.unserve(p.ip).catch(() => {});
-      await this.o.net.removeIp(p.ip, 32, '').catch(() => {});
+      await this.o.target.unserve(u.key).catch(() => {});
+      for (const ip of u.portals) await this.o.net.removeIp(ip, 32, '').catch(() => {});
     }
     for (const ip of await this.pathIpsOnHost()) await this.o.net.removeIp(ip, 32, '').catch(() => {});
     if (this.fenced) this.o.guard?.releaseAll();
   }
 
-  private async readView(): Promise<View> {
+  /** Observe: every key the agent plans from, in one view. */
+  private async observe(): Promise<ClusterView<KeyValue>> {
     const kvs = (await Promise.all(AGENT_PREFIXES.map((prefix) => this.o.store.list(prefix)))).flat();
-    const v: View = { disks: assembleDisks(kvs), owners: new Map(), intents: new Map(), served: new Map(), live: new Set(), drained: new Set() };
-    for (const kv of kvs) {
-      const k = parseKey(kv.key);
-      try {
-        if (k.kind === 'node') {
-          const rec = JSON.parse(kv.value) as NodeRecord;
-          v.live.add(k.name);
-          if (rec.drained) v.drained.add(k.name);
-        } else if (k.kind === 'drained') v.drained.add(k.name);
-        else if (k.kind === 'owner') v.owners.set(kv.key, kv);
-        else if (k.kind === 'served') v.served.set(k.id, kv);
-        else if (k.kind === 'move') {
-          const intent = asMoveIntent(JSON.parse(kv.value));
-          if (intent) v.intents.set(`${k.id}/${k.index}`, { kv, intent });
-        }
-      } catch {}
-    }
-    return v;
+    return clusterView(kvs);
   }
 
+  /** One reconcile: observe the store, plan (pure: domain/agent-plan.ts), act on the plan. */
   private async reconcileOnce(): Promise<void> {
     if (this.stopped || this.fenced || !this.lease) return;
     const lease = this.lease;
@@ -419,7 +379,7 @@ export class Agent {
     this.fullCheck = false;
     const current = () => !this.stopped && !this.fenced && this.epoch === epoch && this.lease === lease;
     const me = this.o.node;
-    const v = await this.readView();
+    const v = await this.observe();
     const { disks } = v;
     this.knownPathIps = new Set([...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => p.ip)));
     this.knownPaths = new Map([...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => [p.ip, { prefix: prefixOfMask(p.subnetMask) ?? 32, eth: p.eth }] as const)));
@@ -433,68 +393,20 @@ export class Agent {
         this.o.log.error({ err: errText(e) }, 'looking for unrecorded tgtds failed');
       }
     }
-    const eligible = [...v.live].filter((n) => !v.drained.has(n));
-    const meEligible = !v.drained.has(me);
-    const eligibleForPlacement = meEligible && !eligible.includes(me) ? [...eligible, me] : eligible;
-    /** An intent is acted on while its target is a live node that may take paths. */
-    const active = (i: MoveIntent | undefined): i is MoveIntent => i !== undefined && v.live.has(i.to) && !v.drained.has(i.to);
+    const plan = planAgent({ view: v, me, leaseId: lease.id });
+    await this.act(plan, v, lease, full, current);
+  }
 
-    // What this node holds, and what every node holds (for placement).
-    let mine: Owned[] = [];
-    const held = new Map<string, PathRef[]>();
-    const unowned: PathRef[] = [];
-    const reserved: { ref: PathRef; intentKv: KeyValue }[] = [];
-    const release: Owned[] = [];
-    const staleIntents: KeyValue[] = [];
-    for (const d of disks.values()) {
-      const wanted = d.record.desired === 'started';
-      for (const [index, path] of d.paths) {
-        const owner = d.owners.get(index);
-        const kv = v.owners.get(ownerKey(d.record.id, index));
-        const mv = v.intents.get(`${d.record.id}/${index}`);
-        const ref = pathRef(d.record.id, index, path);
-        if (!owner || !kv) {
-          if (!wanted) continue;
-          if (mv && active(mv.intent)) {
-            if (mv.intent.to === me) reserved.push({ ref, intentKv: mv.kv });
-          } else unowned.push(ref);
-          continue;
-        }
-        const list = held.get(owner.node) ?? [];
-        list.push(ref);
-        held.set(owner.node, list);
-        if (owner.node !== me) continue;
-        const o: Owned = { id: d.record.id, index, ip: path.ip, eth: path.eth, kv, ...(mv ? { intent: mv } : {}) };
-        if (!wanted) release.push(o);
-        else if (mv && active(mv.intent) && mv.intent.to !== me) release.push(o);
-        else {
-          if (mv && !active(mv.intent)) staleIntents.push(mv.kv); // its target is gone or drained
-          mine.push(o);
-        }
-      }
-    }
-    // Intents of paths that no longer exist: the first eligible node (by name) clears them.
-    if (eligible.length > 0 && [...eligible].sort()[0] === me) {
-      for (const [ref, mv] of v.intents) {
-        const [id, n] = ref.split('/');
-        if (!disks.get(id as string)?.paths.has(Number(n))) staleIntents.push(mv.kv);
-      }
-    }
-    // Owner keys of this node whose disk or path is gone.
-    for (const kv of v.owners.values()) {
-      const k = parseKey(kv.key);
-      if (k.kind !== 'owner') continue;
-      const d = disks.get(k.id);
-      if (d?.paths.has(k.index)) continue;
-      if (ownerNode(kv) === me) await this.deleteIfUnchanged(kv);
-    }
-    for (const kv of staleIntents) await this.deleteIfUnchanged(kv);
+  /** Act: carry the plan out, in the order that never lets a path have two servers. */
+  private async act(plan: AgentPlan<KeyValue>, v: ClusterView<KeyValue>, lease: Lease, full: boolean, current: () => boolean): Promise<void> {
+    const me = this.o.node;
+    const { disks } = v;
+    for (const kv of plan.cleanup) await this.deleteIfUnchanged(kv);
 
     // Adopt keys left by a previous run of this node (same name, older lease).
-    const adopting = mine.some((o) => o.kv.lease !== lease.id);
-    const notAdopted = new Set<Owned>();
-    for (const o of mine) {
-      if (o.kv.lease === lease.id) continue;
+    let keep = plan.keep as Held[];
+    const notAdopted = new Set<PlannedPath<KeyValue>>();
+    for (const o of plan.adopt as Held[]) {
       if (!current()) return;
       // After a fence in this process its tgtds are gone: the path is not served until served again.
       const value = this.fencedTargets ? JSON.stringify({ node: me, state: 'configuring' } satisfies OwnerRecord) : o.kv.value;
@@ -511,8 +423,8 @@ export class Agent {
         this.o.log.warn({ disk: o.id, path: o.index }, 'path of a previous run could not be adopted: not served');
       }
     }
-    if (notAdopted.size > 0) mine = mine.filter((o) => !notAdopted.has(o));
-    if (adopting && current()) this.fencedTargets = false;
+    if (notAdopted.size > 0) keep = keep.filter((o) => !notAdopted.has(o));
+    if (plan.adopt.length > 0 && current()) this.fencedTargets = false;
     // Every key this node holds is under this lease now: the guard's deadline may follow it (until
     // now it kept the deadline of the lease the keys were under: a previous run's, or none).
     if (this.o.guard && current() && this.guardLease !== lease) {
@@ -521,103 +433,109 @@ export class Agent {
       this.o.log.info({ lease: lease.id, guard: this.o.guard.guardState?.pid }, 'fence guard follows this lease');
     }
 
-    for (const o of release) {
+    // Give back what this node should not hold: the portal goes first, then the IP, then the key.
+    const released = new Map<string, typeof plan.release>();
+    for (const r of plan.release) released.set(r.id, [...(released.get(r.id) ?? []), r]);
+    for (const [id, list] of released) {
       if (!current()) return;
-      await this.releasePath(o);
-    }
-
-    // A drained node moves what it holds to the eligible nodes, one intent per path.
-    if (!meEligible && mine.length > 0) {
-      const others = eligible.filter((n) => n !== me);
-      const withoutIntent = mine
-        .filter((o) => !o.intent)
-        .map((o) => pathRef(o.id, o.index, disks.get(o.id)?.paths.get(o.index)));
-      const heldElsewhere = new Map([...held].filter(([n]) => n !== me));
-      const plan = placePaths(withoutIntent, others, heldElsewhere);
-      for (const [to, refs] of plan) {
-        for (const p of refs) {
-          const intent: MoveIntent = { to, from: me, requestedAt: new Date().toISOString() };
-          const key = moveKey(p.id, p.index);
-          if (await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify(intent) }]))
-            this.o.log.info({ disk: p.id, path: p.index, to }, 'drained: moving path away');
-        }
+      const rest = keep.filter((o) => o.id === id);
+      try {
+        if (rest.length === 0) await this.o.target.unserve(id);
+        else await this.serveDisk(disks.get(id) as DiskState, rest, lease, current, true);
+      } catch (e) {
+        this.o.log.error({ disk: id, err: errText(e) }, 'cannot stop serving released paths; keeping them');
+        continue;
+      }
+      this.servedHere.delete(id);
+      for (const r of list as (Held & { reason: string })[]) {
+        await this.o.net.removeIp(r.ip, 32, '');
+        this.o.guard?.release([r.ip]);
+        this.announced.delete(r.ip);
+        await this.o.store.txn([{ key: r.kv.key, modRevision: r.kv.modRevision }], [{ type: 'delete', key: r.kv.key }]);
+        this.o.log.info({ disk: r.id, path: r.index, ip: r.ip, reason: r.reason, to: r.intent?.intent.to }, 'path released');
       }
     }
 
-    // Take the paths moved to this node, and this node's share of the unowned ones.
-    const toTake: { ref: PathRef; intentKv?: KeyValue }[] = [...reserved];
-    if (meEligible) {
-      const plan = placePaths(unowned, eligibleForPlacement, held);
-      for (const ref of plan.get(me) ?? []) toTake.push({ ref });
-    }
-    for (const { ref: p } of toTake) {
-      if (!current()) return;
-      const key = ownerKey(p.id, p.index);
-      const value = JSON.stringify({ node: me, state: 'configuring' } satisfies OwnerRecord);
-      const ok = await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value, lease: lease.id }]);
-      if (!ok) continue;
-      const kv = await this.o.store.get(key);
-      const path = disks.get(p.id)?.paths.get(p.index);
-      const mv = v.intents.get(`${p.id}/${p.index}`);
-      if (kv && path) mine.push({ id: p.id, index: p.index, ip: path.ip, eth: path.eth, kv, ...(mv ? { intent: mv } : {}) });
-      // An intent for a target that cannot take it is void now that the path has an owner again.
-      if (mv && mv.intent.to !== me) await this.deleteIfUnchanged(mv.kv);
+    // A drained node moves what it holds away (a shared disk whole), one intent per path.
+    for (const m of plan.intents) {
+      const intent: MoveIntent = { to: m.to, from: m.from, requestedAt: new Date().toISOString() };
+      const key = moveKey(m.id, m.index);
+      if (await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify(intent) }]))
+        this.o.log.info({ disk: m.id, path: m.index, to: m.to }, 'drained: moving path away');
     }
 
-    // Serve everything this node holds (idempotent), then mark it served; moves to here are done.
-    await mapSettled(mine, this.o.concurrency ?? 8, async (o) => {
+    // Claim: each claim in one transaction (a shared disk's paths all or none), claims in parallel.
+    await mapSettled(plan.claims, 16, async (c) => {
+      if (!current()) return;
+      const value = JSON.stringify({ node: me, state: 'configuring' } satisfies OwnerRecord);
+      const keys = c.paths.map((p) => ownerKey(p.id, p.index));
+      const ok = await this.o.store.txn(
+        keys.map((key) => ({ key, modRevision: 0 })),
+        keys.map((key) => ({ type: 'put' as const, key, value, lease: lease.id })),
+      );
+      if (!ok) return;
+      const kvs = await Promise.all(keys.map((k) => this.o.store.get(k)));
+      c.paths.forEach((p, i) => {
+        const kv = kvs[i];
+        if (kv) keep.push({ ...p, kv });
+      });
+      this.o.log.info({ disk: c.id, paths: c.paths.map((p) => p.index) }, 'claimed');
+      // An intent for a target that cannot take it is void now that the path has an owner again.
+      for (const kv of c.voidIntents) await this.deleteIfUnchanged(kv);
+    });
+    if (!current()) return;
+
+    // Serve every disk this node holds (idempotent), then mark its paths served; moves to here are done.
+    const byDisk = new Map<string, Held[]>();
+    for (const o of keep) byDisk.set(o.id, [...(byDisk.get(o.id) ?? []), o]);
+    await mapSettled([...byDisk], this.o.concurrency ?? 8, async ([id, held]) => {
       if (this.stopped) return; // a stop does not wait for paths nobody will serve
-      const d = disks.get(o.id) as DiskState;
+      const d = disks.get(id) as DiskState;
       try {
-        const owner = JSON.parse(o.kv.value) as OwnerRecord;
         // Served by this process already, as the disk is now: only the periodic resync looks at tgtd
-        // and the host again. An edited disk (ACL, CHAP, size) is applied at once.
-        const as = JSON.stringify([d.record, d.paths.get(o.index)]);
-        if (!full && owner.state === 'served' && this.servedHere.get(o.ip) === as && !o.intent) return;
-        await this.servePath(o, d, lease, current);
-        if (current()) this.servedHere.set(o.ip, as);
-        if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
+        // and the host again. An edited disk (ACL, CHAP, size) or a changed set of paths is applied at once.
+        const as = JSON.stringify([d.record, held.map((o) => [o.index, d.paths.get(o.index)]).sort()]);
+        const allServed = held.every((o) => (JSON.parse(o.kv.value) as OwnerRecord).state === 'served' && !o.intent);
+        if (!full && allServed && this.servedHere.get(id) === as) return;
+        await this.serveDisk(d, held, lease, current, false);
+        if (current()) this.servedHere.set(id, as);
+        for (const o of held) if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
       } catch (e) {
-        if (current()) this.o.log.error({ disk: o.id, path: o.index, ip: o.ip, err: errText(e) }, 'cannot serve path');
+        if (current()) this.o.log.error({ disk: id, paths: held.map((o) => o.index), err: errText(e) }, 'cannot serve disk');
       }
     });
     if (!current()) return;
 
-    // Portals tgtd still has, and path IPs this host still has, that this node no longer holds.
-    const keep = new Set(mine.map((o) => o.ip));
-    const portals = await this.o.target.portals();
-    this.knownTgtds = new Map(portals.filter((p) => p.alive && keep.has(p.ip)).map((p) => [p.ip, p.pid]));
-    this.o.guard?.setTgtds(portals.filter((p) => p.alive).map((p) => ({ ip: p.ip, pid: p.pid, controlPort: p.controlPort })));
-    for (const p of portals) {
-      if (keep.has(p.ip) || !current()) continue;
-      this.o.log.info({ ip: p.ip }, 'removing stale portal');
-      this.servedHere.delete(p.ip);
-      await this.o.target.unserve(p.ip);
-      await this.o.net.removeIp(p.ip, 32, '');
-      this.o.guard?.release([p.ip]);
+    // Target processes, and path IPs this host still has, that this node no longer holds.
+    const keepIps = new Set(keep.map((o) => o.ip));
+    const units = await this.o.target.units();
+    this.knownTgtds = new Map(units.filter((u) => u.alive && byDisk.has(u.key)).map((u) => [u.key, u.pid]));
+    this.o.guard?.setTgtds(units.filter((u) => u.alive).map((u) => ({ ip: u.ip, pid: u.pid, controlPort: u.controlPort })));
+    for (const u of units) {
+      if (byDisk.has(u.key) || !current()) continue;
+      this.o.log.info({ unit: u.key, portals: u.portals }, 'removing stale target');
+      this.servedHere.delete(u.key);
+      await this.o.target.unserve(u.key);
+      for (const ip of u.portals) {
+        if (keepIps.has(ip)) continue;
+        await this.o.net.removeIp(ip, 32, '');
+        this.o.guard?.release([ip]);
+      }
     }
     for (const ip of full ? await this.pathIpsOnHost() : []) {
-      if (keep.has(ip) || !current()) continue;
+      if (keepIps.has(ip) || !current()) continue;
       this.o.log.info({ ip }, 'removing stale path IP');
       await this.o.net.removeIp(ip, 32, '');
       this.o.guard?.release([ip]);
     }
 
-    // The SERVED marker (status `degraded` vs `starting`), kept by the first eligible node.
-    if (eligible.length > 0 && [...eligible].sort()[0] === me) await this.updateServedMarkers(v);
-  }
-
-  private async updateServedMarkers(v: View): Promise<void> {
-    // As read at the start of this reconcile: the writes of this one trigger the next.
-    const fresh = v.disks;
-    for (const d of fresh.values()) {
-      const change = servedMarkerChange(d);
-      const key = servedKey(d.record.id);
-      if (change === 'set') await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify({ since: new Date().toISOString() }) }]);
-      else if (change === 'clear') await this.o.store.delete(key);
+    // The SERVED markers (status `degraded` vs `starting`), kept by the first eligible node.
+    for (const m of plan.markers) {
+      const key = servedKey(m.id);
+      if (m.change === 'set') await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify({ since: new Date().toISOString() }) }]);
+      else await this.o.store.delete(key);
     }
-    // Markers of disks that are gone.
-    for (const [id, kv] of v.served) if (!fresh.has(id)) await this.deleteIfUnchanged(kv);
+    for (const kv of plan.staleMarkers) await this.deleteIfUnchanged(kv);
   }
 
   /** Deletes kv's key if it is unchanged since kv was read. True if it was deleted. */
@@ -640,48 +558,49 @@ export class Agent {
     return meta;
   }
 
-  private async servePath(o: Owned, d: DiskState, lease: Lease, current: () => boolean): Promise<void> {
-    const path = d.paths.get(o.index);
-    if (!path) return;
-    const diskKv = await this.o.store.get(`${ROOT}/disks/${o.id}`);
+  /**
+   * Serves a disk on the paths this node holds: the guard told of every IP, the IPs added, one target
+   * process with every IP as a portal, then each path marked served. `portalsOnly`: only narrow the
+   * portals to `held` (paths being given back), marking nothing.
+   */
+  private async serveDisk(d: DiskState, held: Held[], lease: Lease, current: () => boolean, portalsOnly: boolean): Promise<void> {
+    const id = d.record.id;
+    const diskKv = await this.o.store.get(diskKey(id));
     const meta = await this.diskMeta(d, diskKv?.modRevision ?? 0);
     const spec: TargetSpec = {
       iqn: meta.iqn,
-      backing: this.o.images.backing(imageName(o.id)),
+      backing: this.o.images.backing(imageName(id)),
       acl: meta.acl,
       chapUser: meta.chapUser,
       chapPassword: meta.chapPassword,
-      serial: o.id,
+      serial: id,
       sizeGb: meta.sizeGb,
     };
     if (!current()) return;
-    const prefix = prefixOfMask(path.subnetMask) ?? 32;
-    // The guard knows the IP before it can be live (it drops it if this process dies or hangs).
-    await this.o.guard?.hold([{ ip: path.ip, prefix, eth: path.eth }]);
-    if (!current()) return;
-    await this.o.net.addIp(path.ip, prefix, path.eth);
-    if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IP
-    await this.o.target.serve(path.ip, spec);
-    if (!current()) return;
-    if (this.o.net.announce && !this.announced.has(path.ip)) {
-      this.announced.add(path.ip);
-      void this.o.net.announce(path.ip, path.eth).catch(() => {});
+    const ips = held.map((o) => ({ ip: o.ip, prefix: o.prefix, eth: o.eth }));
+    if (!portalsOnly) {
+      // The guard knows the IPs before they can be live (it drops them if this process dies or hangs).
+      await this.o.guard?.hold(ips);
+      if (!current()) return;
+      for (const p of ips) {
+        await this.o.net.addIp(p.ip, p.prefix, p.eth);
+        if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IP
+      }
     }
-    const owner = JSON.parse(o.kv.value) as OwnerRecord;
-    if (owner.state === 'served') return;
-    const value = JSON.stringify({ node: this.o.node, state: 'served' } satisfies OwnerRecord);
-    const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
-    if (ok) this.o.log.info({ disk: o.id, path: o.index, ip: path.ip }, 'path served');
-  }
-
-  private async releasePath(o: Owned): Promise<void> {
-    await this.o.target.unserve(o.ip);
-    await this.o.net.removeIp(o.ip, 32, '');
-    this.o.guard?.release([o.ip]);
-    this.announced.delete(o.ip);
-    this.servedHere.delete(o.ip);
-    await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'delete', key: o.kv.key }]);
-    this.o.log.info({ disk: o.id, path: o.index, ip: o.ip, to: o.intent?.intent.to }, 'path released');
+    await this.o.target.serve(id, spec, ips.map((p) => p.ip));
+    if (!current() || portalsOnly) return;
+    for (const p of ips) {
+      if (!this.o.net.announce || this.announced.has(p.ip)) continue;
+      this.announced.add(p.ip);
+      void this.o.net.announce(p.ip, p.eth).catch(() => {});
+    }
+    for (const o of held) {
+      const owner = JSON.parse(o.kv.value) as OwnerRecord;
+      if (owner.state === 'served') continue;
+      const value = JSON.stringify({ node: this.o.node, state: 'served' } satisfies OwnerRecord);
+      const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
+      if (ok) this.o.log.info({ disk: o.id, path: o.index, ip: o.ip }, 'path served');
+    }
   }
 
   /**
@@ -725,9 +644,9 @@ export class Agent {
     await this.reconciler.trigger(); // waits for a run in progress (it returns at once: stopped)
     if (!release) return;
     // In parallel: each tgtd takes about a second to exit.
-    await mapSettled(await this.o.target.portals(), 16, async (p) => {
-      await this.o.target.unserve(p.ip);
-      await this.o.net.removeIp(p.ip, 32, '');
+    await mapSettled(await this.o.target.units(), 16, async (u) => {
+      await this.o.target.unserve(u.key);
+      for (const ip of u.portals) await this.o.net.removeIp(ip, 32, '');
     });
     for (const ip of await this.pathIpsOnHost()) await this.o.net.removeIp(ip, 32, '').catch(() => {});
     if (this.lease) await this.lease.revoke().catch((e) => this.o.log.warn({ err: errText(e) }, 'lease revoke failed'));

@@ -20,6 +20,11 @@ const diskView = {
     acl: { type: 'string', description: "'' = all initiators" },
     chapUser: { type: 'string', description: "'' = no CHAP; the password is never returned" },
     subnet: { enum: [1, 2, 3] },
+    placement: {
+      enum: ['shared', 'spread'],
+      description:
+        "shared (default): every path of the disk on one node, in one target: SCSI-2 reservations, persistent reservations, unit attentions and LUN resets hold across all paths (clusters of hosts sharing the disk: VMware VMFS, Hyper-V CSV, Windows failover clusters, fence_scsi); the paths fail over and move together. spread: paths over several nodes for one host's multipath throughput; reservations then hold per node, NOT per disk: never share a spread disk between hosts that coordinate with reservations. Disks made before placement existed are spread.",
+    },
   },
 };
 
@@ -44,6 +49,11 @@ const addDisk = {
     activePaths: { type: 'integer', minimum: 1, maximum: 8 },
     subnet: { enum: [1, 2, 3], description: '3 = both subnets, paths alternate' },
     ipMode: { enum: ['auto', 'manual'], description: 'activePaths >= 3 forces auto' },
+    placement: {
+      enum: ['shared', 'spread'],
+      description:
+        "shared (default): every path of the disk on one node, in one target: SCSI-2 reservations, persistent reservations, unit attentions and LUN resets hold across all paths (clusters of hosts sharing the disk: VMware VMFS, Hyper-V CSV, Windows failover clusters, fence_scsi); the paths fail over and move together. spread: paths over several nodes for one host's multipath throughput; reservations then hold per node, NOT per disk: never share a spread disk between hosts that coordinate with reservations. Disks made before placement existed are spread.",
+    },
     path1: { type: 'string' },
     path2: { type: 'string' },
     acl: {
@@ -105,9 +115,9 @@ export const openApiDocument = {
     },
     '/api/v1/disks/{id}': {
       patch: {
-        summary: 'Edit: rename, grow (never shrink), ACL, CHAP (auth {mode:"chap", user} without password keeps the password)',
+        summary: 'Edit: rename, grow (never shrink), ACL, CHAP, placement (the agents move the paths to match; a started disk stays served) (auth {mode:"chap", user} without password keeps the password)',
         parameters: [idParam],
-        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { name: addDisk.properties.name, sizeGb: addDisk.properties.sizeGb, acl: addDisk.properties.acl, auth: addDisk.properties.auth } } } } },
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { name: addDisk.properties.name, sizeGb: addDisk.properties.sizeGb, acl: addDisk.properties.acl, auth: addDisk.properties.auth, placement: addDisk.properties.placement } } } } },
         responses: { '200': diskReply, ...errors },
       },
       delete: { summary: 'Delete a stopped disk: its image and every key are removed', parameters: [idParam], responses: { '200': { description: '{id}' }, '404': errors['404'], '409': errors['409'] } },

@@ -18,8 +18,8 @@ function printDisks(disks: DiskView[], json: boolean): void {
   }
   out(
     table(
-      ['ID', 'NAME', 'SIZE', 'STATUS', 'PATHS', 'IQN'],
-      disks.map((d) => [d.id, d.name, `${d.sizeGb} GB`, d.status, `${d.pathsServed}/${d.pathCount}`, d.iqn]),
+      ['ID', 'NAME', 'SIZE', 'STATUS', 'PATHS', 'PLACEMENT', 'IQN'],
+      disks.map((d) => [d.id, d.name, `${d.sizeGb} GB`, d.status, `${d.pathsServed}/${d.pathCount}`, d.placement, d.iqn]),
     ),
   );
 }
@@ -30,6 +30,7 @@ const DISK_OPTIONS = {
   size: { type: 'string' },
   paths: { type: 'string' },
   subnet: { type: 'string' },
+  placement: { type: 'string' },
   ip: { type: 'string', multiple: true },
   acl: { type: 'string' },
   'chap-user': { type: 'string' },
@@ -55,6 +56,10 @@ async function authBody(v: Values): Promise<Record<string, unknown>> {
   return {};
 }
 
+function placementBody(v: Values): Record<string, unknown> {
+  return v.placement === undefined ? {} : { placement: v.placement };
+}
+
 function aclBody(v: Values): Record<string, unknown> {
   if (v.acl === undefined) return {};
   return { acl: v.acl === 'all' ? { mode: 'all' } : { mode: 'iqn', iqn: v.acl } };
@@ -77,6 +82,7 @@ async function addBody(v: Values): Promise<Record<string, unknown>> {
     acl: { mode: 'all' },
     auth: { mode: 'none' },
     ...aclBody(v),
+    ...placementBody(v),
     ...(await authBody(v)),
   };
 }
@@ -85,8 +91,12 @@ export const DISK_USAGE = `  portway login --url URL --token TOKEN      save whe
   portway disk list [--json]
   portway disk show ID [--json]                 the disk and its paths (IP, node, state)
   portway disk add --name NAME --size GB [--paths N] [--subnet 1|2|3] [--ip IP [--ip IP]]
-                   [--acl IQN|all] [--chap-user U --chap-password-stdin] [--json]
+                   [--acl IQN|all] [--chap-user U --chap-password-stdin]
+                   [--placement shared|spread] [--json]
+                   shared (default): every path on one node, reservations hold across paths;
+                   spread: paths over nodes for one host's throughput, reservations per node only
   portway disk edit ID [--name NAME] [--size GB] [--acl IQN|all] [--chap-user U [--chap-password-stdin] | --no-chap]
+                   [--placement shared|spread]
   portway disk stop|start|detach|delete ID
   portway disk attach IMAGE [--keep-paths | --name NAME --paths N ...]
   portway path move ID N --node NODE
@@ -129,7 +139,7 @@ export async function diskCommand(argv: string[]): Promise<void> {
       return json ? out(JSON.stringify(disk, null, 2)) : out(`added disk ${disk.id} "${disk.name}" (${disk.status})`);
     }
     case 'edit': {
-      const body = { ...(v.name !== undefined ? { name: v.name } : {}), ...(v.size !== undefined ? { sizeGb: num(v.size) } : {}), ...aclBody(v), ...(await authBody(v)) };
+      const body = { ...(v.name !== undefined ? { name: v.name } : {}), ...(v.size !== undefined ? { sizeGb: num(v.size) } : {}), ...aclBody(v), ...placementBody(v), ...(await authBody(v)) };
       const { disk } = await call<{ disk: DiskView }>(c, 'PATCH', `/api/v1/disks/${need('a disk id')}`, body);
       return json ? out(JSON.stringify(disk, null, 2)) : out(`disk ${disk.id} "${disk.name}" updated`);
     }

@@ -4,7 +4,7 @@
  */
 import { allocateAuto } from './allocate.js';
 import type { ResolvedSubnet } from './config.js';
-import { type DiskMeta, type PathSpec, type SubnetChoice, diskIqn, nextDiskId } from './disk.js';
+import { DEFAULT_PLACEMENT, type DiskMeta, type PathSpec, type Placement, type SubnetChoice, diskIqn, isPlacement, nextDiskId } from './disk.js';
 import { formatIp } from './ip.js';
 import { type Failure, fail } from './outcomes.js';
 import {
@@ -27,6 +27,8 @@ export interface AddDiskRequest {
   path2?: unknown;
   acl?: unknown;
   auth?: unknown;
+  /** 'shared' (default) or 'spread'. */
+  placement?: unknown;
 }
 
 /** The form's fields, checked; what does not depend on the cluster's disks. */
@@ -40,6 +42,7 @@ export interface AddDiskInput {
   acl: string;
   chapUser: string;
   chapPassword: string;
+  placement: Placement;
 }
 
 export function obj(v: unknown): Record<string, unknown> | undefined {
@@ -56,6 +59,17 @@ export function parseAcl(raw: unknown): string | Failure {
   if (!isValidIqn(acl.iqn.trim()))
     return fail('invalid_iqn', `"${acl.iqn.slice(0, 80)}" is not a valid initiator IQN (iqn.YYYY-MM.domain:name).`, 'acl.iqn');
   return acl.iqn.trim();
+}
+
+/** Placement from the form: shared (the default) or spread. */
+export function parsePlacement(raw: unknown): Placement | Failure {
+  if (raw === undefined || raw === null) return DEFAULT_PLACEMENT;
+  if (isPlacement(raw)) return raw;
+  return fail(
+    'invalid_placement',
+    'Placement must be "shared" (every path on one node: SCSI reservations hold across all paths) or "spread" (paths over several nodes: reservations hold per node).',
+    'placement',
+  );
 }
 
 /** Authentication from the form: no CHAP ('' user), or a checked CHAP user and password. */
@@ -99,6 +113,8 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
   if ('ok' in auth) return auth;
   const { chapUser, chapPassword } = auth;
   const aclIqn = acl;
+  const placement = parsePlacement(req.placement);
+  if (typeof placement !== 'string') return placement;
 
   return {
     name: req.name as string,
@@ -109,6 +125,7 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
     acl: aclIqn,
     chapUser,
     chapPassword,
+    placement,
   };
 }
 
@@ -159,5 +176,6 @@ export function planAddDisk(input: AddDiskInput, cluster: ClusterView, now: Date
     pool: cluster.pool,
     subnet: input.subnet,
     paths,
+    placement: input.placement,
   };
 }

@@ -2,6 +2,33 @@
 
 export type SubnetChoice = 1 | 2 | 3; // 3 = both
 
+/**
+ * Where a disk's paths are served:
+ * - `shared`: every path on one node, in one target process, so SCSI reservations, persistent
+ *   reservations, unit attentions and LUN resets hold across all paths (hosts of a cluster sharing
+ *   the disk: VMFS, CSV, Windows failover clusters, fence_scsi). The paths move together.
+ * - `spread`: paths over several nodes (one host using multipath for throughput); reservations then
+ *   hold per node, not per disk.
+ */
+export type Placement = 'shared' | 'spread';
+export const PLACEMENTS: readonly Placement[] = ['shared', 'spread'];
+/** New disks are shared unless the admin says otherwise. */
+export const DEFAULT_PLACEMENT: Placement = 'shared';
+/**
+ * Disks made before placement existed (no field) were served path by path over the nodes: they stay
+ * `spread`, so an upgrade moves no path; the admin switches them to `shared` by an edit.
+ */
+export const LEGACY_PLACEMENT: Placement = 'spread';
+
+export function isPlacement(v: unknown): v is Placement {
+  return v === 'shared' || v === 'spread';
+}
+
+/** A disk's placement as stored (a record or metadata written before placement existed has none). */
+export function placementOf(d: { placement?: unknown }): Placement {
+  return isPlacement(d.placement) ? d.placement : LEGACY_PLACEMENT;
+}
+
 export interface PathSpec {
   ip: string;
   /** Dotted mask of the path's subnet, e.g. 255.255.255.0. */
@@ -25,6 +52,8 @@ export interface DiskMeta {
   pool: string;
   subnet: SubnetChoice;
   paths: PathSpec[];
+  /** Left out by versions before placement existed: LEGACY_PLACEMENT. */
+  placement?: Placement;
 }
 
 export type DiskStatus = 'starting' | 'started' | 'degraded' | 'stopping' | 'stopped';
@@ -97,6 +126,7 @@ export function parseDiskMeta(raw: string | null): DiskMeta | undefined {
     typeof d.chapUser === 'string' &&
     typeof d.chapPassword === 'string' &&
     (d.subnet === 1 || d.subnet === 2 || d.subnet === 3) &&
+    (d.placement === undefined || isPlacement(d.placement)) &&
     Array.isArray(d.paths) &&
     d.paths.every((p) => p && typeof p.ip === 'string' && typeof p.subnetMask === 'string' && typeof p.eth === 'string');
   return ok ? (d as DiskMeta) : undefined;

@@ -1,5 +1,5 @@
-/** Editing a disk: rename, grow, ACL, CHAP. Pure. */
-import { obj, parseAcl } from './add-disk.js';
+/** Editing a disk: rename, grow, ACL, CHAP, placement. Pure. */
+import { obj, parseAcl, parsePlacement } from './add-disk.js';
 import type { DiskMeta } from './disk.js';
 import { type Failure, fail } from './outcomes.js';
 import { checkChap, checkName, parseSizeGb } from './validate.js';
@@ -10,6 +10,8 @@ export interface EditDiskRequest {
   acl?: unknown;
   /** {mode:'none'} removes CHAP; {mode:'chap', user, password?}: password may be left out to keep it (same user). */
   auth?: unknown;
+  /** 'shared' or 'spread': the agents move the paths to match (a started disk stays served). */
+  placement?: unknown;
 }
 
 /** The edited metadata, or the failure the user sees. Fields left out are kept. */
@@ -46,6 +48,11 @@ export function applyEdit(meta: DiskMeta, req: EditDiskRequest): DiskMeta | Fail
     } else {
       return fail('invalid_chap', 'Authentication must be none or CHAP.', 'chap.user');
     }
+  }
+  if (req.placement !== undefined) {
+    const placement = parsePlacement(req.placement);
+    if (typeof placement !== 'string') return placement;
+    next.placement = placement;
   }
   return next;
 }

@@ -1,5 +1,5 @@
 /** Layout of the coordination store's keys, and the records under them. Pure. */
-import type { DiskMeta, PathSpec, SubnetChoice } from './disk.js';
+import { type DiskMeta, type PathSpec, type Placement, type SubnetChoice, placementOf } from './disk.js';
 
 export const ROOT = '/portway';
 export const DISKS = `${ROOT}/disks/`;
@@ -77,6 +77,8 @@ export interface DiskRecord {
   subnet: SubnetChoice;
   pathCount: number;
   desired: 'started' | 'stopped';
+  /** Left out by versions before placement existed: read it with placementOf(). */
+  placement?: Placement;
 }
 
 export function diskRecordOf(meta: DiskMeta, desired: DiskRecord['desired']): DiskRecord {
@@ -91,6 +93,7 @@ export function diskRecordOf(meta: DiskMeta, desired: DiskRecord['desired']): Di
     subnet: meta.subnet,
     pathCount: meta.paths.length,
     desired,
+    placement: placementOf(meta),
   };
 }
 

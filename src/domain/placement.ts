@@ -103,13 +103,18 @@ const byRef = (a: PathRef, b: PathRef) => (a.id === b.id ? a.index - b.index : a
  * Each rule weighs more than the next. Pure and deterministic. Each path appears at most once in the
  * result, from its current node to its final one.
  */
-export function planRebalance(assigned: readonly Assignment[], nodes: readonly string[]): PathMove[] {
+export function planRebalance(
+  assigned: readonly Assignment[],
+  nodes: readonly string[],
+  /** Paths each node holds besides `assigned` (a shared disk's, which move as a whole elsewhere). */
+  baseLoad?: ReadonlyMap<string, number>,
+): PathMove[] {
   const order = [...new Set(nodes)].sort();
   if (order.length === 0) return [];
   const eligible = new Set(order);
   const paths = [...assigned].sort(byRef);
   const where = new Map<string, string>(paths.map((p) => [refKey(p), p.node]));
-  const load = new Map<string, number>(order.map((n) => [n, 0]));
+  const load = new Map<string, number>(order.map((n) => [n, baseLoad?.get(n) ?? 0]));
   const count = new Map<string, number>(); // `${node}\0${disk}` -> paths of disk on node; `...\0${subnet}` -> of those on the subnet
   const perDisk = new Map<string, number>(); // `${disk}` -> paths; `${disk}\0${subnet}` -> paths on the subnet
   const ck = (n: string, id: string) => `${n}\0${id}`;
@@ -236,4 +241,120 @@ export function planRebalance(assigned: readonly Assignment[], nodes: readonly s
     if (to !== p.node) moves.push({ id: p.id, index: p.index, from: p.node, to });
   }
   return moves;
+}
+
+/** A shared disk's paths: placed, moved and failed over together, on one node. */
+export interface DiskUnit {
+  id: string;
+  paths: PathRef[];
+}
+
+/**
+ * Which node takes each unowned shared disk (all its paths): the eligible node with the fewest paths
+ * (held, plus what this plan gives it), by name on a tie; disks in id order. Pure and deterministic,
+ * so every agent computes the same plan and claims only its own share.
+ */
+export function placeDisks(
+  units: readonly DiskUnit[],
+  nodes: readonly string[],
+  held: ReadonlyMap<string, readonly PathRef[]>,
+): Map<string, DiskUnit[]> {
+  const plan = new Map<string, DiskUnit[]>();
+  const order = [...new Set(nodes)].sort();
+  if (order.length === 0) return plan;
+  const load = new Map(order.map((n) => [n, held.get(n)?.length ?? 0]));
+  for (const n of order) plan.set(n, []);
+  for (const u of [...units].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))) {
+    let best = order[0] as string;
+    for (const n of order) if ((load.get(n) ?? 0) < (load.get(best) ?? 0)) best = n;
+    plan.get(best)?.push(u);
+    load.set(best, (load.get(best) ?? 0) + Math.max(1, u.paths.length));
+  }
+  return plan;
+}
+
+/**
+ * The node a shared disk whose paths are owned lives on: the node holding most of its paths, on a tie
+ * the owner of its lowest-numbered path. Its other owners give their paths back (they converge there).
+ */
+export function homeOf(owners: ReadonlyMap<number, string>): string | undefined {
+  const count = new Map<string, number>();
+  let first: { index: number; node: string } | undefined;
+  for (const [index, node] of owners) {
+    count.set(node, (count.get(node) ?? 0) + 1);
+    if (!first || index < first.index) first = { index, node };
+  }
+  if (!first) return undefined;
+  let best = first.node;
+  for (const [node, c] of count) if (c > (count.get(best) ?? 0)) best = node;
+  return best;
+}
+
+/**
+ * A balanced plan for disks that are served, shared disks moving whole: first every shared disk onto
+ * one eligible node (its home when eligible), then whole shared disks from the fullest node to the
+ * emptiest while that narrows the gap (largest first), then the spread disks' paths by planRebalance
+ * with the shared disks' paths counted as load. Pure and deterministic.
+ */
+export function planRebalanceMixed(
+  assigned: readonly Assignment[],
+  shared: ReadonlySet<string>,
+  nodes: readonly string[],
+): PathMove[] {
+  const order = [...new Set(nodes)].sort();
+  if (order.length === 0) return [];
+  const eligible = new Set(order);
+  const spread = assigned.filter((a) => !shared.has(a.id));
+  const byDisk = new Map<string, Assignment[]>();
+  for (const a of assigned) if (shared.has(a.id)) byDisk.set(a.id, [...(byDisk.get(a.id) ?? []), a]);
+  const load = new Map(order.map((n) => [n, 0]));
+  const bump = (n: string, d: number) => load.set(n, (load.get(n) ?? 0) + d);
+  for (const a of spread) if (eligible.has(a.node)) bump(a.node, 1);
+  const home = new Map<string, string>();
+  const ids = [...byDisk.keys()].sort();
+  // 1. Each shared disk on one eligible node.
+  const unhomed: string[] = [];
+  for (const id of ids) {
+    const list = byDisk.get(id) as Assignment[];
+    const h = homeOf(new Map(list.map((a) => [a.index, a.node])));
+    if (h !== undefined && eligible.has(h)) {
+      home.set(id, h);
+      bump(h, list.length);
+    } else unhomed.push(id);
+  }
+  for (const id of unhomed) {
+    let best = order[0] as string;
+    for (const n of order) if ((load.get(n) ?? 0) < (load.get(best) ?? 0)) best = n;
+    home.set(id, best);
+    bump(best, byDisk.get(id)?.length ?? 0);
+  }
+  // 2. Whole disks from the fullest node to the emptiest while the gap narrows.
+  for (let round = 0; round < ids.length * order.length + 1; round++) {
+    const sorted = [...order].sort((a, b) => (load.get(a) ?? 0) - (load.get(b) ?? 0) || (a < b ? -1 : 1));
+    const lo = sorted[0] as string;
+    const hi = sorted[sorted.length - 1] as string;
+    const gap = (load.get(hi) ?? 0) - (load.get(lo) ?? 0);
+    let pick: string | undefined;
+    let size = 0;
+    for (const id of ids) {
+      const s = byDisk.get(id)?.length ?? 0;
+      if (home.get(id) === hi && s < gap && s > size) {
+        pick = id;
+        size = s;
+      }
+    }
+    if (!pick) break;
+    home.set(pick, lo);
+    bump(hi, -size);
+    bump(lo, size);
+  }
+  const moves: PathMove[] = [];
+  for (const id of ids)
+    for (const a of (byDisk.get(id) as Assignment[]).sort(byRef)) {
+      const to = home.get(id) as string;
+      if (a.node !== to) moves.push({ id, index: a.index, from: a.node, to });
+    }
+  const base = new Map(order.map((n) => [n, 0]));
+  for (const id of ids) base.set(home.get(id) as string, (base.get(home.get(id) as string) ?? 0) + (byDisk.get(id)?.length ?? 0));
+  return [...moves, ...planRebalance(spread, order, base)];
 }

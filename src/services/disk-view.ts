@@ -1,5 +1,5 @@
 /** What the API shows of a disk: its record and the state of its paths. */
-import type { DiskStatus, SubnetChoice } from '../domain/disk.js';
+import { type DiskStatus, type Placement, type SubnetChoice, placementOf } from '../domain/disk.js';
 import type { DiskState } from '../domain/keys.js';
 import { diskStatus, servedCount } from '../domain/status.js';
 
@@ -17,6 +17,8 @@ export interface DiskView {
   /** '' = no CHAP. */
   chapUser: string;
   subnet: SubnetChoice;
+  /** shared: every path on one node (reservations hold across paths); spread: paths over nodes. */
+  placement: Placement;
 }
 
 export type PathState = 'unassigned' | 'configuring' | 'served';
@@ -46,5 +48,6 @@ export function diskView(d: DiskState): DiskView {
     acl: r.acl,
     chapUser: r.chapUser,
     subnet: r.subnet,
+    placement: placementOf(r),
   };
 }

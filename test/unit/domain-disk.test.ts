@@ -173,6 +173,7 @@ describe("outcomes", () => {
 			invalid_path_count: 400,
 			invalid_subnet: 400,
 			invalid_ip_mode: 400,
+			invalid_placement: 400,
 			invalid_ip: 400,
 			wrong_subnet: 400,
 			wrong_data: 400,

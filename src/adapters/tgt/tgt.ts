@@ -1,9 +1,16 @@
 /**
- * The iSCSI target driver on tgt (Debian `tgt`, `tgt-rbd`). tgt cannot bind a target to one portal,
- * so every path IP gets its own tgtd (`tgtd -f -C <n> --iscsi portal=IP:3260`) serving one target
- * (tid 1, the disk's IQN, LUN 1 backed by the image). Each tgtd's pid, control port and configured
- * spec are recorded in `<runDir>/<ip>.json`, so a restarted agent adopts the daemons it left running
- * instead of restarting them (no path flaps), and removes those it no longer wants.
+ * The iSCSI target driver on tgt (Debian `tgt`, `tgt-rbd`). A tgtd shows every target on every portal
+ * it has, so every disk served on this node gets its own tgtd (`tgtd -f -C <n> --iscsi portal=IP:3260`)
+ * serving one target (tid 1, the disk's IQN, LUN 1 backed by the image) on **every path IP of that disk
+ * this node holds**: portals are added and removed at run time (`portal new|delete`) without touching
+ * the sessions of the others. One tgtd per disk is one logical unit per disk on the node: SCSI-2
+ * reservations, persistent reservations, unit attentions and LUN resets hold across all its paths.
+ *
+ * Each tgtd's pid, control port, portals and configured spec are recorded in `<runDir>/<disk id>.json`,
+ * so a restarted agent adopts the daemons it left running instead of restarting them (no path flaps),
+ * and removes those it no longer wants. Records of the one-tgtd-per-path layout before it
+ * (`<runDir>/<ip>.json`, no disk id) are reported as legacy units: the agent stops them, and a portal
+ * one of them holds is freed before a disk's tgtd takes it.
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -18,29 +25,28 @@ import { KeyedMutex, Mutex, sleep } from '../../util/async.js';
 import type { TargetBacking } from '../images/types.js';
 import { TgtError, type TgtRequest, request as tgtRequest, targetOps } from './tgt-control.js';
 import { parseShowTargets } from './tgt-show.js';
+import type { TargetDriver, TargetSpec, TargetUnit } from './types.js';
 
 export { TgtError };
+export type { TargetDriver, TargetSpec, TargetUnit };
 
-export interface TargetSpec {
-  iqn: string;
-  backing: TargetBacking;
-  /** '' = all initiators. */
-  acl: string;
-  chapUser: string;
-  chapPassword: string;
-  /** Same on every path of a disk so multipath sees one device: the disk id. */
-  serial: string;
-  /** The image's size: a grown image is re-read by recreating the LUN. */
-  sizeGb?: number;
-}
-
-export interface PortalState {
+/** A tgtd's record (`<runDir>/<disk>.json`). */
+export interface UnitState {
+  /** The disk it serves; '' in a record of the one-tgtd-per-path layout before it (legacy). */
+  disk: string;
+  /** The portal IP tgtd was started with (on its command line: how its process is recognised). */
   ip: string;
+  /** Every portal IP it serves now. */
+  portals: string[];
   pid: number;
   controlPort: number;
   specHash: string;
   iqn: string;
 }
+
+const DISK_ID = /^\d{5}$/;
+/** A unit's key: its disk id, or `ip:<ip>` for a legacy record. */
+const unitKey = (s: { disk: string; ip: string }): string => s.disk || `ip:${s.ip}`;
 
 /**
  * Data-path settings of the tgtds this driver starts (bench/datapath.ts measures them; see
@@ -186,17 +192,17 @@ async function strayTgtds(match: (ip: string) => boolean, port: number, known: S
   return out;
 }
 
-export class TgtDriver {
+export class TgtDriver implements TargetDriver {
   private readonly tgtd: string;
   private readonly socketDir: string;
   private readonly port: number;
   private readonly tuning: TgtTuning;
-  /** Serializes work per IP. */
+  /** Serializes work per unit (disk id). */
   private readonly locks = new KeyedMutex();
-  /** Portals whose target was configured or seen configured: by which tgtd, with which spec, when. */
+  /** Units whose target was configured or seen configured: by which tgtd, with which spec, when. */
   private readonly verified = new Map<string, { pid: number; specHash: string; at: number }>();
   private closing = false;
-  /** Serializes control-port picking and tgtd start across IPs. */
+  /** Serializes control-port picking and tgtd start across units. */
   private readonly startLock = new Mutex();
 
   constructor(private readonly o: TgtDriverOptions) {
@@ -206,26 +212,38 @@ export class TgtDriver {
     this.tuning = o.tuning ?? DEFAULT_TGT_TUNING;
   }
 
-  private stateFile(ip: string): string {
-    return join(this.o.runDir, `${ip}.json`);
+  private stateFile(s: { disk: string; ip: string }): string {
+    return join(this.o.runDir, `${s.disk || s.ip}.json`);
   }
 
   /**
-   * Every portal's record: read from the run dir once, then kept in step with it (this driver is the
-   * run dir's only writer). The agent asks about every portal every few seconds: with 1,000 portals,
+   * Every unit's record: read from the run dir once, then kept in step with it (this driver is the
+   * run dir's only writer). The agent asks about every unit every few seconds: with 1,000 paths,
    * reading the files each time was most of its CPU at rest.
    */
-  private states: Map<string, PortalState> | undefined;
+  private states: Map<string, UnitState> | undefined;
 
-  private async loadStates(): Promise<Map<string, PortalState>> {
+  private async loadStates(): Promise<Map<string, UnitState>> {
     if (this.states) return this.states;
     await mkdir(this.o.runDir, { recursive: true });
-    const m = new Map<string, PortalState>();
+    const m = new Map<string, UnitState>();
     for (const f of await readdir(this.o.runDir)) {
       if (!f.endsWith('.json')) continue;
       try {
-        const st = JSON.parse(await readFile(join(this.o.runDir, f), 'utf8')) as PortalState;
-        if (st && typeof st.ip === 'string' && `${st.ip}.json` === f) m.set(st.ip, st);
+        const raw = JSON.parse(await readFile(join(this.o.runDir, f), 'utf8')) as Partial<UnitState> | null;
+        if (!raw || typeof raw.ip !== 'string' || !Number.isInteger(raw.pid) || !Number.isInteger(raw.controlPort)) continue;
+        const disk = typeof raw.disk === 'string' && DISK_ID.test(raw.disk) ? raw.disk : '';
+        if (`${disk || raw.ip}.json` !== f) continue;
+        const st: UnitState = {
+          disk,
+          ip: raw.ip,
+          portals: Array.isArray(raw.portals) ? raw.portals.filter((x): x is string => typeof x === 'string' && isIp(x)) : [raw.ip],
+          pid: raw.pid as number,
+          controlPort: raw.controlPort as number,
+          specHash: typeof raw.specHash === 'string' ? raw.specHash : '',
+          iqn: typeof raw.iqn === 'string' ? raw.iqn : '',
+        };
+        m.set(unitKey(st), st);
       } catch {
         // unreadable (torn by a crash): no record
       }
@@ -234,13 +252,9 @@ export class TgtDriver {
     return this.states;
   }
 
-  private async readState(ip: string): Promise<PortalState | undefined> {
-    return (await this.loadStates()).get(ip);
-  }
-
-  private async writeState(s: PortalState): Promise<void> {
+  private async writeState(s: UnitState): Promise<void> {
     const states = await this.loadStates();
-    const f = this.stateFile(s.ip);
+    const f = this.stateFile(s);
     try {
       await writeFile(`${f}.tmp`, JSON.stringify(s));
       await rename(`${f}.tmp`, f);
@@ -249,18 +263,18 @@ export class TgtDriver {
       await rm(`${f}.tmp`, { force: true }).catch(() => {});
       throw e;
     }
-    states.set(s.ip, s);
+    states.set(unitKey(s), s);
   }
 
-  private async removeState(ip: string): Promise<void> {
-    (await this.loadStates()).delete(ip);
-    await unlink(this.stateFile(ip)).catch(() => {});
+  private async removeState(s: UnitState): Promise<void> {
+    (await this.loadStates()).delete(unitKey(s));
+    await unlink(this.stateFile(s)).catch(() => {});
   }
 
   /** pid -> `${start time} ${ip} ${control port}` of the tgtds whose command line was checked. */
   private readonly checked = new Map<number, string>();
 
-  /** Is pid our tgtd for this ip and control port (and not a recycled pid)? */
+  /** Is pid our tgtd started on ip with this control port (and not a recycled pid)? */
   private async isOurTgtd(pid: number, ip: string, controlPort: number): Promise<boolean> {
     const start = startTime(pid);
     if (start === undefined) {
@@ -289,16 +303,17 @@ export class TgtDriver {
     return tgtRequest(controlPort, req, { socketDir: this.socketDir, timeoutMs: CONTROL_TIMEOUT_MS });
   }
 
-  /** Every portal recorded in the run dir, and whether its tgtd is alive. */
-  async portals(): Promise<(PortalState & { alive: boolean })[]> {
-    const out: (PortalState & { alive: boolean })[] = [];
-    for (const s of [...(await this.loadStates()).values()]) out.push({ ...s, alive: await this.isOurTgtd(s.pid, s.ip, s.controlPort) });
+  /** Every unit recorded in the run dir, and whether its tgtd is alive. */
+  async units(): Promise<TargetUnit[]> {
+    const out: TargetUnit[] = [];
+    for (const s of [...(await this.loadStates()).values()])
+      out.push({ key: unitKey(s), disk: s.disk, ip: s.ip, portals: [...s.portals], pid: s.pid, controlPort: s.controlPort, alive: await this.isOurTgtd(s.pid, s.ip, s.controlPort) });
     return out;
   }
 
   /**
-   * Control ports of the portals recorded in the run dir: read from it once, then kept up to date
-   * (reading every state file at every tgtd start made serving n paths cost n^2 file reads).
+   * Control ports of the units recorded in the run dir: read from it once, then kept up to date
+   * (reading every state file at every tgtd start made serving n disks cost n^2 file reads).
    */
   private portsInUse: Set<number> | undefined;
   /** Control ports found held by tgtds this driver did not start. */
@@ -312,6 +327,14 @@ export class TgtDriver {
     return used;
   }
 
+  /** Does a live tgtd answer on this control port's socket? */
+  private answers(cp: number): Promise<boolean> {
+    return this.ctl(cp, { mode: 'system', op: 'show' }).then(
+      () => true,
+      () => false,
+    );
+  }
+
   /** Picks a free control port and reserves it (call under startLock). */
   private async pickControlPort(): Promise<number> {
     const used = await this.usedPorts();
@@ -321,15 +344,9 @@ export class TgtDriver {
       // A socket of another tgtd (another instance, or the system's) that is alive: skip it, and
       // remember it (else every later start asks each such tgtd again).
       if (this.foreignPorts.has(n)) continue;
-      if (existsSync(join(this.socketDir, `socket.${n}`))) {
-        const busy = await this.ctl(n, { mode: 'system', op: 'show' }).then(
-          () => true,
-          () => false,
-        );
-        if (busy) {
-          this.foreignPorts.add(n);
-          continue;
-        }
+      if (existsSync(join(this.socketDir, `socket.${n}`)) && (await this.answers(n))) {
+        this.foreignPorts.add(n);
+        continue;
       }
       used.add(n);
       return n;
@@ -337,21 +354,21 @@ export class TgtDriver {
     throw new TgtError('no free tgtd control port');
   }
 
-  /**
-   * Starts a tgtd for ip. Only picking its control port and spawning it (until its state file names
-   * the port) is serialized across IPs; waiting for it to answer is not: tgtd takes a few hundred ms
-   * to start (it loads its backing-store modules, librbd among them), and 1,000 paths served one
-   * tgtd start at a time took minutes.
-   */
   /** From now on serve() refuses (unserve still works): a stopping agent starts no more tgtds. */
   close(): void {
     this.closing = true;
   }
 
-  private async startTgtd(ip: string, backing: TargetBacking): Promise<PortalState> {
+  /**
+   * Starts a tgtd for a disk on its first portal. Only picking its control port and spawning it (until
+   * its state file names the port) is serialized across disks; waiting for it to answer is not: tgtd
+   * takes a few hundred ms to start (it loads its backing-store modules, librbd among them), and 1,000
+   * paths served one tgtd start at a time took minutes.
+   */
+  private async startTgtd(disk: string, ip: string, backing: TargetBacking): Promise<UnitState> {
     const state = await this.startLock.run(async () => {
       if (this.closing) throw new TgtError('the target driver is stopping');
-      return this.spawnTgtd(ip, backing);
+      return this.spawnTgtd(disk, ip, backing);
     });
     try {
       await this.waitReady(state);
@@ -385,12 +402,12 @@ export class TgtDriver {
   }
 
   /** Undoes a start that failed after the spawn: the tgtd, its socket, its record, its control port. */
-  private async discard(s: PortalState): Promise<void> {
+  private async discard(s: UnitState): Promise<void> {
     await this.killStarted(s.pid, s.ip, s.controlPort);
     await this.cleanSocket(s.controlPort);
-    await this.removeState(s.ip);
+    await this.removeState(s);
     this.portsInUse?.delete(s.controlPort);
-    this.verified.delete(s.ip);
+    this.verified.delete(unitKey(s));
   }
 
   /**
@@ -421,12 +438,12 @@ export class TgtDriver {
     }
   }
 
-  private async spawnTgtd(ip: string, backing: TargetBacking): Promise<PortalState> {
+  private async spawnTgtd(disk: string, ip: string, backing: TargetBacking): Promise<UnitState> {
     // A tgtd no state file records that holds this portal would keep the new one from binding it. Only
     // when something listens on the portal is /proc searched for it: the search reads every process's
     // cmdline, and run under startLock at every start it made serving 1,000 paths take most of an hour.
     if (await listening(ip, this.port)) {
-      const known = new Set((await this.portals()).map((p) => p.pid));
+      const known = new Set((await this.units()).map((p) => p.pid));
       await this.killStrays(await strayTgtds((x) => x === ip, this.port, known));
     }
     const controlPort = await this.pickControlPort();
@@ -441,7 +458,7 @@ export class TgtDriver {
         if (t.rbdClientArgs?.length) env = { ...process.env, CEPH_ARGS: [process.env.CEPH_ARGS ?? '', ...t.rbdClientArgs].join(' ').trim() };
       }
       args.push('--iscsi', `portal=${ip}:${this.port}`);
-      const logFd = openSync(join(this.o.logDir, `tgtd-${ip}.log`), 'a');
+      const logFd = openSync(join(this.o.logDir, `tgtd-${disk}.log`), 'a');
       let child: ReturnType<typeof spawn>;
       try {
         child = spawn(this.tgtd, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
@@ -449,11 +466,11 @@ export class TgtDriver {
         closeSync(logFd);
       }
       // A spawn failure (no tgtd binary) is reported as an 'error' event: unheard, it would crash the agent.
-      child.once('error', (e) => this.o.log.error({ ip, err: e.message }, 'tgtd could not be started'));
+      child.once('error', (e) => this.o.log.error({ disk, ip, err: e.message }, 'tgtd could not be started'));
       pid = child.pid;
       child.unref();
-      if (pid === undefined) throw new TgtError(`tgtd for ${ip} did not start`);
-      const state: PortalState = { ip, pid, controlPort, specHash: '', iqn: '' };
+      if (pid === undefined) throw new TgtError(`tgtd for disk ${disk} did not start`);
+      const state: UnitState = { disk, ip, portals: [ip], pid, controlPort, specHash: '', iqn: '' };
       await this.writeState(state);
       return state;
     } catch (e) {
@@ -466,66 +483,112 @@ export class TgtDriver {
     }
   }
 
-  private async waitReady(state: PortalState): Promise<void> {
-    const { ip, pid, controlPort } = state;
+  private async waitReady(state: UnitState): Promise<void> {
+    const { ip, pid, controlPort, disk } = state;
     // Ready when its control socket answers. Its portal starts listening just before: wait for that
     // with cheap TCP connects rather than with control requests (which fail until then).
     for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, this.port)); i++) await sleep(5);
     for (let i = 0; i < 200; i++) {
-      if (!alive(pid)) throw new TgtError(`tgtd for ${ip} exited at start (see tgtd-${ip}.log)`);
-      const ok = await this.ctl(controlPort, { mode: 'system', op: 'show' }).then(
-        () => true,
-        () => false,
-      );
-      if (ok) {
-        this.o.log.info({ ip, pid, controlPort }, 'tgtd started');
+      if (!alive(pid)) throw new TgtError(`tgtd for disk ${disk} on ${ip} exited at start (see tgtd-${disk}.log)`);
+      if (await this.answers(controlPort)) {
+        this.o.log.info({ disk, ip, pid, controlPort }, 'tgtd started');
         return;
       }
       await sleep(25);
     }
-    throw new TgtError(`tgtd for ${ip} did not answer on control port ${controlPort}`);
+    throw new TgtError(`tgtd for disk ${disk} did not answer on control port ${controlPort}`);
   }
 
-  /** Serves spec on ip; idempotent: an already matching target is left alone (its sessions too). */
-  serve(ip: string, spec: TargetSpec): Promise<void> {
-    if (!isIp(ip)) return Promise.reject(new TgtError(`invalid portal IP ${ip}`));
-    if (!isValidIqn(spec.iqn)) return Promise.reject(new TgtError(`invalid target IQN ${spec.iqn}`));
-    if (spec.acl !== '' && !isValidIqn(spec.acl)) return Promise.reject(new TgtError(`invalid initiator IQN ${spec.acl}`));
-    return this.locks.run(ip, async () => {
+  /**
+   * Frees `portals` from every other unit that holds one of them (a legacy per-path tgtd left by an
+   * older version, or another disk's tgtd after an IP was reused): a unit left with no portal stops.
+   */
+  private async freePortals(disk: string, portals: ReadonlySet<string>): Promise<void> {
+    for (const other of [...(await this.loadStates()).values()]) {
+      const key = unitKey(other);
+      if (key === disk || !other.portals.some((ip) => portals.has(ip))) continue;
+      await this.locks.run(key, async () => {
+        const s = (await this.loadStates()).get(key);
+        if (!s) return;
+        const rest = s.portals.filter((ip) => !portals.has(ip));
+        this.o.log.info({ unit: key, disk, portals: s.portals.filter((ip) => portals.has(ip)) }, 'portal taken over by another disk');
+        if (s.disk === '' || rest.length === 0 || !(await this.isOurTgtd(s.pid, s.ip, s.controlPort))) return this.stopUnit(s);
+        for (const ip of s.portals) if (portals.has(ip)) await this.deletePortal(s.controlPort, ip);
+        await this.writeState({ ...s, portals: rest });
+      });
+    }
+  }
+
+  private async addPortal(cp: number, ip: string): Promise<void> {
+    try {
+      await this.ctl(cp, { lld: 'iscsi', mode: 'portal', op: 'new', params: { portal: `${ip}:${this.port}` } });
+    } catch (e) {
+      // Already there (a record lost by a crash after the request): fine.
+      if (!/exist/i.test(String((e as Error).message))) throw e;
+    }
+  }
+
+  private async deletePortal(cp: number, ip: string): Promise<void> {
+    await this.ctl(cp, { lld: 'iscsi', mode: 'portal', op: 'delete', params: { portal: `${ip}:${this.port}` } }).catch((e) =>
+      this.o.log.warn({ ip, err: String((e as Error).message) }, 'portal delete failed'),
+    );
+  }
+
+  /** Serves spec for `disk` on exactly `portals`; idempotent: a matching target is left alone (its sessions too). */
+  async serve(disk: string, spec: TargetSpec, portals: readonly string[]): Promise<void> {
+    if (!DISK_ID.test(disk)) throw new TgtError(`invalid disk id ${String(disk).slice(0, 20)}`);
+    const want = [...new Set(portals)].sort();
+    if (want.length === 0) throw new TgtError(`disk ${disk}: no portal to serve`);
+    for (const ip of want) if (!isIp(ip)) throw new TgtError(`invalid portal IP ${ip}`);
+    if (!isValidIqn(spec.iqn)) throw new TgtError(`invalid target IQN ${spec.iqn}`);
+    if (spec.acl !== '' && !isValidIqn(spec.acl)) throw new TgtError(`invalid initiator IQN ${spec.acl}`);
+    if (this.closing) throw new TgtError('the target driver is stopping');
+    await this.freePortals(disk, new Set(want));
+    return this.locks.run(disk, async () => {
       if (this.closing) throw new TgtError('the target driver is stopping');
-      const want = hashSpec(spec);
-      let s = await this.readState(ip);
-      if (s && !(await this.isOurTgtd(s.pid, ip, s.controlPort))) {
-        this.o.log.warn({ ip, pid: s.pid }, 'tgtd gone, restarting it');
+      const hash = hashSpec(spec);
+      let s = (await this.loadStates()).get(disk);
+      if (s && !(await this.isOurTgtd(s.pid, s.ip, s.controlPort))) {
+        this.o.log.warn({ disk, pid: s.pid }, 'tgtd gone, restarting it');
         await this.cleanSocket(s.controlPort);
-        await this.removeState(ip);
+        await this.removeState(s);
         this.portsInUse?.delete(s.controlPort);
-        this.verified.delete(ip);
+        this.verified.delete(disk);
         s = undefined;
       }
       let fresh = false;
       if (!s) {
-        s = await this.startTgtd(ip, spec.backing);
+        s = await this.startTgtd(disk, want[0] as string, spec.backing);
         fresh = true;
       }
-      // The agent calls serve for every path it holds on every reconcile (every few seconds): a target
-      // this driver configured or checked lately, in the same tgtd, is not asked about again (a `show`
-      // per portal per reconcile, with 1,000 portals, is 200 requests a second for nothing).
-      const v = this.verified.get(ip);
-      if (v && v.pid === s.pid && v.specHash === want && s.specHash === want && Date.now() - v.at < VERIFY_EVERY_MS) return;
+      // Portals: the missing ones added, the others' sessions untouched; then the ones no longer wanted go.
+      const have = new Set(s.portals);
+      const adding = want.filter((ip) => !have.has(ip));
+      const removing = s.portals.filter((ip) => !want.includes(ip));
+      if (adding.length || removing.length) {
+        for (const ip of adding) await this.addPortal(s.controlPort, ip);
+        for (const ip of removing) await this.deletePortal(s.controlPort, ip);
+        s = { ...s, portals: want };
+        await this.writeState(s);
+        this.o.log.info({ disk, added: adding, removed: removing }, 'portals changed');
+      }
+      // The agent calls serve for every disk it holds on every resync: a target this driver configured
+      // or checked lately, in the same tgtd, is not asked about again.
+      const v = this.verified.get(disk);
+      if (v && v.pid === s.pid && v.specHash === hash && s.specHash === hash && Date.now() - v.at < VERIFY_EVERY_MS) return;
       // A tgtd just started has no target yet.
       const shown = fresh ? [] : parseShowTargets((await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' })).text);
       const target = shown.find((t) => t.tid === 1);
-      if (target && s.specHash === want && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1)) {
-        this.verified.set(ip, { pid: s.pid, specHash: want, at: Date.now() });
+      if (target && s.specHash === hash && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1)) {
+        this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
         return;
       }
-      this.verified.delete(ip);
+      this.verified.delete(disk);
       if (target) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: TID, force: true });
       await this.configure(s.controlPort, spec);
-      await this.writeState({ ...s, specHash: want, iqn: spec.iqn });
-      this.verified.set(ip, { pid: s.pid, specHash: want, at: Date.now() });
-      this.o.log.info({ ip, iqn: spec.iqn, acl: spec.acl || 'ALL', chap: spec.chapUser !== '' }, 'target configured');
+      await this.writeState({ ...s, specHash: hash, iqn: spec.iqn });
+      this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
+      this.o.log.info({ disk, portals: want, iqn: spec.iqn, acl: spec.acl || 'ALL', chap: spec.chapUser !== '' }, 'target configured');
     });
   }
 
@@ -560,27 +623,32 @@ export class TgtDriver {
     await this.ctl(cp, { lld, mode: 'target', op: 'bind', tid: TID, params: spec.acl ? { 'initiator-name': spec.acl } : { 'initiator-address': 'ALL' } });
   }
 
-  /** Stops serving ip: removes the target (dropping sessions) and stops its tgtd. */
-  unserve(ip: string): Promise<void> {
-    return this.locks.run(ip, async () => {
-      this.verified.delete(ip);
-      const s = await this.readState(ip);
+  /** Stops serving a unit (disk id, or a legacy unit's key): removes the target (dropping sessions) and stops its tgtd. */
+  unserve(key: string): Promise<void> {
+    return this.locks.run(key, async () => {
+      const s = (await this.loadStates()).get(key);
       if (!s) return;
-      await this.kill(s);
-      await this.removeState(ip);
-      this.portsInUse?.delete(s.controlPort);
-      this.o.log.info({ ip }, 'portal removed');
+      await this.stopUnit(s);
     });
   }
 
-  private async kill(s: PortalState): Promise<void> {
+  /** (under the unit's lock) */
+  private async stopUnit(s: UnitState): Promise<void> {
+    this.verified.delete(unitKey(s));
+    await this.kill(s);
+    await this.removeState(s);
+    this.portsInUse?.delete(s.controlPort);
+    this.o.log.info({ unit: unitKey(s), portals: s.portals }, 'target stopped');
+  }
+
+  private async kill(s: UnitState): Promise<void> {
     if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
       // tgtd ignores SIGTERM: delete the target with --force, then the system.
       await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: TID, force: true }).catch(() => {});
       await this.ctl(s.controlPort, { mode: 'system', op: 'delete' }).catch(() => {});
       for (let i = 0; i < 120 && alive(s.pid); i++) await sleep(25);
       if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
-        this.o.log.warn({ ip: s.ip, pid: s.pid }, 'tgtd did not stop, killing it');
+        this.o.log.warn({ unit: unitKey(s), pid: s.pid }, 'tgtd did not stop, killing it');
         process.kill(s.pid, 'SIGKILL');
         for (let i = 0; i < 40 && alive(s.pid); i++) await sleep(25);
       }
@@ -588,14 +656,23 @@ export class TgtDriver {
     await this.cleanSocket(s.controlPort);
   }
 
+  /**
+   * Removes a control socket and its lock file left by a tgtd of ours that is gone, unless a live tgtd
+   * answers on it: another tgtd may have taken the port since (one that won a start race, or another
+   * instance's), and its socket is never ours to remove.
+   */
   private async cleanSocket(cp: number): Promise<void> {
+    if (existsSync(join(this.socketDir, `socket.${cp}`)) && (await this.answers(cp))) {
+      this.o.log.warn({ controlPort: cp }, 'control socket answers: another tgtd holds the port; left alone');
+      this.foreignPorts.add(cp);
+      return;
+    }
     await rm(join(this.socketDir, `socket.${cp}`), { force: true });
     await rm(join(this.socketDir, `socket.${cp}.lock`), { force: true });
   }
 
   /** Stops every tgtd this driver started. */
   async stopAll(): Promise<void> {
-    for (const p of await this.portals()) await this.unserve(p.ip);
+    for (const u of await this.units()) await this.unserve(u.key);
   }
 }
-

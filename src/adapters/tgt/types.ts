@@ -1,0 +1,50 @@
+/** The iSCSI target adapter the agent depends on (tgt.ts is the implementation; tests fake it). */
+import type { TargetBacking } from '../images/types.js';
+
+export interface TargetSpec {
+  iqn: string;
+  backing: TargetBacking;
+  /** '' = all initiators. */
+  acl: string;
+  chapUser: string;
+  chapPassword: string;
+  /** Same on every path of a disk so multipath sees one device: the disk id. */
+  serial: string;
+  /** The image's size: a grown image is re-read by recreating the LUN. */
+  sizeGb?: number;
+}
+
+/** One target process: a disk's target on the portals (path IPs) this node serves it on. */
+export interface TargetUnit {
+  /** What unserve() takes: the disk id, or `ip:<ip>` for a process of an older layout. */
+  key: string;
+  /** The disk id ('' for a process of an older layout). */
+  disk: string;
+  /** The portal IP the process was started with (its command line names it). */
+  ip: string;
+  /** Every portal IP it serves. */
+  portals: string[];
+  pid: number;
+  controlPort: number;
+  /** The process is running (and is the one recorded: not a recycled pid). */
+  alive: boolean;
+}
+
+export interface TargetDriver {
+  /**
+   * Serves disk `disk`'s target with `spec` on exactly `portals` (its path IPs held by this node), in
+   * one process. Idempotent: a matching target is left alone, sessions and all; portals are added and
+   * removed without disturbing the others' sessions; a changed spec reconfigures the target.
+   */
+  serve(disk: string, spec: TargetSpec, portals: readonly string[]): Promise<void>;
+  /** Stops serving a unit (by TargetUnit.key): its target removed (sessions dropped), its process stopped. */
+  unserve(key: string): Promise<void>;
+  /** Every unit recorded, and whether its process runs. */
+  units(): Promise<TargetUnit[]>;
+  /** Kills target processes of this host serving one of `ips` that no record names (a crash between start and record). */
+  killUnrecorded(ips: ReadonlySet<string>): Promise<{ pid: number; ip: string }[]>;
+  /** From now on serve() refuses (unserve still works). */
+  close(): void;
+  /** Stops every unit. */
+  stopAll(): Promise<void>;
+}
