@@ -1,0 +1,79 @@
+/** The audit log: one key per entry under /portway/audit/, ids sortable by time, oldest pruned. */
+import { randomBytes } from 'node:crypto';
+import { AUDIT, AUDIT_ID_RE, type AuditEntry, type AuditOutcome, type Via, auditId, auditPage, scrubDetails } from '../../domain/auth.js';
+import { errText } from '../../util/errors.js';
+import { type AuthContext, type Result, failure } from './common.js';
+
+/** Who did something, for the audit log. */
+export interface Actor {
+  user: string;
+  via: Via;
+  ip?: string;
+}
+
+export class AuditLog {
+  private seq = 0;
+  private appendsSincePrune = 0;
+
+  constructor(
+    private readonly ctx: AuthContext,
+    /** Oldest entries beyond this many are pruned. */
+    private readonly maxEntries = 10_000,
+  ) {}
+
+  /** Appends an audit entry; never throws (a failure is logged). Details are scrubbed of secrets. */
+  async append(actor: Actor, action: string, target: string, outcome: AuditOutcome, details: Record<string, unknown> = {}): Promise<void> {
+    const now = this.ctx.now();
+    const entry: AuditEntry = {
+      time: new Date(now).toISOString(),
+      actor: actor.user,
+      via: actor.via,
+      action,
+      target,
+      outcome,
+      ...(actor.ip ? { ip: actor.ip } : {}),
+      details: scrubDetails(details) as Record<string, unknown>,
+    };
+    const id = auditId(now, this.seq++, randomBytes(4).toString('hex'));
+    try {
+      await this.ctx.store.put(`${AUDIT}${id}`, JSON.stringify(entry));
+      if (++this.appendsSincePrune >= 100) {
+        this.appendsSincePrune = 0;
+        await this.prune();
+      }
+    } catch (e) {
+      this.ctx.log.error({ err: errText(e), action, target, outcome }, 'audit entry could not be written');
+    }
+  }
+
+  /** Deletes the oldest audit entries beyond maxEntries. */
+  async prune(): Promise<number> {
+    const kvs = await this.ctx.store.list(AUDIT);
+    const drop = kvs.slice(0, Math.max(0, kvs.length - this.maxEntries));
+    for (let i = 0; i < drop.length; i += 64)
+      await this.ctx.store.txn([], drop.slice(i, i + 64).map((kv) => ({ type: 'delete' as const, key: kv.key })));
+    return drop.length;
+  }
+
+  /** Audit entries newest first; `before` is the id of the last entry of the previous page. */
+  async list(limit: number, before?: string): Promise<Result<{ entries: (AuditEntry & { id: string })[]; next: string | null }>> {
+    if (before !== undefined && !AUDIT_ID_RE.test(before)) return failure(400, 'invalid_request', 'before must be the id of an audit entry.', { field: 'before' });
+    return this.ctx.guard('listAudit', async () => {
+      const byId = new Map<string, string>();
+      for (const kv of await this.ctx.store.list(AUDIT)) {
+        const id = kv.key.slice(AUDIT.length);
+        if (AUDIT_ID_RE.test(id)) byId.set(id, kv.value);
+      }
+      const page = auditPage([...byId.keys()], limit, before);
+      const entries: (AuditEntry & { id: string })[] = [];
+      for (const id of page.ids) {
+        try {
+          entries.push({ id, ...(JSON.parse(byId.get(id) as string) as AuditEntry) });
+        } catch {
+          // not ours
+        }
+      }
+      return { ok: true, entries, next: page.next };
+    });
+  }
+}
