@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what Portway needs on a Debian 12 machine (as root) and builds it.
-#   apt packages: tgt (+rbd backing store), libiscsi and qemu-io (test initiators), etcd, Ceph, chromium
-#   npm ci, then the build (server to dist/src, web UI to dist/web)
+#   apt packages: tgt (+rbd backing store), libiscsi and qemu-io (test initiators), etcd, Ceph, chromium,
+#                 libiscsi-dev + gcc (tools/pw-scsi, the SCSI test initiator)
+#   npm ci, then the build (server to dist/src, web UI to dist/web, tools/pw-scsi to dist/bin/pw-scsi)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(tgt tgt-rbd libiscsi-bin qemu-utils qemu-block-extra etcd-server etcd-client
-      ceph-mon ceph-osd ceph-mgr ceph-common iproute2 iputils-arping chromium procps)
+      ceph-mon ceph-osd ceph-mgr ceph-common iproute2 iputils-arping chromium procps
+      libiscsi-dev gcc libc6-dev pkg-config)
 
 need_node() {
   command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]
@@ -34,4 +36,12 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
 fi
 echo "== build"
 npm run build --silent
+# pw-scsi: one iSCSI session driven from stdin (reservation tests); rebuilt when its source is newer.
+if [ ! -x dist/bin/pw-scsi ] || [ tools/pw-scsi/pw-scsi.c -nt dist/bin/pw-scsi ]; then
+  echo "== build dist/bin/pw-scsi"
+  mkdir -p dist/bin
+  # shellcheck disable=SC2046 # pkg-config prints separate flags
+  gcc -O2 -Wall -Wextra -std=gnu11 -o dist/bin/pw-scsi.tmp tools/pw-scsi/pw-scsi.c $(pkg-config --cflags --libs libiscsi)
+  mv dist/bin/pw-scsi.tmp dist/bin/pw-scsi
+fi
 echo "== setup done"
