@@ -33,6 +33,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pino, { type Logger } from 'pino';
 import { IpRouteNetwork } from '../adapters/net/iproute.js';
+import { createLogger } from '../app/logging.js';
 import { isIp } from '../domain/ip.js';
 
 export const GUARD_SOCKET = 'guard.sock';
@@ -443,7 +444,7 @@ export async function guardCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { 'run-dir': { type: 'string' } } });
   const runDir = values['run-dir'];
   if (!runDir?.startsWith('/')) throw new Error('agent-guard needs --run-dir ABSOLUTE_DIR');
-  const log = pino({ level: process.env.LOG_LEVEL ?? 'info', base: { mod: 'guard', pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
+  const log = createLogger({ base: { mod: 'guard', pid: process.pid } }, pino.destination({ dest: 1, sync: true }));
   const guard = new Guard({ runDir, log });
   if (!(await guard.start())) {
     log.info('another fence guard answers on the socket: exiting');

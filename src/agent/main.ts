@@ -6,12 +6,13 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { EtcdStore } from '../adapters/coord/etcd-store.js';
 import type { CoordStore } from '../adapters/coord/types.js';
 import { FileImageStore } from '../adapters/images/file-store.js';
 import type { ImageStore } from '../adapters/images/types.js';
 import { TgtDriver } from '../adapters/tgt/tgt.js';
+import { createLogger } from '../app/logging.js';
 import { hostNetwork } from '../app/product.js';
 import { type Settings, SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 import { Agent } from './agent.js';
@@ -118,7 +119,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   if (values['state-dir']) s.stateDir = values['state-dir'];
   if (values.node) s.node = values.node;
   checkSettings(s);
-  const log = pino({ level: process.env.LOG_LEVEL ?? 'info', redact: { paths: ['*.password', '*.chapPassword'], censor: '[secret]' } });
+  const log = createLogger();
   const running = await startAgentProcess(s, log);
   process.stdout.write(`${JSON.stringify({ msg: 'PORTWAY_AGENT_READY', node: s.node, pid: process.pid })}\n`);
   let stopping = false;

@@ -41,42 +41,6 @@ declare module 'fastify' {
 export const SESSION_COOKIE = 'portway_session';
 export const CSRF_HEADER = 'x-csrf-token';
 
-/** Pino redaction for every log line of the product: no password, token, cookie or credential. */
-export const LOG_REDACTION = {
-  paths: [
-    'password',
-    '*.password',
-    '*.*.password',
-    'newPassword',
-    '*.newPassword',
-    'currentPassword',
-    '*.currentPassword',
-    'chapPassword',
-    '*.chapPassword',
-    'token',
-    '*.token',
-    'csrf',
-    '*.csrf',
-    'csrfToken',
-    '*.csrfToken',
-    'secret',
-    '*.secret',
-    'sessionId',
-    '*.sessionId',
-    'cookie',
-    'authorization',
-    'headers.cookie',
-    'headers.authorization',
-    'headers["x-csrf-token"]',
-    'headers["set-cookie"]',
-    'req.headers.cookie',
-    'req.headers.authorization',
-    'req.headers["x-csrf-token"]',
-    'res.headers["set-cookie"]',
-  ],
-  censor: '[secret]',
-};
-
 export interface AuthPluginOptions {
   service: AuthService;
   /** false: every request acts as an anonymous admin (tests, migration); logins still work. */

@@ -10,13 +10,13 @@ import type { ImageStore } from '../adapters/images/types.js';
 import { IpRouteNetwork } from '../adapters/net/iproute.js';
 import { type HostNetwork, LoopbackNetwork } from '../adapters/net/loopback.js';
 import { TgtDriver } from '../adapters/tgt/tgt.js';
-import { LOG_REDACTION } from '../api/auth-plugin.js';
 import { buildApi } from '../api/server.js';
 import { checkPassword } from '../domain/auth.js';
 import { checkConfig } from '../domain/config.js';
 import { AuthService } from '../services/auth-service.js';
 import { DiskService } from '../services/disk-service.js';
 import { PathService } from '../services/path-service.js';
+import { withRedaction } from './logging.js';
 import { type Settings, SettingsError } from './settings.js';
 
 export interface Product {
@@ -91,7 +91,7 @@ export function initialAdminPassword(s: Settings): string | undefined {
 
 export async function startProduct(s: Settings, rootLog: Logger): Promise<Product> {
   // No password, token, cookie or CHAP secret in any log line, whatever logger the caller made.
-  const log = rootLog.child({}, { redact: LOG_REDACTION });
+  const log = withRedaction(rootLog);
   const checked = checkConfig(s.cluster);
   if (!checked.ok) throw new SettingsError(checked.message);
   const adminPassword = s.auth.enabled ? initialAdminPassword(s) : undefined;

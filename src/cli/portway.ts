@@ -6,7 +6,7 @@
  *   portway agent-guard --run-dir DIR   the fence guard the agent starts (src/agent/guard.ts)
  */
 import { parseArgs } from 'node:util';
-import pino from 'pino';
+import { createLogger } from '../app/logging.js';
 import { openDiskService, startProduct } from '../app/product.js';
 import { SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 import { ApiError } from './client.js';
@@ -32,7 +32,7 @@ async function rebuild(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: OPTIONS });
   const s = await loadSettings(values.config);
   if (values['state-dir']) s.stateDir = values['state-dir'];
-  const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+  const log = createLogger({ defaultLevel: 'warn' });
   const { disks, store } = await openDiskService(checkSettings(s), log);
   try {
     const r = await disks.rebuildFromImages();
@@ -56,10 +56,7 @@ async function serve(argv: string[]): Promise<void> {
     s.listenPort = Number(m[2]);
   }
   checkSettings(s);
-  const log = pino({
-    level: process.env.LOG_LEVEL ?? 'info',
-    redact: { paths: ['*.password', '*.chapPassword', 'req.headers.cookie', 'req.headers.authorization'], censor: '[secret]' },
-  });
+  const log = createLogger();
   const product = await startProduct(s, log);
   // Single line on stdout for scripts and tests to find.
   process.stdout.write(`${JSON.stringify({ msg: 'PORTWAY_READY', url: product.url })}\n`);

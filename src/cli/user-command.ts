@@ -6,8 +6,8 @@
 import { userInfo } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import pino from 'pino';
 import { CoordError } from '../adapters/coord/types.js';
+import { createLogger } from '../app/logging.js';
 import { authService, openStores } from '../app/product.js';
 import { checkSettings, loadSettings } from '../app/settings.js';
 import type { Actor } from '../services/auth-service.js';
@@ -51,7 +51,7 @@ export async function userCommand(argv: string[], io: { stdin?: Readable; stdout
   const s = await loadSettings(values.config);
   if (values['state-dir']) s.stateDir = values['state-dir'];
   checkSettings(s);
-  const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' });
+  const log = createLogger({ defaultLevel: 'warn' });
   let store: Awaited<ReturnType<typeof openStores>>['store'];
   try {
     ({ store } = await openStores(s));

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger } from '../../src/app/logging.js';
 import { type Product, startProduct } from '../../src/app/product.js';
 import { type AuthSettings, type Settings, defaultSettings } from '../../src/app/settings.js';
 
@@ -61,7 +62,7 @@ export async function startTestProduct(octet: number, over: Partial<Settings> = 
     auth: { ...defaultSettings().auth, enabled: false },
     ...over,
   };
-  const log = opts.log ?? pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+  const log = opts.log ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
   const tp: TestProduct = {
     product: await startProduct(s, log),
     settings: s,

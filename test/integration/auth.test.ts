@@ -8,7 +8,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { LOG_REDACTION } from '../../src/api/auth-plugin.js';
+import { withRedaction } from '../../src/app/logging.js';
 import {
   type LoggedIn,
   type TestProduct,
@@ -371,7 +371,7 @@ describe('access control on the real product', { skip }, () => {
 
   it("the product's log redaction hides password, token, cookie and authorization fields", () => {
     const cap = capturingLogger();
-    const log = cap.log.child({}, { redact: LOG_REDACTION });
+    const log = withRedaction(cap.log);
     log.info({ password: 'pw-top-level', body: { password: 'pw-nested', chapPassword: 'chap-1' }, token: 'tok-1' }, 'x');
     log.info({ req: { headers: { cookie: 'portway_session=abc', authorization: 'Bearer pwt_1', 'x-csrf-token': 'csrf-1' } } }, 'y');
     log.child({ mod: 'api' }).warn({ user: { name: 'u', password: 'pw-child' } }, 'z');
