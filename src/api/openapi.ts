@@ -154,7 +154,8 @@ export const openApiDocument = {
     '/api/v1/cluster/usage': { get: { summary: 'Bytes used and total of the storage backend', responses: { '200': { description: '{usedBytes, totalBytes}' }, '503': errors['503'] } } },
     '/api/v1/disks/{id}/paths/{n}/move': {
       post: {
-        summary: 'Move path n to a node: the owner releases it, then only that node takes it (never two owners). Needs AssignPaths.',
+        summary:
+          "Move path n to a node: the owner releases it, then only that node takes it (never two owners). A shared disk's paths are served by one node, so every path of a shared disk moves with it. Replies {move: path n's move, moves: every path moved}. Needs AssignPaths.",
         parameters: [idParam, { name: 'n', in: 'path', required: true, schema: { type: 'integer' } }],
         requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['node'], properties: { node: { type: 'string' } } } } } },
         responses: { '200': { description: 'The move is done' }, ...errors },

@@ -14,20 +14,10 @@
  */
 import type { Logger } from 'pino';
 import type { CoordStore, KeyValue } from '../adapters/coord/types.js';
-import {
-  type DiskState,
-  type MoveIntent,
-  type NodeRecord,
-  ROOT,
-  asMoveIntent,
-  assembleDisks,
-  drainedKey,
-  moveKey,
-  ownerKey,
-  parseKey,
-} from '../domain/keys.js';
-import { parseDiskId } from '../domain/disk.js';
-import { type Assignment, type PathMove, pathRef, planRebalance } from '../domain/placement.js';
+import { type ClusterView, clusterView } from '../domain/cluster-view.js';
+import { type MoveIntent, ROOT, asMoveIntent, drainedKey, moveKey, ownerKey } from '../domain/keys.js';
+import { parseDiskId, placementOf } from '../domain/disk.js';
+import { type Assignment, type PathMove, pathRef, planRebalanceMixed } from '../domain/placement.js';
 import { mapSettled, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
 
@@ -99,19 +89,12 @@ export interface PathServiceOptions {
   pollMs?: number;
 }
 
-interface ClusterView {
-  disks: Map<string, DiskState>;
-  live: Map<string, NodeRecord>;
-  drained: Set<string>;
-  intents: Map<string, KeyValue>;
-}
-
 const NODE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 
 export class PathService {
   constructor(private readonly o: PathServiceOptions) {}
 
-  private async view(): Promise<ClusterView | PathFailure> {
+  private async view(): Promise<ClusterView<KeyValue> | PathFailure> {
     let kvs: KeyValue[];
     try {
       kvs = await this.o.store.list(`${ROOT}/`);
@@ -119,19 +102,7 @@ export class PathService {
       this.o.log.error({ err: errText(e) }, 'cluster state unreadable');
       return pfail('coordination_error', 'The cluster state cannot be read from the coordination store right now; try again.');
     }
-    const v: ClusterView = { disks: assembleDisks(kvs), live: new Map(), drained: new Set(), intents: new Map() };
-    for (const kv of kvs) {
-      const k = parseKey(kv.key);
-      if (k.kind === 'node') {
-        try {
-          const rec = JSON.parse(kv.value) as NodeRecord;
-          v.live.set(k.name, rec);
-          if (rec.drained) v.drained.add(k.name);
-        } catch {}
-      } else if (k.kind === 'drained') v.drained.add(k.name);
-      else if (k.kind === 'move') v.intents.set(`${k.id}/${k.index}`, kv);
-    }
-    return v;
+    return clusterView(kvs);
   }
 
   async nodes(): Promise<PathResult<{ nodes: NodeView[] }>> {
@@ -141,12 +112,12 @@ export class PathService {
     const get = (name: string): NodeView => {
       let n = nodes.get(name);
       if (!n) {
-        n = { name, up: v.live.has(name), drained: v.drained.has(name), paths: [], pathCount: 0 };
+        n = { name, up: v.nodes.has(name), drained: v.drained.has(name), paths: [], pathCount: 0 };
         nodes.set(name, n);
       }
       return n;
     };
-    for (const name of v.live.keys()) get(name);
+    for (const name of v.nodes.keys()) get(name);
     for (const name of v.drained) get(name);
     for (const d of v.disks.values()) for (const [i, o] of d.owners) if (d.paths.has(i)) get(o.node).paths.push(`${d.record.id}/${i}`);
     const out = [...nodes.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
@@ -157,8 +128,11 @@ export class PathService {
     return { ok: true, nodes: out };
   }
 
-  /** Moves path n of disk id to node `to`, and waits until `to` serves it. */
-  async move(id: string, index: number, to: string): Promise<PathResult<{ move: MovedPath }>> {
+  /**
+   * Moves path n of disk id to node `to`, and waits until `to` serves it. A shared disk's paths are
+   * served by one node: every path of it moves (the move reported is path n's).
+   */
+  async move(id: string, index: number, to: string): Promise<PathResult<{ move: MovedPath; moves: MovedPath[] }>> {
     if (parseDiskId(id) === undefined) return pfail('disk_not_found', `There is no disk ${String(id).slice(0, 20)}.`);
     if (!Number.isInteger(index) || index < 1) return pfail('path_not_found', `Disk ${id} has no path ${String(index).slice(0, 10)}.`);
     if (typeof to !== 'string' || !NODE.test(to)) return pfail('invalid_request', 'node must be a node name.', { field: 'node' });
@@ -168,51 +142,83 @@ export class PathService {
     if (!d) return pfail('disk_not_found', `There is no disk ${id}.`);
     if (!d.paths.has(index)) return pfail('path_not_found', `Disk ${id} has no path ${index}.`);
     if (d.record.desired !== 'started') return pfail('disk_not_started', `Disk ${id} is stopped; start it before moving its paths.`);
-    if (!v.live.has(to)) return pfail('node_not_found', `There is no live node ${to}.`, { field: 'node' });
+    if (!v.nodes.has(to)) return pfail('node_not_found', `There is no live node ${to}.`, { field: 'node' });
     if (v.drained.has(to)) return pfail('node_drained', `Node ${to} is drained; undrain it first.`, { field: 'node' });
-    return this.runMove({ id, index, to, from: d.owners.get(index)?.node ?? null }, v);
+    const indexes = placementOf(d.record) === 'shared' ? [...d.paths.keys()].sort((a, b) => a - b) : [index];
+    const r = await this.runMove(id, indexes.map((i) => ({ index: i, from: d.owners.get(i)?.node ?? null })), to, v);
+    if (!r.ok) return r;
+    return { ok: true, move: r.moves.find((m) => m.index === index) as MovedPath, moves: r.moves };
   }
 
-  private async runMove(m: { id: string; index: number; to: string; from: string | null }, v: ClusterView): Promise<PathResult<{ move: MovedPath }>> {
+  /**
+   * Moves paths of one disk to node `to` (their intents written in one transaction) and waits until
+   * `to` serves every one of them.
+   */
+  private async runMove(id: string, paths: { index: number; from: string | null }[], to: string, v: ClusterView<KeyValue>): Promise<PathResult<{ moves: MovedPath[] }>> {
     const t0 = Date.now();
-    const d = v.disks.get(m.id);
-    const owner = d?.owners.get(m.index);
-    if (owner?.node === m.to && owner.state === 'served') return { ok: true, move: { ...m, moved: false, ms: 0 } };
-    const key = moveKey(m.id, m.index);
-    const intent: MoveIntent = { to: m.to, from: m.from, requestedAt: new Date().toISOString() };
+    const d = v.disks.get(id);
+    const done = (i: number) => d?.owners.get(i)?.node === to && d.owners.get(i)?.state === 'served';
+    if (paths.every((p) => done(p.index))) return { ok: true, moves: paths.map((p) => ({ id, index: p.index, from: p.from, to, moved: false, ms: 0 })) };
+    const requestedAt = new Date().toISOString();
+    const writes: { key: string; value: string }[] = [];
     try {
-      const existing = v.intents.get(`${m.id}/${m.index}`) ?? (await this.o.store.get(key));
-      if (existing) {
-        const other = asMoveIntent(safeJson(existing.value));
-        if (other && other.to !== m.to) return pfail('move_in_progress', `Path ${m.index} of disk ${m.id} is being moved to ${other.to}.`);
+      for (const p of paths) {
+        if (done(p.index)) continue;
+        const key = moveKey(id, p.index);
+        const existing = v.intents.get(`${id}/${p.index}`)?.kv ?? (await this.o.store.get(key));
+        if (existing) {
+          const other = asMoveIntent(safeJson(existing.value));
+          if (other && other.to !== to) return pfail('move_in_progress', `Path ${p.index} of disk ${id} is being moved to ${other.to}.`);
+          continue;
+        }
+        writes.push({ key, value: JSON.stringify({ to, from: p.from, requestedAt } satisfies MoveIntent) });
       }
-      if (!existing && !(await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify(intent) }])))
-        return pfail('move_in_progress', `Path ${m.index} of disk ${m.id} is being moved.`);
+      if (
+        writes.length > 0 &&
+        !(await this.o.store.txn(
+          writes.map((w) => ({ key: w.key, modRevision: 0 })),
+          writes.map((w) => ({ type: 'put' as const, ...w })),
+        ))
+      )
+        return pfail('move_in_progress', `A path of disk ${id} is being moved.`);
     } catch (e) {
-      this.o.log.error({ err: errText(e), disk: m.id, path: m.index }, 'move intent not written');
+      this.o.log.error({ err: errText(e), disk: id, paths: paths.map((p) => p.index) }, 'move intent not written');
       return pfail('coordination_error', 'The move could not be recorded in the coordination store; try again.');
     }
-    this.o.log.info({ disk: m.id, path: m.index, from: m.from, to: m.to }, 'path move requested');
+    this.o.log.info({ disk: id, paths: paths.map((p) => p.index), from: paths[0]?.from, to }, 'path move requested');
     const end = t0 + (this.o.moveTimeoutMs ?? 30_000);
+    const pending = new Set(paths.map((p) => p.index));
+    const ms = new Map<number, number>();
     for (;;) {
       try {
-        const [own, mv] = await Promise.all([this.o.store.get(ownerKey(m.id, m.index)), this.o.store.get(key)]);
-        const rec = own ? (safeJson(own.value) as { node?: string; state?: string } | undefined) : undefined;
-        if (rec?.node === m.to && rec.state === 'served' && !mv) {
-          const ms = Date.now() - t0;
-          this.o.log.info({ disk: m.id, path: m.index, to: m.to, ms }, 'path moved');
-          return { ok: true, move: { ...m, moved: true, ms } };
+        for (const index of [...pending]) {
+          const key = moveKey(id, index);
+          const [own, mv] = await Promise.all([this.o.store.get(ownerKey(id, index)), this.o.store.get(key)]);
+          const rec = own ? (safeJson(own.value) as { node?: string; state?: string } | undefined) : undefined;
+          if (rec?.node === to && rec.state === 'served' && !mv) {
+            pending.delete(index);
+            ms.set(index, Date.now() - t0);
+            continue;
+          }
+          if (!mv && rec?.node !== to) {
+            // The intent went away without the move: its target died or was drained meanwhile.
+            return pfail('move_timeout', `Path ${index} of disk ${id} did not move to ${to} (the node left or was drained).`);
+          }
+          if (Date.now() > end) {
+            for (const i of pending) {
+              const k = moveKey(id, i);
+              const left = await this.o.store.get(k).catch(() => undefined);
+              if (left) await this.o.store.txn([{ key: k, modRevision: left.modRevision }], [{ type: 'delete', key: k }]).catch(() => false);
+            }
+            return pfail('move_timeout', `Path ${index} of disk ${id} did not reach ${to} in time; the move was called off.`, { node: rec?.node ?? null });
+          }
         }
-        if (!mv && rec?.node !== m.to) {
-          // The intent went away without the move: its target died or was drained meanwhile.
-          return pfail('move_timeout', `Path ${m.index} of disk ${m.id} did not move to ${m.to} (the node left or was drained).`);
-        }
-        if (Date.now() > end) {
-          if (mv) await this.o.store.txn([{ key, modRevision: mv.modRevision }], [{ type: 'delete', key }]).catch(() => false);
-          return pfail('move_timeout', `Path ${m.index} of disk ${m.id} did not reach ${m.to} in time; the move was called off.`, { node: rec?.node ?? null });
+        if (pending.size === 0) {
+          this.o.log.info({ disk: id, paths: paths.map((p) => p.index), to, ms: Date.now() - t0 }, 'path moved');
+          return { ok: true, moves: paths.map((p) => ({ id, index: p.index, from: p.from, to, moved: !done(p.index), ms: ms.get(p.index) ?? 0 })) };
         }
       } catch (e) {
-        if (Date.now() > end) return pfail('coordination_error', `Moving path ${m.index} of disk ${m.id}: ${errText(e)}`);
+        if (Date.now() > end) return pfail('coordination_error', `Moving paths of disk ${id}: ${errText(e)}`);
       }
       await sleep(this.o.pollMs ?? 100);
     }
@@ -231,8 +237,9 @@ export class PathService {
         assigned.push({ ...pathRef(d.record.id, index, path), node: o.node });
       }
     }
-    const nodes = [...v.live.keys()].filter((n) => !v.drained.has(n));
-    return { ok: true, moves: planRebalance(assigned, nodes) };
+    const nodes = [...v.nodes.keys()].filter((n) => !v.drained.has(n));
+    const shared = new Set([...v.disks.values()].filter((d) => placementOf(d.record) === 'shared').map((d) => d.record.id));
+    return { ok: true, moves: planRebalanceMixed(assigned, shared, nodes) };
   }
 
   /** Computes a balanced plan and runs it as moves. */
@@ -244,19 +251,27 @@ export class PathService {
     const moves: MovedPath[] = [];
     const failed: (PathMove & { code: string; message: string })[] = [];
     await mapSettled([...byDisk.values()], 4, async (list) => {
-      for (const m of list) {
+      // A shared disk moves whole (its paths in one go); a spread disk one path after the other.
+      const shared = list.length > 0 && list.every((m) => m.to === list[0]?.to) && (await this.isShared(list[0]?.id as string));
+      for (const group of shared ? [list] : list.map((m) => [m])) {
         const v = await this.view();
+        const first = group[0] as PathMove;
         if ('ok' in v) {
-          failed.push({ ...m, code: v.code, message: v.message });
+          for (const m of group) failed.push({ ...m, code: v.code, message: v.message });
           continue;
         }
-        const r = await this.runMove({ id: m.id, index: m.index, to: m.to, from: m.from }, v);
-        if (r.ok) moves.push(r.move);
-        else failed.push({ ...m, code: r.code, message: r.message });
+        const r = await this.runMove(first.id, group.map((m) => ({ index: m.index, from: m.from })), first.to, v);
+        if (r.ok) moves.push(...r.moves);
+        else for (const m of group) failed.push({ ...m, code: r.code, message: r.message });
       }
     });
     this.o.log.info({ planned: p.moves.length, moved: moves.length, failed: failed.length }, 'rebalance done');
     return { ok: true, moves, failed };
+  }
+
+  private async isShared(id: string): Promise<boolean> {
+    const v = await this.view();
+    return !('ok' in v) && v.disks.get(id) !== undefined && placementOf((v.disks.get(id) as { record: { placement?: unknown } }).record) === 'shared';
   }
 
   /** Drains node `name`: it takes no path and moves what it holds away; waits until it holds none. */
@@ -264,7 +279,7 @@ export class PathService {
     if (typeof name !== 'string' || !NODE.test(name)) return pfail('node_not_found', 'There is no such node.');
     const v = await this.view();
     if ('ok' in v) return v;
-    const known = v.live.has(name) || v.drained.has(name) || [...v.disks.values()].some((d) => [...d.owners.values()].some((o) => o.node === name));
+    const known = v.nodes.has(name) || v.drained.has(name) || [...v.disks.values()].some((d) => [...d.owners.values()].some((o) => o.node === name));
     if (!known) return pfail('node_not_found', `There is no node ${name}.`);
     try {
       await this.o.store.put(drainedKey(name), JSON.stringify({ since: new Date().toISOString() }));

@@ -122,6 +122,7 @@ describe("planAddDisk: the metadata", () => {
 				{ ip: "10.0.1.10", subnetMask: "255.255.255.0", eth: "eth1" },
 				{ ip: "10.0.1.11", subnetMask: "255.255.255.0", eth: "eth1" },
 			],
+			placement: "shared",
 		});
 	});
 

@@ -716,6 +716,7 @@ describe("parseAddDisk result and order of checks", () => {
 			acl: "iqn.1993-08.org.debian:01:abc",
 			chapUser: "alice",
 			chapPassword: GOOD_PW,
+			placement: "shared",
 		});
 	});
 
@@ -728,7 +729,15 @@ describe("parseAddDisk result and order of checks", () => {
 			acl: "",
 			chapUser: "",
 			chapPassword: "",
+			placement: "shared",
 		});
+	});
+
+	it("placement: shared by default, spread when asked, anything else refused on its field", () => {
+		assert.equal(ok({ ...BASE, placement: "spread" }).placement, "spread");
+		assert.equal(ok({ ...BASE, placement: "shared" }).placement, "shared");
+		const r = parseAddDisk({ ...BASE, placement: "everywhere" });
+		assert.ok("ok" in r && r.code === "invalid_placement" && r.field === "placement");
 	});
 
 	it("first failing field wins: name, size, paths, subnet, mode, manual IPs, acl, chap", () => {

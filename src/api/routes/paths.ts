@@ -14,7 +14,7 @@ export function pathRoutes(app: FastifyInstance, paths: PathService): void {
       return sendError(reply, 400, 'invalid_request', 'The body must be {"node": "<node name>"}.', { field: 'node' });
     const n = /^\d{1,3}$/.test(req.params.n) ? Number(req.params.n) : Number.NaN;
     const r = await paths.move(req.params.id, n, body.node);
-    return r.ok ? { move: r.move } : sendPathFailure(reply, r);
+    return r.ok ? { move: r.move, moves: r.moves } : sendPathFailure(reply, r);
   });
 
   app.get('/api/v1/paths/plan', async (_req, reply) => {
