@@ -7,16 +7,11 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Logger } from 'pino';
-import { EtcdStore } from '../adapters/coord/etcd-store.js';
 import type { CoordStore } from '../adapters/coord/types.js';
-import { FileImageStore } from '../adapters/images/file-store.js';
-import type { ImageStore } from '../adapters/images/types.js';
-import { TgtDriver } from '../adapters/tgt/tgt.js';
+import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from '../app/assemble.js';
 import { createLogger } from '../app/logging.js';
-import { hostNetwork } from '../app/product.js';
 import { type Settings, SettingsError, checkSettings, loadSettings } from '../app/settings.js';
-import { Agent } from './agent.js';
-import { GuardClient } from './guard-client.js';
+import type { Agent } from './agent.js';
 
 export interface RunningAgent {
   agent: Agent;
@@ -32,26 +27,14 @@ export interface AgentProcessOptions {
 
 export async function startAgentProcess(s: Settings, log: Logger, opts: AgentProcessOptions = {}): Promise<RunningAgent> {
   if (s.coord.kind !== 'etcd') throw new SettingsError('portway agent needs coord.kind "etcd" (the embedded store lives in one process)');
-  const ttl = s.agent.leaseTtlSeconds;
   // Calls keep etcd's usual deadline: a slow renewal that does come back in time still counts, and
   // the fence watchdog does not wait for any call (a short deadline only turned slowness into fences).
-  const store = new EtcdStore({ hosts: s.coord.endpoints });
-  let images: ImageStore;
-  if (s.images.kind === 'file') images = await new FileImageStore(join(s.stateDir, 'images')).init();
-  else {
-    const { RbdImageStore } = await import('../adapters/images/rbd-store.js');
-    images = new RbdImageStore(s.images);
-  }
-  const target = new TgtDriver({
-    runDir: join(s.stateDir, 'run', 'tgt'),
-    logDir: join(s.stateDir, 'log'),
-    controlPortBase: s.tgtControlPortBase,
-    log: log.child({ mod: 'tgt' }),
-  });
+  const { store, images } = await openStores(s);
+  const target = targetDriver(s, log);
   const net = hostNetwork(s, log);
   // The fence guard: a separate process that fences this node if this one dies or hangs (guard.ts).
   // Connecting (and starting it, if no guard of an earlier run answers) runs alongside the join.
-  const guard = opts.guard === false ? undefined : new GuardClient({ runDir: join(s.stateDir, 'run'), logFile: join(s.stateDir, 'log', 'guard.log'), node: s.node, log: log.child({ mod: 'guard-client' }), ...(opts.guard?.command ? { command: opts.guard.command } : {}) });
+  const guard = opts.guard === false ? undefined : fenceGuard(s, log, opts.guard?.command);
   if (guard) {
     await mkdir(join(s.stateDir, 'log'), { recursive: true });
     void guard.ensure();
@@ -59,21 +42,7 @@ export async function startAgentProcess(s: Settings, log: Logger, opts: AgentPro
   // etcd may be unreachable or slow at boot: try again until the agent is in (or the process stops).
   let agent: Agent;
   for (let attempt = 1; ; attempt++) {
-    agent = new Agent({
-      node: s.node,
-      store,
-      images,
-      target,
-      net,
-      log: log.child({ mod: 'agent' }),
-      leaseTtlSeconds: ttl,
-      ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),
-      ...(guard ? { guard } : {}),
-    });
-    if (guard) {
-      const a = agent;
-      guard.onFenced = (reason) => void a.fence(`fence guard: ${reason}`);
-    }
+    agent = buildAgent(s, { store, images, target, net, ...(guard ? { guard } : {}) }, log);
     try {
       await agent.start();
       break;

@@ -1,21 +1,20 @@
-/** Wires the product together from its settings: stores, disk service, agent, API. */
+/**
+ * `portway serve`: the parts every program shares (assemble.ts: stores, host network, target driver,
+ * agent) plus what only the management node runs: the disk service, users and sessions, the API.
+ */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { Agent } from '../agent/agent.js';
-import { EmbeddedStore } from '../adapters/coord/embedded-store.js';
+import type { Agent } from '../agent/agent.js';
 import type { CoordStore } from '../adapters/coord/types.js';
-import { FileImageStore } from '../adapters/images/file-store.js';
 import type { ImageStore } from '../adapters/images/types.js';
-import { IpRouteNetwork } from '../adapters/net/iproute.js';
-import { type HostNetwork, LoopbackNetwork } from '../adapters/net/loopback.js';
-import { TgtDriver } from '../adapters/tgt/tgt.js';
 import { buildApi } from '../api/server.js';
 import { checkPassword } from '../domain/auth.js';
 import { checkConfig } from '../domain/config.js';
 import { AuthService } from '../services/auth-service.js';
 import { DiskService } from '../services/disk-service.js';
 import { PathService } from '../services/path-service.js';
+import { buildAgent, hostNetwork, openStores, targetDriver } from './assemble.js';
 import { withRedaction } from './logging.js';
 import { type Settings, SettingsError } from './settings.js';
 
@@ -34,27 +33,6 @@ export interface Product {
 export function defaultWebDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
   return here.includes(`${'/'}dist${'/'}`) ? join(here, '..', '..', 'web') : join(here, '..', '..', 'dist', 'web');
-}
-
-/** The host network the settings choose for the agent. */
-export function hostNetwork(s: Settings, log: Logger): HostNetwork {
-  return s.net === 'iproute' ? new IpRouteNetwork({ log: log.child({ mod: 'net' }) }) : new LoopbackNetwork();
-}
-
-export async function openStores(s: Settings): Promise<{ store: CoordStore; images: ImageStore }> {
-  let images: ImageStore;
-  if (s.images.kind === 'file') images = await new FileImageStore(join(s.stateDir, 'images')).init();
-  else {
-    const { RbdImageStore } = await import('../adapters/images/rbd-store.js');
-    images = new RbdImageStore(s.images);
-  }
-  let store: CoordStore;
-  if (s.coord.kind === 'embedded') store = new EmbeddedStore({ dir: join(s.stateDir, 'coord') });
-  else {
-    const { EtcdStore } = await import('../adapters/coord/etcd-store.js');
-    store = new EtcdStore({ hosts: s.coord.endpoints });
-  }
-  return { store, images };
 }
 
 /** The disk service over the settings' stores (no agent, no API). */
@@ -115,13 +93,7 @@ export async function startProduct(s: Settings, rootLog: Logger): Promise<Produc
   }
   let agent: Agent | undefined;
   if (s.agent.enabled) {
-    const target = new TgtDriver({
-      runDir: join(s.stateDir, 'run', 'tgt'),
-      logDir: join(s.stateDir, 'log'),
-      controlPortBase: s.tgtControlPortBase,
-      log: log.child({ mod: 'tgt' }),
-    });
-    agent = new Agent({ node: s.node, store, images, target, net: hostNetwork(s, log), log: log.child({ mod: 'agent' }), leaseTtlSeconds: s.agent.leaseTtlSeconds, ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}) });
+    agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log) }, log);
     await agent.start();
   }
   const paths = new PathService({ store, log: log.child({ mod: 'paths' }) });

@@ -8,7 +8,8 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { CoordError } from '../adapters/coord/types.js';
 import { createLogger } from '../app/logging.js';
-import { authService, openStores } from '../app/product.js';
+import { openStores } from '../app/assemble.js';
+import { authService } from '../app/product.js';
 import { checkSettings, loadSettings } from '../app/settings.js';
 import type { Actor } from '../services/auth-service.js';
 

@@ -1,0 +1,93 @@
+/**
+ * Builds the parts `portway serve` (product.ts) and `portway agent` (agent/main.ts) share from the
+ * settings: the coordination store, the image store, the host network, the target driver, and the
+ * agent (with its fence guard when one is given). One place, so both programs are the same program.
+ *
+ * The driver and agent constructors are thin pass-throughs of settings: the adapters own their options.
+ */
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { Agent } from '../agent/agent.js';
+import { GuardClient } from '../agent/guard-client.js';
+import { EmbeddedStore } from '../adapters/coord/embedded-store.js';
+import type { CoordStore } from '../adapters/coord/types.js';
+import { FileImageStore } from '../adapters/images/file-store.js';
+import type { ImageStore } from '../adapters/images/types.js';
+import { IpRouteNetwork } from '../adapters/net/iproute.js';
+import { type HostNetwork, LoopbackNetwork } from '../adapters/net/loopback.js';
+import { TgtDriver } from '../adapters/tgt/tgt.js';
+import type { Settings } from './settings.js';
+
+/** The image store the settings name (sparse files under stateDir, or Ceph RBD). */
+export async function openImageStore(s: Settings): Promise<ImageStore> {
+  if (s.images.kind === 'file') return new FileImageStore(join(s.stateDir, 'images')).init();
+  const { RbdImageStore } = await import('../adapters/images/rbd-store.js');
+  return new RbdImageStore(s.images);
+}
+
+/** The coordination store the settings name (embedded under stateDir, or etcd). */
+export async function openCoordStore(s: Settings): Promise<CoordStore> {
+  if (s.coord.kind === 'embedded') return new EmbeddedStore({ dir: join(s.stateDir, 'coord') });
+  const { EtcdStore } = await import('../adapters/coord/etcd-store.js');
+  return new EtcdStore({ hosts: s.coord.endpoints });
+}
+
+export async function openStores(s: Settings): Promise<{ store: CoordStore; images: ImageStore }> {
+  const images = await openImageStore(s);
+  const store = await openCoordStore(s);
+  return { store, images };
+}
+
+/** The host network the settings choose for the agent. */
+export function hostNetwork(s: Settings, log: Logger): HostNetwork {
+  return s.net === 'iproute' ? new IpRouteNetwork({ log: log.child({ mod: 'net' }) }) : new LoopbackNetwork();
+}
+
+/** The target driver (tgtd processes), its state and logs under stateDir. */
+export function targetDriver(s: Settings, log: Logger): TgtDriver {
+  return new TgtDriver({
+    runDir: join(s.stateDir, 'run', 'tgt'),
+    logDir: join(s.stateDir, 'log'),
+    controlPortBase: s.tgtControlPortBase,
+    log: log.child({ mod: 'tgt' }),
+  });
+}
+
+/**
+ * The fence guard client (a separate process that fences this node if the agent dies or hangs; see
+ * agent/guard.ts). command: how to start the guard (tests); default `portway agent-guard`.
+ */
+export function fenceGuard(s: Settings, log: Logger, command?: { file: string; args: string[] }): GuardClient {
+  return new GuardClient({
+    runDir: join(s.stateDir, 'run'),
+    logFile: join(s.stateDir, 'log', 'guard.log'),
+    node: s.node,
+    log: log.child({ mod: 'guard-client' }),
+    ...(command ? { command } : {}),
+  });
+}
+
+/** What an agent serves with, besides its settings. */
+export interface AgentParts {
+  store: CoordStore;
+  images: ImageStore;
+  target: TgtDriver;
+  net: HostNetwork;
+  /** The fence guard: told the agent's IPs and deadlines; a fence it reports fences the agent. */
+  guard?: GuardClient;
+}
+
+/** The node agent for the settings' node over `parts` (not started). */
+export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
+  const { guard, ...rest } = parts;
+  const agent = new Agent({
+    node: s.node,
+    ...rest,
+    log: log.child({ mod: 'agent' }),
+    leaseTtlSeconds: s.agent.leaseTtlSeconds,
+    ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),
+    ...(guard ? { guard } : {}),
+  });
+  if (guard) guard.onFenced = (reason) => void agent.fence(`fence guard: ${reason}`);
+  return agent;
+}
