@@ -256,10 +256,10 @@ export class SimNode {
     }
   }
 
-  /** The tgtds this node's agent runs (from its driver's state files, checked against /proc). */
-  tgtds(): { ip: string; pid: number }[] {
+  /** The tgtds this node's agent runs, one per disk (from its driver's state files, checked against /proc). */
+  tgtds(): { ip: string; pid: number; disk: string; portals: string[] }[] {
     const runDir = join(this.dir, 'run', 'tgt');
-    const out: { ip: string; pid: number }[] = [];
+    const out: { ip: string; pid: number; disk: string; portals: string[] }[] = [];
     let files: string[] = [];
     try {
       files = readdirSync(runDir).filter((f) => f.endsWith('.json'));
@@ -268,8 +268,8 @@ export class SimNode {
     }
     for (const f of files) {
       try {
-        const s = JSON.parse(readFileSync(join(runDir, f), 'utf8')) as { ip: string; pid: number };
-        if (alive(s.pid) && cmdline(s.pid)[0]?.endsWith('tgtd')) out.push({ ip: s.ip, pid: s.pid });
+        const s = JSON.parse(readFileSync(join(runDir, f), 'utf8')) as { ip: string; pid: number; disk?: string; portals?: string[] };
+        if (alive(s.pid) && cmdline(s.pid)[0]?.endsWith('tgtd')) out.push({ ip: s.ip, pid: s.pid, disk: s.disk ?? '', portals: s.portals ?? [s.ip] });
       } catch {}
     }
     return out.sort((a, b) => (a.ip < b.ip ? -1 : 1));

@@ -2,7 +2,9 @@
  * HA, admin side and restarts on a simulated 3-node cluster:
  * - an agent restart (crash, then start) flaps nothing: same tgtd PIDs, same owners, IPs never gone;
  * - a stopped agent (SIGTERM) gives its paths back and the others take them;
- * - move one path to a named node, rebalance, drain and undrain, through the HTTP routes.
+ * - move one path to a named node, rebalance, drain and undrain, through the HTTP routes (spread
+ *   disks: paths placed one by one);
+ * - a shared disk: every path on one node in one tgtd; a move, a drain and a rebalance take it whole.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -49,8 +51,9 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
     pathRoutes(app, c.paths);
     nodeRoutes(app, c.paths);
     await app.ready();
-    const ra = await c.disks.add({ name: 'adm-a', sizeGb: 1, activePaths: 3, subnet: 1, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
-    const rb = await c.disks.add({ name: 'adm-b', sizeGb: 1, activePaths: 2, subnet: 2, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+    const spread = { ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' }, placement: 'spread' } as const;
+    const ra = await c.disks.add({ name: 'adm-a', sizeGb: 1, activePaths: 3, subnet: 1, ...spread });
+    const rb = await c.disks.add({ name: 'adm-b', sizeGb: 1, activePaths: 2, subnet: 2, ...spread });
     assert.ok(ra.ok && rb.ok);
     a = ra.disk;
     b = rb.disk;
@@ -182,7 +185,7 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
     await c.waitServed(a.id, 15_000, [name]);
     await c.waitServed(b.id, 15_000, [name]);
     // A new disk while drained: not on the drained node.
-    const rc = await c.disks.add({ name: 'adm-c', sizeGb: 1, activePaths: 2, subnet: 1, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+    const rc = await c.disks.add({ name: 'adm-c', sizeGb: 1, activePaths: 2, subnet: 1, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' }, placement: 'spread' });
     assert.ok(rc.ok);
     const pc = await c.waitServed(rc.disk.id, 20_000);
     assert.ok(pc.every((p) => p.node !== name));
@@ -207,6 +210,43 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
     assert.ok((nodes.find((n) => n.name === name)?.pathCount ?? 0) > 0);
     assert.ok(Math.max(...loads) - Math.min(...loads) <= 1, `${loads}`);
     assert.equal((await call('POST', '/api/v1/nodes/nope/drain')).json.code, 'node_not_found');
+  });
+
+  it('a shared disk: every path on one node in one tgtd; a move, a drain and a rebalance take it whole', async () => {
+    const rs = await c.disks.add({ name: 'adm-s', sizeGb: 1, activePaths: 2, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+    assert.ok(rs.ok);
+    const s = rs.disk;
+    assert.equal(s.placement, 'shared', 'shared by default');
+    const onOneNode = async () => {
+      const paths = await c.waitServed(s.id, 20_000);
+      const nodes = new Set(paths.map((p) => p.node));
+      assert.equal(nodes.size, 1, `every path on one node: ${JSON.stringify(paths)}`);
+      const node = c.node([...nodes][0] as string);
+      const units = node.tgtds().filter((t) => t.disk === s.id);
+      assert.equal(units.length, 1, 'one tgtd for the disk');
+      assert.deepEqual(units[0]?.portals, paths.map((p) => p.ip).sort(), 'with every path IP as a portal');
+      for (const p of paths) assert.equal(await c.inquiry(p.ip, s.iqn), `PW${s.id}`);
+      return node.name;
+    };
+    const home = await onOneNode();
+    const other = c.nodes.find((n) => n.name !== home)?.name as string;
+    // Moving path 2 moves the disk.
+    const r = await call('POST', `/api/v1/disks/${s.id}/paths/2/move`, { node: other });
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.equal(r.json.move.index, 2);
+    assert.deepEqual(r.json.moves.map((m: { index: number; to: string }) => `${m.index}:${m.to}`).sort(), [`1:${other}`, `2:${other}`]);
+    assert.equal(await onOneNode(), other);
+    assert.deepEqual(c.node(home).tgtds().filter((t) => t.disk === s.id), [], 'nothing of it left on the old node');
+    // A drain moves it whole.
+    const d = await call('POST', `/api/v1/nodes/${other}/drain`);
+    assert.equal(d.status, 200, JSON.stringify(d.json));
+    assert.notEqual(await onOneNode(), other);
+    assert.equal((await call('POST', `/api/v1/nodes/${other}/undrain`)).status, 200);
+    // A rebalance never splits it.
+    const rb = await call('POST', '/api/v1/paths/rebalance');
+    assert.deepEqual(rb.json.failed, []);
+    await onOneNode();
+    assert.deepEqual((await call('GET', '/api/v1/paths/plan')).json.moves, []);
   });
 
   it('never had one path IP on two nodes', async () => {
