@@ -1,5 +1,5 @@
 /**
- * HA, done-when: 3 nodes (network namespaces, real agents, real tgtd), a 4-path disk served from every
+ * HA, done-when: 3 nodes (network namespaces, real agents, real tgtd), a 4-path spread disk served from every
  * node; one node dies (agent and tgtds SIGKILLed, cables pulled); its paths answer again from the
  * others, the data reads back identical, and no path IP was ever on two nodes at once.
  */
@@ -22,7 +22,8 @@ describe('HA failover: 3 nodes, a 4-path disk, one node dies', { skip, timeout: 
   });
 
   it('serves every path, fails over a dead node, keeps the data, never puts one IP on two nodes', async () => {
-    const added = await c.disks.add({ name: 'ha1', sizeGb: 1, activePaths: 4, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+    // The spread case (ha-shared.test.ts has the shared one): paths placed one by one over the nodes.
+    const added = await c.disks.add({ name: 'ha1', sizeGb: 1, activePaths: 4, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' }, placement: 'spread' });
     assert.ok(added.ok, JSON.stringify(added));
     const { id, iqn } = added.disk;
     const paths = await c.waitServed(id, 30_000);
