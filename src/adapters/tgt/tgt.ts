@@ -523,8 +523,11 @@ export class TgtDriver implements TargetDriver {
     try {
       await this.ctl(cp, { lld: 'iscsi', mode: 'portal', op: 'new', params: { portal: `${ip}:${this.port}` } });
     } catch (e) {
-      // Already there (a record lost by a crash after the request): fine.
-      if (!/exist/i.test(String((e as Error).message))) throw e;
+      // Already there (a record lost by a crash after the request): fine. tgtd answers that case with
+      // the same "invalid request" as a failed bind (the address held by another process), so its
+      // portal list tells them apart.
+      const shown = await this.ctl(cp, { lld: 'iscsi', mode: 'portal', op: 'show' }).catch(() => ({ text: '' }));
+      if (!shown.text.split('\n').some((l) => l.trim().startsWith(`Portal: ${ip}:${this.port},`))) throw e;
     }
   }
 
