@@ -302,17 +302,19 @@ export async function run(ctx: BenchContext): Promise<Section> {
       drivers.push(d);
       const ip = `127.59.0.${10 + i}`;
       const tiqn = `iqn.2016-05.io.portway.bench:gw${i}`;
-      await d.serve(ip, { iqn: tiqn, backing, acl: '', chapUser: '', chapPassword: '', serial: `9990${i}` });
+      const gwDisk = `9990${i}`;
+      await d.serve(gwDisk, { iqn: tiqn, backing, acl: '', chapUser: '', chapPassword: '', serial: gwDisk }, [ip]);
       gateways.push({ ...c, url: lun(ip, tiqn) });
     }
     const blockSize = await blockSizeOf(gateways[0]?.url as string);
     const qemuRbd = `rbd:${ceph.pool}/${image}:id=${ceph.id}:conf=${ceph.conf}:keyring=${ceph.keyring}`;
 
     // The gateways' tgtd PIDs, for their CPU use.
+    // The product's tgtd is recorded under the disk id (<run dir>/<disk>.json: one tgtd per disk).
     const productRun = join(bp.tp.settings.stateDir, 'run', 'tgt');
     const pidOf = async (i: number): Promise<number | undefined> => {
-      if (i === 0) return JSON.parse(readFileSync(join(productRun, `${productIp}.json`), 'utf8')).pid as number;
-      return (await (drivers[i - 1] as TgtDriver).portals())[0]?.pid;
+      if (i === 0) return JSON.parse(readFileSync(join(productRun, `${id}.json`), 'utf8')).pid as number;
+      return (await (drivers[i - 1] as TgtDriver).units())[0]?.pid;
     };
     const pids = await Promise.all(gateways.map((_, i) => pidOf(i)));
 

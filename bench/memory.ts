@@ -88,7 +88,10 @@ async function startServe(
   return { child, pid: child.pid, url };
 }
 
-/** Portals of a driver run dir whose target is configured and whose tgtd is alive. */
+/**
+ * PIDs of the tgtds a driver run dir records (<disk>.json, one tgtd per disk: with one path per disk
+ * here, one per path) whose target is configured and that are alive.
+ */
 function configuredPortals(runDir: string): number[] {
   const pids: number[] = [];
   let files: string[] = [];

@@ -215,6 +215,8 @@ export async function run(): Promise<Section> {
     chapPassword: '',
     serial: `s${i}`,
   });
+  // One disk per portal here (one tgtd each, as before the one-tgtd-per-disk driver): disk ids 5 digits.
+  const disk = (i: number) => String(i).padStart(5, '0');
   const quiet = pino({ level: 'silent' });
   const makeDriver = (v: 'tgtadm' | 'socket', name: string) => {
     const o = { runDir: join(dir, name, 'run'), logDir: join(dir, name, 'log'), controlPortBase: PORT_BASE, log: quiet };
@@ -234,19 +236,19 @@ export async function run(): Promise<Section> {
         const ip = `127.59.${v === 'tgtadm' ? 1 : 2}.${(i % 250) + 1}`;
         let c0 = cpuNow();
         let t0 = performance.now();
-        await d.serve(ip, spec(i));
+        await d.serve(disk(i), spec(i), [ip]);
         serve[v].push(performance.now() - t0);
         let c = cpuSince(c0);
         cpuServe[v].self += c.self;
         cpuServe[v].children += c.children;
         c0 = cpuNow();
         t0 = performance.now();
-        await d.serve(ip, spec(i, 'iqn.2016-05.io.portway.bench:host'));
+        await d.serve(disk(i), spec(i, 'iqn.2016-05.io.portway.bench:host'), [ip]);
         reserve[v].push(performance.now() - t0);
         c = cpuSince(c0);
         cpuReserve[v].self += c.self;
         cpuReserve[v].children += c.children;
-        await d.unserve(ip);
+        await d.unserve(disk(i));
       }
     }
     await drivers.tgtadm.stop();
@@ -291,15 +293,15 @@ export async function run(): Promise<Section> {
         log(`tgt-control: ${PORTALS} portals, ${v}, round ${r + 1}/${ROUNDS} (${load()})`);
         const c0 = cpuNow();
         const t0 = performance.now();
-        await Promise.all(ips.map((ip, i) => d.serve(ip, spec(1000 + i))));
+        await Promise.all(ips.map((ip, i) => d.serve(disk(1000 + i), spec(1000 + i), [ip])));
         const serveS = (performance.now() - t0) / 1000;
         const cServe = cpuSince(c0);
         // tgtds are reaped (counted in children) when they exit at unserve: taken out again below.
-        const tgtds = (await d.portals()).map((p) => p.pid);
+        const tgtds = (await d.units()).map((u) => u.pid);
         const tgtdCpu = tgtds.reduce((a, pid) => a + procCpu(pid), 0);
         const c1 = cpuNow();
         const t1 = performance.now();
-        await Promise.all(ips.map((ip) => d.unserve(ip)));
+        await Promise.all(ips.map((_, i) => d.unserve(disk(1000 + i))));
         const unserveS = (performance.now() - t1) / 1000;
         const cUn = cpuSince(c1);
         await stop();

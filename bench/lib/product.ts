@@ -21,23 +21,24 @@ export interface BenchProduct {
 }
 
 /**
- * Stops every tgtd recorded in a driver run dir: SIGKILL by PID (only those the driver's state files
- * name and that are still that tgtd: TgtDriver.portals checks pid and cmdline), then the driver's
- * unserve removes their sockets and state files. A bench's targets hold nothing worth a clean stop,
- * and a thousand graceful stops take minutes.
+ * Stops every tgtd recorded in a driver run dir (one per disk, and legacy per-IP ones): SIGKILL by PID
+ * (only those the driver's state files name and that are still that tgtd: TgtDriver.units checks pid
+ * and cmdline), then the driver's unserve removes their sockets and state files. A bench's targets
+ * hold nothing worth a clean stop, and a thousand graceful stops take minutes. Returns the number of
+ * tgtds (units) recorded.
  */
 export async function stopPortals(runDir: string, logDir: string, controlPortBase: number): Promise<number> {
   const d = new TgtDriver({ runDir, logDir, controlPortBase, log: pino({ level: 'silent' }) });
-  const portals = await d.portals();
-  for (const p of portals) {
-    if (!p.alive) continue;
+  const units = await d.units();
+  for (const u of units) {
+    if (!u.alive) continue;
     try {
-      process.kill(p.pid, 'SIGKILL');
+      process.kill(u.pid, 'SIGKILL');
     } catch {}
   }
-  for (let i = 0; i < 200 && portals.some((p) => p.alive && isAlive(p.pid)); i++) await new Promise((r) => setTimeout(r, 25));
-  await mapSettled(portals, 32, (p) => d.unserve(p.ip));
-  return portals.length;
+  for (let i = 0; i < 200 && units.some((u) => u.alive && isAlive(u.pid)); i++) await new Promise((r) => setTimeout(r, 25));
+  await mapSettled(units, 32, (u) => d.unserve(u.key));
+  return units.length;
 }
 
 function isAlive(pid: number): boolean {

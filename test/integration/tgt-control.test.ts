@@ -22,6 +22,7 @@ const skip = missingTools(ISCSI_TOOLS);
 const CP = 25911;
 const IP = '127.59.11.1';
 const DRIVER_IP = '127.59.11.2';
+const DRIVER_DISK = '59112';
 const IQN = 'iqn.2016-05.io.portway.test:ctl1';
 
 /** tgtadm's stderr (without its "tgtadm: " prefix) for a run that must fail. */
@@ -153,14 +154,18 @@ describe('tgt-control on real tgtd, tgtadm as witness', { skip }, () => {
     const driver = new TgtDriver({ runDir: join(dir, 'run'), logDir: join(dir, 'log'), controlPortBase: 25930, log: pino({ level: 'silent' }) });
     const chap = { user: 'chap-user', password: 'a,b=c,d=ef12' };
     try {
-      await driver.serve(DRIVER_IP, {
-        iqn: `${IQN}-chap`,
-        backing: { bstype: 'rdwr', path: img, bsopts: '' },
-        acl: '',
-        chapUser: chap.user,
-        chapPassword: chap.password,
-        serial: 'ctl2',
-      });
+      await driver.serve(
+        DRIVER_DISK,
+        {
+          iqn: `${IQN}-chap`,
+          backing: { bstype: 'rdwr', path: img, bsopts: '' },
+          acl: '',
+          chapUser: chap.user,
+          chapPassword: chap.password,
+          serial: 'ctl2',
+        },
+        [DRIVER_IP],
+      );
       // libiscsi takes the URL's password as written (lunUrl's percent-encoding would be sent as is).
       const url = (password: string) => `iscsi://${chap.user}%${password}@${DRIVER_IP}/${IQN}-chap/1`;
       assert.equal(await capacity(url(chap.password)), 32 * 1024 * 1024);
@@ -170,7 +175,7 @@ describe('tgt-control on real tgtd, tgtadm as witness', { skip }, () => {
     } finally {
       const state = (() => {
         try {
-          return JSON.parse(readFileSync(join(dir, 'run', `${DRIVER_IP}.json`), 'utf8')) as { pid: number };
+          return JSON.parse(readFileSync(join(dir, 'run', `${DRIVER_DISK}.json`), 'utf8')) as { pid: number };
         } catch {
           return undefined;
         }

@@ -22,7 +22,10 @@ export interface Snapshot {
   /** Every key under /portway/. */
   kvs: KeyValue[];
   images: ImageRecord[];
-  /** Live tgtd processes of the product's subnets. */
+  /**
+   * Live tgtd processes of the product's subnets, one entry per portal each listens on (a disk's tgtd
+   * holds every path IP of that disk on its node as a portal): `ip` is that portal.
+   */
   tgtds: TgtdProc[];
   /** tid-1 target of each tgtd (by pid), as tgtadm shows it; missing when tgtadm did not answer. */
   targets: Map<number, { iqn: string; backing: string[] } | undefined>;
@@ -159,7 +162,8 @@ export function check(s: Snapshot, o: CheckOptions): string[] {
     else if (ow.state === 'served' && p?.ip) served.set(p.ip, id);
   }
 
-  // tgtd: never two per portal; none for an IP no path has; each serves its disk.
+  // tgtd: never two per portal; none for an IP no path has; each serves its disk (a tgtd is listed
+  // once per portal: one serving every path IP of its disk is right on each).
   const byIp = new Map<string, TgtdProc[]>();
   for (const t of s.tgtds) byIp.set(t.ip, [...(byIp.get(t.ip) ?? []), t]);
   for (const [ip, procs] of byIp) {
@@ -203,13 +207,38 @@ export async function showTarget(controlPort: number): Promise<{ iqn: string; ba
   }
 }
 
-/** Collects a snapshot: keys, images, and the tgtds of ipPrefix with what each serves. */
+/**
+ * The portal IPs a tgtd listens on now, as tgtadm shows them (its command line names only the one it
+ * started with: portals are added and deleted at run time); undefined when it did not answer.
+ */
+export async function showPortals(controlPort: number): Promise<string[] | undefined> {
+  try {
+    const { stdout } = await run('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', '--op', 'show', '--mode', 'portal'], {
+      timeoutMs: 10_000,
+    });
+    return [...stdout.matchAll(/^Portal: \[?([^\]\s]+?)\]?:\d+,\d+$/gm)].map((m) => m[1] as string);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Collects a snapshot: keys, images, and the tgtds of ipPrefix (found by the portal on their command
+ * line) with what each serves, one entry per portal it listens on. A tgtd that does not answer, or
+ * listens on no portal, keeps the entry of its command line's portal (so it is not lost from view).
+ */
 export async function snapshot(kvs: KeyValue[] | CoordStore, images: ImageRecord[] | ImageStore, ipPrefix: string): Promise<Snapshot> {
   const k = Array.isArray(kvs) ? kvs : await kvs.list('/portway/');
   const i = Array.isArray(images) ? images : await images.list();
-  const tgtds = tgtdProcs(ipPrefix);
+  const tgtds: TgtdProc[] = [];
   const targets = new Map<number, { iqn: string; backing: string[] } | undefined>();
-  for (const t of tgtds) targets.set(t.pid, await showTarget(t.controlPort));
+  for (const t of tgtdProcs(ipPrefix)) {
+    targets.set(t.pid, await showTarget(t.controlPort));
+    const portals = await showPortals(t.controlPort);
+    if (!portals?.length) tgtds.push(t);
+    else for (const ip of portals) tgtds.push({ ...t, ip });
+  }
+  tgtds.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.pid - b.pid));
   return { kvs: k, images: i, tgtds, targets };
 }
 

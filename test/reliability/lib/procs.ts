@@ -13,7 +13,11 @@ export interface TgtdProc {
 
 export { alive };
 
-/** Every live tgtd whose portal IP starts with ipPrefix (e.g. "127.62."), from its command line. */
+/**
+ * Every live tgtd whose portal IP starts with ipPrefix (e.g. "127.62."), from its command line: `ip`
+ * is the portal it was started with. A disk's tgtd may listen on more (portals added at run time) or
+ * no longer on that one: consistency.ts's snapshot asks each tgtd for its portals.
+ */
 export function tgtdProcs(ipPrefix: string): TgtdProc[] {
   const out: TgtdProc[] = [];
   for (const d of readdirSync('/proc')) {
