@@ -4,8 +4,8 @@
  * test/conformance-expectations/iscsi-test-cu.json (ALL through one path, the iSCSI family, and the
  * suites that use a second connection with it on the disk's second path).
  *
- * The data file lists the failures to expect, each with the reason (a gap of tgt itself, or of one
- * tgtd per path). The test fails on any other failure, and on a run that ran too few tests; it reports
+ * The data file lists the failures to expect, each with the reason (a gap of tgt itself: the disk is
+ * shared, one tgtd holding both paths' portals, so the two-path runs fail only where tgt fails on one). The test fails on any other failure, and on a run that ran too few tests; it reports
  * (without failing) listed tests that pass now, so the list can shrink. Bounded: each run has a
  * timeout, the whole file 3 minutes at most; all three runs take about 40 s on an idle machine.
  *
@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { REPO } from '../helpers/services.js';
-import { type TestProduct, addBody, api, missingTools, startTestProduct, waitFor } from '../helpers/product.js';
+import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = missingTools(['tgtd', 'tgtadm', 'iscsi-test-cu']);
 const OCTET = 60;
@@ -85,12 +86,9 @@ describe('iSCSI conformance of a Portway disk (libiscsi iscsi-test-cu)', { skip,
     // Two paths, one on each subnet: the second is what a multipath initiator would use.
     const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('conformance', { sizeGb: 1, activePaths: 2, subnet: 3 }));
     assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.equal(r.json.disk.placement, 'shared', 'a shared disk (the default): both paths in one tgtd');
     const id = r.json.disk.id as string;
-    await waitFor(
-      'disk started',
-      async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk?.status === 'started' ? true : undefined),
-      30_000,
-    );
+    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk?.status === 'started' ? true : undefined), { what: 'disk started', timeoutMs: 30_000 });
     const paths = (await api(tp.product, 'GET', `/api/v1/disks/${id}/paths`)).json.paths as { ip: string }[];
     urls = paths.map((p) => `iscsi://${p.ip}/${r.json.disk.iqn}/1`);
   });
