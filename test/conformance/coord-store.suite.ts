@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { CoordError, type CoordStore, createAllIfAbsent, type WatchEvent } from '../../src/adapters/coord/types.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 export interface CoordSuiteExtra {
   /** Skip the whole suite with this reason (see test/helpers/services.ts requireService). */
@@ -23,16 +24,6 @@ export interface CoordSuiteExtra {
 
 type Made = { store: CoordStore; cleanup: () => Promise<void> };
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 function isCoordError(code: string) {
   return (e: unknown) => {
@@ -278,7 +269,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       await s.put(`${root}e/plain`, 'p');
       await sleep(Math.max(0, ttl * 1000 - 700 - (Date.now() - t0)));
       assert.ok(await s.get(`${root}e/a`), 'still there before the TTL');
-      await waitFor('lease keys to expire', async () => (await s.get(`${root}e/a`)) === undefined, 700 + slack);
+      await waitFor(async () => (await s.get(`${root}e/a`)) === undefined, { what: 'lease keys to expire', timeoutMs: 700 + slack , intervalMs: 25 });
       assert.equal(await s.get(`${root}e/b`), undefined);
       assert.equal((await s.get(`${root}e/plain`))?.value, 'p');
       await assert.rejects(lease.keepAliveOnce(), isCoordError('lease_lost'));
@@ -293,7 +284,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
         await sleep((ttl * 1000) / 4);
       }
       assert.equal((await s.get(`${root}k/a`))?.value, 'a', 'kept alive for twice the TTL');
-      await waitFor('lease keys to expire once renewals stop', async () => (await s.get(`${root}k/a`)) === undefined, ttl * 1000 + slack);
+      await waitFor(async () => (await s.get(`${root}k/a`)) === undefined, { what: 'lease keys to expire once renewals stop', timeoutMs: ttl * 1000 + slack , intervalMs: 25 });
     });
 
     it('revoke deletes the keys at once; then keepAliveOnce and writes with it fail with lease_lost', async () => {
@@ -327,7 +318,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
             { type: 'deletePrefix', prefix: `${root}w/a` },
           ],
         );
-        await waitFor('6 events', () => got.length >= 6, evTimeout);
+        await waitFor(() => got.length >= 6, { what: '6 events', timeoutMs: evTimeout , intervalMs: 25 });
         await sleep(200);
         const brief = got.map((e) => `${e.type} ${e.key.slice(root.length)} ${e.value ?? '-'}`);
         assert.deepEqual(brief.slice(0, 4), ['put w/a 1', 'put w/b 2', 'put w/a 3', 'delete w/b -']);
@@ -351,7 +342,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       const w = await s.watch(`${root}w2/`, (ev) => got.push(ev));
       try {
         await s.put(`${root}w2/after`, 'a');
-        await waitFor('1 event', () => got.length >= 1, evTimeout);
+        await waitFor(() => got.length >= 1, { what: '1 event', timeoutMs: evTimeout , intervalMs: 25 });
         await sleep(150);
         assert.equal(got.length, 1);
         assert.equal(got[0]!.key, `${root}w2/after`);
@@ -368,7 +359,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
         const lease = await s.grantLease(Math.max(ttl, 30));
         await s.put(`${root}wl/a`, 'a', { lease: lease.id });
         await lease.revoke();
-        await waitFor('put + delete', () => got.length >= 2, evTimeout);
+        await waitFor(() => got.length >= 2, { what: 'put + delete', timeoutMs: evTimeout , intervalMs: 25 });
         assert.deepEqual(
           got.map((e) => `${e.type} ${e.key.slice(root.length)}`),
           ['put wl/a', 'delete wl/a'],
@@ -386,11 +377,11 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       try {
         await s.put(`${root}wa/1`, '1');
         await s.put(`${root}wb/1`, '1');
-        await waitFor('both events', () => a.length === 1 && b.length === 1, evTimeout);
+        await waitFor(() => a.length === 1 && b.length === 1, { what: 'both events', timeoutMs: evTimeout , intervalMs: 25 });
         await wa.close();
         await s.put(`${root}wa/2`, '2');
         await s.put(`${root}wb/2`, '2');
-        await waitFor('second event on the open watch', () => b.length === 2, evTimeout);
+        await waitFor(() => b.length === 2, { what: 'second event on the open watch', timeoutMs: evTimeout , intervalMs: 25 });
         await sleep(300);
         assert.equal(a.length, 1, 'no event after close');
         await wa.close(); // closing twice is harmless
@@ -409,7 +400,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       });
       try {
         await s.put(`${root}any/where`, '1');
-        await waitFor('event', () => got.length === 1, evTimeout);
+        await waitFor(() => got.length === 1, { what: 'event', timeoutMs: evTimeout , intervalMs: 25 });
       } finally {
         await w.close();
       }

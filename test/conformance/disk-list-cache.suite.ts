@@ -12,6 +12,7 @@ import type { DiskMeta } from '../../src/domain/disk.js';
 import { DISKS, OWNERS, assembleDisks, diskKey, ownerKey, registrationKvs, servedKey } from '../../src/domain/keys.js';
 import { DiskListCache } from '../../src/services/disk-list-cache.js';
 import { type DiskView, diskView } from '../../src/services/disk-view.js';
+import { waitFor } from '../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 
@@ -38,17 +39,14 @@ async function direct(store: CoordStore): Promise<DiskView[]> {
 }
 
 async function converged(cache: DiskListCache, store: CoordStore, timeoutMs = 5000): Promise<readonly DiskView[]> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const [c, d] = [await cache.list(), await direct(store)];
-    try {
+  return waitFor(
+    async () => {
+      const [c, d] = [await cache.list(), await direct(store)];
       assert.deepEqual(c, d);
       return c as readonly DiskView[];
-    } catch (e) {
-      if (Date.now() > end) throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
+    },
+    { what: 'the cached list to match the store', timeoutMs, intervalMs: 20, retry: (e) => e instanceof assert.AssertionError },
+  );
 }
 
 export type MakeStore = () => Promise<{ store: CoordStore; cleanup: () => Promise<void> }>;
@@ -134,10 +132,7 @@ export function diskListCacheSuite(name: string, make: MakeStore, opts: { skip?:
         let b = 0;
         const offA = await cache.subscribe(() => a++);
         await cache.subscribe(() => b++);
-        const wait = async (cond: () => boolean) => {
-          for (let i = 0; i < 250 && !cond(); i++) await new Promise((r) => setTimeout(r, 20));
-          assert.ok(cond());
-        };
+        const wait = (cond: () => boolean) => waitFor(cond, { what: 'the subscribers called', timeoutMs: 5000, intervalMs: 20 });
         await store.put(ownerKey('00003', 1), JSON.stringify({ node: 'n1', state: 'served' }));
         await wait(() => a >= 1 && b >= 1);
         offA();

@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { defaultWebDir } from '../../src/app/product.js';
 import { CHROMIUM, launchChromium } from '../helpers/browser.js';
-import { type LoggedIn, type TestProduct, addBody, login, missingTools, startTestProduct, waitFor, withAuth } from '../helpers/product.js';
+import { type LoggedIn, type TestProduct, addBody, login, missingTools, startTestProduct, withAuth } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 import { navTo, pageFetch, uiLogin } from './ui.js';
 
 const skip = missingTools(['tgtd', 'tgtadm', CHROMIUM]);
@@ -32,7 +33,7 @@ describe('web UI administration in chromium', { skip }, () => {
     assert.equal(created.status, 201, JSON.stringify(created.json));
     const viewer = await admin.api('POST', '/api/v1/users', { name: 'viewer1', password: VIEWER_PASSWORD, role: 'viewer' });
     assert.equal(viewer.status, 201, JSON.stringify(viewer.json));
-    await waitFor('disk 00001 started', async () => (await admin.api('GET', '/api/v1/disks/00001')).json.disk?.status === 'started');
+    await waitFor(async () => (await admin.api('GET', '/api/v1/disks/00001')).json.disk?.status === 'started', { what: 'disk 00001 started' });
     browser = await launchChromium();
     adminCtx = await browser.newContext({ viewport: { width: 1280, height: 800 } });
     page = await adminCtx.newPage();

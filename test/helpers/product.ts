@@ -94,15 +94,8 @@ export async function api(p: Product, method: string, path: string, body?: unkno
   return { status: res.status, json };
 }
 
-export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 10_000, everyMs = 50): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined && v !== false) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** Re-exported for files that still import it from here (tgt-driver, tgt-control); new code imports ./wait.js. */
+export { waitFor } from './wait.js';
 
 export const addBody = (name: string, over: Record<string, unknown> = {}) => ({
   name,

@@ -282,14 +282,4 @@ export async function stopSharedCeph(): Promise<void> {
 
 // ---- small test utilities -------------------------------------------------------------------------
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** Polls cond every `every` ms until it is true; throws after timeoutMs. */
-export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000, every = 50): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    if (await cond()) return;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(every);
-  }
-}
+export { sleep } from './wait.js';

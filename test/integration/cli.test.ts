@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExecError, run } from '../../src/adapters/exec.js';
 import { ISCSI_TOOLS } from '../helpers/iscsi.js';
-import { type TestProduct, missingTools, startTestProduct, waitFor } from '../helpers/product.js';
+import { type TestProduct, missingTools, startTestProduct } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = missingTools(ISCSI_TOOLS);
 const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'portway.ts');
@@ -39,7 +40,7 @@ describe('portway CLI', { skip }, () => {
     const add = await cli(['disk', 'add', '--name', 'cli1', '--size', '2', '--paths', '1', '--json']);
     assert.equal(add.code, 0, add.err);
     const id = JSON.parse(add.out).id as string;
-    await waitFor('started', async () => (JSON.parse((await cli(['disk', 'list', '--json'])).out)[0]?.status === 'started' ? true : undefined));
+    await waitFor(async () => (JSON.parse((await cli(['disk', 'list', '--json'])).out)[0]?.status === 'started' ? true : undefined), { what: 'started' });
     const list = JSON.parse((await cli(['disk', 'list', '--json'])).out);
     assert.deepEqual(list.map((d: { id: string; name: string; sizeGb: number }) => [d.id, d.name, d.sizeGb]), [[id, 'cli1', 2]]);
     const show = await cli(['disk', 'show', id]);
@@ -52,7 +53,7 @@ describe('portway CLI', { skip }, () => {
     assert.equal(refused.code, 1);
     assert.match(refused.err, /stop it .*\(disk_not_stopped\)/);
     assert.equal((await cli(['disk', 'stop', id])).code, 0);
-    await waitFor('stopped', async () => (JSON.parse((await cli(['disk', 'list', '--json'])).out)[0]?.status === 'stopped' ? true : undefined));
+    await waitFor(async () => (JSON.parse((await cli(['disk', 'list', '--json'])).out)[0]?.status === 'stopped' ? true : undefined), { what: 'stopped' });
     const del = await cli(['disk', 'delete', id]);
     assert.equal(del.code, 0, del.err);
     assert.deepEqual(JSON.parse((await cli(['disk', 'list', '--json'])).out), []);

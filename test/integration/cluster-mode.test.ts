@@ -15,7 +15,8 @@ import { run } from '../../src/adapters/exec.js';
 import { checkConfig } from '../../src/domain/config.js';
 import { DiskService } from '../../src/services/disk-service.js';
 import { ISCSI_TOOLS, capacity, lunUrl, writePattern } from '../helpers/iscsi.js';
-import { type TestProduct, addBody, api, missingTools, startTestProduct, waitFor } from '../helpers/product.js';
+import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 import { CEPH_TOOLS, type CephCluster, type EtcdCluster, startEtcd, stopSharedCeph, whenCephReady } from '../helpers/services.js';
 
 const skip = missingTools([...ISCSI_TOOLS, ...CEPH_TOOLS, 'etcd']);
@@ -53,7 +54,7 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
     // The add registers the disk and its paths; the agent's `served` marker may already be there too.
     const keys = (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key).filter((k) => k !== `/portway/disks/${id}/served`);
     assert.deepEqual(keys, [`/portway/disks/${id}`, `/portway/disks/${id}/1`, `/portway/disks/${id}/2`]);
-    await waitFor('started', async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status === 'started' ? true : undefined), 20_000);
+    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status === 'started' ? true : undefined), { what: 'started', timeoutMs: 20_000 });
     const iqn = r.json.disk.iqn as string;
     for (const p of meta.paths) assert.equal(await capacity(lunUrl(p.ip, iqn)), GiB);
 
@@ -85,7 +86,7 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
     const pathsBefore = await Promise.all(before.map(async (d: { id: string }) => (await api(tp.product, 'GET', `/api/v1/disks/${d.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip)));
     // A wipe made behind the API's back reaches its list through the store watch, not at once.
     await tp.product.store.deletePrefix('/portway/');
-    await waitFor('the wipe in the disk list', async () => (await api(tp.product, 'GET', '/api/v1/disks')).json.disks.length === 0, 10_000);
+    await waitFor(async () => (await api(tp.product, 'GET', '/api/v1/disks')).json.disks.length === 0, { what: 'the wipe in the disk list', timeoutMs: 10_000 });
     const r = await tp.product.disks.rebuildFromImages();
     assert.ok(r.ok);
     assert.deepEqual(r.registered.sort(), before.map((d: { id: string }) => d.id).sort());
@@ -96,7 +97,7 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
     );
     const pathsAfter = await Promise.all(after.map(async (d: { id: string }) => (await api(tp.product, 'GET', `/api/v1/disks/${d.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip)));
     assert.deepEqual(pathsAfter, pathsBefore);
-    await waitFor('all started again', async () => ((await api(tp.product, 'GET', '/api/v1/disks')).json.disks.every((d: { status: string }) => d.status === 'started') ? true : undefined), 30_000);
+    await waitFor(async () => ((await api(tp.product, 'GET', '/api/v1/disks')).json.disks.every((d: { status: string }) => d.status === 'started') ? true : undefined), { what: 'all started again', timeoutMs: 30_000 });
   });
 
   it('etcd unreachable between "image created" and "keys registered": no orphan image, no half disk', async () => {
@@ -123,7 +124,7 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
       assert.deepEqual(await rbdImages(), imagesBefore, 'the image was removed again');
     } finally {
       await etcd.startMember(0);
-      await waitFor('etcd healthy', () => etcd.healthy(0), 30_000);
+      await waitFor(() => etcd.healthy(0), { what: 'etcd healthy', timeoutMs: 30_000 });
       await store.close();
     }
     const keys = (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key);

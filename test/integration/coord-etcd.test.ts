@@ -13,7 +13,8 @@ import { EtcdStore } from '../../src/adapters/coord/etcd-store.js';
 import { CoordError, type WatchEvent } from '../../src/adapters/coord/types.js';
 import { coordStoreSuite } from '../conformance/coord-store.suite.js';
 import { diskListCacheSuite } from '../conformance/disk-list-cache.suite.js';
-import { type EtcdCluster, etcdAvailable, requireService, sleep, startEtcd, waitFor } from '../helpers/services.js';
+import { type EtcdCluster, etcdAvailable, requireService, sleep, startEtcd } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const gate = requireService('etcd', etcdAvailable(), 'etcd not on PATH (apt-get install etcd-server)');
 
@@ -86,18 +87,18 @@ async function eventually<T>(
 ): Promise<{ value: T; failingMs: number; errors: string[] }> {
   const t0 = Date.now();
   const errors: string[] = [];
-  for (;;) {
-    try {
-      const value = await op();
-      return { value, failingMs: errors.length ? Date.now() - t0 : 0, errors };
-    } catch (e) {
+  const { value } = await waitFor(async () => ({ value: await op() }), {
+    what: `${what} to succeed`,
+    timeoutMs: budgetMs,
+    intervalMs: 100,
+    retry: (e) => {
       assert.ok(e instanceof CoordError, `${what}: only CoordError may escape, got ${String(e)}`);
       assert.ok(['unavailable', 'timeout'].includes(e.code), `${what}: unexpected ${e.code}: ${e.message}`);
       errors.push(e.code);
-      if (Date.now() - t0 > budgetMs) throw new Error(`${what} kept failing for ${budgetMs} ms: ${e.message}`);
-      await sleep(100);
-    }
-  }
+      return true;
+    },
+  });
+  return { value, failingMs: errors.length ? Date.now() - t0 : 0, errors };
 }
 
 for (const victim of ['leader', 'follower'] as const) {
@@ -106,7 +107,7 @@ for (const victim of ['leader', 'follower'] as const) {
       const c = cluster(3);
       // every member up (an earlier failed test may have left one down)
       for (let i = 0; i < 3; i++) if ((await c.pid(i)) === undefined) await c.startMember(i);
-      for (let i = 0; i < 3; i++) await waitFor(`member ${i} healthy`, () => c.healthy(i), 15_000, 200);
+      for (let i = 0; i < 3; i++) await waitFor(() => c.healthy(i), { what: `member ${i} healthy`, timeoutMs: 15_000, intervalMs: 200 });
       const ns = `/kill-${victim}-${randomBytes(4).toString('hex')}`;
       const store = newStore(c, { callTimeoutMs: 3000, namespace: ns });
       const events: WatchEvent[] = [];
@@ -165,7 +166,7 @@ for (const victim of ['leader', 'follower'] as const) {
       assert.equal((await store.get('/owned'))?.value, 'mine', 'the kept-alive lease survived');
 
       // every put reached the watch, in order (a put retried after a timeout may have landed twice)
-      await waitFor('watch events for every put', () => events.filter((e) => e.type === 'put').length >= 2 * N, 10_000);
+      await waitFor(() => events.filter((e) => e.type === 'put').length >= 2 * N, { what: 'watch events for every put', timeoutMs: 10_000 });
       const puts = events.filter((e) => e.type === 'put' && !e.key.startsWith('/ops/once/')).map((e) => e.key);
       assert.deepEqual(
         puts.filter((k, i) => k !== puts[i - 1]),
@@ -175,7 +176,7 @@ for (const victim of ['leader', 'follower'] as const) {
 
       // the member comes back by PID and catches up
       await c.startMember(idx);
-      await waitFor('member healthy again', () => c.healthy(idx), 15_000, 200);
+      await waitFor(() => c.healthy(idx), { what: 'member healthy again', timeoutMs: 15_000, intervalMs: 200 });
       const only = newStore(c, { hosts: [c.endpoints[idx]!] });
       // the rejoined member alone has every key (read with a plain client under the same namespace)
       const raw = new Etcd3({ hosts: [c.endpoints[idx]!] });
@@ -211,7 +212,7 @@ describe('etcd, 1 member: the whole cluster down, then back', { skip: gate.skip 
     );
     const lease = await store.grantLease(3);
     await store.put('/down/a', '1');
-    await waitFor('first event', () => events.length === 1, 5000);
+    await waitFor(() => events.length === 1, { what: 'first event', timeoutMs: 5000 });
 
     await c.stopMember(0);
     for (const [what, op] of [
@@ -232,11 +233,11 @@ describe('etcd, 1 member: the whole cluster down, then back', { skip: gate.skip 
     }
 
     await c.startMember(0);
-    await waitFor('etcd healthy', () => c.healthy(0), 15_000, 100);
+    await waitFor(() => c.healthy(0), { what: 'etcd healthy', timeoutMs: 15_000, intervalMs: 100 });
     await eventually('put after restart', () => store.put('/down/d', '4'));
     assert.equal((await store.get('/down/d'))?.value, '4');
-    await waitFor('watch reset after reconnect', () => resets >= 1, 10_000);
-    await waitFor('event after restart', () => events.some((e) => e.key === '/down/d'), 10_000);
+    await waitFor(() => resets >= 1, { what: 'watch reset after reconnect', timeoutMs: 10_000 });
+    await waitFor(() => events.some((e) => e.key === '/down/d'), { what: 'event after restart', timeoutMs: 10_000 });
     // the lease was granted for 3 s and not renewed while etcd was down: it may or may not have lapsed
     await lease.revoke().catch(() => undefined);
     await w.close();

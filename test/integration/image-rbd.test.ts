@@ -24,9 +24,9 @@ import {
   requireService,
   sleep,
   stopSharedCeph,
-  waitFor,
   whenCephReady,
 } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const gate = requireService('ceph', cephAvailable(), 'Ceph not on PATH (apt-get install ceph-mon ceph-osd ceph-mgr ceph-common)');
 
@@ -119,9 +119,7 @@ describe('RbdImageStore specifics', { skip: gate.skip }, () => {
       if (!exited && holder.pid) process.kill(holder.pid, 'SIGKILL');
     }
     // (had the holder been killed, its watch would linger until it times out, ~30 s)
-    await waitFor(
-      'remove after the holder is gone',
-      async () => {
+    await waitFor(async () => {
         try {
           await s.remove(`${p}busy`);
           return true;
@@ -129,10 +127,7 @@ describe('RbdImageStore specifics', { skip: gate.skip }, () => {
           if (e instanceof ImageStoreError && e.code === 'busy') return false;
           throw e;
         }
-      },
-      60_000,
-      1000,
-    );
+      }, { what: 'remove after the holder is gone', timeoutMs: 60_000, intervalMs: 1000 });
   });
 
   it('an unreachable cluster gives unavailable within the deadline, never a hang', async () => {
@@ -199,9 +194,7 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
       // safety net should the file die before after(): our tgtd, by PID
       if (t.pid && t.exitCode === null && t.signalCode === null) process.kill(t.pid, 'SIGKILL');
     });
-    await waitFor(
-      'tgtd ready',
-      async () => {
+    await waitFor(async () => {
         if (t.exitCode !== null) throw new Error(`tgtd exited ${t.exitCode}: ${stderr}`);
         try {
           await run('tgtadm', ['-C', String(control), '--op', 'show', '--mode', 'system'], { timeoutMs: 5000 });
@@ -209,10 +202,7 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
         } catch {
           return false;
         }
-      },
-      30_000,
-      100,
-    ).catch((e) => {
+      }, { what: 'tgtd ready', timeoutMs: 30_000, intervalMs: 100 }).catch((e) => {
       throw new Error(`${(e as Error).message}; tgtd stderr: ${stderr}`);
     });
     tgtdExited = exited;
@@ -258,9 +248,7 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
     } finally {
       await tgtadm(['--op', 'delete', '--mode', 'target', '--tid', '1', '--force']).catch(() => undefined);
     }
-    await waitFor(
-      'image free after the target is gone',
-      async () => {
+    await waitFor(async () => {
         try {
           await s.remove(name);
           return true;
@@ -268,9 +256,6 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
           if (e instanceof ImageStoreError && e.code === 'busy') return false;
           throw e;
         }
-      },
-      60_000,
-      500,
-    );
+      }, { what: 'image free after the target is gone', timeoutMs: 60_000, intervalMs: 500 });
   });
 });

@@ -8,7 +8,8 @@ import pino from 'pino';
 import { checkConfig } from '../../src/domain/config.js';
 import { DiskService } from '../../src/services/disk-service.js';
 import { ISCSI_TOOLS, capacity, discover, lunUrl, verifyPattern, writePattern } from '../helpers/iscsi.js';
-import { type TestProduct, addBody, api, missingTools, startTestProduct, waitFor } from '../helpers/product.js';
+import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = missingTools(ISCSI_TOOLS);
 const GiB = 1024 ** 3;
@@ -25,7 +26,7 @@ describe('disk lifecycle', { skip }, () => {
   });
 
   const status = async (id: string) => (await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk?.status;
-  const until = (id: string, want: string) => waitFor(`disk ${id} ${want}`, async () => ((await status(id)) === want ? true : undefined), 15_000);
+  const until = (id: string, want: string) => waitFor(async () => ((await status(id)) === want ? true : undefined), { what: `disk ${id} ${want}`, timeoutMs: 15_000 });
   const storeKeys = async () => (await tp.product.store.list('/portway/')).map((kv) => kv.key).filter((k) => !k.startsWith('/portway/nodes/'));
 
   it('edits: rename, grow (initiators see the new size), ACL, CHAP; shrink is refused', async () => {
@@ -40,7 +41,7 @@ describe('disk lifecycle', { skip }, () => {
     assert.equal(e.status, 200, JSON.stringify(e.json));
     assert.equal(e.json.disk.name, 'e1-renamed');
     assert.equal(e.json.disk.sizeGb, 3);
-    await waitFor('grown LUN', async () => ((await capacity(lunUrl(ip, IQN(id))).catch(() => 0)) === 3 * GiB ? true : undefined), 15_000);
+    await waitFor(async () => ((await capacity(lunUrl(ip, IQN(id))).catch(() => 0)) === 3 * GiB ? true : undefined), { what: 'grown LUN', timeoutMs: 15_000 });
     assert.equal(await verifyPattern(lunUrl(ip, IQN(id)), 0x11, 0, 65536), true, 'data survives the grow');
 
     e = await api(tp.product, 'PATCH', `/api/v1/disks/${id}`, { sizeGb: 2 });
@@ -53,16 +54,12 @@ describe('disk lifecycle', { skip }, () => {
     assert.equal(e.status, 200, JSON.stringify(e.json));
     assert.equal(JSON.stringify(e.json).includes(chap.password), false);
     // Applied (by the agent, on the edit's watch event) when logins without CHAP are refused and the allowed initiator with CHAP gets in.
-    await waitFor(
-      'ACL and CHAP applied',
-      async () => {
+    await waitFor(async () => {
         const open = await capacity(lunUrl(ip, IQN(id))).then(() => true, () => false);
         const noChap = await capacity(lunUrl(ip, IQN(id)), host).then(() => true, () => false);
         const allowed = (await capacity(lunUrl(ip, IQN(id), chap), host).catch(() => 0)) === 3 * GiB;
         return !open && !noChap && allowed ? true : undefined;
-      },
-      15_000,
-    );
+      }, { what: 'ACL and CHAP applied', timeoutMs: 15_000 });
     await assert.rejects(capacity(lunUrl(ip, IQN(id)), host), 'the allowed initiator without CHAP is refused');
     await assert.rejects(capacity(lunUrl(ip, IQN(id), chap), 'iqn.2016-05.io.portway.test:host-b'));
 

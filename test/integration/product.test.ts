@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { type TestProduct, addBody, api, missingTools, startTestProduct, waitFor } from '../helpers/product.js';
+import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 import { ISCSI_TOOLS, capacity, discover, inquiry, lunUrl, verifyPattern, writePattern } from '../helpers/iscsi.js';
 
 const skip = missingTools(ISCSI_TOOLS);
@@ -22,10 +23,10 @@ describe('single-node product over real iSCSI', { skip }, () => {
   });
 
   const started = (id: string) =>
-    waitFor(`disk ${id} started`, async () => {
+    waitFor(async () => {
       const r = await api(tp.product, 'GET', `/api/v1/disks/${id}`);
       return r.json.disk?.status === 'started' ? r.json.disk : undefined;
-    });
+    }, { what: `disk ${id} started` });
 
   it('adds web1 (10 GB, 2 automatic paths): starting, then started; each path answers with its IQN and 10 GiB', async () => {
     const t0 = Date.now();
@@ -149,20 +150,20 @@ describe('single-node product over real iSCSI', { skip }, () => {
     };
     const pids = await pidsOf();
     await tp.restart({ release: false });
-    const disksAfter = await waitFor('all started again', async () => {
+    const disksAfter = await waitFor(async () => {
       const d = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
       return d.every((x: { status: string }) => x.status === 'started') ? d : undefined;
-    });
+    }, { what: 'all started again' });
     assert.deepEqual(disksAfter.map((d: { id: string; name: string }) => [d.id, d.name]), disksBefore.map((d: { id: string; name: string }) => [d.id, d.name]));
     assert.deepEqual(await pidsOf(), pids, 'the same tgtd processes still serve every path');
     assert.equal(await verifyPattern(lunUrl('127.31.1.11', 'iqn.2016-05.io.portway.test:00001'), 0x5a, 0, 1024 * 1024), true);
 
     // A clean stop gives every path back; the next start serves them again.
     await tp.restart({ release: true });
-    await waitFor('all started after a clean restart', async () => {
+    await waitFor(async () => {
       const d = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
       return d.length === disksBefore.length && d.every((x: { status: string }) => x.status === 'started') ? true : undefined;
-    });
+    }, { what: 'all started after a clean restart' });
     assert.equal(await verifyPattern(lunUrl('127.31.1.10', 'iqn.2016-05.io.portway.test:00001'), 0x5a, 0, 1024 * 1024), true);
   });
 

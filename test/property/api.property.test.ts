@@ -21,6 +21,7 @@ import { parseShowTargets } from '../../src/adapters/tgt/tgt-show.js';
 import { isValidIqn } from '../../src/domain/validate.js';
 import { ISCSI_TOOLS } from '../helpers/iscsi.js';
 import { type TestProduct, missingTools, startTestProduct } from '../helpers/product.js';
+import { WaitTimeout, waitFor } from '../helpers/wait.js';
 import { assertConsistent, snapshot } from '../reliability/lib/consistency.js';
 import { tgtdProcs } from '../reliability/lib/procs.js';
 
@@ -432,13 +433,15 @@ describe('API properties against the real product (fast-check)', { skip, timeout
   it('afterwards: only the accepted disks reached tgtd and the disk (IQNs, IPs, ACLs, CHAP users, files)', async () => {
     assert.ok(names.size > 0, 'some adds were accepted');
     const t0 = Date.now();
-    const end = t0 + 40_000;
     let disks: { id: string; iqn: string; status: string }[] = [];
-    for (;;) {
+    const read = async () => {
       disks = (await send('GET', '/api/v1/disks')).json.disks;
-      if (disks.every((d) => d.status === 'started') || Date.now() > end) break;
-      await new Promise((r) => setTimeout(r, 200));
-    }
+      return disks.every((d) => d.status === 'started');
+    };
+    // At the bound, the assertion below names the disks that did not start.
+    await waitFor(read, { what: 'every accepted disk started', timeoutMs: 40_000, intervalMs: 200 }).catch((e) => {
+      if (!(e instanceof WaitTimeout)) throw e;
+    });
     assert.deepEqual(
       disks.filter((d) => d.status !== 'started'),
       [],

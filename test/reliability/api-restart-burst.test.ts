@@ -10,6 +10,7 @@ import { type Socket, connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { ISCSI_TOOLS } from '../helpers/iscsi.js';
 import { addBody, missingTools } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 import { type ChildProduct, childProduct, request } from './lib/child-product.js';
 import { allStarted, checkChild, cleanupChild, measured, sleep } from './lib/common.js';
 import { waitDead } from './lib/procs.js';
@@ -72,19 +73,15 @@ function readResponse(s: Socket, timeoutMs = 30_000): Promise<{ status: number; 
 
 /** Resolves once the server refuses new connections (it has begun to close). */
 async function untilRefused(url: string, timeoutMs = 30_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const refused = await open(url).then(
+  const refused = () =>
+    open(url).then(
       (s) => {
         s.destroy();
         return false;
       },
       () => true,
     );
-    if (refused) return;
-    if (Date.now() > end) throw new Error(`the server still accepts connections ${timeoutMs} ms after SIGTERM`);
-    await sleep(20);
-  }
+  await waitFor(refused, { what: 'the server to refuse connections after SIGTERM', timeoutMs, intervalMs: 20 });
 }
 
 const postHead = (body: string) =>

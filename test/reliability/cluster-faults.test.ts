@@ -16,7 +16,8 @@ import { run } from '../../src/adapters/exec.js';
 import { ISCSI_TOOLS } from '../helpers/iscsi.js';
 import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
 import { CEPH_TOOLS, type CephCluster, type EtcdCluster, REPO, startEtcd, stopSharedCeph, whenCephReady } from '../helpers/services.js';
-import { measured, sleep } from './lib/common.js';
+import { waitFor } from '../helpers/wait.js';
+import { measured } from './lib/common.js';
 import { waitConsistent } from './lib/consistency.js';
 import { alive, waitDead } from './lib/procs.js';
 
@@ -63,19 +64,20 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
       what,
     );
   const allStarted = async (timeoutMs: number) => {
-    const end = Date.now() + timeoutMs;
-    for (;;) {
-      const r = await api(tp.product, 'GET', '/api/v1/disks').catch(() => undefined);
-      const disks = r?.json?.disks as { status: string }[] | undefined;
-      if (disks?.every((d) => d.status === 'started')) return;
-      if (Date.now() > end) throw new Error(`not all disks started within ${timeoutMs} ms: ${JSON.stringify(r?.json).slice(0, 1000)}`);
-      await sleep(100);
-    }
+    let last: unknown;
+    await waitFor(
+      async () => {
+        const r = await api(tp.product, 'GET', '/api/v1/disks').catch(() => undefined);
+        last = r?.json;
+        return (r?.json?.disks as { status: string }[] | undefined)?.every((d) => d.status === 'started');
+      },
+      { what: 'every disk started', timeoutMs, intervalMs: 100, detail: () => JSON.stringify(last).slice(0, 1000) },
+    );
   };
   const etcdBack = async () => {
     const t0 = Date.now();
     await etcd.startMember(0);
-    for (let i = 0; i < 300 && !(await etcd.healthy(0)); i++) await sleep(100);
+    await waitFor(() => etcd.healthy(0), { what: 'etcd healthy again', timeoutMs: 30_000, intervalMs: 100 });
     return Date.now() - t0;
   };
   /** Nothing of the failed add: no new image, no new key (name or IP index included). */
@@ -135,14 +137,9 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
     const t0 = Date.now();
     const reply = api(tp.product, 'POST', '/api/v1/disks', addBody('etcd-dies-midway'));
     // Kill etcd as soon as the add runs `rbd create` (its lock and its read of the disks are done).
-    let killedAt = 0;
-    for (let i = 0; i < 400 && !killedAt; i++) {
-      if (rbdProcs('image-0').length > 0) {
-        await etcd.killMember(0);
-        killedAt = Date.now() - t0;
-      } else await sleep(5);
-    }
-    assert.ok(killedAt, 'saw the add create its image');
+    await waitFor(() => rbdProcs('image-0').length > 0, { what: 'the add to run rbd create', timeoutMs: 5000, intervalMs: 5 });
+    await etcd.killMember(0);
+    const killedAt = Date.now() - t0;
     const r = await reply;
     const ms = Date.now() - t0;
     measured(`etcd SIGKILLed ${killedAt} ms into an add (during rbd create) -> error reply`, ms);
@@ -186,11 +183,13 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
     await nothingLeft(imagesBefore, keysBefore, 'while-osd-down');
     const t2 = Date.now();
     let again = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-osd'));
-    for (let i = 0; i < 10 && again.status !== 201; i++) {
-      await sleep(2000);
-      again = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-osd'));
-    }
-    assert.equal(again.status, 201, JSON.stringify(again.json));
+    await waitFor(
+      async () => {
+        if (again.status !== 201) again = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-osd'));
+        return again.status === 201;
+      },
+      { what: 'an add to succeed', timeoutMs: 20_000, intervalMs: 2000, detail: () => JSON.stringify(again.json) },
+    );
     measured('OSD back -> next add succeeds', Date.now() - t2);
     await allStarted(60_000);
     await check('after the OSD came back');

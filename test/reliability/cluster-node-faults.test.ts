@@ -18,9 +18,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { type SimCluster, type SimNode, waitUntil } from '../harness/cluster.js';
+import type { SimCluster, SimNode } from '../harness/cluster.js';
 import { ipn, killPid, namespaceInode, pidsInNamespaces } from '../harness/netns.js';
 import { haCluster, haSkip } from '../harness/suite.js';
+import { waitFor } from '../helpers/wait.js';
 import { clusterImages, waitClusterConsistent } from './lib/cluster-check.js';
 import { measured } from './lib/common.js';
 
@@ -50,15 +51,10 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     assert.ok(added.ok, JSON.stringify(added));
     const { id } = added.disk;
     // The first owner key that says `configuring`: its node is between taking the path and serving it.
-    const hit = await waitUntil(
-      'a path in configuring',
-      async () => {
+    const hit = await waitFor(async () => {
         for (const [n, o] of await c.owners(id)) if (o.state === 'configuring') return { n, node: o.node };
         return undefined;
-      },
-      30_000,
-      5,
-    );
+      }, { what: 'a path in configuring', timeoutMs: 30_000, intervalMs: 5 });
     const victim = c.node(hit.node);
     victim.killAgent();
     const killed = killNodeChildren(victim);
@@ -76,10 +72,10 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     process.stderr.write(`# path ${hit.n}: ${adopted ? 'adopted by the restarted agent' : `taken by ${owners.get(hit.n)?.node} (the lease ran out before the restart)`}\n`);
     // Clean up, so the next test's victim serves nothing of a started disk.
     assert.ok((await c.disks.stop(id)).ok);
-    await waitUntil('disk stopped', async () => {
+    await waitFor(async () => {
       const d = await c.disks.get(id);
       return d.ok && d.disk.status === 'stopped' ? true : undefined;
-    }, 30_000, 100);
+    }, { what: 'disk stopped', timeoutMs: 30_000, intervalMs: 100 });
     assert.ok((await c.disks.delete(id)).ok);
   });
 
@@ -101,17 +97,12 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     const early = await c.disks.delete(id);
     if (held) assert.equal(early.ok ? 'deleted' : early.code, 'disk_not_stopped', 'no delete while the dead node holds a path');
     else process.stderr.write(`# note: ${victim.name} had released its path before the kill\n`);
-    const deleted = early.ok || await waitUntil(
-      'the delete to go through',
-      async () => {
+    const deleted = early.ok || await waitFor(async () => {
         const r = await c.disks.delete(id);
         if (r.ok) return true;
         assert.equal(r.code, 'disk_not_stopped', r.message);
         return undefined;
-      },
-      (TTL + 20) * 1000,
-      250,
-    );
+      }, { what: 'the delete to go through', timeoutMs: (TTL + 20) * 1000, intervalMs: 250 });
     assert.ok(deleted);
     measured('owner agent killed after a stop -> delete completed (its lease ran out)', Date.now() - t0);
     assert.equal((await clusterImages(c).list()).some((i) => i.name === `image-${id}`), false, 'the image is gone');
@@ -119,7 +110,7 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     // safe here only because the victim holds no path of a started disk, which another node would
     // take once the lease ran out); its agent, started again, removes both.
     await victim.startAgent();
-    await waitUntil('the deleted disk\'s tgtd and IP gone from the restarted node', async () => !victim.tgtds().some((t) => t.ip === ip) && !(await victim.pathIps()).includes(ip), 60_000, 100).catch((e) => {
+    await waitFor(async () => !victim.tgtds().some((t) => t.ip === ip) && !(await victim.pathIps()).includes(ip), { what: 'the deleted disk\'s tgtd and IP gone from the restarted node', timeoutMs: 60_000, intervalMs: 100 }).catch((e) => {
       // Seen once under heavy load (30 s bound then): show what the restarted agent did.
       const tail = victim.logText().split('\n').filter((l) => l.includes(ip) || /"level":[45]0/.test(l)).slice(-15);
       throw new Error(`${(e as Error).message}; tgtds ${JSON.stringify(victim.tgtds())}; ${victim.name}'s log:\n${tail.join('\n')}`);

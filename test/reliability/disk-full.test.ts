@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ISCSI_TOOLS, discover, lunUrl, verifyPattern, writePattern } from '../helpers/iscsi.js';
 import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 import { measured, sleep } from './lib/common.js';
 import { assertConsistent, snapshot } from './lib/consistency.js';
 import { killTgtds, tgtdProcs } from './lib/procs.js';
@@ -56,13 +57,8 @@ describe('fault: the state dir filesystem is full', { skip, timeout: 180_000 }, 
       { settled: true, backingOf: (n) => join(mnt, 'state', 'images', `${n}.img`) },
       what,
     );
-  const started = async (id: string) => {
-    for (let i = 0; i < 200; i++) {
-      if ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk?.status === 'started') return;
-      await sleep(50);
-    }
-    throw new Error(`disk ${id} not started`);
-  };
+  const started = (id: string) =>
+    waitFor(async () => (await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk?.status === 'started', { what: `disk ${id} started` });
 
   before(async () => {
     mnt = mkdtempSync(join(tmpdir(), 'portway-full-'));
@@ -139,12 +135,15 @@ describe('fault: the state dir filesystem is full', { skip, timeout: 180_000 }, 
   it('space freed: adds work again, the store is consistent, also after a restart', async () => {
     unlinkSync(fillFile());
     const t0 = Date.now();
-    let r = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-full', { activePaths: 1 }));
-    for (let i = 0; i < 50 && r.status !== 201; i++) {
-      await sleep(100);
-      r = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-full', { activePaths: 1 }));
-    }
-    assert.equal(r.status, 201, JSON.stringify(r.json));
+    let last: unknown;
+    const r = await waitFor(
+      async () => {
+        const a = await api(tp.product, 'POST', '/api/v1/disks', addBody('after-full', { activePaths: 1 }));
+        last = a.json;
+        return a.status === 201 ? a : undefined;
+      },
+      { what: 'an add to succeed', timeoutMs: 5000, intervalMs: 100, detail: () => JSON.stringify(last) },
+    );
     measured('space freed -> next add succeeds', Date.now() - t0);
     await started(r.json.disk.id);
     await check('after space was freed');

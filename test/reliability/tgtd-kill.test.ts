@@ -10,7 +10,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ISCSI_TOOLS, discover, lunUrl, verifyPattern, writePattern } from '../helpers/iscsi.js';
 import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
-import { measured, sleep } from './lib/common.js';
+import { waitFor } from '../helpers/wait.js';
+import { measured } from './lib/common.js';
 import { assertConsistent, snapshot } from './lib/consistency.js';
 import { alive, tgtdProcs, waitDead } from './lib/procs.js';
 
@@ -35,19 +36,19 @@ describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, (
 
   /** Waits until ip is served by a live tgtd other than oldPid that answers discovery; returns ms. */
   const restored = async (ip: string, oldPid: number, t0: number): Promise<number> => {
-    for (;;) {
-      const procs = tgtdProcs(PREFIX).filter((p) => p.ip === ip);
-      assert.ok(procs.length <= 1, `never two tgtds on ${ip}: ${JSON.stringify(procs)}`);
-      if (procs.length === 1 && procs[0]?.pid !== oldPid) {
-        const ok = await discover(ip).then(
+    await waitFor(
+      async () => {
+        const procs = tgtdProcs(PREFIX).filter((p) => p.ip === ip);
+        assert.ok(procs.length <= 1, `never two tgtds on ${ip}: ${JSON.stringify(procs)}`);
+        if (procs.length !== 1 || procs[0]?.pid === oldPid) return false;
+        return discover(ip).then(
           (t) => t.includes(iqn),
           () => false,
         );
-        if (ok) return Date.now() - t0;
-      }
-      if (Date.now() - t0 > RESTORE_BOUND_MS) throw new Error(`${ip} not restored ${RESTORE_BOUND_MS} ms after its tgtd was killed`);
-      await sleep(50);
-    }
+      },
+      { what: `${ip} restored after its tgtd was killed`, timeoutMs: RESTORE_BOUND_MS - (Date.now() - t0) },
+    );
+    return Date.now() - t0;
   };
 
   before(async () => {
@@ -55,10 +56,9 @@ describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, (
     const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('victim', { activePaths: 2, subnet: 3 }));
     assert.equal(r.status, 201, JSON.stringify(r.json));
     iqn = r.json.disk.iqn;
-    for (let i = 0; i < 200; i++) {
-      if ((await api(tp.product, 'GET', `/api/v1/disks/${r.json.disk.id}`)).json.disk.status === 'started') break;
-      await sleep(50);
-    }
+    await waitFor(async () => (await api(tp.product, 'GET', `/api/v1/disks/${r.json.disk.id}`)).json.disk.status === 'started', {
+      what: 'the disk started',
+    });
     ips = (await api(tp.product, 'GET', `/api/v1/disks/${r.json.disk.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip);
     await writePattern(lunUrl(ips[0] as string, iqn), 0xa1, 0, 4 * MiB);
     await writePattern(lunUrl(ips[1] as string, iqn), 0xb2, 8 * MiB, 4 * MiB);

@@ -17,6 +17,7 @@ import { checkConfig } from '../../src/domain/config.js';
 import { DEFAULT_CONFIG } from '../../src/domain/config.js';
 import { PENDING, diskKey } from '../../src/domain/keys.js';
 import { DiskService } from '../../src/services/disk-service.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -62,8 +63,7 @@ describe('an add interrupted between the image and the keys', () => {
     assert.equal(pendingAtCreate.length, 1, 'an intent key exists while the image is being created');
     assert.match(pendingAtCreate[0] as string, /"server":"node1"/);
     // removed in the background; the intent keeps the id reserved meanwhile
-    for (let i = 0; i < 100 && (await store.list(PENDING)).length > 0; i++) await new Promise((res) => setTimeout(res, 20));
-    assert.deepEqual(await store.list(PENDING), [], 'a failed add removes its intent');
+    await waitFor(async () => (await store.list(PENDING)).length === 0, { what: 'a failed add to remove its intent', timeoutMs: 2000, intervalMs: 20 });
     assert.deepEqual(await images.list(), [], 'and its image');
     await store.close();
   });

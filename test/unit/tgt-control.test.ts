@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { TgtError, encodeParams, encodeRequest, request, targetOps, tgtadmMessage } from '../../src/adapters/tgt/tgt-control.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('tgt-control: encoding', () => {
   it('lays the header out as tgtadm does (120 bytes, len, tid, lun, force) and NUL-terminates the text', () => {
@@ -136,8 +137,7 @@ describe('tgt-control: stand-in sockets', () => {
     const t0 = Date.now();
     await assert.rejects(request(3, { mode: 'system', op: 'show' }, { socketDir: dir, timeoutMs: 300 }), /did not answer/);
     assert.ok(Date.now() - t0 < 5000);
-    for (let i = 0; i < 100 && !closed; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(closed, true, 'the client closed its end');
+    await waitFor(() => closed, { what: 'the client to close its end', timeoutMs: 1000, intervalMs: 10 });
   });
 
   it('a connection closed without an answer, a half answer, no socket: each an error', async () => {
@@ -154,7 +154,6 @@ describe('tgt-control: stand-in sockets', () => {
     await assert.rejects(request(5, { mode: 'system', op: 'show' }, { socketDir: dir }), /tgtd closed the socket/);
     await assert.rejects(request(6, { mode: 'system', op: 'show' }, { socketDir: dir }), /can't connect to tgt daemon/);
     await assert.rejects(request(40000, { mode: 'system', op: 'show' }, { socketDir: dir }), /out of range/);
-    for (let i = 0; i < 100 && open.size > 0; i++) await new Promise((r) => setTimeout(r, 10));
-    assert.equal(open.size, 0, 'no connection left open');
+    await waitFor(() => open.size === 0, { what: 'no connection left open', timeoutMs: 1000, intervalMs: 10 });
   });
 });

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { FileImageStore } from '../../../src/adapters/images/file-store.js';
 import type { SimCluster } from '../../harness/cluster.js';
 import { namespaceInode } from '../../harness/netns.js';
+import { waitFor } from '../../helpers/wait.js';
 import { check, snapshot } from './consistency.js';
 import type { TgtdProc } from './procs.js';
 
@@ -123,18 +124,20 @@ export async function waitClusterConsistent(c: SimCluster, timeoutMs: number): P
   let last: string[] = [];
   let convergedMs: number | undefined;
   let said = t0;
-  for (;;) {
-    last = await clusterViolations(c, { inquiry: false });
-    if (last.length === 0) {
-      convergedMs ??= Date.now() - t0;
-      last = await clusterViolations(c, { inquiry: true });
-      if (last.length === 0) return { convergedMs, checkedMs: Date.now() - t0 };
-    }
-    if (Date.now() - t0 > timeoutMs) throw new Error(`the cluster did not converge within ${timeoutMs} ms:\n  - ${last.join('\n  - ')}`);
-    if (Date.now() - said > 10_000) {
-      said = Date.now();
-      process.stderr.write(`# still converging after ${Math.round((said - t0) / 1000)} s: ${last.slice(0, 3).join('; ')}${last.length > 3 ? ` (+${last.length - 3})` : ''}\n`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
+  return waitFor(
+    async () => {
+      last = await clusterViolations(c, { inquiry: false });
+      if (last.length === 0) {
+        convergedMs ??= Date.now() - t0;
+        last = await clusterViolations(c, { inquiry: true });
+        if (last.length === 0) return { convergedMs, checkedMs: Date.now() - t0 };
+      }
+      if (Date.now() - said > 10_000) {
+        said = Date.now();
+        process.stderr.write(`# still converging after ${Math.round((said - t0) / 1000)} s: ${last.slice(0, 3).join('; ')}${last.length > 3 ? ` (+${last.length - 3})` : ''}\n`);
+      }
+      return undefined;
+    },
+    { what: 'the cluster to converge', timeoutMs, intervalMs: 500, detail: () => `\n  - ${last.join('\n  - ')}` },
+  );
 }

@@ -2,11 +2,12 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { FileImageStore } from '../../../src/adapters/images/file-store.js';
+import { waitFor } from '../../helpers/wait.js';
 import { type ChildProduct, request } from './child-product.js';
 import { type CheckOptions, assertConsistent, readEmbeddedStoreDir, snapshot } from './consistency.js';
 import { killTgtds } from './procs.js';
 
-export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export { sleep } from '../../helpers/wait.js';
 
 /** Lines for docs/RELIABILITY.md: every fault test prints its measured times with this prefix. */
 export function measured(what: string, ms: number): void {
@@ -15,17 +16,17 @@ export function measured(what: string, ms: number): void {
 
 /** Polls until every disk is started (and there are `count` of them, when given); returns the list. */
 export async function allStarted(url: string, timeoutMs = 30_000, count?: number): Promise<any[]> {
-  const end = Date.now() + timeoutMs;
   let last: unknown;
-  for (;;) {
-    const r = await request(url, 'GET', '/api/v1/disks', undefined, 5_000);
-    last = r.json ?? r.error;
-    const disks = r.json?.disks as { status: string }[] | undefined;
-    if (r.status === 200 && disks && (count === undefined || disks.length === count) && disks.every((d) => d.status === 'started'))
-      return disks;
-    if (Date.now() > end) throw new Error(`not every disk started within ${timeoutMs} ms: ${JSON.stringify(last).slice(0, 2000)}`);
-    await sleep(50);
-  }
+  return waitFor(
+    async () => {
+      const r = await request(url, 'GET', '/api/v1/disks', undefined, 5_000);
+      last = r.json ?? r.error;
+      const disks = r.json?.disks as { status: string }[] | undefined;
+      const done = r.status === 200 && disks && (count === undefined || disks.length === count) && disks.every((d) => d.status === 'started');
+      return done ? disks : undefined;
+    },
+    { what: 'every disk started', timeoutMs, detail: () => JSON.stringify(last).slice(0, 2000) },
+  );
 }
 
 /** Consistency of a single-node product that runs in a child process (its files read directly). */

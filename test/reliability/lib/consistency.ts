@@ -16,6 +16,7 @@ import type { CoordStore } from '../../../src/adapters/coord/types.js';
 import { run } from '../../../src/adapters/exec.js';
 import { parseShowTargets } from '../../../src/adapters/tgt/tgt-show.js';
 import { diskIdOfImage, parseDiskMeta } from '../../../src/domain/disk.js';
+import { waitFor } from '../../helpers/wait.js';
 import { type TgtdProc, tgtdProcs } from './procs.js';
 
 export interface Snapshot {
@@ -305,22 +306,25 @@ export async function waitConsistent(
 ): Promise<number> {
   const t0 = Date.now();
   let last = 'no snapshot could be taken';
-  for (;;) {
-    try {
+  await waitFor(
+    async () => {
       const s = await snapshot(await read.keys(), await read.images(), read.ipPrefix);
       const later = await read.keys();
       const always = [...check(s, { ...o, settled: false }), ...unownedServing(s, later, o.node)];
       if (always.length > 0) throw new Inconsistent(`${what} is inconsistent while converging:\n  - ${always.join('\n  - ')}`);
       const strict = check(s, { ...o, settled: true });
-      if (strict.length === 0) return Date.now() - t0;
       last = strict.join('\n  - ');
-    } catch (e) {
-      if (e instanceof Inconsistent) throw e;
-      last = `snapshot failed: ${(e as Error).message}`;
-    }
-    if (Date.now() - t0 > o.timeoutMs) throw new Error(`${what} did not converge within ${o.timeoutMs} ms:\n  - ${last}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
+      return strict.length === 0;
+    },
+    {
+      what: `${what} to converge`,
+      timeoutMs: o.timeoutMs,
+      intervalMs: 200,
+      retry: (e) => !(e instanceof Inconsistent), // a read that failed (a store just back): the next poll
+      detail: () => `\n  - ${last}`,
+    },
+  );
+  return Date.now() - t0;
 }
 
 /** Throws with every violation listed. */

@@ -4,6 +4,7 @@
  */
 import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { alive } from '../../helpers/procs.js';
+import { waitFor } from '../../helpers/wait.js';
 
 export interface TgtdProc {
   pid: number;
@@ -40,11 +41,7 @@ export function tgtdProcs(ipPrefix: string): TgtdProc[] {
 }
 
 export async function waitDead(pid: number, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (alive(pid)) {
-    if (Date.now() > end) throw new Error(`pid ${pid} still alive after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await waitFor(() => !alive(pid), { what: `pid ${pid} to exit`, timeoutMs, intervalMs: 20 });
 }
 
 /** SIGKILLs each tgtd of ipPrefix by its PID (test cleanup of daemons a killed product left). */
