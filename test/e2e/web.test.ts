@@ -76,9 +76,15 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByTestId('field-ipMode-manual').check();
     await page.getByLabel('Path 1 IP').fill('127.41.1.200');
     await page.getByLabel('Path 2 IP').fill('127.41.1.201');
+    // Shared is the default; choosing spread says what it costs.
+    assert.equal(await page.getByTestId('field-placement-shared').isChecked(), true);
+    assert.equal(await page.getByTestId('placement-spread-warning').count(), 0);
+    await page.getByTestId('field-placement-spread').check();
+    assert.match((await page.getByTestId('placement-spread-warning').textContent()) ?? '', /reservations then hold per node/);
     await page.getByTestId('create-disk').click();
     await page.getByTestId('disk-row-00002').waitFor();
     await waitDiskStatus(page, '00002', 'started');
+    assert.equal((await admin.api('GET', '/api/v1/disks/00002')).json.disk.placement, 'spread');
   });
 
   it("shows the server's message beside a wrong manual IP", async () => {
@@ -138,6 +144,8 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByTestId('edit-name').fill('db1-renamed');
     await page.getByTestId('edit-acl-iqn').check();
     await page.getByTestId('edit-iqn').fill('iqn.1993-08.org.debian:01:host1');
+    await page.getByTestId('edit-placement-shared').check();
+    await page.getByTestId('placement-change-note').waitFor();
     await page.getByTestId('save-disk').click();
     await page.getByTestId('edit-disk-dialog').waitFor({ state: 'detached' });
     await page.waitForFunction(() => document.querySelector('[data-testid="disk-row-00002"]')?.textContent?.includes('db1-renamed'));
@@ -145,6 +153,7 @@ describe('web UI in chromium', { skip }, () => {
     assert.equal(d.name, 'db1-renamed');
     assert.equal(d.sizeGb, 3);
     assert.equal(d.acl, 'iqn.1993-08.org.debian:01:host1');
+    assert.equal(d.placement, 'shared');
   });
 
   it("stops and deletes a disk from its page, each after a confirmation", async () => {
@@ -152,6 +161,7 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByRole('heading', { level: 1, name: /db1-renamed/ }).waitFor();
     assert.equal(new URL(page.url()).pathname, '/disks/00002');
     await page.getByTestId('prop-acl').getByText('iqn.1993-08.org.debian:01:host1').waitFor();
+    assert.match((await page.getByTestId('prop-placement').textContent()) ?? '', /^Shared/);
     // Delete is refused while the disk runs: the dialog says to stop it first.
     await page.getByTestId('detail-delete').click();
     await page.getByTestId('confirm-blocked').waitFor();

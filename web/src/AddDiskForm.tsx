@@ -10,6 +10,7 @@ import {
   addDisk,
   type ClusterConfigView,
   type DiskView,
+  type Placement,
   type SubnetChoice,
   type SubnetView,
 } from './api';
@@ -20,6 +21,7 @@ export type FieldName =
   | 'sizeGb'
   | 'activePaths'
   | 'subnet'
+  | 'placement'
   | 'path1'
   | 'path2'
   | 'acl.iqn'
@@ -31,6 +33,7 @@ const FIELD_NAMES: readonly FieldName[] = [
   'sizeGb',
   'activePaths',
   'subnet',
+  'placement',
   'path1',
   'path2',
   'acl.iqn',
@@ -52,6 +55,20 @@ const FIELD_ALIASES: Record<string, FieldName> = {
 };
 
 export const MAX_PATHS = 8;
+
+/** The two placements, as the form offers them (the API documents the same). */
+export const PLACEMENT_CHOICES: readonly { value: Placement; title: string; detail: string }[] = [
+  {
+    value: 'shared',
+    title: 'Shared (one node)',
+    detail: 'Every path on one node: reservations hold across all paths. For disks that several hosts share.',
+  },
+  {
+    value: 'spread',
+    title: 'Spread (several nodes)',
+    detail: 'Paths over several nodes for one host using multipath; reservations hold per node only.',
+  },
+];
 const AUTO_ONLY_FROM = 3;
 
 interface FormState {
@@ -59,6 +76,7 @@ interface FormState {
   sizeGb: string;
   activePaths: number;
   subnet: SubnetChoice;
+  placement: Placement;
   ipMode: 'auto' | 'manual';
   path1: string;
   path2: string;
@@ -74,6 +92,7 @@ const INITIAL: FormState = {
   sizeGb: '',
   activePaths: 2,
   subnet: 1,
+  placement: 'shared',
   ipMode: 'auto',
   path1: '',
   path2: '',
@@ -90,7 +109,7 @@ interface ShownError {
 }
 
 function visibleFields(f: FormState): Set<FieldName> {
-  const v = new Set<FieldName>(['name', 'sizeGb', 'activePaths', 'subnet']);
+  const v = new Set<FieldName>(['name', 'sizeGb', 'activePaths', 'subnet', 'placement']);
   const manual = f.ipMode === 'manual' && f.activePaths < AUTO_ONLY_FROM;
   if (manual) v.add('path1');
   if (manual && f.activePaths === 2) v.add('path2');
@@ -122,6 +141,7 @@ function toRequest(f: FormState): AddDiskRequest {
     sizeGb: size === '' ? Number.NaN : Number(size),
     activePaths: f.activePaths,
     subnet: f.subnet,
+    placement: f.placement,
     ipMode: manual ? 'manual' : 'auto',
     acl: f.aclMode === 'iqn' ? { mode: 'iqn', iqn: f.iqn.trim() } : { mode: 'all' },
     auth: f.authMode === 'chap' ? { mode: 'chap', user: f.chapUser.trim(), password: f.chapPassword } : { mode: 'none' },
@@ -354,6 +374,36 @@ export function AddDiskForm({
           })}
         </div>
         <FieldError id={errId('subnet')} error={errorFor('subnet')} testId="error-subnet" />
+      </fieldset>
+
+      <fieldset className="fieldset" aria-describedby={errorFor('placement') ? errId('placement') : undefined}>
+        <legend>Placement</legend>
+        <div className="choice-row">
+          {PLACEMENT_CHOICES.map((c) => (
+            <label key={c.value} className="choice-card" htmlFor={id(`placement-${c.value}`)}>
+              <input
+                id={id(`placement-${c.value}`)}
+                type="radio"
+                name={`${uid}-placement`}
+                value={c.value}
+                data-testid={`field-placement-${c.value}`}
+                checked={form.placement === c.value}
+                onChange={() => set('placement', c.value, 'placement')}
+              />
+              <span className="choice-text">
+                <span className="choice-title">{c.title}</span>
+                <span className="choice-detail">{c.detail}</span>
+              </span>
+            </label>
+          ))}
+        </div>
+        {form.placement === 'spread' ? (
+          <p className="field-warning" role="note" data-testid="placement-spread-warning">
+            SCSI reservations then hold per node, not per disk: do not share this disk between hosts of a cluster
+            (VMware, Hyper-V, Windows failover cluster, fence_scsi).
+          </p>
+        ) : null}
+        <FieldError id={errId('placement')} error={errorFor('placement')} testId="error-placement" />
       </fieldset>
 
       <fieldset className="fieldset">

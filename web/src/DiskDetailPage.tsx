@@ -111,6 +111,12 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
             <dd>{SUBNET_TEXT[disk.subnet] ?? disk.subnet}</dd>
           </div>
           <div>
+            <dt>Placement</dt>
+            <dd data-testid="prop-placement">
+              {disk.placement === 'shared' ? 'Shared: every path on one node (reservations across all paths)' : 'Spread: paths over several nodes (reservations per node only)'}
+            </dd>
+          </div>
+          <div>
             <dt>Access (ACL)</dt>
             <dd data-testid="prop-acl">{disk.acl ? <span className="mono">{disk.acl}</span> : 'All initiators'}</dd>
           </div>

@@ -1,10 +1,11 @@
 /**
- * Edit a disk (PATCH /api/v1/disks/:id): rename, grow (never shrink), ACL, CHAP. Only the fields the
+ * Edit a disk (PATCH /api/v1/disks/:id): rename, grow (never shrink), ACL, CHAP, placement. Only the fields the
  * user changed are sent. CHAP with the same user and an empty password keeps the stored password.
  * The server's message appears beside the field it names.
  */
 import { type ChangeEvent, type FormEvent, useId, useState } from 'react';
-import { type DiskView, type EditDiskRequest, editDisk } from './api';
+import { PLACEMENT_CHOICES } from './AddDiskForm';
+import { type DiskView, type EditDiskRequest, type Placement, editDisk } from './api';
 import { Field, FormActions, FormError, focusError, placeError, type ShownError } from './Field';
 
 interface EditDiskFormProps {
@@ -26,6 +27,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
   const [authMode, setAuthMode] = useState<'none' | 'chap'>(disk.chapUser ? 'chap' : 'none');
   const [chapUser, setChapUser] = useState(disk.chapUser);
   const [chapPassword, setChapPassword] = useState('');
+  const [placement, setPlacement] = useState<Placement>(disk.placement);
   const [error, setError] = useState<ShownError | undefined>(undefined);
   const [busy, setBusy] = useState(false);
 
@@ -43,6 +45,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
     } else if (chapUser.trim() !== disk.chapUser || chapPassword !== '' || disk.chapUser === '') {
       req.auth = chapPassword === '' && keepsPassword ? { mode: 'chap', user: chapUser.trim() } : { mode: 'chap', user: chapUser.trim(), password: chapPassword };
     }
+    if (placement !== disk.placement) req.placement = placement;
     return req;
   }
 
@@ -192,6 +195,36 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
               )}
             </Field>
           </div>
+        ) : null}
+      </fieldset>
+
+      <fieldset className="fieldset">
+        <legend>Placement</legend>
+        <div className="radio-row">
+          {PLACEMENT_CHOICES.map((c) => (
+            <label key={c.value} className="radio" title={c.detail}>
+              <input
+                type="radio"
+                name={`${uid}-placement`}
+                checked={placement === c.value}
+                onChange={() => setPlacement(c.value)}
+                data-testid={`edit-placement-${c.value}`}
+              />
+              {c.title}
+            </label>
+          ))}
+        </div>
+        {placement !== disk.placement ? (
+          <p className="field-hint" data-testid="placement-change-note">
+            {placement === 'shared'
+              ? 'The paths move onto one node after saving (a path on another node is briefly away while it moves).'
+              : 'The paths spread over the nodes at the next rebalance or failover.'}
+          </p>
+        ) : null}
+        {placement === 'spread' ? (
+          <p className="field-warning" role="note" data-testid="placement-spread-warning">
+            SCSI reservations hold per node, not per disk: do not share a spread disk between hosts of a cluster.
+          </p>
         ) : null}
       </fieldset>
 

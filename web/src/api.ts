@@ -10,10 +10,10 @@
  * the permissions may have changed.
  */
 import { PERMISSIONS, type Permission } from '../../src/domain/auth';
-import type { DiskStatus, SubnetChoice } from '../../src/domain/disk';
+import type { DiskStatus, Placement, SubnetChoice } from '../../src/domain/disk';
 import type { DiskView, PathState, PathView } from '../../src/services/disk-view';
 
-export type { DiskStatus, DiskView, PathState, PathView, Permission, SubnetChoice };
+export type { DiskStatus, DiskView, PathState, PathView, Permission, Placement, SubnetChoice };
 export { PERMISSIONS };
 
 export interface SubnetView {
@@ -43,6 +43,8 @@ export interface AddDiskRequest {
   path2?: string;
   acl: { mode: 'all' } | { mode: 'iqn'; iqn: string };
   auth: { mode: 'none' } | { mode: 'chap'; user: string; password: string };
+  /** shared (default): every path on one node, reservations across paths; spread: paths over nodes. */
+  placement?: Placement;
 }
 
 export interface EditDiskRequest {
@@ -51,6 +53,7 @@ export interface EditDiskRequest {
   acl?: { mode: 'all' } | { mode: 'iqn'; iqn: string };
   /** Without password (same user): the password is kept. */
   auth?: { mode: 'none' } | { mode: 'chap'; user: string; password?: string };
+  placement?: Placement;
 }
 
 export interface FreeImage {
