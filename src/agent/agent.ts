@@ -58,7 +58,7 @@ export interface AgentOptions {
   log: Logger;
   leaseTtlSeconds?: number;
   resyncMs?: number;
-  /** Parallel target configurations. */
+  /** Disks served in parallel (default 16): each is a tgtd start and a few control requests. */
   concurrency?: number;
   /** Fence after this share of the ttl without a successful renewal (default 0.6). */
   fenceAfterRatio?: number;
@@ -138,6 +138,8 @@ export class Agent {
   /** The next reconcile checks every held path against tgtd and the host (periodic resync). */
   private fullCheck = true;
   private metaCache = new Map<string, { rev: number; meta: DiskMeta }>();
+  /** Disks whose target failed its check, and how many times in a row (the retry backoff). */
+  private readonly retries = new Map<string, number>();
   /** The lease the fence guard is fed for: set once this node's keys are all under it (after adoption). */
   private guardLease: Lease | undefined;
   readonly ttl: number;
@@ -488,7 +490,7 @@ export class Agent {
     // Serve every disk this node holds (idempotent), then mark its paths served; moves to here are done.
     const byDisk = new Map<string, Held[]>();
     for (const o of keep) byDisk.set(o.id, [...(byDisk.get(o.id) ?? []), o]);
-    await mapSettled([...byDisk], this.o.concurrency ?? 8, async ([id, held]) => {
+    await mapSettled([...byDisk], this.o.concurrency ?? 16, async ([id, held]) => {
       if (this.stopped) return; // a stop does not wait for paths nobody will serve
       const d = disks.get(id) as DiskState;
       try {
@@ -501,7 +503,9 @@ export class Agent {
         if (current()) this.servedHere.set(id, as);
         for (const o of held) if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
       } catch (e) {
-        if (current()) this.o.log.error({ disk: id, paths: held.map((o) => o.index), err: errText(e) }, 'cannot serve disk');
+        if (!current()) return;
+        this.o.log.error({ disk: id, paths: held.map((o) => o.index), err: errText(e) }, 'cannot serve disk');
+        if (!this.retries.has(id)) this.retryLater(id);
       }
     });
     if (!current()) return;
@@ -536,6 +540,26 @@ export class Agent {
       else await this.o.store.delete(key);
     }
     for (const kv of plan.staleMarkers) await this.deleteIfUnchanged(kv);
+  }
+
+  /** Paths said served that are not answering any more: `configuring` again until they answer. */
+  private async markConfiguring(held: Held[], lease: Lease): Promise<void> {
+    const value = JSON.stringify({ node: this.o.node, state: 'configuring' } satisfies OwnerRecord);
+    for (const o of held) {
+      if ((JSON.parse(o.kv.value) as OwnerRecord).state !== 'served') continue;
+      await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]).catch(() => false);
+    }
+  }
+
+  /** A disk whose target failed is tried again by a full reconcile, after a backoff per disk (0.2 s doubling to 10 s). */
+  private retryLater(id: string): void {
+    const n = (this.retries.get(id) ?? 0) + 1;
+    this.retries.set(id, n);
+    setTimeout(() => {
+      if (this.stopped) return;
+      this.fullCheck = true;
+      void this.reconciler.trigger();
+    }, Math.min(10_000, 200 * 2 ** (n - 1))).unref();
   }
 
   /** Deletes kv's key if it is unchanged since kv was read. True if it was deleted. */
@@ -589,6 +613,18 @@ export class Agent {
     }
     await this.o.target.serve(id, spec, ips.map((p) => p.ip));
     if (!current() || portalsOnly) return;
+    // Served means answering: the process, its port, the target with this disk's identity, every portal.
+    const problem = await this.o.target.check(id, spec, ips.map((p) => p.ip));
+    if (!current()) return;
+    if (problem !== undefined) {
+      this.o.log.warn({ disk: id, problem }, 'target not answering: restarting it');
+      await this.markConfiguring(held, lease);
+      this.servedHere.delete(id);
+      await this.o.target.unserve(id).catch((e) => this.o.log.error({ disk: id, err: errText(e) }, 'cannot stop the target'));
+      this.retryLater(id);
+      throw new Error(`disk ${id} does not answer: ${problem}`);
+    }
+    this.retries.delete(id);
     for (const p of ips) {
       if (!this.o.net.announce || this.announced.has(p.ip)) continue;
       this.announced.add(p.ip);

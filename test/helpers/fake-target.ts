@@ -15,6 +15,17 @@ export class FakeTarget implements TargetDriver {
     this.units_.set(disk, { spec, portals: sorted });
   }
 
+  /** disk -> the problem check() reports (a test breaks a target behind the agent's back). */
+  readonly broken = new Map<string, string>();
+
+  async check(disk: string, _spec: TargetSpec, portals: readonly string[]): Promise<string | undefined> {
+    this.calls.push(`check ${disk}`);
+    const u = this.units_.get(disk);
+    if (!u) return 'not served';
+    if (this.broken.has(disk)) return this.broken.get(disk);
+    return portals.every((ip) => u.portals.includes(ip)) ? undefined : 'a portal is missing';
+  }
+
   async unserve(key: string): Promise<void> {
     this.calls.push(`unserve ${key}`);
     this.units_.delete(key);

@@ -149,3 +149,39 @@ describe('agent: adopting the keys of a previous run', () => {
     }
   });
 });
+
+describe('agent: served means answering', () => {
+  const stateOf = async (store: CoordStore, n: number) => (JSON.parse((await store.get(ownerKey(ID, n)))?.value ?? '{}') as OwnerRecord).state;
+  const until = async (what: string, fn: () => Promise<boolean>) => {
+    const end = Date.now() + 10_000;
+    while (!(await fn())) {
+      if (Date.now() > end) throw new Error(`timed out: ${what}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  };
+
+  it('a target that fails its check is not marked served; one that stops answering leaves served, is restarted, and comes back', async () => {
+    const store = await storeWithDisk();
+    const target = new FakeTarget();
+    target.broken.set(ID, 'portal does not accept connections');
+    const agent = new Agent({ node: 'node1', store, images: fakeImages(), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60, resyncMs: 100 });
+    try {
+      await agent.start();
+      await agent.reconcile();
+      // Claimed, served, checked: broken, so not served (and the target restarted).
+      assert.equal(await stateOf(store, 1), 'configuring');
+      assert.ok(target.calls.includes(`unserve ${ID}`), target.calls.join(' '));
+      // It answers now: the retry (backoff) or the resync marks it served.
+      target.broken.delete(ID);
+      await until('served', async () => (await stateOf(store, 1)) === 'served' && (await stateOf(store, 2)) === 'served');
+      // It stops answering behind the agent's back: at the next resync it leaves served.
+      target.broken.set(ID, 'tgtd has no control socket any more');
+      await until('configuring again', async () => (await stateOf(store, 1)) === 'configuring');
+      target.broken.delete(ID);
+      await until('served again', async () => (await stateOf(store, 1)) === 'served');
+    } finally {
+      await agent.stop({ release: false });
+      await store.close();
+    }
+  });
+});

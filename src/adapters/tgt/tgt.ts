@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -24,7 +24,7 @@ import { isIp } from '../../domain/ip.js';
 import { KeyedMutex, Mutex, sleep } from '../../util/async.js';
 import type { TargetBacking } from '../images/types.js';
 import { TgtError, type TgtRequest, request as tgtRequest, targetOps } from './tgt-control.js';
-import { parseShowTargets } from './tgt-show.js';
+import { parseShowPortals, parseShowTargets } from './tgt-show.js';
 import type { TargetDriver, TargetSpec, TargetUnit } from './types.js';
 
 export { TgtError };
@@ -164,6 +164,36 @@ function startTime(pid: number): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * The pid holding the POSIX lock on a tgtd control port's lock file (`socket.<port>.lock`): tgtd takes
+ * it with lockf() at start and holds it for its life, so the holder is the one process that owns the
+ * port, whatever answers on the socket. undefined: no lock file, or nobody holds it.
+ */
+export function lockHolder(socketDir: string, controlPort: number): number | undefined {
+  let st: { ino: number; dev: number };
+  try {
+    st = statSync(join(socketDir, `socket.${controlPort}.lock`));
+  } catch {
+    return undefined;
+  }
+  const major = (st.dev >> 8) & 0xfff;
+  const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
+  let locks: string;
+  try {
+    locks = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return undefined;
+  }
+  for (const line of locks.split('\n')) {
+    // "1: POSIX  ADVISORY  WRITE 1234 00:1a:5678 0 0"
+    const m = /^\d+:\s+POSIX\s+\S+\s+\S+\s+(\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
+    if (!m || Number(m[4]) !== st.ino || Number.parseInt(m[2] as string, 16) !== major || Number.parseInt(m[3] as string, 16) !== minor) continue;
+    const pid = Number(m[1]);
+    if (alive(pid)) return pid;
+  }
+  return undefined;
 }
 
 /**
@@ -344,7 +374,9 @@ export class TgtDriver implements TargetDriver {
       // A socket of another tgtd (another instance, or the system's) that is alive: skip it, and
       // remember it (else every later start asks each such tgtd again).
       if (this.foreignPorts.has(n)) continue;
-      if (existsSync(join(this.socketDir, `socket.${n}`)) && (await this.answers(n))) {
+      // Held: a live tgtd holds the port's lock (another instance's, one that won a start race, the
+      // system's), or answers on its socket. Never ours to take or to clean.
+      if (lockHolder(this.socketDir, n) !== undefined || (existsSync(join(this.socketDir, `socket.${n}`)) && (await this.answers(n)))) {
         this.foreignPorts.add(n);
         continue;
       }
@@ -490,7 +522,11 @@ export class TgtDriver implements TargetDriver {
     for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, this.port)); i++) await sleep(5);
     for (let i = 0; i < 200; i++) {
       if (!alive(pid)) throw new TgtError(`tgtd for disk ${disk} on ${ip} exited at start (see tgtd-${disk}.log)`);
-      if (await this.answers(controlPort)) {
+      // Ours only when our tgtd holds the port's lock: another tgtd that took the port first answers on
+      // the same socket (and ours exits), and must never be configured as this disk's target.
+      const holder = lockHolder(this.socketDir, controlPort);
+      if (holder !== undefined && holder !== pid) throw new TgtError(`control port ${controlPort} is held by another tgtd (pid ${holder})`);
+      if (holder === pid && (await this.answers(controlPort))) {
         this.o.log.info({ disk, ip, pid, controlPort }, 'tgtd started');
         return;
       }
@@ -569,6 +605,7 @@ export class TgtDriver implements TargetDriver {
       const adding = want.filter((ip) => !have.has(ip));
       const removing = s.portals.filter((ip) => !want.includes(ip));
       if (adding.length || removing.length) {
+        this.deepChecked.delete(disk);
         for (const ip of adding) await this.addPortal(s.controlPort, ip);
         for (const ip of removing) await this.deletePortal(s.controlPort, ip);
         s = { ...s, portals: want };
@@ -587,12 +624,51 @@ export class TgtDriver implements TargetDriver {
         return;
       }
       this.verified.delete(disk);
+      this.deepChecked.delete(disk);
       if (target) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: TID, force: true });
       await this.configure(s.controlPort, spec);
       await this.writeState({ ...s, specHash: hash, iqn: spec.iqn });
       this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
       this.o.log.info({ disk, portals: want, iqn: spec.iqn, acl: spec.acl || 'ALL', chap: spec.chapUser !== '' }, 'target configured');
     });
+  }
+
+  /** When each disk's target was last checked in depth (control requests), by check(). */
+  private readonly deepChecked = new Map<string, { pid: number; specHash: string; at: number }>();
+
+  /**
+   * Every call: the process, its control socket and port lock, and a TCP connect to each portal (cheap:
+   * the agent calls it for every disk at every resync). In depth (the target, LUN and serial, and the
+   * portal list, asked over the control socket) after the target changed and every VERIFY_EVERY_MS.
+   */
+  async check(disk: string, spec: TargetSpec, portals: readonly string[]): Promise<string | undefined> {
+    const s = (await this.loadStates()).get(disk);
+    if (!s) return 'no target process recorded';
+    if (!(await this.isOurTgtd(s.pid, s.ip, s.controlPort))) return `tgtd ${s.pid} is not running`;
+    if (!existsSync(join(this.socketDir, `socket.${s.controlPort}`))) return `tgtd ${s.pid} has no control socket any more`;
+    const holder = lockHolder(this.socketDir, s.controlPort);
+    if (holder !== s.pid) return `control port ${s.controlPort} is held by ${holder === undefined ? 'nobody' : `pid ${holder}`}, not tgtd ${s.pid}`;
+    for (const ip of portals) if (!(await listening(ip, this.port))) return `portal ${ip}:${this.port} does not accept connections`;
+    const hash = hashSpec(spec);
+    const last = this.deepChecked.get(disk);
+    if (last && last.pid === s.pid && last.specHash === hash && Date.now() - last.at < VERIFY_EVERY_MS) return undefined;
+    let targets: ReturnType<typeof parseShowTargets>;
+    let shownPortals: string[];
+    try {
+      targets = parseShowTargets((await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' })).text);
+      shownPortals = parseShowPortals((await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'portal', op: 'show' })).text);
+    } catch (e) {
+      return `tgtd ${s.pid} does not answer on its control socket: ${String((e as Error).message)}`;
+    }
+    const t = targets.find((x) => x.tid === TID);
+    if (!t || t.iqn !== spec.iqn) return `target ${spec.iqn} is missing`;
+    const serial = `PW${spec.serial.replace(/[^A-Za-z0-9]/g, '')}`;
+    const lun = t.luns.find((l) => l.lun === 1);
+    if (!lun) return 'LUN 1 is missing';
+    if (lun.serial !== serial) return `LUN 1 has serial ${lun.serial}, not ${serial}`;
+    for (const ip of portals) if (!shownPortals.includes(`${ip}:${this.port}`)) return `portal ${ip}:${this.port} is missing`;
+    this.deepChecked.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
+    return undefined;
   }
 
   private async configure(cp: number, spec: TargetSpec): Promise<void> {
@@ -638,6 +714,7 @@ export class TgtDriver implements TargetDriver {
   /** (under the unit's lock) */
   private async stopUnit(s: UnitState): Promise<void> {
     this.verified.delete(unitKey(s));
+    this.deepChecked.delete(unitKey(s));
     await this.kill(s);
     await this.removeState(s);
     this.portsInUse?.delete(s.controlPort);
@@ -645,6 +722,13 @@ export class TgtDriver implements TargetDriver {
   }
 
   private async kill(s: UnitState): Promise<void> {
+    // Without its control socket (removed behind our back) a tgtd cannot be asked to stop: SIGKILL.
+    if (!existsSync(join(this.socketDir, `socket.${s.controlPort}`)) && (await this.isOurTgtd(s.pid, s.ip, s.controlPort))) {
+      try {
+        process.kill(s.pid, 'SIGKILL');
+      } catch {}
+      for (let i = 0; i < 80 && alive(s.pid); i++) await sleep(25);
+    }
     if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
       // tgtd ignores SIGTERM: delete the target with --force, then the system.
       await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: TID, force: true }).catch(() => {});
@@ -665,7 +749,7 @@ export class TgtDriver implements TargetDriver {
    * instance's), and its socket is never ours to remove.
    */
   private async cleanSocket(cp: number): Promise<void> {
-    if (existsSync(join(this.socketDir, `socket.${cp}`)) && (await this.answers(cp))) {
+    if (lockHolder(this.socketDir, cp) !== undefined || (existsSync(join(this.socketDir, `socket.${cp}`)) && (await this.answers(cp)))) {
       this.o.log.warn({ controlPort: cp }, 'control socket answers: another tgtd holds the port; left alone');
       this.foreignPorts.add(cp);
       return;

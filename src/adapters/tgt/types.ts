@@ -37,6 +37,12 @@ export interface TargetDriver {
    * removed without disturbing the others' sessions; a changed spec reconfigures the target.
    */
   serve(disk: string, spec: TargetSpec, portals: readonly string[]): Promise<void>;
+  /**
+   * Checks a served disk end to end, asking the process itself: it runs and holds its control port, has
+   * this target (IQN, LUN 1 with the disk's serial) and every one of `portals`, and each portal accepts
+   * connections. undefined when all holds, else what does not (for a log line and a repair).
+   */
+  check(disk: string, spec: TargetSpec, portals: readonly string[]): Promise<string | undefined>;
   /** Stops serving a unit (by TargetUnit.key): its target removed (sessions dropped), its process stopped. */
   unserve(key: string): Promise<void>;
   /** Every unit recorded, and whether its process runs. */
