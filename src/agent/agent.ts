@@ -599,6 +599,9 @@ export class Agent {
       chapPassword: meta.chapPassword,
       serial: id,
       sizeGb: meta.sizeGb,
+      // Its own target id, so its NAA designator differs from every other disk's; disks made before
+      // placement existed keep tid 1, the identity their hosts know (see TargetSpec.tid).
+      ...(meta.placement !== undefined ? { tid: Number(id) } : {}),
     };
     if (!current()) return;
     const ips = held.map((o) => ({ ip: o.ip, prefix: o.prefix, eth: o.eth }));

@@ -86,3 +86,29 @@ describe('served means answering: an unreachable target leaves served and is rep
     });
   });
 });
+
+describe('disk identity: every disk its own device identifiers, the same on every path', { skip, timeout: 120_000 }, () => {
+  let tp: TestProduct;
+  after(async () => {
+    await tp?.cleanup();
+  });
+  it('VPD page 83h differs between two disks and is the same through both paths of one', async () => {
+    tp = await startTestProduct(OCTET + 1);
+    const vpd83 = async (ip: string, iqn: string) =>
+      (await runTool('iscsi-inq', ['-i', 'iqn.2016-05.io.portway.test:initiator', '-e', '1', '-c', '131', lunUrl(ip, iqn)], { timeoutMs: 10_000 })).stdout;
+    const disks: { iqn: string; ips: string[] }[] = [];
+    for (const name of ['ident-a', 'ident-b']) {
+      const r = await api(tp.product, 'POST', '/api/v1/disks', addBody(name, { sizeGb: 1, activePaths: 2, subnet: 3 }));
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+      const id = r.json.disk.id as string;
+      await until('started', async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status === 'started' ? true : undefined), 30_000);
+      const ips = ((await api(tp.product, 'GET', `/api/v1/disks/${id}/paths`)).json.paths as { ip: string }[]).map((p) => p.ip);
+      disks.push({ iqn: r.json.disk.iqn, ips });
+    }
+    const [a, b] = disks as [{ iqn: string; ips: string[] }, { iqn: string; ips: string[] }];
+    const a1 = await vpd83(a.ips[0] as string, a.iqn);
+    assert.match(a1, /NAA|naa/i, a1);
+    assert.equal(await vpd83(a.ips[1] as string, a.iqn), a1, 'the same identifiers through both paths');
+    assert.notEqual(await vpd83(b.ips[0] as string, b.iqn), a1, 'another disk, other identifiers');
+  });
+});

@@ -110,7 +110,8 @@ export interface TgtDriverOptions {
   tuning?: TgtTuning;
 }
 
-const TID = 1;
+/** The target id of a spec: the disk's own (see TargetSpec.tid); 1 for disks made before it existed. */
+const tidOf = (spec: TargetSpec): number => spec.tid ?? 1;
 /** Each request to a tgtd's control socket (connect, request, answer). */
 const CONTROL_TIMEOUT_MS = 15_000;
 
@@ -618,14 +619,15 @@ export class TgtDriver implements TargetDriver {
       if (v && v.pid === s.pid && v.specHash === hash && s.specHash === hash && Date.now() - v.at < VERIFY_EVERY_MS) return;
       // A tgtd just started has no target yet.
       const shown = fresh ? [] : parseShowTargets((await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' })).text);
-      const target = shown.find((t) => t.tid === 1);
-      if (target && s.specHash === hash && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1)) {
+      const target = shown.find((t) => t.tid === tidOf(spec));
+      if (target && shown.length === 1 && s.specHash === hash && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1)) {
         this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
         return;
       }
       this.verified.delete(disk);
       this.deepChecked.delete(disk);
-      if (target) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: TID, force: true });
+      // Whatever targets it has (another tid: a spec from before), they go: one tgtd, one target.
+      for (const t of shown) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: t.tid, force: true });
       await this.configure(s.controlPort, spec);
       await this.writeState({ ...s, specHash: hash, iqn: spec.iqn });
       this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
@@ -660,7 +662,7 @@ export class TgtDriver implements TargetDriver {
     } catch (e) {
       return `tgtd ${s.pid} does not answer on its control socket: ${String((e as Error).message)}`;
     }
-    const t = targets.find((x) => x.tid === TID);
+    const t = targets.find((x) => x.tid === tidOf(spec));
     if (!t || t.iqn !== spec.iqn) return `target ${spec.iqn} is missing`;
     const serial = `PW${spec.serial.replace(/[^A-Za-z0-9]/g, '')}`;
     const lun = t.luns.find((l) => l.lun === 1);
@@ -673,6 +675,7 @@ export class TgtDriver implements TargetDriver {
 
   private async configure(cp: number, spec: TargetSpec): Promise<void> {
     const lld = 'iscsi';
+    const TID = tidOf(spec);
     await this.ctl(cp, { lld, mode: 'target', op: 'new', tid: TID, params: { targetname: spec.iqn } });
     // What does not depend on each other goes at once; the initiator ACL is bound last, so no
     // initiator logs in before the LUN, its identity and CHAP are in place.
@@ -731,7 +734,8 @@ export class TgtDriver implements TargetDriver {
     }
     if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
       // tgtd ignores SIGTERM: delete the target with --force, then the system.
-      await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: TID, force: true }).catch(() => {});
+      const shown = await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' }).then((r) => parseShowTargets(r.text), () => []);
+      for (const t of shown) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: t.tid, force: true }).catch(() => {});
       await this.ctl(s.controlPort, { mode: 'system', op: 'delete' }).catch(() => {});
       for (let i = 0; i < 120 && alive(s.pid); i++) await sleep(25);
       if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {

@@ -12,6 +12,13 @@ export interface TargetSpec {
   serial: string;
   /** The image's size: a grown image is re-read by recreating the LUN. */
   sizeGb?: number;
+  /**
+   * The target id: the disk's number, the same on every node. tgt derives the LUN's NAA designator
+   * (VPD page 83h) from it, so it must differ between disks (hosts that pick that designator would take
+   * two disks for one device). undefined = 1: disks made before placement existed keep the identity
+   * hosts already know them by.
+   */
+  tid?: number;
 }
 
 /** One target process: a disk's target on the portals (path IPs) this node serves it on. */
