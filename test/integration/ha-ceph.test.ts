@@ -1,7 +1,7 @@
 /**
  * HA on Ceph RBD, done-when of issue #4: the netns cluster with a real one-node Ceph in the infra
  * namespace; 3 nodes whose agents use the RBD image store, and whose tgtds open the image through
- * librbd across the management bridge. A 4-path disk is served from every node (best spread: at most
+ * librbd across the management bridge. A 4-path spread disk is served from every node (best spread: at most
  * ceil(4/3) = 2 paths on one node, and a node's two paths on different iSCSI subnets); a checksummed
  * pattern goes through every path (four tgtds on three nodes writing one image); one node dies (agent
  * and tgtds SIGKILLed by PID, cables pulled); its paths answer from the others, every pattern reads
@@ -73,7 +73,7 @@ describe('HA failover on Ceph RBD: Ceph in the infra namespace, 3 nodes, a 4-pat
 
   it('serves every path from RBD, fails over a dead node, keeps the data, never puts one IP on two nodes', async () => {
     assert.ok(c.ceph, 'the cluster runs Ceph');
-    const added = await c.disks.add({ name: 'hc1', sizeGb: 1, activePaths: PATHS, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+    const added = await c.disks.add({ name: 'hc1', sizeGb: 1, activePaths: PATHS, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' }, placement: 'spread' });
     assert.ok(added.ok, JSON.stringify(added));
     const { id, iqn } = added.disk;
     const image = `${c.ceph.pool}/image-${id}`;
