@@ -44,4 +44,12 @@ if [ ! -x dist/bin/pw-scsi ] || [ tools/pw-scsi/pw-scsi.c -nt dist/bin/pw-scsi ]
   gcc -O2 -Wall -Wextra -std=gnu11 -o dist/bin/pw-scsi.tmp tools/pw-scsi/pw-scsi.c $(pkg-config --cflags --libs libiscsi)
   mv dist/bin/pw-scsi.tmp dist/bin/pw-scsi
 fi
+# pw-verify: the write verifier (sequence-stamped writes across path changes, then a read-back check).
+if [ ! -x dist/bin/pw-verify ] || [ tools/pw-verify/pw-verify.c -nt dist/bin/pw-verify ]; then
+  echo "== build dist/bin/pw-verify"
+  mkdir -p dist/bin
+  # shellcheck disable=SC2046 # pkg-config prints separate flags
+  gcc -O2 -Wall -Wextra -std=gnu11 -o dist/bin/pw-verify.tmp tools/pw-verify/pw-verify.c $(pkg-config --cflags --libs libiscsi)
+  mv dist/bin/pw-verify.tmp dist/bin/pw-verify
+fi
 echo "== setup done"
