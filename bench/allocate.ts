@@ -24,13 +24,7 @@ import { growthExponent, median, ms, now, perCall, ratio } from './lib/stats.js'
 import { ROOT, assembleDisks } from '../src/domain/keys.js';
 
 /** The allocator before this bench (one `used.has` per position of the range), for comparison. */
-function legacyAllocate(
-  choice: SubnetChoice,
-  count: number,
-  s1: ResolvedSubnet,
-  s2: ResolvedSubnet,
-  used: ReadonlySet<number>,
-): Allocated[] | undefined {
+function legacyAllocate(choice: SubnetChoice, count: number, s1: ResolvedSubnet, s2: ResolvedSubnet, used: ReadonlySet<number>): Allocated[] | undefined {
   if (choice !== 3) {
     const s = choice === 1 ? s1 : s2;
     let runStart = s.from;
@@ -97,8 +91,7 @@ export async function run(_ctx: BenchContext): Promise<Section> {
       ] as const) {
         const got = show(allocateAuto(choice, 2, r.s1, r.s2, used));
         const want = show(legacyAllocate(choice, 2, r.s1, r.s2, used));
-        if (got !== want)
-          throw new Error(`allocateAuto and the reference disagree at ${fill} used (${r.label}, ${mode}): ${got} vs ${want}`);
+        if (got !== want) throw new Error(`allocateAuto and the reference disagree at ${fill} used (${r.label}, ${mode}): ${got} vs ${want}`);
         const tNow = perCall(() => allocateAuto(choice, 2, r.s1, r.s2, used), budget);
         const tOld = perCall(() => legacyAllocate(choice, 2, r.s1, r.s2, used), budget);
         pure.push({ range: r.label, mode, fill, now: tNow, legacy: tOld });
@@ -137,9 +130,7 @@ export async function run(_ctx: BenchContext): Promise<Section> {
   const worst = pure.filter((p) => p.fill === fN).sort((a, b) => b.now - a.now)[0];
   const worstOld = pure.filter((p) => p.fill === fN).sort((a, b) => b.legacy - a.legacy)[0];
   if (worst && worstOld)
-    sec.headline.push(
-      `allocateAuto at ${fN.toLocaleString('en-US')} used IPs: ${ms(worst.now)} worst case now (before: ${ms(worstOld.legacy)})`,
-    );
+    sec.headline.push(`allocateAuto at ${fN.toLocaleString('en-US')} used IPs: ${ms(worst.now)} worst case now (before: ${ms(worstOld.legacy)})`);
 
   // ---- 2. a whole add through the API -------------------------------------------------------------
   const diskLevels = fills.map((f) => f / 2); // 2 paths per disk
@@ -187,13 +178,7 @@ export async function run(_ctx: BenchContext): Promise<Section> {
   sec.tables.push({
     title: `A whole add through the HTTP API (POST /api/v1/disks, 2 paths, subnet 1), embedded store, file images: median of ${size(5, 3)} after one warm-up add`,
     head: ['disks', 'used IPs', 'add latency', 'growth', 'of which: read the store (list + assembleDisks)'],
-    rows: api.map((r) => [
-      r.disks.toLocaleString('en-US'),
-      r.used.toLocaleString('en-US'),
-      ms(r.add),
-      a0 ? ratio(r.add / a0.add, 1) : '',
-      ms(r.read),
-    ]),
+    rows: api.map((r) => [r.disks.toLocaleString('en-US'), r.used.toLocaleString('en-US'), ms(r.add), a0 ? ratio(r.add / a0.add, 1) : '', ms(r.read)]),
   });
   const aN = api[api.length - 1];
   if (a0 && aN) {

@@ -171,11 +171,7 @@ function tuningText(t: TgtTuning): string {
   parts.push(`tgtd -t ${t.rbdIoThreads ?? '16 (default)'}`);
   parts.push(t.rbdClientArgs?.length ? `CEPH_ARGS ${t.rbdClientArgs.join(' ')}` : 'librbd defaults (rbd cache on)');
   const p = Object.entries(t.targetParams ?? {});
-  parts.push(
-    p.length
-      ? p.map(([k, v]) => `${k}=${v}`).join(', ')
-      : 'tgt session defaults (8 KiB PDUs, InitialR2T=Yes, 64 KiB first burst, 256 KiB bursts)',
-  );
+  parts.push(p.length ? p.map(([k, v]) => `${k}=${v}`).join(', ') : 'tgt session defaults (8 KiB PDUs, InitialR2T=Yes, 64 KiB first burst, 256 KiB bursts)');
   return parts.join('; ');
 }
 
@@ -184,9 +180,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   const missing = TOOLS.filter((t) => !commandExists(t));
   if (!ctx.ceph || !ctx.etcd || missing.length) {
     sec.status = 'skipped';
-    sec.notes.push(
-      `skipped: ${missing.length ? `missing ${missing.join(', ')}` : (ctx.cephMissing ?? ctx.etcdMissing ?? 'Ceph or etcd not running')}`,
-    );
+    sec.notes.push(`skipped: ${missing.length ? `missing ${missing.join(', ')}` : (ctx.cephMissing ?? ctx.etcdMissing ?? 'Ceph or etcd not running')}`);
     return sec;
   }
   const ceph = ctx.ceph;
@@ -396,16 +390,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     }
     sec.tables.unshift({
       title: 'Summary: gateway (qemu-img bench over iSCSI) / direct (rbd bench, librbd cache off), before and after tuning',
-      head: [
-        'workload',
-        'direct',
-        'gateway before',
-        'ratio before',
-        'gateway after',
-        'ratio after',
-        'after / before',
-        'tgtd CPU per I/O before → after',
-      ],
+      head: ['workload', 'direct', 'gateway before', 'ratio before', 'gateway after', 'ratio after', 'after / before', 'tgtd CPU per I/O before → after'],
       rows: summary,
     });
     sec.tables.push({

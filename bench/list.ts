@@ -315,9 +315,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         const cache = svc.cache;
         svc.cache = undefined;
         try {
-          const off = summarize(
-            await sample(() => rawGet(bp.url, '/api/v1/disks'), { warmup: 2, minIter: size(15, 5), minMs: size(1500, 300), maxIter: 300 }),
-          );
+          const off = summarize(await sample(() => rawGet(bp.url, '/api/v1/disks'), { warmup: 2, minIter: size(15, 5), minMs: size(1500, 300), maxIter: 300 }));
           variants.push({ backend, disks: n, what: 'cache off: the store read and assembled on every list', p50: off.p50, p99: off.p99, n: off.n });
         } finally {
           svc.cache = cache;
@@ -394,8 +392,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         f.why,
       ]),
     });
-    for (const f of failures)
-      sec.headline.push(`list ${f.backend} at ${f.disks.toLocaleString('en-US')} disks FAILED: ${f.error} (${f.why})`);
+    for (const f of failures) sec.headline.push(`list ${f.backend} at ${f.disks.toLocaleString('en-US')} disks FAILED: ${f.error} (${f.why})`);
   }
   sec.tables.push({
     title: `The same list with a full audit log (${AUDIT_ENTRIES.toLocaleString('en-US')} entries under ${AUDIT}): the list reads disks/ and owners/ only, so it should not cost anything`,
@@ -446,7 +443,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
   sec.notes.push(
     'Disks are written into the coordination store directly (bench/lib/populate.ts): the keys the add-disk flow registers (registrationKvs: record, 2 paths, IP and name index), plus one owner key {node, served} per path, so every disk lists as "started": 8 keys per disk, of which the list reads 5 (disks/ and owners/).',
     'The list is served from the coordination store only: the image store is wrapped and its calls counted during every list (0 expected).',
-    'The list comes from the disk list cache (src/services/disk-list-cache.ts): loaded once, then kept current by a watch on disks/ and owners/; the JSON body is made once per change. Writes by the API server itself are in the next list (the service waits for their watch event); other writers\' changes arrive within milliseconds.',
+    "The list comes from the disk list cache (src/services/disk-list-cache.ts): loaded once, then kept current by a watch on disks/ and owners/; the JSON body is made once per change. Writes by the API server itself are in the next list (the service waits for their watch event); other writers' changes arrive within milliseconds.",
     'The agent is off: the list does not involve it, and 10,000 disks would need 20,000 tgtds.',
     `Requests are sequential from one client on the same machine${QUICK ? ' (BENCH_QUICK: 3,000 disks at most)' : ''}.`,
   );

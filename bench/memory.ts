@@ -30,12 +30,7 @@ interface Proc {
 }
 
 /** Starts `portway serve`; `ready` resolves with its URL once it prints PORTWAY_READY. */
-function spawnServe(
-  nodeArgs: string[],
-  config: string,
-  logFile: string,
-  track: (c: ChildProcess) => void,
-): { child: ChildProcess; ready: Promise<string> } {
+function spawnServe(nodeArgs: string[], config: string, logFile: string, track: (c: ChildProcess) => void): { child: ChildProcess; ready: Promise<string> } {
   const logFd = openSync(logFile, 'a');
   // BENCH_MEMORY_NODE_ARGS: extra node flags for the product (e.g. --perf-basic-prof, to profile it)
   const extra = (process.env.BENCH_MEMORY_NODE_ARGS ?? '').split(' ').filter(Boolean);
@@ -66,13 +61,7 @@ function logTail(file: string): string {
   }
 }
 
-async function startServe(
-  nodeArgs: string[],
-  config: string,
-  logFile: string,
-  readyMs: number,
-  track: (c: ChildProcess) => void,
-): Promise<Proc> {
+async function startServe(nodeArgs: string[], config: string, logFile: string, readyMs: number, track: (c: ChildProcess) => void): Promise<Proc> {
   const { child, ready } = spawnServe(nodeArgs, config, logFile, track);
   let timer: NodeJS.Timeout | undefined;
   const url = await Promise.race([
@@ -211,10 +200,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const runDir = join(stateDir, 'run', 'tgt');
     const tStart = now();
     // at most 7 min (quick: 3), and within the run's budget, keeping 100 s for what comes after
-    const deadline = Math.max(
-      Date.now() + 60_000,
-      Math.min(Date.now() + size(7 * 60_000, 3 * 60_000), (ctx.budgetEnd ?? Number.POSITIVE_INFINITY) - 100_000),
-    );
+    const deadline = Math.max(Date.now() + 60_000, Math.min(Date.now() + size(7 * 60_000, 3 * 60_000), (ctx.budgetEnd ?? Number.POSITIVE_INFINITY) - 100_000));
     const spawned = spawnServe(cli.nodeArgs, cfg(true), logFile, track);
     let readyS = Number.NaN;
     let url: string | undefined;
@@ -225,8 +211,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
     let served = 0;
     let lastLog = 0;
     for (;;) {
-      if (spawned.child.exitCode !== null || spawned.child.signalCode !== null)
-        throw new Error(`portway serve exited: ${logTail(logFile)}`);
+      if (spawned.child.exitCode !== null || spawned.child.signalCode !== null) throw new Error(`portway serve exited: ${logTail(logFile)}`);
       if (url) {
         const l = await http(url, 'GET', '/api/v1/disks');
         served = (l.json?.disks ?? []).filter((d: { status: string }) => d.status === 'started').length;
@@ -275,12 +260,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
       ["  the agent's share (difference)", mib(agentRss - apiRss), '', ''],
       [`tgtd, one per portal: median (of ${tg.length})`, mib(rss.p50), mib(pss.p50), mib(priv.p50)],
       ['tgtd: largest', mib(rss.max), mib(pss.max), mib(priv.max)],
-      [
-        `all ${tg.length} tgtds together`,
-        mib(sum(tg.map((d) => d.rss))),
-        mib(sum(tg.map((d) => d.pss))),
-        mib(sum(tg.map((d) => d.privateBytes))),
-      ],
+      [`all ${tg.length} tgtds together`, mib(sum(tg.map((d) => d.rss))), mib(sum(tg.map((d) => d.pss))), mib(sum(tg.map((d) => d.privateBytes)))],
     );
     sec.tables.push({
       title: `Resident memory, ${disks.toLocaleString('en-US')} single-path disks, embedded store, file images`,
@@ -303,9 +283,7 @@ export async function run(ctx: BenchContext): Promise<Section> {
         ['the API answered (PORTWAY_READY) after', Number.isFinite(readyS) ? `${readyS.toFixed(0)} s` : 'not yet'],
         ['threads in all tgtds', threads.toLocaleString('en-US')],
         [
-          partial
-            ? 'CPU of portway serve (API + agent) while still serving paths'
-            : 'CPU of portway serve (API + agent) at rest, all paths served',
+          partial ? 'CPU of portway serve (API + agent) while still serving paths' : 'CPU of portway serve (API + agent) at rest, all paths served',
           pct(cpu.self),
         ],
         ['CPU of the programs it ran meanwhile (ip, iscsi tools; tgtd is driven over its socket)', pct(cpu.children)],

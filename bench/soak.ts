@@ -64,7 +64,9 @@ async function main(): Promise<number> {
       disksAtEnd: list.ok ? list.disks.length : undefined,
       problems: problems.length,
     };
-    process.stdout.write(`converged after the last op: ${convergedMs ?? 'NO'} ms (checked: ${checkedMs ?? '-'} ms); IP watcher: ${c.watcher.rounds} rounds, ${overlaps.length} overlaps\n`);
+    process.stdout.write(
+      `converged after the last op: ${convergedMs ?? 'NO'} ms (checked: ${checkedMs ?? '-'} ms); IP watcher: ${c.watcher.rounds} rounds, ${overlaps.length} overlaps\n`,
+    );
     process.stdout.write(problems.length ? `PROBLEMS:\n  - ${problems.join('\n  - ')}\n` : 'end state: consistent\n');
     process.stdout.write(`SOAK_BENCH ${JSON.stringify(summary)}\n`);
   } finally {

@@ -151,7 +151,13 @@ export async function run(): Promise<Section> {
     const pid = startTgtd('127.59.99.1', SHOW_PORT, dir);
     const stop = onCleanup(() => stopTgtd(pid, SHOW_PORT));
     for (let i = 0; i < 400; i++) {
-      if (await request(SHOW_PORT, { mode: 'system', op: 'show' }).then(() => true, () => false)) break;
+      if (
+        await request(SHOW_PORT, { mode: 'system', op: 'show' }).then(
+          () => true,
+          () => false,
+        )
+      )
+        break;
       await new Promise((r) => setTimeout(r, 25));
     }
     const lld = 'iscsi';
@@ -257,7 +263,12 @@ export async function run(): Promise<Section> {
       what,
       v === 'tgtadm' ? 'tgtadm' : 'socket',
       ms(median(lat)),
-      ms(percentile([...lat].sort((a, b) => a - b), 90)),
+      ms(
+        percentile(
+          [...lat].sort((a, b) => a - b),
+          90,
+        ),
+      ),
       perOp(cpu.self, lat.length),
       perOp(cpu.children, lat.length),
       perOp(cpu.self + cpu.children, lat.length),

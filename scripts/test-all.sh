@@ -14,7 +14,7 @@ stage() {
   if "$@"; then echo "== $name: passed in $((SECONDS - t0)) s"
   else echo "== $name: FAILED after $((SECONDS - t0)) s"; failed+=("$name"); fi
 }
-stage "typecheck and lint" bash -c 'npm run --silent typecheck && npm run --silent lint'
+stage "typecheck, lint and formatting" bash -c 'npm run --silent typecheck && npm run --silent check'
 stage "unit tests" npm run --silent test:unit
 stage "integration tests (real tgtd, etcd, Ceph)" npm run --silent test:integration
 stage "fault tests (real processes killed by PID; docs/RELIABILITY.md)" npm run --silent test:reliability

@@ -33,11 +33,10 @@ export function buildCli(): Runnable {
     rmSync(out, { recursive: true, force: true });
     mkdirSync(out, { recursive: true });
     const files = tsFiles(join(REPO, 'src')).map((f) => relative(REPO, f));
-    execFileSync(
-      esbuild,
-      [...files, `--outdir=${out}`, '--outbase=src', '--format=esm', '--platform=node', '--target=node20', '--log-level=error'],
-      { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] },
-    );
+    execFileSync(esbuild, [...files, `--outdir=${out}`, '--outbase=src', '--format=esm', '--platform=node', '--target=node20', '--log-level=error'], {
+      cwd: REPO,
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     writeFileSync(join(out, 'package.json'), '{"type":"module"}\n');
     return { nodeArgs: [join(out, 'cli', 'portway.js')], how: 'src/ transpiled by esbuild, plain node' };
   }

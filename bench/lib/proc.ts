@@ -64,12 +64,7 @@ export interface Timed {
  * Runs a program for at most `seconds` (then SIGINT, and SIGKILL 5 s later), or until it exits.
  * onLine sees stdout and stderr line by line (\r or \n), as they come.
  */
-export function runFor(
-  cmd: string,
-  args: string[],
-  seconds: number,
-  o: { onLine?: (line: string) => void; env?: NodeJS.ProcessEnv } = {},
-): Promise<Timed> {
+export function runFor(cmd: string, args: string[], seconds: number, o: { onLine?: (line: string) => void; env?: NodeJS.ProcessEnv } = {}): Promise<Timed> {
   return new Promise((resolve, reject) => {
     const start = performance.now();
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], env: o.env ?? process.env });

@@ -62,12 +62,7 @@ export async function startBenchProduct(octet: number, over: Partial<Settings> =
 }
 
 /** JSON over HTTP against a product URL (logins off, as startTestProduct sets them). */
-export async function http(
-  url: string,
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; json: any; bytes: number }> {
+export async function http(url: string, method: string, path: string, body?: unknown): Promise<{ status: number; json: any; bytes: number }> {
   const res = await fetch(`${url}${path}`, {
     method,
     headers: body === undefined ? {} : { 'content-type': 'application/json' },

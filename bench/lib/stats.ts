@@ -77,10 +77,7 @@ export function mib(bytes: number): string {
 export const now = (): number => performance.now();
 
 /** Runs fn repeatedly: at least minIter times and minMs long (at most maxIter); returns per-call ms. */
-export async function sample(
-  fn: () => Promise<unknown> | unknown,
-  o: { minIter: number; minMs: number; maxIter: number; warmup?: number },
-): Promise<number[]> {
+export async function sample(fn: () => Promise<unknown> | unknown, o: { minIter: number; minMs: number; maxIter: number; warmup?: number }): Promise<number[]> {
   for (let i = 0; i < (o.warmup ?? 2); i++) await fn();
   const out: number[] = [];
   const start = now();

@@ -218,9 +218,7 @@ function cmdlineOf(pid: number): string[] {
 /** Is pid (still) a tgtd serving ip (with this control port, when known)? Checked in /proc: pid reuse. */
 export function isTgtdFor(args: readonly string[], ip: string, controlPort?: number): boolean {
   return (
-    (args[0] ?? '').endsWith('tgtd') &&
-    args.some((a) => a.startsWith(`portal=${ip}:`)) &&
-    (controlPort === undefined || args.includes(String(controlPort)))
+    (args[0] ?? '').endsWith('tgtd') && args.some((a) => a.startsWith(`portal=${ip}:`)) && (controlPort === undefined || args.includes(String(controlPort)))
   );
 }
 
@@ -374,15 +372,18 @@ export class Guard {
     if (this.timer) clearTimeout(this.timer);
     const r = this.core.remaining(monoMs());
     if (r === undefined || this.done) return;
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      // After a stall, timers run before the I/O that piled up: let a newer deadline count first.
-      setImmediate(() => {
-        if (this.done || this.timer) return;
-        if (this.core.due(monoMs())) void this.fence('deadline passed without a renewal');
-        else this.schedule();
-      });
-    }, Math.max(0, r));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        // After a stall, timers run before the I/O that piled up: let a newer deadline count first.
+        setImmediate(() => {
+          if (this.done || this.timer) return;
+          if (this.core.due(monoMs())) void this.fence('deadline passed without a renewal');
+          else this.schedule();
+        });
+      },
+      Math.max(0, r),
+    );
   }
 
   /** SIGKILLs the tgtds (checked in /proc first), drops the held IPs, tells the agent, exits. */

@@ -83,13 +83,7 @@ export function sameToken(a: string, b: string): boolean {
  * Appends an audit entry for this request (who, what, when, target, outcome) and marks the request
  * audited so no generic entry is added. Never throws; details are scrubbed of secret-looking fields.
  */
-export async function audit(
-  req: FastifyRequest,
-  action: string,
-  target: string,
-  outcome: AuditOutcome,
-  details: Record<string, unknown> = {},
-): Promise<void> {
+export async function audit(req: FastifyRequest, action: string, target: string, outcome: AuditOutcome, details: Record<string, unknown> = {}): Promise<void> {
   req.auditDone = true;
   const ctx = req.server.portwayAuth;
   if (!ctx) return;
@@ -166,7 +160,12 @@ async function authPluginImpl(app: FastifyInstance, opts: AuthPluginOptions): Pr
     if (principal.via === 'session' && !safe) {
       const sent = req.headers[CSRF_HEADER];
       if (typeof sent !== 'string' || !principal.csrf || !sameToken(sent, principal.csrf))
-        return sendError(reply, 403, 'csrf_failed', `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`);
+        return sendError(
+          reply,
+          403,
+          'csrf_failed',
+          `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`,
+        );
     }
 
     // 3. The route's permission.

@@ -97,7 +97,16 @@ export async function startProduct(s: Settings, rootLog: Logger): Promise<Produc
     await agent.start();
   }
   const paths = new PathService({ store, log: log.child({ mod: 'paths' }) });
-  const app = await buildApi({ disks, paths, config: s.cluster, subnet1: checked.subnet1, subnet2: checked.subnet2, log: log.child({ mod: 'api' }), webDir: s.webDir ?? defaultWebDir(), auth: { service: auth, enabled: s.auth.enabled, secureCookie: s.auth.secureCookie } });
+  const app = await buildApi({
+    disks,
+    paths,
+    config: s.cluster,
+    subnet1: checked.subnet1,
+    subnet2: checked.subnet2,
+    log: log.child({ mod: 'api' }),
+    webDir: s.webDir ?? defaultWebDir(),
+    auth: { service: auth, enabled: s.auth.enabled, secureCookie: s.auth.secureCookie },
+  });
   await app.listen({ host: s.listenHost, port: s.listenPort });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : s.listenPort;

@@ -45,7 +45,10 @@ export function defaultSettings(): Settings {
     stateDir: '/var/lib/portway',
     listenHost: '127.0.0.1',
     listenPort: 8080,
-    node: hostname().replace(/[^A-Za-z0-9._-]/g, '-').slice(0, 63) || 'node1',
+    node:
+      hostname()
+        .replace(/[^A-Za-z0-9._-]/g, '-')
+        .slice(0, 63) || 'node1',
     cluster: DEFAULT_CONFIG,
     images: { kind: 'file' },
     coord: { kind: 'embedded' },
@@ -91,7 +94,8 @@ export function checkSettings(s: Settings): Settings {
   if (rs !== undefined && !(typeof rs === 'number' && Number.isFinite(rs) && rs >= 1 && rs <= 3600))
     throw new SettingsError('agent.resyncSeconds must be a number of seconds from 1 to 3600');
   if (typeof s.auth.enabled !== 'boolean') throw new SettingsError('auth.enabled must be true or false');
-  if (!Number.isInteger(s.auth.sessionIdleSeconds) || s.auth.sessionIdleSeconds < 1) throw new SettingsError('auth.sessionIdleSeconds must be a positive integer');
+  if (!Number.isInteger(s.auth.sessionIdleSeconds) || s.auth.sessionIdleSeconds < 1)
+    throw new SettingsError('auth.sessionIdleSeconds must be a positive integer');
   if (!Number.isInteger(s.auth.auditMaxEntries) || s.auth.auditMaxEntries < 1) throw new SettingsError('auth.auditMaxEntries must be a positive integer');
   if (s.net !== 'loopback' && s.net !== 'iproute') throw new SettingsError('net must be "loopback" or "iproute"');
   return s;

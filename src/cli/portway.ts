@@ -94,7 +94,7 @@ main().catch((e) => {
     process.stderr.write(`portway: ${e.message}${e.code && e.status ? ` (${e.code})` : ''}\n`);
     process.exit(e.code === 'usage' ? 2 : 1);
   }
-  const msg = e instanceof SettingsError ? e.message : (e as Error)?.message ?? String(e);
+  const msg = e instanceof SettingsError ? e.message : ((e as Error)?.message ?? String(e));
   process.stderr.write(`portway: ${msg}\n`);
   process.exit(1);
 });

@@ -30,7 +30,9 @@ export class UserCommandError extends Error {}
 async function readAll(stream: Readable): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(typeof c === 'string' ? Buffer.from(c) : (c as Buffer));
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 export async function userCommand(argv: string[], io: { stdin?: Readable; stdout?: Writable } = {}): Promise<void> {

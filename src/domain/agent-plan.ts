@@ -219,8 +219,7 @@ export function planAgent<K extends StoredKv>({ view: v, me, leaseId }: PlanInpu
         heldElsewhere.set(to, [...(heldElsewhere.get(to) ?? []), ...u.paths]);
       }
     }
-    for (const [to, refs] of placePaths(spreadHere, others, heldElsewhere))
-      for (const p of refs) plan.intents.push({ id: p.id, index: p.index, to, from: me });
+    for (const [to, refs] of placePaths(spreadHere, others, heldElsewhere)) for (const p of refs) plan.intents.push({ id: p.id, index: p.index, to, from: me });
   }
 
   // This node's share of the unowned paths: shared disks whole first, then spread paths.

@@ -74,7 +74,12 @@ function firstFreeRun(len: number, positions: number, taken: (o: number) => bool
 /** First run of `count` consecutive free IPs of one subnet's auto range (a used IP resets the run). */
 function firstRun(s: ResolvedSubnet, count: number, used: ReadonlySet<number>): Allocated[] | undefined {
   const len = s.to - s.from + 1;
-  const start = firstFreeRun(len, count, (o) => used.has(s.from + o), () => usedMap(len, used, s.from));
+  const start = firstFreeRun(
+    len,
+    count,
+    (o) => used.has(s.from + o),
+    () => usedMap(len, used, s.from),
+  );
   if (start === undefined) return undefined;
   const out: Allocated[] = [];
   for (let k = 0; k < count; k++) out.push({ ip: s.from + start + k, subnet: s });
@@ -86,12 +91,7 @@ function firstRun(s: ResolvedSubnet, count: number, used: ReadonlySet<number>): 
  * when both its IPs are free; take the first run of ceil(count/2) usable consecutive positions and
  * alternate subnet 1, subnet 2, subnet 1, ...
  */
-function firstLockstepRun(
-  s1: ResolvedSubnet,
-  s2: ResolvedSubnet,
-  count: number,
-  used: ReadonlySet<number>,
-): Allocated[] | undefined {
+function firstLockstepRun(s1: ResolvedSubnet, s2: ResolvedSubnet, count: number, used: ReadonlySet<number>): Allocated[] | undefined {
   const positions = Math.ceil(count / 2);
   const len = Math.min(s1.to - s1.from, s2.to - s2.from) + 1;
   const start = firstFreeRun(
@@ -110,13 +110,7 @@ function firstLockstepRun(
 }
 
 /** Automatic allocation by SPEC.md; undefined = ip_out_of_range. */
-export function allocateAuto(
-  choice: SubnetChoice,
-  count: number,
-  s1: ResolvedSubnet,
-  s2: ResolvedSubnet,
-  used: ReadonlySet<number>,
-): Allocated[] | undefined {
+export function allocateAuto(choice: SubnetChoice, count: number, s1: ResolvedSubnet, s2: ResolvedSubnet, used: ReadonlySet<number>): Allocated[] | undefined {
   if (choice === 3) return firstLockstepRun(s1, s2, count, used);
   return firstRun(choice === 1 ? s1 : s2, count, used);
 }

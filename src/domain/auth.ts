@@ -3,16 +3,7 @@
  * the auth keys of the coordination store, token and audit key formats, session expiry. No I/O, no crypto.
  */
 
-export const PERMISSIONS = [
-  'AddDisk',
-  'EditDisk',
-  'DeleteDisk',
-  'StartStopDisk',
-  'AssignPaths',
-  'ManageUsers',
-  'ManageConfig',
-  'ViewOnly',
-] as const;
+export const PERMISSIONS = ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ManageUsers', 'ManageConfig', 'ViewOnly'] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
 
@@ -58,13 +49,7 @@ export const AUDIT_READ: readonly Permission[] = PERMISSIONS.filter((p) => p !==
 
 // ---- input rules -------------------------------------------------------------------------------
 
-export type AuthFailureCode =
-  | 'invalid_username'
-  | 'invalid_password'
-  | 'invalid_role'
-  | 'invalid_permissions'
-  | 'invalid_token_name'
-  | 'invalid_request';
+export type AuthFailureCode = 'invalid_username' | 'invalid_password' | 'invalid_role' | 'invalid_permissions' | 'invalid_token_name' | 'invalid_request';
 
 export interface AuthFailure {
   ok: false;
@@ -84,8 +69,7 @@ export const PASSWORD_MAX = 256;
 
 export function checkUsername(v: unknown, field = 'name'): Check<string> {
   if (typeof v !== 'string' || v === '') return bad('invalid_username', field, 'A username is required.');
-  if (!NAME_RE.test(v))
-    return bad('invalid_username', field, 'A username is 2-32 characters: lower-case letters, digits, . _ -, starting with a letter.');
+  if (!NAME_RE.test(v)) return bad('invalid_username', field, 'A username is 2-32 characters: lower-case letters, digits, . _ -, starting with a letter.');
   return { ok: true, value: v };
 }
 
@@ -102,8 +86,7 @@ export function checkPassword(v: unknown, username?: string, field = 'password')
 
 export function checkRoleName(v: unknown, field = 'role'): Check<string> {
   if (typeof v !== 'string' || v === '') return bad('invalid_role', field, 'A role name is required.');
-  if (!NAME_RE.test(v))
-    return bad('invalid_role', field, 'A role name is 2-32 characters: lower-case letters, digits, . _ -, starting with a letter.');
+  if (!NAME_RE.test(v)) return bad('invalid_role', field, 'A role name is 2-32 characters: lower-case letters, digits, . _ -, starting with a letter.');
   return { ok: true, value: v };
 }
 

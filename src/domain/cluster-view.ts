@@ -2,14 +2,7 @@
  * Everything the store says about the cluster's disks, paths, owners, nodes, moves and drains, read
  * from one list of keys. Pure: the agent and the path service both build it from what they listed.
  */
-import {
-  type DiskState,
-  type MoveIntent,
-  type NodeRecord,
-  asMoveIntent,
-  assembleDisks,
-  parseKey,
-} from './keys.js';
+import { type DiskState, type MoveIntent, type NodeRecord, asMoveIntent, assembleDisks, parseKey } from './keys.js';
 
 /** A stored key as read (the coordination store's KeyValue has these fields and more). */
 export interface StoredKv {

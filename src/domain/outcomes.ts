@@ -34,18 +34,7 @@ export type FailureCode =
   | 'error';
 
 /** The request field at fault, as the add-disk form names it. */
-export type Field =
-  | 'name'
-  | 'sizeGb'
-  | 'activePaths'
-  | 'subnet'
-  | 'ipMode'
-  | 'placement'
-  | 'path1'
-  | 'path2'
-  | 'acl.iqn'
-  | 'chap.user'
-  | 'chap.password';
+export type Field = 'name' | 'sizeGb' | 'activePaths' | 'subnet' | 'ipMode' | 'placement' | 'path1' | 'path2' | 'acl.iqn' | 'chap.user' | 'chap.password';
 
 export interface Failure {
   ok: false;

@@ -94,10 +94,30 @@ export class DiskListCache {
     return {
       get: (key) => store.get(key),
       list: (prefix) => store.list(prefix),
-      put: (key, value, opts) => after([{ type: 'put', key, value }], () => store.put(key, value, opts), () => true),
-      delete: (key) => after([{ type: 'delete', key }], () => store.delete(key), (r) => r),
-      deletePrefix: (prefix) => after([{ type: 'deletePrefix', prefix }], () => store.deletePrefix(prefix), (n) => n > 0),
-      txn: (compares, ops) => after(ops, () => store.txn(compares, ops), (r) => r),
+      put: (key, value, opts) =>
+        after(
+          [{ type: 'put', key, value }],
+          () => store.put(key, value, opts),
+          () => true,
+        ),
+      delete: (key) =>
+        after(
+          [{ type: 'delete', key }],
+          () => store.delete(key),
+          (r) => r,
+        ),
+      deletePrefix: (prefix) =>
+        after(
+          [{ type: 'deletePrefix', prefix }],
+          () => store.deletePrefix(prefix),
+          (n) => n > 0,
+        ),
+      txn: (compares, ops) =>
+        after(
+          ops,
+          () => store.txn(compares, ops),
+          (r) => r,
+        ),
       grantLease: (ttl) => store.grantLease(ttl),
       watch: (prefix, onEvent, onReset) => store.watch(prefix, onEvent, onReset),
       close: () => store.close(),

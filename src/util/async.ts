@@ -37,7 +37,10 @@ export class Coalescer {
   private again = false;
   private waiters: (() => void)[] = [];
 
-  constructor(private readonly fn: () => Promise<void>, private readonly onError: (e: unknown) => void) {}
+  constructor(
+    private readonly fn: () => Promise<void>,
+    private readonly onError: (e: unknown) => void,
+  ) {}
 
   trigger(): Promise<void> {
     const done = new Promise<void>((r) => this.waiters.push(r));

@@ -24,7 +24,6 @@ export interface CoordSuiteExtra {
 
 type Made = { store: CoordStore; cleanup: () => Promise<void> };
 
-
 function isCoordError(code: string) {
   return (e: unknown) => {
     assert.ok(e instanceof CoordError, `expected CoordError(${code}), got ${String(e)}`);
@@ -160,9 +159,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
     it('of many racing create-if-absent txns exactly one wins', async () => {
       for (let round = 0; round < 5; round++) {
         const k = `${root}race/${round}`;
-        const results = await Promise.all(
-          Array.from({ length: 8 }, (_, i) => s.txn([{ key: k, modRevision: 0 }], [{ type: 'put', key: k, value: `w${i}` }])),
-        );
+        const results = await Promise.all(Array.from({ length: 8 }, (_, i) => s.txn([{ key: k, modRevision: 0 }], [{ type: 'put', key: k, value: `w${i}` }])));
         assert.equal(results.filter(Boolean).length, 1, `round ${round}: ${results}`);
         const winner = results.indexOf(true);
         assert.equal((await s.get(k))?.value, `w${winner}`);
@@ -248,10 +245,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
         assert.ok(lease.ttlSeconds >= ttl, `ttl ${lease.ttlSeconds}`);
         await s.put(`${root}l/a`, 'a', { lease: lease.id });
         assert.equal((await s.get(`${root}l/a`))?.lease, lease.id);
-        assert.equal(
-          await s.txn([{ key: `${root}l/b`, modRevision: 0 }], [{ type: 'put', key: `${root}l/b`, value: 'b', lease: lease.id }]),
-          true,
-        );
+        assert.equal(await s.txn([{ key: `${root}l/b`, modRevision: 0 }], [{ type: 'put', key: `${root}l/b`, value: 'b', lease: lease.id }]), true);
         assert.equal((await s.get(`${root}l/b`))?.lease, lease.id);
         const two = await s.grantLease(ttl);
         assert.notEqual(two.id, lease.id);
@@ -269,7 +263,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       await s.put(`${root}e/plain`, 'p');
       await sleep(Math.max(0, ttl * 1000 - 700 - (Date.now() - t0)));
       assert.ok(await s.get(`${root}e/a`), 'still there before the TTL');
-      await waitFor(async () => (await s.get(`${root}e/a`)) === undefined, { what: 'lease keys to expire', timeoutMs: 700 + slack , intervalMs: 25 });
+      await waitFor(async () => (await s.get(`${root}e/a`)) === undefined, { what: 'lease keys to expire', timeoutMs: 700 + slack, intervalMs: 25 });
       assert.equal(await s.get(`${root}e/b`), undefined);
       assert.equal((await s.get(`${root}e/plain`))?.value, 'p');
       await assert.rejects(lease.keepAliveOnce(), isCoordError('lease_lost'));
@@ -284,7 +278,11 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
         await sleep((ttl * 1000) / 4);
       }
       assert.equal((await s.get(`${root}k/a`))?.value, 'a', 'kept alive for twice the TTL');
-      await waitFor(async () => (await s.get(`${root}k/a`)) === undefined, { what: 'lease keys to expire once renewals stop', timeoutMs: ttl * 1000 + slack , intervalMs: 25 });
+      await waitFor(async () => (await s.get(`${root}k/a`)) === undefined, {
+        what: 'lease keys to expire once renewals stop',
+        timeoutMs: ttl * 1000 + slack,
+        intervalMs: 25,
+      });
     });
 
     it('revoke deletes the keys at once; then keepAliveOnce and writes with it fail with lease_lost', async () => {
@@ -318,7 +316,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
             { type: 'deletePrefix', prefix: `${root}w/a` },
           ],
         );
-        await waitFor(() => got.length >= 6, { what: '6 events', timeoutMs: evTimeout , intervalMs: 25 });
+        await waitFor(() => got.length >= 6, { what: '6 events', timeoutMs: evTimeout, intervalMs: 25 });
         await sleep(200);
         const brief = got.map((e) => `${e.type} ${e.key.slice(root.length)} ${e.value ?? '-'}`);
         assert.deepEqual(brief.slice(0, 4), ['put w/a 1', 'put w/b 2', 'put w/a 3', 'delete w/b -']);
@@ -342,7 +340,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       const w = await s.watch(`${root}w2/`, (ev) => got.push(ev));
       try {
         await s.put(`${root}w2/after`, 'a');
-        await waitFor(() => got.length >= 1, { what: '1 event', timeoutMs: evTimeout , intervalMs: 25 });
+        await waitFor(() => got.length >= 1, { what: '1 event', timeoutMs: evTimeout, intervalMs: 25 });
         await sleep(150);
         assert.equal(got.length, 1);
         assert.equal(got[0]!.key, `${root}w2/after`);
@@ -359,7 +357,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
         const lease = await s.grantLease(Math.max(ttl, 30));
         await s.put(`${root}wl/a`, 'a', { lease: lease.id });
         await lease.revoke();
-        await waitFor(() => got.length >= 2, { what: 'put + delete', timeoutMs: evTimeout , intervalMs: 25 });
+        await waitFor(() => got.length >= 2, { what: 'put + delete', timeoutMs: evTimeout, intervalMs: 25 });
         assert.deepEqual(
           got.map((e) => `${e.type} ${e.key.slice(root.length)}`),
           ['put wl/a', 'delete wl/a'],
@@ -377,11 +375,11 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       try {
         await s.put(`${root}wa/1`, '1');
         await s.put(`${root}wb/1`, '1');
-        await waitFor(() => a.length === 1 && b.length === 1, { what: 'both events', timeoutMs: evTimeout , intervalMs: 25 });
+        await waitFor(() => a.length === 1 && b.length === 1, { what: 'both events', timeoutMs: evTimeout, intervalMs: 25 });
         await wa.close();
         await s.put(`${root}wa/2`, '2');
         await s.put(`${root}wb/2`, '2');
-        await waitFor(() => b.length === 2, { what: 'second event on the open watch', timeoutMs: evTimeout , intervalMs: 25 });
+        await waitFor(() => b.length === 2, { what: 'second event on the open watch', timeoutMs: evTimeout, intervalMs: 25 });
         await sleep(300);
         assert.equal(a.length, 1, 'no event after close');
         await wa.close(); // closing twice is harmless
@@ -400,7 +398,7 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       });
       try {
         await s.put(`${root}any/where`, '1');
-        await waitFor(() => got.length === 1, { what: 'event', timeoutMs: evTimeout , intervalMs: 25 });
+        await waitFor(() => got.length === 1, { what: 'event', timeoutMs: evTimeout, intervalMs: 25 });
       } finally {
         await w.close();
       }

@@ -76,9 +76,18 @@ export function diskListCacheSuite(name: string, make: MakeStore, opts: { skip?:
       try {
         assert.deepEqual(await cache.list(), []);
         const kvs = registrationKvs(meta(7), 'started');
-        assert.ok(await tracked.txn(kvs.map((kv) => ({ key: kv.key, modRevision: 0 })), kvs.map((kv) => ({ type: 'put' as const, ...kv }))));
+        assert.ok(
+          await tracked.txn(
+            kvs.map((kv) => ({ key: kv.key, modRevision: 0 })),
+            kvs.map((kv) => ({ type: 'put' as const, ...kv })),
+          ),
+        );
         const after = await cache.list();
-        assert.deepEqual(after?.map((d) => d.id), ['00007'], 'the add is in the next list, with no wait');
+        assert.deepEqual(
+          after?.map((d) => d.id),
+          ['00007'],
+          'the add is in the next list, with no wait',
+        );
         assert.equal(after?.[0]?.status, 'starting');
         await tracked.put(ownerKey('00007', 1), JSON.stringify({ node: 'n1', state: 'served' }));
         await tracked.put(ownerKey('00007', 2), JSON.stringify({ node: 'n2', state: 'served' }));
@@ -86,7 +95,16 @@ export function diskListCacheSuite(name: string, make: MakeStore, opts: { skip?:
         assert.equal((await cache.list())?.[0]?.status, 'started');
         const rec = await store.get(diskKey('00007'));
         assert.ok(rec);
-        assert.ok(await tracked.txn([{ key: diskKey('00007'), modRevision: rec.modRevision }], [{ type: 'deletePrefix', prefix: `${diskKey('00007')}/` }, { type: 'delete', key: diskKey('00007') }, { type: 'deletePrefix', prefix: `${OWNERS}00007/` }]));
+        assert.ok(
+          await tracked.txn(
+            [{ key: diskKey('00007'), modRevision: rec.modRevision }],
+            [
+              { type: 'deletePrefix', prefix: `${diskKey('00007')}/` },
+              { type: 'delete', key: diskKey('00007') },
+              { type: 'deletePrefix', prefix: `${OWNERS}00007/` },
+            ],
+          ),
+        );
         assert.deepEqual(await cache.list(), [], 'the delete is in the next list, with no wait');
       } finally {
         await cache.close();
@@ -124,7 +142,7 @@ export function diskListCacheSuite(name: string, make: MakeStore, opts: { skip?:
       }
     });
 
-    it('subscribers hear every change through the cache\'s own watches, until they unsubscribe', async () => {
+    it("subscribers hear every change through the cache's own watches, until they unsubscribe", async () => {
       const { store, cleanup } = await make();
       const cache = new DiskListCache(store, log);
       try {

@@ -15,11 +15,9 @@ export async function uiLogin(page: Page, baseUrl: string, username: string, pas
 
 /** Waits until disk `id`'s row shows `status` (the list updates live; the page is never reloaded). */
 export async function waitDiskStatus(page: Page, id: string, status: string, timeout = 10_000): Promise<void> {
-  await page.waitForFunction(
-    ([i, s]) => document.querySelector(`[data-testid="disk-status-${i}"]`)?.getAttribute('data-status') === s,
-    [id, status] as const,
-    { timeout },
-  );
+  await page.waitForFunction(([i, s]) => document.querySelector(`[data-testid="disk-status-${i}"]`)?.getAttribute('data-status') === s, [id, status] as const, {
+    timeout,
+  });
 }
 
 /** Goes to a page through the side navigation (in-app, no reload). */

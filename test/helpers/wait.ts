@@ -40,7 +40,8 @@ export async function waitFor<T>(
   timeoutMs?: number,
   intervalMs?: number,
 ): Promise<Done<T>> {
-  if (typeof a === 'string') return poll(b as () => T | Promise<T>, { what: a, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(intervalMs !== undefined ? { intervalMs } : {}) });
+  if (typeof a === 'string')
+    return poll(b as () => T | Promise<T>, { what: a, ...(timeoutMs !== undefined ? { timeoutMs } : {}), ...(intervalMs !== undefined ? { intervalMs } : {}) });
   return poll(a, (b as WaitOptions | undefined) ?? {});
 }
 

@@ -9,17 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { withRedaction } from '../../src/app/logging.js';
-import {
-  type LoggedIn,
-  type TestProduct,
-  addBody,
-  api,
-  bearerApi,
-  login,
-  missingTools,
-  startTestProduct,
-  withAuth,
-} from '../helpers/product.js';
+import { type LoggedIn, type TestProduct, addBody, api, bearerApi, login, missingTools, startTestProduct, withAuth } from '../helpers/product.js';
 
 const skip = missingTools(['tgtd', 'tgtadm']);
 const ADMIN_PW = 'Correct-Horse-42';
@@ -126,7 +116,10 @@ describe('access control on the real product', { skip }, () => {
     assert.equal((await s.api('POST', '/api/v1/auth/logout', undefined, { csrf: null })).status, 403, 'logout needs the CSRF token too');
     const out = await s.api('POST', '/api/v1/auth/logout');
     assert.equal(out.status, 204);
-    assert.ok(out.headers.getSetCookie().some((c) => /^portway_session=;/.test(c)), 'the cookie is cleared');
+    assert.ok(
+      out.headers.getSetCookie().some((c) => /^portway_session=;/.test(c)),
+      'the cookie is cleared',
+    );
     const after = await s.api('GET', '/api/v1/disks');
     assert.equal(after.status, 401);
     assert.equal(after.json.code, 'unauthenticated');
@@ -139,7 +132,11 @@ describe('access control on the real product', { skip }, () => {
       assert.equal(r.status, 403, String(csrf));
       assert.equal(r.json.code, 'csrf_failed');
     }
-    assert.equal((await admin.api('GET', '/api/v1/users')).json.users.some((u: { name: string }) => u.name === 'csrfuser'), false, 'nothing was created');
+    assert.equal(
+      (await admin.api('GET', '/api/v1/users')).json.users.some((u: { name: string }) => u.name === 'csrfuser'),
+      false,
+      'nothing was created',
+    );
     const ok = await admin.api('POST', '/api/v1/users', body);
     assert.equal(ok.status, 201, JSON.stringify(ok.json));
     secrets.push(body.password);
@@ -179,7 +176,10 @@ describe('access control on the real product', { skip }, () => {
     assert.equal(roles.status, 201, JSON.stringify(roles.json));
     assert.equal((await admin.api('POST', '/api/v1/roles', { name: 'bad', permissions: ['Root'] })).json.code, 'invalid_permissions');
     const list = await admin.api('GET', '/api/v1/roles');
-    assert.deepEqual(list.json.roles.find((r: { name: string }) => r.name === 'disk-adder'), { name: 'disk-adder', permissions: ['AddDisk', 'ViewOnly'], builtin: false });
+    assert.deepEqual(
+      list.json.roles.find((r: { name: string }) => r.name === 'disk-adder'),
+      { name: 'disk-adder', permissions: ['AddDisk', 'ViewOnly'], builtin: false },
+    );
 
     const otto = remember(await login(tp.product, 'otto', 'Operator-Pw-1'));
     for (const [method, path] of [
@@ -209,7 +209,10 @@ describe('access control on the real product', { skip }, () => {
     const vera = remember(await login(tp.product, 'vera', 'Viewer-Pw-123'));
     const list = await vera.api('GET', '/api/v1/disks');
     assert.equal(list.status, 200);
-    assert.deepEqual(list.json.disks.map((d: { name: string }) => d.name), ['authdisk1']);
+    assert.deepEqual(
+      list.json.disks.map((d: { name: string }) => d.name),
+      ['authdisk1'],
+    );
     assert.equal((await vera.api('GET', `/api/v1/disks/${add.json.disk.id}/paths`)).status, 200);
 
     // EventSource sends the cookie: the stream opens for a viewer.
@@ -228,7 +231,10 @@ describe('access control on the real product', { skip }, () => {
     assert.equal(r.status, 403);
     assert.equal(r.json.code, 'forbidden');
     assert.deepEqual(r.json.details, { permission: 'AddDisk' });
-    assert.deepEqual((await admin.api('GET', '/api/v1/disks')).json.disks.map((d: { name: string }) => d.name), ['authdisk1']);
+    assert.deepEqual(
+      (await admin.api('GET', '/api/v1/disks')).json.disks.map((d: { name: string }) => d.name),
+      ['authdisk1'],
+    );
     assert.deepEqual(images(), imagesBefore);
     assert.equal((await vera.api('DELETE', `/api/v1/disks/${add.json.disk.id}`)).json.details.permission, 'DeleteDisk');
     assert.equal((await vera.api('POST', `/api/v1/disks/${add.json.disk.id}/stop`)).json.details.permission, 'StartStopDisk');
@@ -253,7 +259,10 @@ describe('access control on the real product', { skip }, () => {
     assert.equal((await otto.api('POST', '/api/v1/auth/tokens', { name: '' })).json.code, 'invalid_token_name');
 
     const list = await otto.api('GET', '/api/v1/auth/tokens');
-    assert.deepEqual(list.json.tokens.map((t: { name: string; user: string }) => [t.name, t.user]), [['nightly backup', 'otto']]);
+    assert.deepEqual(
+      list.json.tokens.map((t: { name: string; user: string }) => [t.name, t.user]),
+      [['nightly backup', 'otto']],
+    );
     assert.equal(JSON.stringify(list.json).includes(token.slice(22)), false);
     assert.equal((await otto.api('GET', '/api/v1/auth/tokens?all=true')).status, 403);
     assert.equal((await admin.api('GET', '/api/v1/auth/tokens?all=true')).json.tokens.length, 1);
@@ -267,7 +276,10 @@ describe('access control on the real product', { skip }, () => {
     // A state change with the token and no CSRF header: allowed (the permission still applies).
     const second = await bearerApi(tp.product, token, 'POST', '/api/v1/auth/tokens', { name: 'second' });
     assert.equal(second.status, 201);
-    assert.equal((await bearerApi(tp.product, token, 'POST', '/api/v1/users', { name: 'x1', password: 'Xx-Pass-1234', role: 'admin' })).json.details.permission, 'ManageUsers');
+    assert.equal(
+      (await bearerApi(tp.product, token, 'POST', '/api/v1/users', { name: 'x1', password: 'Xx-Pass-1234', role: 'admin' })).json.details.permission,
+      'ManageUsers',
+    );
     assert.equal((await bearerApi(tp.product, second.json.token, 'DELETE', `/api/v1/auth/tokens/${second.json.id}`)).status, 204);
 
     const vera = remember(await login(tp.product, 'vera', 'Viewer-Pw-123'));
@@ -308,15 +320,31 @@ describe('access control on the real product', { skip }, () => {
   it('the audit log: logins, user changes, disk adds and denials, newest first, paged; admins and operators only', async () => {
     const all = await admin.api('GET', '/api/v1/audit?limit=200');
     assert.equal(all.status, 200);
-    const entries = all.json.entries as { id: string; time: string; actor: string; via: string; action: string; target: string; outcome: string; details: any }[];
-    const has = (what: string, f: (e: (typeof entries)[number]) => boolean) => assert.ok(entries.some(f), `${what}:\n${JSON.stringify(entries.slice(0, 60), null, 1)}`);
+    const entries = all.json.entries as {
+      id: string;
+      time: string;
+      actor: string;
+      via: string;
+      action: string;
+      target: string;
+      outcome: string;
+      details: any;
+    }[];
+    const has = (what: string, f: (e: (typeof entries)[number]) => boolean) =>
+      assert.ok(entries.some(f), `${what}:\n${JSON.stringify(entries.slice(0, 60), null, 1)}`);
     has('failed login', (e) => e.action === 'auth.login' && e.outcome === 'failed' && e.target === 'user:admin' && e.actor === 'anonymous');
     has('failed login, unknown user', (e) => e.action === 'auth.login' && e.outcome === 'failed' && e.target === 'user:nobody');
     has('login', (e) => e.action === 'auth.login' && e.outcome === 'ok' && e.actor === 'otto' && e.via === 'session');
     has('logout', (e) => e.action === 'auth.logout' && e.actor === 'admin');
-    has('user created', (e) => e.action === 'user.create' && e.target === 'user:vera' && e.actor === 'admin' && e.outcome === 'ok' && e.details.role === 'viewer');
+    has(
+      'user created',
+      (e) => e.action === 'user.create' && e.target === 'user:vera' && e.actor === 'admin' && e.outcome === 'ok' && e.details.role === 'viewer',
+    );
     has('user create refused', (e) => e.action === 'user.create' && e.outcome === 'failed' && e.details.code === 'invalid_password');
-    has('role set', (e) => e.action === 'user.update' && e.target === 'user:vera' && e.details.role === 'operator' && e.details.changed.join() === 'role,password');
+    has(
+      'role set',
+      (e) => e.action === 'user.update' && e.target === 'user:vera' && e.details.role === 'operator' && e.details.changed.join() === 'role,password',
+    );
     has('own password', (e) => e.action === 'user.password' && e.actor === 'vera' && e.outcome === 'ok');
     has('user deleted', (e) => e.action === 'user.delete' && e.target === 'user:vera' && e.outcome === 'ok');
     has('last admin refused', (e) => e.action === 'user.delete' && e.target === 'user:admin' && e.outcome === 'failed' && e.details.code === 'last_admin');
@@ -326,13 +354,20 @@ describe('access control on the real product', { skip }, () => {
     has('csrf denied', (e) => e.action === 'POST /api/v1/users' && e.outcome === 'denied' && e.actor === 'admin');
     has('token made by token', (e) => e.action === 'token.create' && e.via === 'token' && e.actor === 'otto');
     has('token revoked', (e) => e.action === 'token.revoke' && e.actor === 'otto' && e.outcome === 'ok');
-    assert.equal(entries.some((e) => e.action.startsWith('GET ')), false, 'reads are not audited');
+    assert.equal(
+      entries.some((e) => e.action.startsWith('GET ')),
+      false,
+      'reads are not audited',
+    );
     for (let i = 1; i < entries.length; i++) assert.ok((entries[i - 1] as { id: string }).id > (entries[i] as { id: string }).id, 'newest first');
 
     const p1 = await admin.api('GET', '/api/v1/audit?limit=3');
     assert.equal(p1.json.entries.length, 3);
     const p2 = await admin.api('GET', `/api/v1/audit?limit=3&before=${p1.json.next}`);
-    assert.deepEqual(p2.json.entries.map((e: { id: string }) => e.id), entries.slice(3, 6).map((e) => e.id));
+    assert.deepEqual(
+      p2.json.entries.map((e: { id: string }) => e.id),
+      entries.slice(3, 6).map((e) => e.id),
+    );
     assert.equal((await admin.api('GET', '/api/v1/audit?limit=0')).json.details.field, 'limit');
     assert.equal((await admin.api('GET', '/api/v1/audit?before=zzz')).json.details.field, 'before');
 
@@ -357,7 +392,10 @@ describe('access control on the real product', { skip }, () => {
     ].map((r) => JSON.stringify(r.json));
     const store = JSON.stringify(await tp.product.store.list('/portway/'));
     assert.ok(logs.lines.length > 20, 'the log capture works');
-    assert.ok(logs.lines.some((l) => l.includes('/api/v1/auth/login')), 'request logs are captured');
+    assert.ok(
+      logs.lines.some((l) => l.includes('/api/v1/auth/login')),
+      'request logs are captured',
+    );
     const log = logs.lines.join('\n');
     assert.ok(secrets.length > 15);
     for (const s of secrets) {
@@ -376,7 +414,8 @@ describe('access control on the real product', { skip }, () => {
     log.info({ req: { headers: { cookie: 'portway_session=abc', authorization: 'Bearer pwt_1', 'x-csrf-token': 'csrf-1' } } }, 'y');
     log.child({ mod: 'api' }).warn({ user: { name: 'u', password: 'pw-child' } }, 'z');
     const text = cap.lines.join('\n');
-    for (const s of ['pw-top-level', 'pw-nested', 'chap-1', 'tok-1', 'portway_session=abc', 'Bearer pwt_1', 'csrf-1', 'pw-child']) assert.equal(text.includes(s), false, s);
+    for (const s of ['pw-top-level', 'pw-nested', 'chap-1', 'tok-1', 'portway_session=abc', 'Bearer pwt_1', 'csrf-1', 'pw-child'])
+      assert.equal(text.includes(s), false, s);
     assert.equal(cap.lines.length, 3);
   });
 });
@@ -404,7 +443,11 @@ describe('first start, idle expiry', { skip }, () => {
   before(async () => {
     delete process.env.PORTWAY_ADMIN_PASSWORD;
     tp = await watchingStdout(() =>
-      startTestProduct(71, { ...withAuth({ sessionIdleSeconds: 2, adminPassword: undefined, secureCookie: true }), agent: { enabled: true, leaseTtlSeconds: 6 } }, { log: logs.log }),
+      startTestProduct(
+        71,
+        { ...withAuth({ sessionIdleSeconds: 2, adminPassword: undefined, secureCookie: true }), agent: { enabled: true, leaseTtlSeconds: 6 } },
+        { log: logs.log },
+      ),
     );
   });
   after(async () => {
@@ -441,7 +484,10 @@ describe('first start, idle expiry', { skip }, () => {
     assert.equal(r.status, 401);
     assert.equal(r.json.code, 'unauthenticated');
     assert.equal(r.json.details.reason, 'session_expired');
-    assert.ok(r.headers.getSetCookie().some((c) => /^portway_session=;/.test(c)), 'the stale cookie is cleared');
+    assert.ok(
+      r.headers.getSetCookie().some((c) => /^portway_session=;/.test(c)),
+      'the stale cookie is cleared',
+    );
     assert.equal((await s.api('GET', '/api/v1/auth/me')).json.details.reason, 'invalid_session', 'and it is gone from the store');
     const again = await login(tp.product, 'admin', generated);
     assert.equal((await again.api('GET', '/api/v1/disks')).status, 200);

@@ -42,7 +42,10 @@ describe('portway CLI', { skip }, () => {
     const id = JSON.parse(add.out).id as string;
     await waitFor(async () => (JSON.parse((await cli(['disk', 'list', '--json'])).out)[0]?.status === 'started' ? true : undefined), { what: 'started' });
     const list = JSON.parse((await cli(['disk', 'list', '--json'])).out);
-    assert.deepEqual(list.map((d: { id: string; name: string; sizeGb: number }) => [d.id, d.name, d.sizeGb]), [[id, 'cli1', 2]]);
+    assert.deepEqual(
+      list.map((d: { id: string; name: string; sizeGb: number }) => [d.id, d.name, d.sizeGb]),
+      [[id, 'cli1', 2]],
+    );
     const show = await cli(['disk', 'show', id]);
     assert.match(show.out, /127\.37\.1\.10 +node1 +served/);
     const human = await cli(['disk', 'list']);

@@ -54,7 +54,10 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
     // The add registers the disk and its paths; the agent's `served` marker may already be there too.
     const keys = (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key).filter((k) => k !== `/portway/disks/${id}/served`);
     assert.deepEqual(keys, [`/portway/disks/${id}`, `/portway/disks/${id}/1`, `/portway/disks/${id}/2`]);
-    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status === 'started' ? true : undefined), { what: 'started', timeoutMs: 20_000 });
+    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status === 'started' ? true : undefined), {
+      what: 'started',
+      timeoutMs: 20_000,
+    });
     const iqn = r.json.disk.iqn as string;
     for (const p of meta.paths) assert.equal(await capacity(lunUrl(p.ip, iqn)), GiB);
 
@@ -73,7 +76,10 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
       } finally {
         closeSync(fd);
       }
-      assert.ok(buf.subarray(1).every((b) => b === 0x7e), 'the pattern written through iSCSI is in the image');
+      assert.ok(
+        buf.subarray(1).every((b) => b === 0x7e),
+        'the pattern written through iSCSI is in the image',
+      );
       assert.equal(buf[0], 0);
     } finally {
       rmSync(out, { force: true });
@@ -83,10 +89,15 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
   it('rebuilds the disk list from Ceph alone after etcd is wiped', async () => {
     await api(tp.product, 'POST', '/api/v1/disks', addBody('c2', { subnet: 3, activePaths: 3 }));
     const before = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
-    const pathsBefore = await Promise.all(before.map(async (d: { id: string }) => (await api(tp.product, 'GET', `/api/v1/disks/${d.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip)));
+    const pathsBefore = await Promise.all(
+      before.map(async (d: { id: string }) => (await api(tp.product, 'GET', `/api/v1/disks/${d.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip)),
+    );
     // A wipe made behind the API's back reaches its list through the store watch, not at once.
     await tp.product.store.deletePrefix('/portway/');
-    await waitFor(async () => (await api(tp.product, 'GET', '/api/v1/disks')).json.disks.length === 0, { what: 'the wipe in the disk list', timeoutMs: 10_000 });
+    await waitFor(async () => (await api(tp.product, 'GET', '/api/v1/disks')).json.disks.length === 0, {
+      what: 'the wipe in the disk list',
+      timeoutMs: 10_000,
+    });
     const r = await tp.product.disks.rebuildFromImages();
     assert.ok(r.ok);
     assert.deepEqual(r.registered.sort(), before.map((d: { id: string }) => d.id).sort());
@@ -95,9 +106,14 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
       after.map((d: { id: string; name: string; sizeGb: number; iqn: string }) => [d.id, d.name, d.sizeGb, d.iqn]),
       before.map((d: { id: string; name: string; sizeGb: number; iqn: string }) => [d.id, d.name, d.sizeGb, d.iqn]),
     );
-    const pathsAfter = await Promise.all(after.map(async (d: { id: string }) => (await api(tp.product, 'GET', `/api/v1/disks/${d.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip)));
+    const pathsAfter = await Promise.all(
+      after.map(async (d: { id: string }) => (await api(tp.product, 'GET', `/api/v1/disks/${d.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip)),
+    );
     assert.deepEqual(pathsAfter, pathsBefore);
-    await waitFor(async () => ((await api(tp.product, 'GET', '/api/v1/disks')).json.disks.every((d: { status: string }) => d.status === 'started') ? true : undefined), { what: 'all started again', timeoutMs: 30_000 });
+    await waitFor(
+      async () => ((await api(tp.product, 'GET', '/api/v1/disks')).json.disks.every((d: { status: string }) => d.status === 'started') ? true : undefined),
+      { what: 'all started again', timeoutMs: 30_000 },
+    );
   });
 
   it('etcd unreachable between "image created" and "keys registered": no orphan image, no half disk', async () => {
@@ -114,7 +130,15 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
     });
     const checked = checkConfig(tp.settings.cluster);
     assert.ok(checked.ok);
-    const svc = new DiskService({ store, images, subnet1: checked.subnet1, subnet2: checked.subnet2, iqnBase: tp.settings.cluster.iqnBase, pool: ceph.pool, log: pino({ level: 'silent' }) });
+    const svc = new DiskService({
+      store,
+      images,
+      subnet1: checked.subnet1,
+      subnet2: checked.subnet2,
+      iqnBase: tp.settings.cluster.iqnBase,
+      pool: ceph.pool,
+      log: pino({ level: 'silent' }),
+    });
     const imagesBefore = await rbdImages();
     try {
       const r = await svc.add(addBody('c3'));
@@ -128,6 +152,10 @@ describe('cluster mode: Ceph RBD + etcd + tgt rbd backing store', { skip, timeou
       await store.close();
     }
     const keys = (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key);
-    assert.equal(keys.some((k) => k.includes(killedAfter?.replace('image-', '') ?? 'none')), false, 'no key of the failed disk');
+    assert.equal(
+      keys.some((k) => k.includes(killedAfter?.replace('image-', '') ?? 'none')),
+      false,
+      'no key of the failed disk',
+    );
   });
 });

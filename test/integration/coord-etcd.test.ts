@@ -80,11 +80,7 @@ async function leaderIndex(c: EtcdCluster): Promise<number> {
 }
 
 /** Retries op on CoordError unavailable/timeout; returns how long it was failing (ms). */
-async function eventually<T>(
-  what: string,
-  op: () => Promise<T>,
-  budgetMs = 15_000,
-): Promise<{ value: T; failingMs: number; errors: string[] }> {
+async function eventually<T>(what: string, op: () => Promise<T>, budgetMs = 15_000): Promise<{ value: T; failingMs: number; errors: string[] }> {
   const t0 = Date.now();
   const errors: string[] = [];
   const { value } = await waitFor(async () => ({ value: await op() }), {

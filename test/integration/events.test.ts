@@ -88,7 +88,9 @@ describe('live disk list (server-sent events)', { skip }, () => {
     await s.next(() => true);
     const t0 = Date.now();
     const stopped = tp.product.stop({ release: true }).then(() => Date.now() - t0);
-    const bound = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the stop did not finish within 30 s with an event stream open')), 30_000));
+    const bound = new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error('the stop did not finish within 30 s with an event stream open')), 30_000),
+    );
     const ms = await Promise.race([stopped, bound]);
     await Promise.race([s.ended, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the stream was not ended by the server')), 5000))]);
     console.log(`# MEASURED stop with an event stream open: ${ms} ms`);

@@ -16,16 +16,7 @@ import { run } from '../../src/adapters/exec.js';
 import { META_KEY, RbdImageStore } from '../../src/adapters/images/rbd-store.js';
 import { ImageStoreError } from '../../src/adapters/images/types.js';
 import { imageStoreSuite } from '../conformance/image-store.suite.js';
-import {
-  type CephCluster,
-  cephAvailable,
-  commandExists,
-  freePortRange,
-  requireService,
-  sleep,
-  stopSharedCeph,
-  whenCephReady,
-} from '../helpers/services.js';
+import { type CephCluster, cephAvailable, commandExists, freePortRange, requireService, sleep, stopSharedCeph, whenCephReady } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const gate = requireService('ceph', cephAvailable(), 'Ceph not on PATH (apt-get install ceph-mon ceph-osd ceph-mgr ceph-common)');
@@ -114,12 +105,12 @@ describe('RbdImageStore specifics', { skip: gate.skip }, () => {
     } finally {
       holder.stdin?.end();
       const exited =
-        holder.exitCode !== null ||
-        (await Promise.race([new Promise((r) => holder.once('exit', () => r(true))), sleep(10_000).then(() => false)]));
+        holder.exitCode !== null || (await Promise.race([new Promise((r) => holder.once('exit', () => r(true))), sleep(10_000).then(() => false)]));
       if (!exited && holder.pid) process.kill(holder.pid, 'SIGKILL');
     }
     // (had the holder been killed, its watch would linger until it times out, ~30 s)
-    await waitFor(async () => {
+    await waitFor(
+      async () => {
         try {
           await s.remove(`${p}busy`);
           return true;
@@ -127,16 +118,15 @@ describe('RbdImageStore specifics', { skip: gate.skip }, () => {
           if (e instanceof ImageStoreError && e.code === 'busy') return false;
           throw e;
         }
-      }, { what: 'remove after the holder is gone', timeoutMs: 60_000, intervalMs: 1000 });
+      },
+      { what: 'remove after the holder is gone', timeoutMs: 60_000, intervalMs: 1000 },
+    );
   });
 
   it('an unreachable cluster gives unavailable within the deadline, never a hang', async () => {
     const port = await freePortRange(2); // nothing listens there
     const conf = join(ceph.dir, 'unreachable.conf');
-    writeFileSync(
-      conf,
-      readFileSync(ceph.conf, 'utf8').replace(/^mon host = .*$/m, `mon host = [v2:127.0.0.1:${port},v1:127.0.0.1:${port + 1}]`),
-    );
+    writeFileSync(conf, readFileSync(ceph.conf, 'utf8').replace(/^mon host = .*$/m, `mon host = [v2:127.0.0.1:${port},v1:127.0.0.1:${port + 1}]`));
     const s = new RbdImageStore({ conf, id: 'admin', pool: 'rbd', timeoutMs: 3000 });
     for (const [what, op] of [
       ['exists', () => s.exists('anything')],
@@ -158,9 +148,7 @@ describe('RbdImageStore specifics', { skip: gate.skip }, () => {
 });
 
 const TGT_TOOLS = ['tgtd', 'tgtadm', 'iscsi-readcapacity16'];
-const tgtGate = gate.skip
-  ? gate
-  : requireService('tgt', TGT_TOOLS.every(commandExists), `${TGT_TOOLS.join(', ')} (apt-get install tgt tgt-rbd libiscsi-bin)`);
+const tgtGate = gate.skip ? gate : requireService('tgt', TGT_TOOLS.every(commandExists), `${TGT_TOOLS.join(', ')} (apt-get install tgt tgt-rbd libiscsi-bin)`);
 
 describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, () => {
   let tgtd: ChildProcess | undefined;
@@ -194,7 +182,8 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
       // safety net should the file die before after(): our tgtd, by PID
       if (t.pid && t.exitCode === null && t.signalCode === null) process.kill(t.pid, 'SIGKILL');
     });
-    await waitFor(async () => {
+    await waitFor(
+      async () => {
         if (t.exitCode !== null) throw new Error(`tgtd exited ${t.exitCode}: ${stderr}`);
         try {
           await run('tgtadm', ['-C', String(control), '--op', 'show', '--mode', 'system'], { timeoutMs: 5000 });
@@ -202,7 +191,9 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
         } catch {
           return false;
         }
-      }, { what: 'tgtd ready', timeoutMs: 30_000, intervalMs: 100 }).catch((e) => {
+      },
+      { what: 'tgtd ready', timeoutMs: 30_000, intervalMs: 100 },
+    ).catch((e) => {
       throw new Error(`${(e as Error).message}; tgtd stderr: ${stderr}`);
     });
     tgtdExited = exited;
@@ -224,22 +215,7 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
     try {
       const b = s.backing(name);
       await tgtadm(['--op', 'new', '--mode', 'target', '--tid', '1', '--targetname', iqn]);
-      await tgtadm([
-        '--op',
-        'new',
-        '--mode',
-        'logicalunit',
-        '--tid',
-        '1',
-        '--lun',
-        '1',
-        '--bstype',
-        b.bstype,
-        '--backing-store',
-        b.path,
-        '--bsopts',
-        b.bsopts,
-      ]);
+      await tgtadm(['--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', '1', '--bstype', b.bstype, '--backing-store', b.path, '--bsopts', b.bsopts]);
       await tgtadm(['--op', 'bind', '--mode', 'target', '--tid', '1', '--initiator-address', 'ALL']);
       const { stdout } = await run('iscsi-readcapacity16', [`iscsi://127.0.0.1:${portal}/${iqn}/1`], { timeoutMs: 20_000 });
       assert.match(stdout, new RegExp(`Total size:${64 * MiB}\\b`));
@@ -248,7 +224,8 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
     } finally {
       await tgtadm(['--op', 'delete', '--mode', 'target', '--tid', '1', '--force']).catch(() => undefined);
     }
-    await waitFor(async () => {
+    await waitFor(
+      async () => {
         try {
           await s.remove(name);
           return true;
@@ -256,6 +233,8 @@ describe('tgtd serves an RBD image through backing()', { skip: tgtGate.skip }, (
           if (e instanceof ImageStoreError && e.code === 'busy') return false;
           throw e;
         }
-      }, { what: 'image free after the target is gone', timeoutMs: 60_000, intervalMs: 500 });
+      },
+      { what: 'image free after the target is gone', timeoutMs: 60_000, intervalMs: 500 },
+    );
   });
 });

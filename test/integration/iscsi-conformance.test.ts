@@ -88,7 +88,10 @@ describe('iSCSI conformance of a Portway disk (libiscsi iscsi-test-cu)', { skip,
     assert.equal(r.status, 201, JSON.stringify(r.json));
     assert.equal(r.json.disk.placement, 'shared', 'a shared disk (the default): both paths in one tgtd');
     const id = r.json.disk.id as string;
-    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk?.status === 'started' ? true : undefined), { what: 'disk started', timeoutMs: 30_000 });
+    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk?.status === 'started' ? true : undefined), {
+      what: 'disk started',
+      timeoutMs: 30_000,
+    });
     const paths = (await api(tp.product, 'GET', `/api/v1/disks/${id}/paths`)).json.paths as { ip: string }[];
     urls = paths.map((p) => `iscsi://${p.ip}/${r.json.disk.iqn}/1`);
   });
@@ -102,11 +105,7 @@ describe('iSCSI conformance of a Portway disk (libiscsi iscsi-test-cu)', { skip,
       const cwd = mkdtempSync(join(tmpdir(), 'portway-cu-'));
       try {
         const t0 = Date.now();
-        const res = await iscsiTestCu(
-          ['-d', '-x', '-t', runSpec.family, ...urls.slice(0, runSpec.paths)],
-          cwd,
-          runSpec.timeoutSeconds * 1000,
-        );
+        const res = await iscsiTestCu(['-d', '-x', '-t', runSpec.family, ...urls.slice(0, runSpec.paths)], cwd, runSpec.timeoutSeconds * 1000);
         const ms = Date.now() - t0;
         assert.equal(res.timedOut, false, `iscsi-test-cu ${runSpec.family} did not finish within ${runSpec.timeoutSeconds} s`);
         let xml: string;

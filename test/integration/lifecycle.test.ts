@@ -26,7 +26,8 @@ describe('disk lifecycle', { skip }, () => {
   });
 
   const status = async (id: string) => (await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk?.status;
-  const until = (id: string, want: string) => waitFor(async () => ((await status(id)) === want ? true : undefined), { what: `disk ${id} ${want}`, timeoutMs: 15_000 });
+  const until = (id: string, want: string) =>
+    waitFor(async () => ((await status(id)) === want ? true : undefined), { what: `disk ${id} ${want}`, timeoutMs: 15_000 });
   const storeKeys = async () => (await tp.product.store.list('/portway/')).map((kv) => kv.key).filter((k) => !k.startsWith('/portway/nodes/'));
 
   it('edits: rename, grow (initiators see the new size), ACL, CHAP; shrink is refused', async () => {
@@ -54,12 +55,21 @@ describe('disk lifecycle', { skip }, () => {
     assert.equal(e.status, 200, JSON.stringify(e.json));
     assert.equal(JSON.stringify(e.json).includes(chap.password), false);
     // Applied (by the agent, on the edit's watch event) when logins without CHAP are refused and the allowed initiator with CHAP gets in.
-    await waitFor(async () => {
-        const open = await capacity(lunUrl(ip, IQN(id))).then(() => true, () => false);
-        const noChap = await capacity(lunUrl(ip, IQN(id)), host).then(() => true, () => false);
+    await waitFor(
+      async () => {
+        const open = await capacity(lunUrl(ip, IQN(id))).then(
+          () => true,
+          () => false,
+        );
+        const noChap = await capacity(lunUrl(ip, IQN(id)), host).then(
+          () => true,
+          () => false,
+        );
         const allowed = (await capacity(lunUrl(ip, IQN(id), chap), host).catch(() => 0)) === 3 * GiB;
         return !open && !noChap && allowed ? true : undefined;
-      }, { what: 'ACL and CHAP applied', timeoutMs: 15_000 });
+      },
+      { what: 'ACL and CHAP applied', timeoutMs: 15_000 },
+    );
     await assert.rejects(capacity(lunUrl(ip, IQN(id)), host), 'the allowed initiator without CHAP is refused');
     await assert.rejects(capacity(lunUrl(ip, IQN(id), chap), 'iqn.2016-05.io.portway.test:host-b'));
 
@@ -99,7 +109,11 @@ describe('disk lifecycle', { skip }, () => {
     assert.equal(d.status, 200, JSON.stringify(d.json));
     assert.equal(await tp.product.images.exists(`image-${id}`), false);
     const keys = await storeKeys();
-    assert.equal(keys.some((k) => k.includes(`/${id}`) || ips.some((ip: string) => k.endsWith(`/${ip}`)) || k.endsWith('/d1')), false, keys.join(' '));
+    assert.equal(
+      keys.some((k) => k.includes(`/${id}`) || ips.some((ip: string) => k.endsWith(`/${ip}`)) || k.endsWith('/d1')),
+      false,
+      keys.join(' '),
+    );
     assert.equal((await api(tp.product, 'DELETE', `/api/v1/disks/${id}`)).json.code, 'disk_not_found');
   });
 
@@ -116,7 +130,10 @@ describe('disk lifecycle', { skip }, () => {
     assert.equal(det.status, 200, JSON.stringify(det.json));
     assert.equal((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).status, 404);
     const free = (await api(tp.product, 'GET', '/api/v1/images')).json.images;
-    assert.deepEqual(free.find((i: { image: string }) => i.image === `image-${id}`), { image: `image-${id}`, sizeBytes: GiB, name: 'a1', detached: true });
+    assert.deepEqual(
+      free.find((i: { image: string }) => i.image === `image-${id}`),
+      { image: `image-${id}`, sizeBytes: GiB, name: 'a1', detached: true },
+    );
 
     const at = await api(tp.product, 'POST', '/api/v1/images/attach', { image: `image-${id}`, keepPaths: true });
     assert.equal(at.status, 201, JSON.stringify(at.json));
@@ -160,7 +177,10 @@ describe('concurrent adds from two API servers on one store', () => {
       const results = await Promise.all(
         Array.from({ length: 50 }, (_, i) => (i % 2 === 0 ? tp.product.disks.add(addBody(`c${i}`)) : second.add(addBody(`c${i}`)))),
       );
-      assert.deepEqual(results.filter((r) => !r.ok), []);
+      assert.deepEqual(
+        results.filter((r) => !r.ok),
+        [],
+      );
       const list = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
       assert.equal(list.length, 50);
       assert.equal(new Set(list.map((d: { id: string }) => d.id)).size, 50);

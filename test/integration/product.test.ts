@@ -23,10 +23,13 @@ describe('single-node product over real iSCSI', { skip }, () => {
   });
 
   const started = (id: string) =>
-    waitFor(async () => {
-      const r = await api(tp.product, 'GET', `/api/v1/disks/${id}`);
-      return r.json.disk?.status === 'started' ? r.json.disk : undefined;
-    }, { what: `disk ${id} started` });
+    waitFor(
+      async () => {
+        const r = await api(tp.product, 'GET', `/api/v1/disks/${id}`);
+        return r.json.disk?.status === 'started' ? r.json.disk : undefined;
+      },
+      { what: `disk ${id} started` },
+    );
 
   it('adds web1 (10 GB, 2 automatic paths): starting, then started; each path answers with its IQN and 10 GiB', async () => {
     const t0 = Date.now();
@@ -136,7 +139,10 @@ describe('single-node product over real iSCSI', { skip }, () => {
     assert.equal(r.status, 201);
     await started(r.json.disk.id);
     const ips = (await api(tp.product, 'GET', `/api/v1/disks/${r.json.disk.id}/paths`)).json.paths.map((p: { ip: string }) => p.ip);
-    assert.deepEqual(ips, [10, 11, 12, 13, 14, 15, 16, 17].map((n) => `127.31.2.${n}`));
+    assert.deepEqual(
+      ips,
+      [10, 11, 12, 13, 14, 15, 16, 17].map((n) => `127.31.2.${n}`),
+    );
   });
 
   it('restart keeps every disk and re-serves its paths; a crash-restart adopts tgtd without a flap', async () => {
@@ -150,20 +156,29 @@ describe('single-node product over real iSCSI', { skip }, () => {
     };
     const pids = await pidsOf();
     await tp.restart({ release: false });
-    const disksAfter = await waitFor(async () => {
-      const d = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
-      return d.every((x: { status: string }) => x.status === 'started') ? d : undefined;
-    }, { what: 'all started again' });
-    assert.deepEqual(disksAfter.map((d: { id: string; name: string }) => [d.id, d.name]), disksBefore.map((d: { id: string; name: string }) => [d.id, d.name]));
+    const disksAfter = await waitFor(
+      async () => {
+        const d = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
+        return d.every((x: { status: string }) => x.status === 'started') ? d : undefined;
+      },
+      { what: 'all started again' },
+    );
+    assert.deepEqual(
+      disksAfter.map((d: { id: string; name: string }) => [d.id, d.name]),
+      disksBefore.map((d: { id: string; name: string }) => [d.id, d.name]),
+    );
     assert.deepEqual(await pidsOf(), pids, 'the same tgtd processes still serve every path');
     assert.equal(await verifyPattern(lunUrl('127.31.1.11', 'iqn.2016-05.io.portway.test:00001'), 0x5a, 0, 1024 * 1024), true);
 
     // A clean stop gives every path back; the next start serves them again.
     await tp.restart({ release: true });
-    await waitFor(async () => {
-      const d = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
-      return d.length === disksBefore.length && d.every((x: { status: string }) => x.status === 'started') ? true : undefined;
-    }, { what: 'all started after a clean restart' });
+    await waitFor(
+      async () => {
+        const d = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks;
+        return d.length === disksBefore.length && d.every((x: { status: string }) => x.status === 'started') ? true : undefined;
+      },
+      { what: 'all started after a clean restart' },
+    );
     assert.equal(await verifyPattern(lunUrl('127.31.1.10', 'iqn.2016-05.io.portway.test:00001'), 0x5a, 0, 1024 * 1024), true);
   });
 

@@ -24,8 +24,7 @@ import { alive } from '../helpers/procs.js';
 import { PW_SCSI, type ScsiResult, ScsiSession } from '../helpers/scsi-session.js';
 import { requireService } from '../helpers/services.js';
 
-const skip =
-  missingTools(['tgtd', 'tgtadm']) ?? requireService('pw-scsi', existsSync(PW_SCSI), `${PW_SCSI} is missing: run scripts/setup.sh`).skip;
+const skip = missingTools(['tgtd', 'tgtadm']) ?? requireService('pw-scsi', existsSync(PW_SCSI), `${PW_SCSI} is missing: run scripts/setup.sh`).skip;
 
 // 127.77.0.x portals belong to this file (the whole 127/8 answers on lo: no address is added).
 const PORTAL_1 = '127.77.0.1';
@@ -77,22 +76,7 @@ class Tgtd {
       try {
         for (const p of portals.slice(1)) await t.adm(['--lld', 'iscsi', '--op', 'new', '--mode', 'portal', '--param', `portal=${p}:3260`]);
         await t.adm(['--lld', 'iscsi', '--op', 'new', '--mode', 'target', '--tid', '1', '-T', IQN]);
-        await t.adm([
-          '--lld',
-          'iscsi',
-          '--op',
-          'new',
-          '--mode',
-          'logicalunit',
-          '--tid',
-          '1',
-          '--lun',
-          '1',
-          '-b',
-          backing,
-          '--bstype',
-          'rdwr',
-        ]);
+        await t.adm(['--lld', 'iscsi', '--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', '1', '-b', backing, '--bstype', 'rdwr']);
         await t.adm(['--lld', 'iscsi', '--op', 'bind', '--mode', 'target', '--tid', '1', '-I', 'ALL']);
       } catch (e) {
         await t.stop();
@@ -141,8 +125,7 @@ class Tgtd {
 
   private async kill(): Promise<void> {
     const pid = this.child.pid;
-    for (let i = 0; i < 100 && this.child.exitCode === null && this.child.signalCode === null; i++)
-      await new Promise((r) => setTimeout(r, 20));
+    for (let i = 0; i < 100 && this.child.exitCode === null && this.child.signalCode === null; i++) await new Promise((r) => setTimeout(r, 20));
     if (pid !== undefined && this.child.exitCode === null && this.child.signalCode === null && alive(pid)) process.kill(pid, 'SIGKILL');
     for (let i = 0; i < 100 && pid !== undefined && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
     rmSync(`/var/run/tgtd/socket.${this.port}`, { force: true });
@@ -302,11 +285,7 @@ describe('SCSI reservations across two paths of one tgt target (pw-scsi sessions
     check(await a1.send('prout-register 0xa1'), { status: 'GOOD' }, 'a registers');
     check(await a1.send('prout-reserve 0xa1 we'), { status: 'GOOD' }, 'a reserves');
     await a1.close();
-    check(
-      await b.send('prin-reservation'),
-      { status: 'GOOD', reserved: true, key: '0xa1', type: 'we' },
-      'the reservation outlived the session',
-    );
+    check(await b.send('prin-reservation'), { status: 'GOOD', reserved: true, key: '0xa1', type: 'we' }, 'the reservation outlived the session');
     check(await b.send('write 0 1 11'), { status: 'RESERVATION_CONFLICT' }, 'b writes');
     const a2 = await host(PORTAL_1, HOST_A);
     check(await a2.send('write 0 1 12'), { status: 'RESERVATION_CONFLICT' }, 'a, logged in again (a new nexus), writes');

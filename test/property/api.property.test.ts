@@ -54,10 +54,7 @@ function hostOf(ip: number, third: number): boolean {
   return ip >>> 8 === ((127 << 16) | (OCTET << 8) | third) && (ip & 255) !== 0 && (ip & 255) !== 255;
 }
 
-type Verdict =
-  | { kind: 'invalid' }
-  | { kind: 'valid'; name: string; manual?: number[]; acl: string; chapUser: string }
-  | { kind: 'beyond-fs' };
+type Verdict = { kind: 'invalid' } | { kind: 'valid'; name: string; manual?: number[]; acl: string; chapUser: string } | { kind: 'beyond-fs' };
 
 function oracle(b: unknown): Verdict {
   const bad = { kind: 'invalid' } as const;
@@ -97,8 +94,7 @@ function oracle(b: unknown): Verdict {
   if (b.auth != null) {
     const a = isObj(b.auth) ? b.auth : {};
     if (a.mode === 'chap') {
-      if (typeof a.user !== 'string' || typeof a.password !== 'string' || !CHAP_USER.test(a.user) || !CHAP_SECRET.test(a.password))
-        return bad;
+      if (typeof a.user !== 'string' || typeof a.password !== 'string' || !CHAP_USER.test(a.user) || !CHAP_SECRET.test(a.password)) return bad;
       chapUser = a.user;
     } else if (a.mode !== 'none') return bad;
   }
@@ -151,27 +147,10 @@ const garbage = fc.oneof(
   { weight: 2, arbitrary: nasty },
   {
     weight: 1,
-    arbitrary: fc.constantFrom(
-      null,
-      -0,
-      1e308,
-      -1e308,
-      2 ** 53 + 1,
-      2 ** 31,
-      16385,
-      1048577,
-      -1,
-      0,
-      1.5,
-      '1e3',
-      '0x10',
-      ' 1',
-      '08',
-      [],
-      {},
-      [1, 2],
-      { mode: 'all', extra: { deep: [null] } },
-    ),
+    arbitrary: fc.constantFrom(null, -0, 1e308, -1e308, 2 ** 53 + 1, 2 ** 31, 16385, 1048577, -1, 0, 1.5, '1e3', '0x10', ' 1', '08', [], {}, [1, 2], {
+      mode: 'all',
+      extra: { deep: [null] },
+    }),
   },
 );
 const hostIp = (third: number) => fc.integer({ min: 1, max: 254 }).map((n) => `127.${OCTET}.${third}.${n}`);
@@ -186,12 +165,7 @@ const validName = fc.oneof(
   fc.constantFrom('ディスク1', 'Ünïcødé disk', 'e\u0301t\u00e9', 'диск-7', 'a.b_c-d', '9'),
 );
 const iqn = fc.oneof(
-  fc.constantFrom(
-    'iqn.2016-05.io.portway.test:host-a',
-    'iqn.1998-01.com.vmware:esx1-1234abcd',
-    'iqn.1991-05.com.microsoft:win-01',
-    'eui.0123456789ABCDEF',
-  ),
+  fc.constantFrom('iqn.2016-05.io.portway.test:host-a', 'iqn.1998-01.com.vmware:esx1-1234abcd', 'iqn.1991-05.com.microsoft:win-01', 'eui.0123456789ABCDEF'),
   fc.stringMatching(/^iqn\.20[0-2]\d-(0[1-9]|1[0-2])\.[a-z]{2,8}\.[a-z0-9]{1,8}:[a-z0-9._-]{1,20}$/),
   nasty,
 );
@@ -238,9 +212,7 @@ const jsonBody = fc.oneof(
   { weight: 1, arbitrary: fc.jsonValue({ maxDepth: 4 }) },
   {
     weight: 1,
-    arbitrary: fc
-      .anything({ maxDepth: 3, withNullPrototype: true, withObjectString: true })
-      .map((v) => JSON.parse(JSON.stringify(v ?? null))),
+    arbitrary: fc.anything({ maxDepth: 3, withNullPrototype: true, withObjectString: true }).map((v) => JSON.parse(JSON.stringify(v ?? null))),
   },
 );
 /** Raw request bodies: not JSON, too big, too deep, poisoned, odd content types. */
@@ -269,13 +241,7 @@ const rawRequest = fc.oneof(
   }),
   fc.record({
     text: fc.constantFrom('name=x&sizeGb=1', '<disk/>', 'a'),
-    type: fc.constantFrom(
-      'text/plain',
-      'application/x-www-form-urlencoded',
-      'application/xml',
-      'application/json; charset=latin1',
-      'multipart/form-data',
-    ),
+    type: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'application/json; charset=latin1', 'multipart/form-data'),
   }),
 );
 const idSegment = fc.oneof(
@@ -331,10 +297,7 @@ describe('API properties against the real product (fast-check)', { skip, timeout
 
   /** What every reply must be: 201, or a 4xx with a code and a message; no 500, no stack. */
   function wellFormed(r: { status: number; text: string; json: any }, what: string): void {
-    assert.ok(
-      r.status === 200 || r.status === 201 || (r.status >= 400 && r.status < 500),
-      `${what}: status ${r.status} ${r.text.slice(0, 300)}`,
-    );
+    assert.ok(r.status === 200 || r.status === 201 || (r.status >= 400 && r.status < 500), `${what}: status ${r.status} ${r.text.slice(0, 300)}`);
     assert.doesNotMatch(r.text, STACK, `${what}: no stack trace or internal detail in ${r.text.slice(0, 300)}`);
     if (r.status >= 400) {
       assert.equal(typeof r.json?.code, 'string', `${what}: error has a code: ${r.text.slice(0, 200)}`);
@@ -423,8 +386,7 @@ describe('API properties against the real product (fast-check)', { skip, timeout
         const r = await send('GET', `/api/v1/disks/${seg}${tail}`);
         wellFormed(r, `GET /api/v1/disks/${seg}${tail}`);
         count(`get ${r.status} ${r.json?.code ?? ''}`);
-        if (r.status === 200)
-          assert.match(decodeURIComponent(seg.split(/[?#]/)[0] as string), /^\d{5}$/, `only a real disk id gets a 200: ${seg}`);
+        if (r.status === 200) assert.match(decodeURIComponent(seg.split(/[?#]/)[0] as string), /^\d{5}$/, `only a real disk id gets a 200: ${seg}`);
       }),
       { numRuns: Math.round(80 * SCALE), interruptAfterTimeLimit: 5_000 * SCALE, markInterruptAsFailure: false },
     );

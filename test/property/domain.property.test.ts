@@ -15,16 +15,7 @@ import { formatIp, isHostOf, parseCidr, parseIp, prefixOfMask } from '../../src/
 import { assembleDisks, parseKey } from '../../src/domain/keys.js';
 import { type FailureCode, httpStatusOf } from '../../src/domain/outcomes.js';
 import { placePaths } from '../../src/domain/placement.js';
-import {
-  MAX_PATHS,
-  MAX_SIZE_GB,
-  checkChap,
-  checkName,
-  isValidIqn,
-  parsePathCount,
-  parseSizeGb,
-  parseSubnetChoice,
-} from '../../src/domain/validate.js';
+import { MAX_PATHS, MAX_SIZE_GB, checkChap, checkName, isValidIqn, parsePathCount, parseSizeGb, parseSubnetChoice } from '../../src/domain/validate.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 300);
 const opts = { numRuns: RUNS };
@@ -121,22 +112,7 @@ const fieldValue = fc.oneof(
   { weight: 2, arbitrary: nasty },
   {
     weight: 1,
-    arbitrary: fc.constantFrom(
-      undefined,
-      null,
-      Number.NaN,
-      Number.POSITIVE_INFINITY,
-      -0,
-      1e308,
-      2 ** 53 + 1,
-      -1,
-      0,
-      1.5,
-      '1e3',
-      '0x10',
-      ' 1',
-      '08',
-    ),
+    arbitrary: fc.constantFrom(undefined, null, Number.NaN, Number.POSITIVE_INFINITY, -0, 1e308, 2 ** 53 + 1, -1, 0, 1.5, '1e3', '0x10', ' 1', '08'),
   },
 );
 /** A valid add-disk body (as far as the form's own rules go). */
@@ -224,10 +200,7 @@ describe('domain properties (fast-check)', () => {
       nasty,
       fc
         .tuple(fc.integer({ min: 1990, max: 2100 }), fc.integer({ min: 0, max: 13 }), fc.domain(), fc.option(fc.string({ maxLength: 30 })))
-        .map(
-          ([y, m, d, tail]) =>
-            `iqn.${y}-${String(m).padStart(2, '0')}.${d.split('.').reverse().join('.')}${tail === null ? '' : `:${tail}`}`,
-        ),
+        .map(([y, m, d, tail]) => `iqn.${y}-${String(m).padStart(2, '0')}.${d.split('.').reverse().join('.')}${tail === null ? '' : `:${tail}`}`),
       fc.stringMatching(/^eui\.[0-9A-Fa-f]{14,18}$/),
     );
     fc.assert(
@@ -264,8 +237,7 @@ describe('domain properties (fast-check)', () => {
     fc.assert(
       fc.property(fieldValue, (v) => {
         const size = parseSizeGb(v);
-        if (typeof size === 'number')
-          assert.ok(Number.isSafeInteger(size) && size >= 1 && size <= MAX_SIZE_GB && Number.isSafeInteger(size * 1024 ** 3));
+        if (typeof size === 'number') assert.ok(Number.isSafeInteger(size) && size >= 1 && size <= MAX_SIZE_GB && Number.isSafeInteger(size * 1024 ** 3));
         else assertReadable(size.message);
         const n = parsePathCount(v);
         if (typeof n === 'number') assert.ok(Number.isInteger(n) && n >= 1 && n <= MAX_PATHS);
@@ -436,13 +408,7 @@ describe('domain properties (fast-check)', () => {
 
   it('whatever the store holds, reading it never throws (assembleDisks, parseKey, parseDiskMeta)', () => {
     const key = fc.oneof(
-      fc.constantFrom(
-        '/portway/disks/00001',
-        '/portway/disks/00001/1',
-        '/portway/owners/00001/1',
-        '/portway/nodes/n1',
-        '/portway/disks/00001/x',
-      ),
+      fc.constantFrom('/portway/disks/00001', '/portway/disks/00001/1', '/portway/owners/00001/1', '/portway/nodes/n1', '/portway/disks/00001/x'),
       fc.string().map((s) => `/portway/${s}`),
       nasty,
     );
@@ -451,9 +417,7 @@ describe('domain properties (fast-check)', () => {
       nasty,
       fc
         .jsonValue({ maxDepth: 2 })
-        .map((v) =>
-          JSON.stringify({ id: '00001', name: 'x', iqn: 'i', pathCount: 1, desired: 'started', ip: v, node: v, state: 'served' }),
-        ),
+        .map((v) => JSON.stringify({ id: '00001', name: 'x', iqn: 'i', pathCount: 1, desired: 'started', ip: v, node: v, state: 'served' })),
     );
     fc.assert(
       fc.property(fc.array(fc.record({ key, value }), { maxLength: 30 }), (kvs) => {
@@ -495,8 +459,7 @@ describe('domain properties (fast-check)', () => {
             );
           // a disk's paths spread: no node holds two paths of a disk while another node holds none of it
           const perDisk = new Map<string, Map<string, number>>();
-          for (const [n, ps] of plan)
-            for (const p of ps) perDisk.set(p.id, new Map(perDisk.get(p.id) ?? []).set(n, (perDisk.get(p.id)?.get(n) ?? 0) + 1));
+          for (const [n, ps] of plan) for (const p of ps) perDisk.set(p.id, new Map(perDisk.get(p.id) ?? []).set(n, (perDisk.get(p.id)?.get(n) ?? 0) + 1));
           for (const [id, m] of perDisk) {
             const counts = nodes.map((n) => m.get(n) ?? 0);
             assert.ok(Math.max(...counts) - Math.min(...counts) <= 1, `disk ${id} spread over nodes: ${counts}`);

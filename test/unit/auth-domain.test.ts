@@ -120,7 +120,14 @@ describe('tokens', () => {
     const t = formatToken('0123456789abcdef', secret);
     assert.equal(t, `pwt_0123456789abcdef_${secret}`);
     assert.deepEqual(parseToken(t), { id: '0123456789abcdef', secret });
-    for (const bad of ['', 'pwt_', `pwt_0123456789ABCDEF_${secret}`, `pwt_0123456789abcdef_${secret}x`, `xyz_0123456789abcdef_${secret}`, `pwt_0123456789abcdef_${secret.slice(1)}!`])
+    for (const bad of [
+      '',
+      'pwt_',
+      `pwt_0123456789ABCDEF_${secret}`,
+      `pwt_0123456789abcdef_${secret}x`,
+      `xyz_0123456789abcdef_${secret}`,
+      `pwt_0123456789abcdef_${secret.slice(1)}!`,
+    ])
       assert.equal(parseToken(bad), undefined, bad);
   });
 });

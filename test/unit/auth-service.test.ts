@@ -40,7 +40,8 @@ describe('AuthService', () => {
   let store: EmbeddedStore;
   let now: number;
   let auth: AuthService;
-  const make = (idleMs = 60_000) => new AuthService({ store, log: pino({ level: 'silent' }), sessionIdleMs: idleMs, scrypt: FAST, now: () => now, auditMaxEntries: 50 });
+  const make = (idleMs = 60_000) =>
+    new AuthService({ store, log: pino({ level: 'silent' }), sessionIdleMs: idleMs, scrypt: FAST, now: () => now, auditMaxEntries: 50 });
   const bootstrap = async (s = auth) => s.bootstrap({ adminPassword: ADMIN_PW, print: () => assert.fail('nothing is printed when the password is given') });
   const mkUser = async (name: string, password: string, role: string) => {
     const r = await auth.createUser({ name, password, role });
@@ -108,7 +109,8 @@ describe('AuthService', () => {
       const b = await auth.login('nobody', 'wrong-password-1');
       const c = await auth.login('Not A Name', 'x');
       const d = await auth.login(42, ['x']);
-      for (const r of [a, b, c, d]) assert.deepEqual(r, { ok: false, status: 401, code: 'invalid_credentials', message: 'Wrong username or password.', details: {} });
+      for (const r of [a, b, c, d])
+        assert.deepEqual(r, { ok: false, status: 401, code: 'invalid_credentials', message: 'Wrong username or password.', details: {} });
     });
 
     it('stores only the hash of the session id; the session carries user, permissions and a CSRF token', async () => {
@@ -205,7 +207,13 @@ describe('AuthService', () => {
       await auth.createUser({ name: 'bob', password: 'bob-password-1', role: 'operator' });
       const r = await auth.listUsers();
       assert.ok(r.ok);
-      assert.deepEqual(r.users.map((u) => [u.name, u.role]), [['admin', 'admin'], ['bob', 'operator']]);
+      assert.deepEqual(
+        r.users.map((u) => [u.name, u.role]),
+        [
+          ['admin', 'admin'],
+          ['bob', 'operator'],
+        ],
+      );
       assert.doesNotMatch(JSON.stringify(r), /hash|salt|password/i);
     });
 
@@ -238,7 +246,10 @@ describe('AuthService', () => {
       assert.equal(((await auth.createRole({ name: 'x1', permissions: ['Root'] })) as { code: string }).code, 'invalid_permissions');
       const roles = await auth.listRoles();
       assert.ok(roles.ok);
-      assert.deepEqual(roles.roles.map((r) => r.name), ['admin', 'operator', 'viewer', 'disk-adder']);
+      assert.deepEqual(
+        roles.roles.map((r) => r.name),
+        ['admin', 'operator', 'viewer', 'disk-adder'],
+      );
       await mkUser('dave', 'adder-pw-123', 'disk-adder');
       const dave = await loginOk('dave', 'adder-pw-123');
       assert.deepEqual(dave.principal.permissions, ['AddDisk', 'ViewOnly']);
@@ -291,7 +302,10 @@ describe('AuthService', () => {
       assert.equal(JSON.stringify(await store.list('/portway/')).includes(secret), false);
       const list = await auth.listTokens('admin');
       assert.ok(list.ok);
-      assert.deepEqual(list.tokens.map((x) => x.name), ['backup']);
+      assert.deepEqual(
+        list.tokens.map((x) => x.name),
+        ['backup'],
+      );
       assert.equal(JSON.stringify(list).includes(secret), false);
       assert.doesNotMatch(JSON.stringify(list), /hash/);
 
@@ -316,10 +330,16 @@ describe('AuthService', () => {
       }
       const p1 = await auth.listAudit(2);
       assert.ok(p1.ok);
-      assert.deepEqual(p1.entries.map((e) => e.target), ['thing:4', 'thing:3']);
+      assert.deepEqual(
+        p1.entries.map((e) => e.target),
+        ['thing:4', 'thing:3'],
+      );
       const p2 = await auth.listAudit(2, p1.next as string);
       assert.ok(p2.ok);
-      assert.deepEqual(p2.entries.map((e) => e.target), ['thing:2', 'thing:1']);
+      assert.deepEqual(
+        p2.entries.map((e) => e.target),
+        ['thing:2', 'thing:1'],
+      );
       const e = p1.entries[0];
       assert.equal(e?.actor, 'admin');
       assert.equal(e?.outcome, 'ok');

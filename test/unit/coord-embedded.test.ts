@@ -32,7 +32,13 @@ describe('embedded store persistence', () => {
       let now = 1_000_000;
       const a = new EmbeddedStore({ dir, now: () => now });
       await a.put('/k/1', 'one');
-      assert.equal(await createAllIfAbsent(a, [{ key: '/k/2', value: 'two' }, { key: '/k/3', value: 'three' }]), true);
+      assert.equal(
+        await createAllIfAbsent(a, [
+          { key: '/k/2', value: 'two' },
+          { key: '/k/3', value: 'three' },
+        ]),
+        true,
+      );
       const short = await a.grantLease(5);
       const long = await a.grantLease(60);
       await a.put('/l/short', 's', { lease: short.id });
@@ -70,7 +76,10 @@ describe('embedded store persistence', () => {
       await c.close();
       appendFileSync(join(dir, 'wal.log'), '{"r":99,"op":"put","k":"/d","v');
       const d = new EmbeddedStore({ dir });
-      assert.deepEqual((await d.list('/')).map((kv) => kv.key), ['/a', '/b', '/c']);
+      assert.deepEqual(
+        (await d.list('/')).map((kv) => kv.key),
+        ['/a', '/b', '/c'],
+      );
       await d.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

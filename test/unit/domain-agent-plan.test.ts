@@ -62,7 +62,10 @@ function kvsOf(w: World): StoredKv[] {
 
 const plan = (w: World, me: string, leaseId = 'L') => planAgent({ view: clusterView(kvsOf(w)), me, leaseId });
 const refs = (list: { id: string; index: number }[]) => list.map((p) => `${p.id}/${p.index}`).sort();
-const claimed = (w: World, me: string) => plan(w, me).claims.map((c) => `${c.id}:${c.paths.map((p) => p.index).join(',')}`).sort();
+const claimed = (w: World, me: string) =>
+  plan(w, me)
+    .claims.map((c) => `${c.id}:${c.paths.map((p) => p.index).join(',')}`)
+    .sort();
 
 describe('agent plan: shared disks', () => {
   const cases: { name: string; world: World; me: string; claims?: string[]; release?: string[]; keep?: string[] }[] = [
@@ -80,7 +83,13 @@ describe('agent plan: shared disks', () => {
     },
     {
       name: 'two new shared disks go to two nodes',
-      world: { nodes: ['a', 'b'], disks: [{ id: '00001', paths: 2, placement: 'shared' }, { id: '00002', paths: 2, placement: 'shared' }] },
+      world: {
+        nodes: ['a', 'b'],
+        disks: [
+          { id: '00001', paths: 2, placement: 'shared' },
+          { id: '00002', paths: 2, placement: 'shared' },
+        ],
+      },
       me: 'b',
       claims: ['00002:1,2'],
     },
@@ -179,8 +188,17 @@ describe('agent plan: shared disks', () => {
     const a = plan(world, 'a').claims;
     const b = plan(world, 'b').claims;
     const all = [...a, ...b].map((c) => c.id).sort();
-    assert.deepEqual(all, disks.map((d) => d.id), 'every disk claimed once');
-    for (const c of [...a, ...b]) assert.deepEqual(c.paths.map((p) => p.index), [1, 2], 'whole');
+    assert.deepEqual(
+      all,
+      disks.map((d) => d.id),
+      'every disk claimed once',
+    );
+    for (const c of [...a, ...b])
+      assert.deepEqual(
+        c.paths.map((p) => p.index),
+        [1, 2],
+        'whole',
+      );
     assert.ok(Math.abs(a.length - b.length) <= 1, `spread over the survivors (${a.length}/${b.length})`);
   });
 
@@ -226,7 +244,10 @@ describe('agent plan: spread disks and common duties', () => {
     kvs.push({ key: ownerKey('00009', 1), value: JSON.stringify({ node: 'a', state: 'served' }), modRevision: 1 });
     kvs.push({ key: ownerKey('00009', 2), value: JSON.stringify({ node: 'b', state: 'served' }), modRevision: 1 });
     const p = planAgent({ view: clusterView(kvs), me: 'a', leaseId: 'L' });
-    assert.deepEqual(p.cleanup.map((k) => k.key), [ownerKey('00009', 1)]);
+    assert.deepEqual(
+      p.cleanup.map((k) => k.key),
+      [ownerKey('00009', 1)],
+    );
   });
 
   it('the first eligible node keeps the SERVED markers', () => {

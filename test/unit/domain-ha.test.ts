@@ -176,7 +176,13 @@ describe('planRebalance', () => {
     }
     assert.equal(moves.length, 1, 'one move does it');
     // already so: nothing to do
-    assert.deepEqual(planRebalance([...final].map(([k, n]) => sub(k.split('/')[0] as string, Number(k.split('/')[1]), n, Number(k.split('/')[1]) % 2 ? 's1' : 's2')), ['a', 'b', 'c']), []);
+    assert.deepEqual(
+      planRebalance(
+        [...final].map(([k, n]) => sub(k.split('/')[0] as string, Number(k.split('/')[1]), n, Number(k.split('/')[1]) % 2 ? 's1' : 's2')),
+        ['a', 'b', 'c'],
+      ),
+      [],
+    );
   });
 
   it('random clusters with two subnets: no node holds more of a disk on one subnet than it must', () => {
@@ -186,7 +192,8 @@ describe('planRebalance', () => {
       const a: Assignment[] = [];
       for (let d = 1; d <= 1 + Math.floor(r() * 8); d++) {
         const id = String(d).padStart(5, '0');
-        for (let i = 1; i <= 1 + Math.floor(r() * 6); i++) a.push({ id, index: i, node: nodes[Math.floor(r() * nodes.length)] as string, subnet: i % 2 ? 's1' : 's2' });
+        for (let i = 1; i <= 1 + Math.floor(r() * 6); i++)
+          a.push({ id, index: i, node: nodes[Math.floor(r() * nodes.length)] as string, subnet: i % 2 ? 's1' : 's2' });
       }
       const final = apply(a, planRebalance(a, nodes));
       for (const id of new Set(a.map((x) => x.id)))
@@ -221,7 +228,13 @@ describe('planRebalance', () => {
       const l = loads(final, nodes);
       assert.ok(Math.max(...l) - Math.min(...l) <= 1 || nodes.length === 1, `trial ${trial}: loads ${l}`);
       // Already balanced -> nothing more.
-      assert.deepEqual(planRebalance([...final].map(([k, n]) => at(k.split('/')[0] as string, Number(k.split('/')[1]), n)), nodes), []);
+      assert.deepEqual(
+        planRebalance(
+          [...final].map(([k, n]) => at(k.split('/')[0] as string, Number(k.split('/')[1]), n)),
+          nodes,
+        ),
+        [],
+      );
     }
   });
 });

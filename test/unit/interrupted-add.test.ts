@@ -106,7 +106,10 @@ describe('an add interrupted between the image and the keys', () => {
     assert.deepEqual(r.removed, []);
     assert.equal(await images.exists(`image-${id}`), true);
     assert.equal(await images.exists('image-00042'), true);
-    assert.deepEqual((await store.list(PENDING)).map((kv) => kv.key), [`${PENDING}00042`]);
+    assert.deepEqual(
+      (await store.list(PENDING)).map((kv) => kv.key),
+      [`${PENDING}00042`],
+    );
     await store.close();
   });
 });

@@ -58,7 +58,10 @@ describe('tgt-control: encoding', () => {
   });
 
   it('takes what Portway sends: bsopts k=v;k=v, a CHAP password with , and = as the last pair', () => {
-    assert.equal(encodeParams({ path: 'rbd/img', bstype: 'rbd', bsopts: 'conf=/etc/ceph/ceph.conf;id=admin' }), 'path=rbd/img,bstype=rbd,bsopts=conf=/etc/ceph/ceph.conf;id=admin');
+    assert.equal(
+      encodeParams({ path: 'rbd/img', bstype: 'rbd', bsopts: 'conf=/etc/ceph/ceph.conf;id=admin' }),
+      'path=rbd/img,bstype=rbd,bsopts=conf=/etc/ceph/ceph.conf;id=admin',
+    );
     assert.equal(encodeParams({ user: 'u-1@x', password: 'a,b=c!#$%&()*' }), 'user=u-1@x,password=a,b=c!#$%&()*');
     assert.doesNotThrow(() => encodeRequest({ mode: 'account', op: 'new', params: 'user=u,password=a,b=c' }));
     assert.equal(tgtadmMessage(9), 'this target already exists');

@@ -193,7 +193,12 @@ function Shell() {
               .filter((n) => n.show)
               .map((n) => (
                 <li key={n.to}>
-                  <Link to={n.to} className="nav-link" aria-current={active(n.to) ? 'page' : undefined} data-testid={`nav-${n.to === '/' ? 'dashboard' : n.to.slice(1)}`}>
+                  <Link
+                    to={n.to}
+                    className="nav-link"
+                    aria-current={active(n.to) ? 'page' : undefined}
+                    data-testid={`nav-${n.to === '/' ? 'dashboard' : n.to.slice(1)}`}
+                  >
                     {n.label}
                   </Link>
                 </li>

@@ -100,7 +100,14 @@ export function AttachImageDialog({ config, configError, onAttached, onClose }: 
               <div className="image-list">
                 {images.map((i) => (
                   <label key={i.image} className="choice-card" data-testid={`image-${i.image}`}>
-                    <input type="radio" name={`${uid}-image`} value={i.image} checked={chosen === i.image} onChange={() => setChosen(i.image)} data-autofocus={chosen === i.image ? true : undefined} />
+                    <input
+                      type="radio"
+                      name={`${uid}-image`}
+                      value={i.image}
+                      checked={chosen === i.image}
+                      onChange={() => setChosen(i.image)}
+                      data-autofocus={chosen === i.image ? true : undefined}
+                    />
                     <span className="choice-text">
                       <span className="choice-title mono">{i.image}</span>
                       <span className="choice-detail">

@@ -21,17 +21,7 @@ interface ConfirmDialogProps {
   testId?: string;
 }
 
-export function ConfirmDialog({
-  title,
-  children,
-  confirmLabel,
-  onConfirm,
-  onClose,
-  danger,
-  typeToConfirm,
-  blockedReason,
-  testId,
-}: ConfirmDialogProps) {
+export function ConfirmDialog({ title, children, confirmLabel, onConfirm, onClose, danger, typeToConfirm, blockedReason, testId }: ConfirmDialogProps) {
   const inputId = useId();
   const [typed, setTyped] = useState('');
   const [busy, setBusy] = useState(false);
@@ -81,7 +71,12 @@ export function ConfirmDialog({
           </p>
         ) : null}
         <div className="form-actions">
-          <button type="button" className="button" onClick={onClose} data-autofocus={typeToConfirm === undefined || blockedReason !== undefined ? true : undefined}>
+          <button
+            type="button"
+            className="button"
+            onClick={onClose}
+            data-autofocus={typeToConfirm === undefined || blockedReason !== undefined ? true : undefined}
+          >
             Cancel
           </button>
           <button type="submit" className={danger ? 'button button-danger' : 'button button-primary'} disabled={disabled} data-testid="confirm-button">

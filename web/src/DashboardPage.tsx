@@ -62,10 +62,7 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
     // Paths of started disks that no node serves.
     return { total, served, unserved: Math.max(0, wanted - served), provisionedGb };
   }, [disks]);
-  const attention = useMemo(
-    () => (disks ?? []).filter((d) => d.status === 'degraded' || d.status === 'starting' || d.status === 'stopping'),
-    [disks],
-  );
+  const attention = useMemo(() => (disks ?? []).filter((d) => d.status === 'degraded' || d.status === 'starting' || d.status === 'stopping'), [disks]);
   const up = nodes?.filter((n) => n.up).length ?? 0;
   const drained = nodes?.filter((n) => n.drained).length ?? 0;
 
@@ -106,7 +103,11 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
           </p>
           <Meter value={paths.served} max={paths.total} />
           <p className={paths.unserved > 0 ? 'tile-note tile-note-warn' : 'tile-note'} data-testid="paths-unserved">
-            {disks === undefined ? '' : paths.unserved === 0 ? 'Every path of a started disk is served.' : `${paths.unserved} path(s) of started disks not served.`}
+            {disks === undefined
+              ? ''
+              : paths.unserved === 0
+                ? 'Every path of a started disk is served.'
+                : `${paths.unserved} path(s) of started disks not served.`}
           </p>
         </section>
 

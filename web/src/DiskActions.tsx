@@ -108,17 +108,29 @@ export function useDiskActions(disks: DiskView[] | undefined, opts: { onGone?: (
         break;
       case 'stop':
         dialogs = (
-          <ConfirmDialog title={title('Stop')} confirmLabel="Stop disk" onClose={close} testId="stop-dialog" onConfirm={() => run(stopDisk(d.id), `Disk ${d.id} is stopping.`)}>
+          <ConfirmDialog
+            title={title('Stop')}
+            confirmLabel="Stop disk"
+            onClose={close}
+            testId="stop-dialog"
+            onConfirm={() => run(stopDisk(d.id), `Disk ${d.id} is stopping.`)}
+          >
             <p>
-              Stop {who}? Its {d.pathCount} {d.pathCount === 1 ? 'path is' : 'paths are'} released and its iSCSI targets removed: initiators lose
-              access until the disk is started again.
+              Stop {who}? Its {d.pathCount} {d.pathCount === 1 ? 'path is' : 'paths are'} released and its iSCSI targets removed: initiators lose access until
+              the disk is started again.
             </p>
           </ConfirmDialog>
         );
         break;
       case 'start':
         dialogs = (
-          <ConfirmDialog title={title('Start')} confirmLabel="Start disk" onClose={close} testId="start-dialog" onConfirm={() => run(startDisk(d.id), `Disk ${d.id} is starting.`)}>
+          <ConfirmDialog
+            title={title('Start')}
+            confirmLabel="Start disk"
+            onClose={close}
+            testId="start-dialog"
+            onConfirm={() => run(startDisk(d.id), `Disk ${d.id} is starting.`)}
+          >
             <p>Start {who}? Its paths are served again by the cluster's nodes.</p>
           </ConfirmDialog>
         );
@@ -134,8 +146,8 @@ export function useDiskActions(disks: DiskView[] | undefined, opts: { onGone?: (
             onConfirm={() => run(detachDisk(d.id), `Disk ${d.id} detached; its image is kept.`, true)}
           >
             <p>
-              Detach {who}? It leaves the SAN, but its image and metadata are kept: <strong>Attach image</strong> on the disk list makes it a disk
-              again, with the same IP addresses if they are still free.
+              Detach {who}? It leaves the SAN, but its image and metadata are kept: <strong>Attach image</strong> on the disk list makes it a disk again, with
+              the same IP addresses if they are still free.
             </p>
           </ConfirmDialog>
         );

@@ -259,12 +259,7 @@ export function DiskListPage({ live, config, configError, reloadConfig }: DiskLi
         </Modal>
       ) : null}
       {dialog === 'attach' ? (
-        <AttachImageDialog
-          config={config}
-          configError={configError}
-          onAttached={(d) => onCreated(d, 'attached')}
-          onClose={() => setDialog(undefined)}
-        />
+        <AttachImageDialog config={config} configError={configError} onAttached={(d) => onCreated(d, 'attached')} onClose={() => setDialog(undefined)} />
       ) : null}
     </>
   );

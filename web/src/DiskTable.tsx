@@ -42,12 +42,7 @@ export function DiskTable({ disks, sort, onSort, onShowPaths, highlightId, menuI
             {COLUMNS.map((c) => {
               const active = sort.key === c.key;
               return (
-                <th
-                  key={c.key}
-                  scope="col"
-                  className={c.className}
-                  aria-sort={active ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}
-                >
+                <th key={c.key} scope="col" className={c.className} aria-sort={active ? (sort.dir === 'asc' ? 'ascending' : 'descending') : undefined}>
                   <button type="button" className="sort-button" onClick={() => onSort(c.key)}>
                     {c.label}
                     <span className={active ? 'sort-icon sort-icon-active' : 'sort-icon'} aria-hidden="true">
@@ -127,9 +122,7 @@ const DiskRow = memo(
             {d.pathCount}
             <span className="sr-only"> paths of disk {d.id}</span>
           </button>
-          {partly ? (
-            <span className="served-hint">{d.pathsServed} served</span>
-          ) : null}
+          {partly ? <span className="served-hint">{d.pathsServed} served</span> : null}
         </td>
         <td data-testid={`disk-status-${d.id}`} data-status={d.status}>
           <StatusBadge status={d.status} />
@@ -143,8 +136,5 @@ const DiskRow = memo(
     );
   },
   (prev, next) =>
-    prev.highlighted === next.highlighted &&
-    prev.onShowPaths === next.onShowPaths &&
-    prev.menuItems === next.menuItems &&
-    sameDisk(prev.disk, next.disk),
+    prev.highlighted === next.highlighted && prev.onShowPaths === next.onShowPaths && prev.menuItems === next.menuItems && sameDisk(prev.disk, next.disk),
 );

@@ -28,9 +28,7 @@ export function NodesPage({ live }: { live: LiveDisks }) {
         title="Nodes"
         sub={
           <span className="page-sub">
-            {nodes === undefined
-              ? 'Loading…'
-              : `${nodes.filter((n) => n.up).length} of ${nodes.length} up · ${nodes.filter((n) => n.drained).length} drained`}
+            {nodes === undefined ? 'Loading…' : `${nodes.filter((n) => n.up).length} of ${nodes.length} up · ${nodes.filter((n) => n.drained).length} drained`}
           </span>
         }
       />
@@ -152,8 +150,8 @@ export function NodesPage({ live }: { live: LiveDisks }) {
           }}
         >
           <p>
-            Node <strong className="mono">{confirm.node.name}</strong> stops taking paths, and its {confirm.node.pathCount} path(s) move to other
-            nodes (each is served again within seconds).
+            Node <strong className="mono">{confirm.node.name}</strong> stops taking paths, and its {confirm.node.pathCount} path(s) move to other nodes (each is
+            served again within seconds).
           </p>
           {eligibleOthers(confirm.node.name) === 0 ? (
             <p className="alert alert-warning">No other node is up and undrained: its paths stay where they are until one is.</p>
@@ -180,8 +178,7 @@ export function NodesPage({ live }: { live: LiveDisks }) {
           }}
         >
           <p>
-            Node <strong className="mono">{confirm.node.name}</strong> takes new paths again. Paths it gave away stay where they are until you
-            rebalance.
+            Node <strong className="mono">{confirm.node.name}</strong> takes new paths again. Paths it gave away stay where they are until you rebalance.
           </p>
         </ConfirmDialog>
       ) : null}

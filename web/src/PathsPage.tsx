@@ -133,7 +133,11 @@ function MoveOnePath({ nodes, onMoved }: { nodes: string[]; onMoved: () => void 
     const r = await movePath(disk.trim(), Number(index), to);
     setBusy(false);
     if (r.ok) {
-      notify(r.value.moved ? `Path ${r.value.index} of disk ${r.value.id} moved to ${r.value.to} (${r.value.ms} ms).` : `Path ${r.value.index} of disk ${r.value.id} is already on ${r.value.to}.`);
+      notify(
+        r.value.moved
+          ? `Path ${r.value.index} of disk ${r.value.id} moved to ${r.value.to} (${r.value.ms} ms).`
+          : `Path ${r.value.index} of disk ${r.value.id} is already on ${r.value.to}.`,
+      );
       onMoved();
       return;
     }
@@ -230,7 +234,13 @@ function RebalanceDialog({ onClose }: { onClose: () => void }) {
 
   const moves = Array.isArray(plan) ? plan : undefined;
   return (
-    <Modal title="Rebalance paths" description="Even out the paths the nodes serve, one disk's paths on different nodes." onClose={onClose} testId="rebalance-dialog" wide>
+    <Modal
+      title="Rebalance paths"
+      description="Even out the paths the nodes serve, one disk's paths on different nodes."
+      onClose={onClose}
+      testId="rebalance-dialog"
+      wide
+    >
       <div className="form">
         {plan === undefined ? (
           <p className="muted" role="status">
@@ -264,8 +274,8 @@ function RebalanceDialog({ onClose }: { onClose: () => void }) {
         ) : (
           <>
             <p>
-              {moves.length} path(s) will move. Each one is released by its node and taken by the other (a few seconds per path; a disk's paths move
-              one at a time, so it stays reachable on its others).
+              {moves.length} path(s) will move. Each one is released by its node and taken by the other (a few seconds per path; a disk's paths move one at a
+              time, so it stays reachable on its others).
             </p>
             <div className="table-wrap table-scroll">
               <table className="table table-compact" data-testid="rebalance-plan">

@@ -304,7 +304,13 @@ function UserForm({ roles, user, onCancel, onDone }: { roles: RoleView[]; user?:
     <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy} data-testid="user-form">
       <FormError id={id('form-error')} error={error} />
       {user ? null : (
-        <Field id={id('name')} label="User name" error={errorFor('name')} errorTestId="error-user-name" hint="2-32 characters: a-z, 0-9, . _ -, starting with a letter.">
+        <Field
+          id={id('name')}
+          label="User name"
+          error={errorFor('name')}
+          errorTestId="error-user-name"
+          hint="2-32 characters: a-z, 0-9, . _ -, starting with a letter."
+        >
           {(c) => (
             <input
               {...c}
@@ -321,7 +327,14 @@ function UserForm({ roles, user, onCancel, onDone }: { roles: RoleView[]; user?:
       )}
       <Field id={id('role')} label="Role" error={errorFor('role')} errorTestId="error-user-role">
         {(c) => (
-          <select {...c} className="select" data-testid="user-role" value={role} onChange={(e) => setRole(e.target.value)} data-autofocus={user ? true : undefined}>
+          <select
+            {...c}
+            className="select"
+            data-testid="user-role"
+            value={role}
+            onChange={(e) => setRole(e.target.value)}
+            data-autofocus={user ? true : undefined}
+          >
             {roles.length === 0 ? <option value={role}>{role}</option> : null}
             {roles.map((r) => (
               <option key={r.name} value={r.name}>
@@ -339,7 +352,15 @@ function UserForm({ roles, user, onCancel, onDone }: { roles: RoleView[]; user?:
         hint={user ? 'Leave empty to keep the password. A new one logs the user out everywhere.' : 'At least 10 characters.'}
       >
         {(c) => (
-          <input {...c} className="input" type="password" autoComplete="new-password" data-testid="user-password" value={password} onChange={(e) => setPassword(e.target.value)} />
+          <input
+            {...c}
+            className="input"
+            type="password"
+            autoComplete="new-password"
+            data-testid="user-password"
+            value={password}
+            onChange={(e) => setPassword(e.target.value)}
+          />
         )}
       </Field>
       <FormActions label={user ? 'Save' : 'Add user'} busy={busy} onCancel={onCancel} testId="user-submit" />

@@ -3,18 +3,22 @@
  * leases that expire and delete their keys, prefix watches) in process, persisted to a write-ahead log
  * that is fsynced on every change and compacted into a snapshot at open, so a restart loses nothing.
  */
-import { closeSync, existsSync, fdatasyncSync, fstatSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
 import {
-  type Compare,
-  type CoordStore,
-  CoordError,
-  type KeyValue,
-  type Lease,
-  type TxnOp,
-  type Watch,
-  type WatchEvent,
-} from './types.js';
+  closeSync,
+  existsSync,
+  fdatasyncSync,
+  fstatSync,
+  ftruncateSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { type Compare, type CoordStore, CoordError, type KeyValue, type Lease, type TxnOp, type Watch, type WatchEvent } from './types.js';
 
 interface Entry {
   value: string;
@@ -205,8 +209,7 @@ export class EmbeddedStore implements CoordStore {
    */
   private apply(ops: TxnOp[]): void {
     for (const op of ops)
-      if (op.type === 'put' && op.lease !== undefined && !this.leases.has(op.lease))
-        throw new CoordError('lease_lost', `lease ${op.lease} not found`);
+      if (op.type === 'put' && op.lease !== undefined && !this.leases.has(op.lease)) throw new CoordError('lease_lost', `lease ${op.lease} not found`);
     const rev = this.revision + 1;
     const recs: LogRecord[] = [];
     const events: WatchEvent[] = [];

@@ -206,9 +206,7 @@ export class EtcdStore implements CoordStore {
   }
 
   async list(prefix: string): Promise<KeyValue[]> {
-    const res = await this.read(`list ${prefix}`, () =>
-      this.client.kv.range({ ...prefixRange(this.k(prefix)), sort_order: 'Ascend', sort_target: 'Key' }),
-    );
+    const res = await this.read(`list ${prefix}`, () => this.client.kv.range({ ...prefixRange(this.k(prefix)), sort_order: 'Ascend', sort_target: 'Key' }));
     return res.kvs.map((k) => this.kv(k));
   }
 

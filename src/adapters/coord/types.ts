@@ -21,10 +21,7 @@ export interface Compare {
   modRevision: number;
 }
 
-export type TxnOp =
-  | { type: 'put'; key: string; value: string; lease?: string }
-  | { type: 'delete'; key: string }
-  | { type: 'deletePrefix'; prefix: string };
+export type TxnOp = { type: 'put'; key: string; value: string; lease?: string } | { type: 'delete'; key: string } | { type: 'deletePrefix'; prefix: string };
 
 export interface WatchEvent {
   type: 'put' | 'delete';
@@ -78,10 +75,7 @@ export class CoordError extends Error {
 }
 
 /** Create-if-absent for several keys at once: all are created or none. */
-export function createAllIfAbsent(
-  store: CoordStore,
-  kvs: { key: string; value: string; lease?: string }[],
-): Promise<boolean> {
+export function createAllIfAbsent(store: CoordStore, kvs: { key: string; value: string; lease?: string }[]): Promise<boolean> {
   return store.txn(
     kvs.map((kv) => ({ key: kv.key, modRevision: 0 })),
     kvs.map((kv) => ({ type: 'put', key: kv.key, value: kv.value, lease: kv.lease })),

@@ -130,7 +130,10 @@ export class FileImageStore implements ImageStore {
     } catch (e) {
       throw mapFsError(e, this.dir);
     }
-    const names = entries.filter((f) => f.endsWith('.img')).map((f) => f.slice(0, -4)).filter((n) => NAME.test(n));
+    const names = entries
+      .filter((f) => f.endsWith('.img'))
+      .map((f) => f.slice(0, -4))
+      .filter((n) => NAME.test(n));
     const out = await Promise.all(
       names.map(async (name): Promise<ImageRecord | undefined> => {
         try {
@@ -181,6 +184,11 @@ export class FileImageStore implements ImageStore {
   backing(name: string): TargetBacking {
     this.checkName(name);
     return { bstype: 'rdwr', path: this.img(name), bsopts: '' };
+  }
+
+  /** One box: every path is served by this host's tgtd; no other client can hold the file. */
+  async fenceClients(_name: string): Promise<string[]> {
+    return [];
   }
 
   async usage(): Promise<{ usedBytes: number; totalBytes: number }> {

@@ -50,6 +50,8 @@ export interface RbdImageStoreOptions {
   keyring?: string;
   /** Deadline of one CLI call in ms (default 30000); the cluster connect gives up a bit before. */
   timeoutMs?: number;
+  /** Seconds a client fenced by fenceClients stays blocklisted (default 3600). */
+  blocklistSeconds?: number;
   /** list() in one Python/librbd process (default true). */
   batchList?: boolean;
   /** Python 3 with the rados/rbd bindings (default /usr/bin/python3, the one ceph-common uses). */
@@ -65,6 +67,8 @@ export interface RbdImageStoreOptions {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const FEATURE = /^[a-z][a-z-]{0,31}$/;
+/** A RADOS client address as `rbd status` shows a watcher: "IP:port/nonce" (IPv4 or [IPv6]). */
+const CLIENT_ADDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}\/\d{1,20}$/;
 export const DEFAULT_IMAGE_FEATURES: readonly string[] = ['layering'];
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const META_KEY = 'portway.meta';
@@ -124,6 +128,8 @@ export class RbdImageStore implements ImageStore {
   private readonly pool: string;
   private readonly keyring: string | undefined;
   private readonly timeoutMs: number;
+  /** How long a fenced client stays blocklisted (its tgtd is long gone by then; the entry expires by itself). */
+  private readonly blocklistSeconds: number;
   private readonly python: string;
   private readonly prefix: readonly string[];
   private readonly features: readonly string[];
@@ -134,19 +140,21 @@ export class RbdImageStore implements ImageStore {
     if (!opts.conf || /[;\0\n]/.test(opts.conf)) throw new Error(`RbdImageStore: bad ceph.conf path ${JSON.stringify(opts.conf)}`);
     if (!ID.test(opts.id)) throw new Error(`RbdImageStore: bad client id ${JSON.stringify(opts.id)}`);
     if (!NAME.test(opts.pool)) throw new Error(`RbdImageStore: bad pool name ${JSON.stringify(opts.pool)}`);
-    if (opts.keyring !== undefined && (opts.keyring === '' || opts.keyring.includes('\0')))
-      throw new Error('RbdImageStore: bad keyring path');
+    if (opts.keyring !== undefined && (opts.keyring === '' || opts.keyring.includes('\0'))) throw new Error('RbdImageStore: bad keyring path');
     this.conf = opts.conf;
     this.id = opts.id;
     this.pool = opts.pool;
     this.keyring = opts.keyring;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.blocklistSeconds = opts.blocklistSeconds ?? 3600;
+    if (!Number.isInteger(this.blocklistSeconds) || this.blocklistSeconds < 60) throw new Error('RbdImageStore: blocklistSeconds must be an integer >= 60');
     this.batchList = opts.batchList ?? true;
     this.python = opts.python ?? '/usr/bin/python3';
     this.prefix = [...(opts.prefix ?? [])];
     if (this.prefix.some((a) => typeof a !== 'string' || a === '' || a.includes('\0'))) throw new Error('RbdImageStore: bad command prefix');
     this.features = [...(opts.features ?? DEFAULT_IMAGE_FEATURES)];
-    if (this.features.length === 0 || !this.features.every((f) => FEATURE.test(f))) throw new Error(`RbdImageStore: bad image features ${JSON.stringify(opts.features)}`);
+    if (this.features.length === 0 || !this.features.every((f) => FEATURE.test(f)))
+      throw new Error(`RbdImageStore: bad image features ${JSON.stringify(opts.features)}`);
   }
 
   /** Runs a tool (through the prefix, when there is one). */
@@ -381,6 +389,30 @@ export class RbdImageStore implements ImageStore {
   }
 
   /** Raw bytes used and raw capacity of the cluster (`ceph df`). */
+  /** The image's watchers: the addresses of the clients that have it open. */
+  async watchers(name: string): Promise<string[]> {
+    this.checkName(name);
+    const out = await this.rbd(['status', '--format', 'json', this.spec(name)], `image ${name} status`);
+    const j = this.parse<{ watchers?: { address?: unknown }[] }>(out, `rbd status ${name}`);
+    return (j.watchers ?? []).map((w) => w.address).filter((a): a is string => typeof a === 'string' && CLIENT_ADDR.test(a));
+  }
+
+  async fenceClients(name: string): Promise<string[]> {
+    const clients = await this.watchers(name);
+    if (clients.length === 0) return [];
+    for (const addr of clients)
+      await this.cli('ceph', ['osd', 'blocklist', 'add', addr, String(this.blocklistSeconds)], `blocklisting client ${addr} of image ${name}`);
+    // The OSDs drop a blocklisted client's watch once they have the new map: until then it could still
+    // write. Wait for that (bounded by the CLI timeout), so serving starts only after.
+    const end = Date.now() + this.timeoutMs;
+    for (;;) {
+      const left = (await this.watchers(name)).filter((a) => clients.includes(a));
+      if (left.length === 0) return clients;
+      if (Date.now() > end) throw new ImageStoreError('unavailable', `image ${name}: blocklisted clients ${left.join(', ')} still watch it after ${this.timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
   async usage(): Promise<{ usedBytes: number; totalBytes: number }> {
     const out = await this.cli('ceph', ['df', '--format', 'json'], 'ceph df');
     const j = this.parse<{ stats?: { total_bytes?: number; total_used_raw_bytes?: number; total_used_bytes?: number } }>(out, 'ceph df');

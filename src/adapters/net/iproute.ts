@@ -68,7 +68,8 @@ export class IpRouteNetwork implements HostNetwork {
   private async promoteSecondaries(eth: string): Promise<void> {
     if (this.promoted.has(eth)) return;
     try {
-      if (this.o.netns) await run(this.ipCmd, ['netns', 'exec', this.o.netns, 'sysctl', '-q', '-w', `net.ipv4.conf.${eth}.promote_secondaries=1`], { timeoutMs: 10_000 });
+      if (this.o.netns)
+        await run(this.ipCmd, ['netns', 'exec', this.o.netns, 'sysctl', '-q', '-w', `net.ipv4.conf.${eth}.promote_secondaries=1`], { timeoutMs: 10_000 });
       else await writeFile(`/proc/sys/net/ipv4/conf/${eth}/promote_secondaries`, '1');
       this.promoted.add(eth);
     } catch (e) {

@@ -68,7 +68,12 @@ export function authRoutes(app: FastifyInstance, auth: AuthService): void {
       if (p && p !== 'expired') {
         const sent = req.headers[CSRF_HEADER];
         if (typeof sent !== 'string' || !p.csrf || !sameToken(sent, p.csrf))
-          return sendError(reply, 403, 'csrf_failed', `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`);
+          return sendError(
+            reply,
+            403,
+            'csrf_failed',
+            `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`,
+          );
         req.principal = p;
         if (p.sessionKey) await auth.logout(p.sessionKey);
         await audit(req, 'auth.logout', `user:${p.user}`, 'ok');
@@ -95,14 +100,21 @@ export function authRoutes(app: FastifyInstance, auth: AuthService): void {
     if (!body) return reply;
     const p = req.principal as Principal;
     const r = await auth.createToken(p.user, body);
-    await audit(req, 'token.create', r.ok ? `token:${r.info.id}` : `user:${p.user}`, r.ok ? 'ok' : 'failed', r.ok ? { name: r.info.name, owner: p.user } : { code: r.code });
+    await audit(
+      req,
+      'token.create',
+      r.ok ? `token:${r.info.id}` : `user:${p.user}`,
+      r.ok ? 'ok' : 'failed',
+      r.ok ? { name: r.info.name, owner: p.user } : { code: r.code },
+    );
     if (!r.ok) return sendServiceFailure(reply, r);
     return reply.code(201).send({ token: r.token, ...r.info, note: 'This is the only time the token is shown; store it now.' });
   });
 
   app.get<{ Querystring: { all?: string } }>('/api/v1/auth/tokens', async (req, reply) => {
     const all = req.query.all === 'true' || req.query.all === '1';
-    if (all && !can(req, 'ManageUsers')) return sendError(reply, 403, 'forbidden', 'You need the ManageUsers permission to list every user\'s tokens.', { permission: 'ManageUsers' });
+    if (all && !can(req, 'ManageUsers'))
+      return sendError(reply, 403, 'forbidden', "You need the ManageUsers permission to list every user's tokens.", { permission: 'ManageUsers' });
     const r = await auth.listTokens(all ? undefined : (req.principal as Principal).user);
     return r.ok ? { tokens: r.tokens } : sendServiceFailure(reply, r);
   });
@@ -119,7 +131,25 @@ export function authRoutes(app: FastifyInstance, auth: AuthService): void {
 
 const err = { $ref: '#/components/schemas/Error' };
 const errorResponses = (...codes: number[]) =>
-  Object.fromEntries(codes.map((c) => [String(c), { description: ({ 400: 'Invalid input', 401: 'Not logged in', 403: 'Forbidden or CSRF failed', 404: 'Not found', 409: 'Conflict', 503: 'Store unavailable' } as Record<number, string>)[c] ?? 'Error', content: { 'application/json': { schema: err } } }]));
+  Object.fromEntries(
+    codes.map((c) => [
+      String(c),
+      {
+        description:
+          (
+            {
+              400: 'Invalid input',
+              401: 'Not logged in',
+              403: 'Forbidden or CSRF failed',
+              404: 'Not found',
+              409: 'Conflict',
+              503: 'Store unavailable',
+            } as Record<number, string>
+          )[c] ?? 'Error',
+        content: { 'application/json': { schema: err } },
+      },
+    ]),
+  );
 const json = (schema: object) => ({ content: { 'application/json': { schema } } });
 const nameParam = { name: 'name', in: 'path', required: true, schema: { type: 'string' } };
 const me200 = {
@@ -134,8 +164,14 @@ const me200 = {
     },
   }),
 };
-const userView = { type: 'object', properties: { name: { type: 'string' }, role: { type: 'string' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } };
-const roleView = { type: 'object', properties: { name: { type: 'string' }, permissions: { type: 'array', items: { type: 'string' } }, builtin: { type: 'boolean' } } };
+const userView = {
+  type: 'object',
+  properties: { name: { type: 'string' }, role: { type: 'string' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } },
+};
+const roleView = {
+  type: 'object',
+  properties: { name: { type: 'string' }, permissions: { type: 'array', items: { type: 'string' } }, builtin: { type: 'boolean' } },
+};
 
 /** The OpenAPI document with the access-control paths, security schemes and the x-permission of each. */
 export function withAuthDocs<T extends { paths: Record<string, unknown> }>(doc: T): T & { components: object; security: object[] } {
@@ -150,7 +186,11 @@ export function withAuthDocs<T extends { paths: Record<string, unknown> }>(doc: 
         bearer: { type: 'http', scheme: 'bearer', description: 'an API token from POST /api/v1/auth/tokens' },
       },
       schemas: {
-        Error: { type: 'object', required: ['code', 'message', 'details'], properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } } },
+        Error: {
+          type: 'object',
+          required: ['code', 'message', 'details'],
+          properties: { code: { type: 'string' }, message: { type: 'string' }, details: { type: 'object' } },
+        },
       },
     },
     paths: {
@@ -163,18 +203,26 @@ export function withAuthDocs<T extends { paths: Record<string, unknown> }>(doc: 
           responses: { '200': me200, ...errorResponses(400, 401, 503) },
         },
       },
-      '/api/v1/auth/logout': { post: { summary: 'Log out (deletes the session)', security: [], responses: { '204': { description: 'Logged out' }, ...errorResponses(403) } } },
-      '/api/v1/auth/me': { get: p('ViewOnly', { summary: 'The logged-in user, role, permissions and CSRF token', responses: { '200': me200, ...errorResponses(401) } }) },
+      '/api/v1/auth/logout': {
+        post: { summary: 'Log out (deletes the session)', security: [], responses: { '204': { description: 'Logged out' }, ...errorResponses(403) } },
+      },
+      '/api/v1/auth/me': {
+        get: p('ViewOnly', { summary: 'The logged-in user, role, permissions and CSRF token', responses: { '200': me200, ...errorResponses(401) } }),
+      },
       '/api/v1/auth/password': {
         post: p('ViewOnly', {
           summary: 'Change your own password (other sessions are logged out)',
-          requestBody: json({ type: 'object', required: ['currentPassword', 'newPassword'], properties: { currentPassword: { type: 'string' }, newPassword: { type: 'string' } } }),
+          requestBody: json({
+            type: 'object',
+            required: ['currentPassword', 'newPassword'],
+            properties: { currentPassword: { type: 'string' }, newPassword: { type: 'string' } },
+          }),
           responses: { '204': { description: 'Changed' }, ...errorResponses(400, 401, 403) },
         }),
       },
       '/api/v1/auth/tokens': {
         get: p('ViewOnly', {
-          summary: 'Your API tokens (?all=true: everyone\'s, needs ManageUsers); never the secret',
+          summary: "Your API tokens (?all=true: everyone's, needs ManageUsers); never the secret",
           parameters: [{ name: 'all', in: 'query', schema: { type: 'boolean' } }],
           responses: { '200': { description: 'Tokens' }, ...errorResponses(401, 403) },
         }),
@@ -186,39 +234,75 @@ export function withAuthDocs<T extends { paths: Record<string, unknown> }>(doc: 
       },
       '/api/v1/auth/tokens/{id}': {
         delete: p('ViewOnly', {
-          summary: 'Revoke a token (your own; anyone\'s with ManageUsers)',
+          summary: "Revoke a token (your own; anyone's with ManageUsers)",
           parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
           responses: { '204': { description: 'Revoked' }, ...errorResponses(401, 403, 404) },
         }),
       },
       '/api/v1/users': {
-        get: p('ManageUsers', { summary: 'Every user (never a password hash)', responses: { '200': { description: 'Users', ...json({ type: 'object', properties: { users: { type: 'array', items: userView } } }) }, ...errorResponses(401, 403) } }),
+        get: p('ManageUsers', {
+          summary: 'Every user (never a password hash)',
+          responses: {
+            '200': { description: 'Users', ...json({ type: 'object', properties: { users: { type: 'array', items: userView } } }) },
+            ...errorResponses(401, 403),
+          },
+        }),
         post: p('ManageUsers', {
           summary: 'Add a user',
-          requestBody: json({ type: 'object', required: ['name', 'password', 'role'], properties: { name: { type: 'string', pattern: '^[a-z][a-z0-9._-]{1,31}$' }, password: { type: 'string', minLength: 10 }, role: { type: 'string' } } }),
+          requestBody: json({
+            type: 'object',
+            required: ['name', 'password', 'role'],
+            properties: {
+              name: { type: 'string', pattern: '^[a-z][a-z0-9._-]{1,31}$' },
+              password: { type: 'string', minLength: 10 },
+              role: { type: 'string' },
+            },
+          }),
           responses: { '201': { description: 'Added', ...json({ type: 'object', properties: { user: userView } }) }, ...errorResponses(400, 401, 403, 409) },
         }),
       },
       '/api/v1/users/{name}': {
-        get: p('ManageUsers', { summary: 'One user', parameters: [nameParam], responses: { '200': { description: 'The user' }, ...errorResponses(401, 403, 404) } }),
+        get: p('ManageUsers', {
+          summary: 'One user',
+          parameters: [nameParam],
+          responses: { '200': { description: 'The user' }, ...errorResponses(401, 403, 404) },
+        }),
         patch: p('ManageUsers', {
-          summary: 'Change a user\'s role and/or password (a new password logs their sessions out)',
+          summary: "Change a user's role and/or password (a new password logs their sessions out)",
           parameters: [nameParam],
           requestBody: json({ type: 'object', properties: { role: { type: 'string' }, password: { type: 'string' } } }),
           responses: { '200': { description: 'Changed' }, ...errorResponses(400, 401, 403, 404, 409) },
         }),
-        delete: p('ManageUsers', { summary: 'Delete a user (not the last one who can manage users)', parameters: [nameParam], responses: { '204': { description: 'Deleted' }, ...errorResponses(401, 403, 404, 409) } }),
+        delete: p('ManageUsers', {
+          summary: 'Delete a user (not the last one who can manage users)',
+          parameters: [nameParam],
+          responses: { '204': { description: 'Deleted' }, ...errorResponses(401, 403, 404, 409) },
+        }),
       },
       '/api/v1/roles': {
-        get: p('ManageUsers', { summary: 'Every role with its permissions', responses: { '200': { description: 'Roles', ...json({ type: 'object', properties: { roles: { type: 'array', items: roleView } } }) }, ...errorResponses(401, 403) } }),
+        get: p('ManageUsers', {
+          summary: 'Every role with its permissions',
+          responses: {
+            '200': { description: 'Roles', ...json({ type: 'object', properties: { roles: { type: 'array', items: roleView } } }) },
+            ...errorResponses(401, 403),
+          },
+        }),
         post: p('ManageUsers', {
           summary: 'Add a role',
-          requestBody: json({ type: 'object', required: ['name', 'permissions'], properties: { name: { type: 'string' }, permissions: { type: 'array', items: { type: 'string' } } } }),
+          requestBody: json({
+            type: 'object',
+            required: ['name', 'permissions'],
+            properties: { name: { type: 'string' }, permissions: { type: 'array', items: { type: 'string' } } },
+          }),
           responses: { '201': { description: 'Added' }, ...errorResponses(400, 401, 403, 409) },
         }),
       },
       '/api/v1/roles/{name}': {
-        delete: p('ManageUsers', { summary: 'Delete a custom role no user holds', parameters: [nameParam], responses: { '204': { description: 'Deleted' }, ...errorResponses(401, 403, 404, 409) } }),
+        delete: p('ManageUsers', {
+          summary: 'Delete a custom role no user holds',
+          parameters: [nameParam],
+          responses: { '204': { description: 'Deleted' }, ...errorResponses(401, 403, 404, 409) },
+        }),
       },
       '/api/v1/audit': {
         get: p([...AUDIT_READ], {

@@ -51,13 +51,17 @@ export class AuditLog {
     const kvs = await this.ctx.store.list(AUDIT);
     const drop = kvs.slice(0, Math.max(0, kvs.length - this.maxEntries));
     for (let i = 0; i < drop.length; i += 64)
-      await this.ctx.store.txn([], drop.slice(i, i + 64).map((kv) => ({ type: 'delete' as const, key: kv.key })));
+      await this.ctx.store.txn(
+        [],
+        drop.slice(i, i + 64).map((kv) => ({ type: 'delete' as const, key: kv.key })),
+      );
     return drop.length;
   }
 
   /** Audit entries newest first; `before` is the id of the last entry of the previous page. */
   async list(limit: number, before?: string): Promise<Result<{ entries: (AuditEntry & { id: string })[]; next: string | null }>> {
-    if (before !== undefined && !AUDIT_ID_RE.test(before)) return failure(400, 'invalid_request', 'before must be the id of an audit entry.', { field: 'before' });
+    if (before !== undefined && !AUDIT_ID_RE.test(before))
+      return failure(400, 'invalid_request', 'before must be the id of an audit entry.', { field: 'before' });
     return this.ctx.guard('listAudit', async () => {
       const byId = new Map<string, string>();
       for (const kv of await this.ctx.store.list(AUDIT)) {

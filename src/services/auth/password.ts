@@ -38,9 +38,21 @@ export async function hashPassword(password: string, prm: ScryptParams = DEFAULT
 function sane(h: PasswordHash): boolean {
   const pow2 = (n: number) => Number.isInteger(n) && n > 1 && (n & (n - 1)) === 0;
   return (
-    h.alg === 'scrypt' && pow2(h.N) && h.N >= 2 ** 10 && h.N <= 2 ** 20 && Number.isInteger(h.r) && h.r >= 1 && h.r <= 32 &&
-    Number.isInteger(h.p) && h.p >= 1 && h.p <= 16 && Number.isInteger(h.keyLen) && h.keyLen >= 16 && h.keyLen <= 128 &&
-    typeof h.salt === 'string' && typeof h.hash === 'string'
+    h.alg === 'scrypt' &&
+    pow2(h.N) &&
+    h.N >= 2 ** 10 &&
+    h.N <= 2 ** 20 &&
+    Number.isInteger(h.r) &&
+    h.r >= 1 &&
+    h.r <= 32 &&
+    Number.isInteger(h.p) &&
+    h.p >= 1 &&
+    h.p <= 16 &&
+    Number.isInteger(h.keyLen) &&
+    h.keyLen >= 16 &&
+    h.keyLen <= 128 &&
+    typeof h.salt === 'string' &&
+    typeof h.hash === 'string'
   );
 }
 

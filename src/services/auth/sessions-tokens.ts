@@ -137,7 +137,10 @@ export class SessionsTokens implements AccessRevoker {
       return !s || sessionExpired(s, now, this.sessionIdleMs);
     });
     for (let i = 0; i < expired.length; i += 64)
-      await this.ctx.store.txn([], expired.slice(i, i + 64).map((kv) => ({ type: 'delete' as const, key: kv.key })));
+      await this.ctx.store.txn(
+        [],
+        expired.slice(i, i + 64).map((kv) => ({ type: 'delete' as const, key: kv.key })),
+      );
     return expired.length;
   }
 
@@ -168,7 +171,10 @@ export class SessionsTokens implements AccessRevoker {
       const ukv = await this.ctx.store.get(userKey(user));
       if (!ukv) return failure(404, 'user_not_found', `No user named "${user}".`);
       const done = await this.ctx.store.txn(
-        [{ key: tokenKey(id), modRevision: 0 }, { key: ukv.key, modRevision: ukv.modRevision }],
+        [
+          { key: tokenKey(id), modRevision: 0 },
+          { key: ukv.key, modRevision: ukv.modRevision },
+        ],
         [{ type: 'put', key: tokenKey(id), value: JSON.stringify(rec) }],
       );
       if (!done) return failure(409, 'conflict', 'The user changed while the token was being made; try again.');
@@ -207,9 +213,10 @@ export class SessionsTokens implements AccessRevoker {
     if (!p) return undefined;
     const now = this.ctx.now();
     if (!t.lastUsedAt || now - Date.parse(t.lastUsedAt) > 5 * 60_000) {
-      await this.ctx.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [
-        { type: 'put', key: kv.key, value: JSON.stringify({ ...t, lastUsedAt: new Date(now).toISOString() }) },
-      ]);
+      await this.ctx.store.txn(
+        [{ key: kv.key, modRevision: kv.modRevision }],
+        [{ type: 'put', key: kv.key, value: JSON.stringify({ ...t, lastUsedAt: new Date(now).toISOString() }) }],
+      );
     }
     return { ...p, via: 'token', tokenId: t.id };
   }

@@ -122,7 +122,10 @@ export class UsersRoles {
     return this.ctx.guard('createRole', async () => {
       // Every role can view: stored and shown with ViewOnly, as /me shows it.
       const rec: RoleRecord = { name: name.value, permissions: effectivePermissions({ permissions: perms.value }), createdAt: this.ctx.iso() };
-      const done = await this.ctx.store.txn([{ key: roleKey(name.value), modRevision: 0 }], [{ type: 'put', key: roleKey(name.value), value: JSON.stringify(rec) }]);
+      const done = await this.ctx.store.txn(
+        [{ key: roleKey(name.value), modRevision: 0 }],
+        [{ type: 'put', key: roleKey(name.value), value: JSON.stringify(rec) }],
+      );
       if (!done) return failure(409, 'role_exists', `A role named "${name.value}" already exists.`, { field: 'name' });
       return { ok: true, role: { name: rec.name, permissions: rec.permissions, builtin: false } };
     });
@@ -135,7 +138,8 @@ export class UsersRoles {
       const kv = await this.ctx.store.get(roleKey(name));
       if (!kv) return failure(404, 'role_not_found', `No role named "${name}".`);
       const users = (await this.readUsers()).filter((u) => u.rec.role === name).map((u) => u.rec.name);
-      if (users.length > 0) return failure(409, 'role_in_use', `The role "${name}" is held by ${users.length} user(s); give them another role first.`, { users });
+      if (users.length > 0)
+        return failure(409, 'role_in_use', `The role "${name}" is held by ${users.length} user(s); give them another role first.`, { users });
       // Assigning a role rewrites its key (see roleTouch), so a user given this role meanwhile fails this compare.
       const done = await this.ctx.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
       if (!done) return failure(409, 'conflict', 'The role changed while it was being deleted; try again.');
@@ -198,7 +202,8 @@ export class UsersRoles {
           [{ type: 'put', key: userKey(name.value), value: JSON.stringify(rec) }, ...touch.ops],
         );
         if (done) return { ok: true, user: userView(rec) };
-        if (await this.ctx.store.get(userKey(name.value))) return failure(409, 'user_exists', `A user named "${name.value}" already exists.`, { field: 'name' });
+        if (await this.ctx.store.get(userKey(name.value)))
+          return failure(409, 'user_exists', `A user named "${name.value}" already exists.`, { field: 'name' });
       }
       return failure(409, 'conflict', 'The user store kept changing; try again.');
     });
@@ -225,8 +230,7 @@ export class UsersRoles {
 
   /** Changes a user's role and/or password. keepSession: the caller's own session survives a password change. */
   async updateUser(name: string, body: { role?: unknown; password?: unknown }, keepSession?: string): Promise<Result<{ user: UserView }>> {
-    if (body.role === undefined && body.password === undefined)
-      return failure(400, 'invalid_request', 'Nothing to change: give role and/or password.', {});
+    if (body.role === undefined && body.password === undefined) return failure(400, 'invalid_request', 'Nothing to change: give role and/or password.', {});
     const role = body.role === undefined ? undefined : checkRoleName(body.role, 'role');
     if (role && !role.ok) return invalid(role);
     const pw = body.password === undefined ? undefined : checkPassword(body.password, name, 'password');
@@ -290,7 +294,8 @@ export class UsersRoles {
 
   /** A user changes their own password, proving the current one. */
   async changeOwnPassword(name: string, current: unknown, next: unknown, keepSession?: string): Promise<Result<object>> {
-    if (typeof current !== 'string' || current === '') return failure(400, 'invalid_password', 'The current password is required.', { field: 'currentPassword' });
+    if (typeof current !== 'string' || current === '')
+      return failure(400, 'invalid_password', 'The current password is required.', { field: 'currentPassword' });
     const pw = checkPassword(next, name, 'newPassword');
     if (!pw.ok) return invalid(pw);
     return this.ctx.guard('changeOwnPassword', async () => {
