@@ -23,7 +23,7 @@ import type { TargetDriver, TargetSpec, TargetUnit } from '../adapters/tgt/types
 import { type CoordStore, CoordError, type KeyValue, type Lease, type Watch } from '../adapters/coord/types.js';
 import { type AgentPlan, type PlannedPath, planAgent } from '../domain/agent-plan.js';
 import { type ClusterView, clusterView, ownerNodeOf } from '../domain/cluster-view.js';
-import { type DiskMeta, imageName, parseDiskMeta } from '../domain/disk.js';
+import { type DiskMeta, imageName, parseDiskMeta, placementOf } from '../domain/disk.js';
 import {
   type DiskState,
   type MoveIntent,
@@ -70,6 +70,12 @@ export interface AgentOptions {
    * this node are under the current lease (adopted at the first reconcile after a join).
    */
   guard?: GuardClient;
+  /**
+   * Storage fencing (Ceph mode): before serving a shared disk taken over from another node, blocklist
+   * the image's other RBD clients and wait until the OSDs refuse them. Default on; off only for tests
+   * that measure what it prevents.
+   */
+  storageFencing?: boolean;
 }
 
 export interface FenceInfo {
@@ -411,7 +417,7 @@ export class Agent {
     for (const o of plan.adopt as Held[]) {
       if (!current()) return;
       // After a fence in this process its tgtds are gone: the path is not served until served again.
-      const value = this.fencedTargets ? JSON.stringify({ node: me, state: 'configuring' } satisfies OwnerRecord) : o.kv.value;
+      const value = this.fencedTargets ? JSON.stringify({ ...(JSON.parse(o.kv.value) as OwnerRecord), node: me, state: 'configuring' } satisfies OwnerRecord) : o.kv.value;
       const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
       const now = ok ? await this.o.store.get(o.kv.key) : undefined;
       if (now && now.lease === lease.id) {
@@ -466,10 +472,15 @@ export class Agent {
         this.o.log.info({ disk: m.id, path: m.index, to: m.to }, 'drained: moving path away');
     }
 
-    // Claim: each claim in one transaction (a shared disk's paths all or none), claims in parallel.
+    // Claim: each claim in one transaction (a shared disk's paths all or none), claims in parallel. A
+    // shared disk of which this node serves nothing yet is a takeover: its keys say so (`fence`), and
+    // it is served only after the storage has fenced every other client of its image.
+    const fencing = this.o.storageFencing !== false && this.o.images.kind === 'rbd';
+    const heldBefore = new Set(keep.map((o) => o.id));
     await mapSettled(plan.claims, 16, async (c) => {
       if (!current()) return;
-      const value = JSON.stringify({ node: me, state: 'configuring' } satisfies OwnerRecord);
+      const takeover = fencing && !heldBefore.has(c.id) && placementOf((disks.get(c.id) as DiskState).record) === 'shared';
+      const value = JSON.stringify({ node: me, state: 'configuring', ...(takeover ? { fence: true as const } : {}) } satisfies OwnerRecord);
       const keys = c.paths.map((p) => ownerKey(p.id, p.index));
       const ok = await this.o.store.txn(
         keys.map((key) => ({ key, modRevision: 0 })),
@@ -542,6 +553,35 @@ export class Agent {
     for (const kv of plan.staleMarkers) await this.deleteIfUnchanged(kv);
   }
 
+  /**
+   * Storage fencing of a disk taken over: every other RBD client of its image (the tgtd of the node
+   * that served it, frozen or cut off but maybe still holding writes) is blocklisted before this node
+   * serves it, so nothing it still sends can land after writes through this node. If that cannot be
+   * done (Ceph unreachable), the disk is not served here: safety over availability, the reason in its
+   * owner keys (the disk list shows it), retried with backoff.
+   */
+  private async fenceStorage(id: string, held: Held[], lease: Lease): Promise<void> {
+    const t0 = now();
+    try {
+      // A target of this disk left on this node (a previous run's) would be one of the clients: it goes first.
+      await this.o.target.unserve(id);
+      const clients = await this.o.images.fenceClients(imageName(id));
+      this.o.log.warn({ disk: id, clients, ms: Math.round(now() - t0) }, clients.length ? 'storage fenced: blocklisted the other clients of the image' : 'storage fencing: no other client of the image');
+    } catch (e) {
+      const problem = `storage fencing failed, not served until it succeeds: ${errText(e)}`.slice(0, 300);
+      this.o.log.error({ disk: id, err: errText(e) }, 'storage fencing failed: not serving the disk');
+      for (const o of held) {
+        const rec = JSON.parse(o.kv.value) as OwnerRecord;
+        if (rec.problem === problem) continue;
+        await this.o.store
+          .txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value: JSON.stringify({ ...rec, problem } satisfies OwnerRecord), lease: lease.id }])
+          .catch(() => false);
+      }
+      this.retryLater(id);
+      throw new Error(problem);
+    }
+  }
+
   /** Paths said served that are not answering any more: `configuring` again until they answer. */
   private async markConfiguring(held: Held[], lease: Lease): Promise<void> {
     const value = JSON.stringify({ node: this.o.node, state: 'configuring' } satisfies OwnerRecord);
@@ -605,6 +645,8 @@ export class Agent {
     };
     if (!current()) return;
     const ips = held.map((o) => ({ ip: o.ip, prefix: o.prefix, eth: o.eth }));
+    if (!portalsOnly && held.some((o) => (JSON.parse(o.kv.value) as OwnerRecord).fence)) await this.fenceStorage(id, held, lease);
+    if (!current()) return;
     if (!portalsOnly) {
       // The guard knows the IPs before they can be live (it drops them if this process dies or hangs).
       await this.o.guard?.hold(ips);

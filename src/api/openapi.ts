@@ -37,6 +37,7 @@ const pathView = {
     eth: { type: 'string' },
     node: { type: ['string', 'null'] },
     state: { enum: ['unassigned', 'configuring', 'served'] },
+    problem: { type: 'string', description: 'Why the path is not served yet, when its node says (e.g. storage fencing failed: Ceph unreachable)' },
   },
 };
 

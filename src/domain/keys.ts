@@ -102,6 +102,13 @@ export type OwnerState = 'configuring' | 'served';
 export interface OwnerRecord {
   node: string;
   state: OwnerState;
+  /**
+   * Set by a node taking a shared disk over from another (a failover): the image's other RBD clients
+   * must be blocklisted (storage fencing) before the path is served. Dropped once it is served.
+   */
+  fence?: true;
+  /** Why the path is not served yet, when the owner knows (e.g. storage fencing failed). */
+  problem?: string;
 }
 
 export interface NodeRecord {

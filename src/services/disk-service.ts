@@ -95,7 +95,15 @@ export class DiskService {
       .sort(([a], [b]) => a - b)
       .map(([index, p]): PathView => {
         const owner = d.state.owners.get(index);
-        return { index, ip: p.ip, subnetMask: p.subnetMask, eth: p.eth, node: owner?.node ?? null, state: owner?.state ?? 'unassigned' };
+        return {
+          index,
+          ip: p.ip,
+          subnetMask: p.subnetMask,
+          eth: p.eth,
+          node: owner?.node ?? null,
+          state: owner?.state ?? 'unassigned',
+          ...(owner?.problem && owner.state !== 'served' ? { problem: owner.problem } : {}),
+        };
       });
     return { ok: true, paths };
   }

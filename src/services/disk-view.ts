@@ -19,6 +19,8 @@ export interface DiskView {
   subnet: SubnetChoice;
   /** shared: every path on one node (reservations hold across paths); spread: paths over nodes. */
   placement: Placement;
+  /** Why a path is not served, when its node says (e.g. storage fencing failed): the first such reason. */
+  problem?: string;
 }
 
 export type PathState = 'unassigned' | 'configuring' | 'served';
@@ -32,6 +34,8 @@ export interface PathView {
   /** The node serving it, or null. */
   node: string | null;
   state: PathState;
+  /** Why it is not served yet, when its node says (e.g. storage fencing failed). */
+  problem?: string;
 }
 
 export function diskView(d: DiskState): DiskView {
@@ -49,5 +53,11 @@ export function diskView(d: DiskState): DiskView {
     chapUser: r.chapUser,
     subnet: r.subnet,
     placement: placementOf(r),
+    ...problemOf(d),
   };
+}
+
+function problemOf(d: DiskState): { problem?: string } {
+  for (const o of d.owners.values()) if (typeof o.problem === 'string' && o.state !== 'served') return { problem: o.problem };
+  return {};
 }

@@ -38,19 +38,18 @@ export interface ImageStore {
   getMeta(name: string): Promise<string | null>;
   setMeta(name: string, meta: string): Promise<void>;
   backing(name: string): TargetBacking;
+  /**
+   * Storage fencing: blocklists every client that has the image open (its watchers: the RBD clients of
+   * the tgtds serving it), so the OSDs refuse anything they still send, and waits until the OSDs have
+   * dropped their watches (they have the blocklist). Returns the addresses blocklisted. A file store
+   * has nothing to fence (one box: the question does not arise) and returns [].
+   */
+  fenceClients(name: string): Promise<string[]>;
   /** Bytes used and total of the backend, for the dashboard. */
   usage(): Promise<{ usedBytes: number; totalBytes: number }>;
 }
 
-export type ImageStoreErrorCode =
-  | 'exists'
-  | 'not_found'
-  | 'busy'
-  | 'shrink'
-  | 'no_space'
-  | 'too_large'
-  | 'unavailable'
-  | 'io';
+export type ImageStoreErrorCode = 'exists' | 'not_found' | 'busy' | 'shrink' | 'no_space' | 'too_large' | 'unavailable' | 'io';
 
 export class ImageStoreError extends Error {
   constructor(
