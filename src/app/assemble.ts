@@ -86,6 +86,7 @@ export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
     log: log.child({ mod: 'agent' }),
     leaseTtlSeconds: s.agent.leaseTtlSeconds,
     ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),
+    ...(s.agent.storageFencing === false ? { storageFencing: false } : {}),
     ...(guard ? { guard } : {}),
   });
   if (guard) guard.onFenced = (reason) => void agent.fence(`fence guard: ${reason}`);

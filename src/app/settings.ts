@@ -16,8 +16,10 @@ export interface Settings {
   /**
    * resyncSeconds: how often the agent checks every path it holds against tgtd and the host (a killed
    * tgtd, a removed IP); changes in the store (adds, edits, moves) are acted on at once regardless.
+   * storageFencing (Ceph mode, default true): blocklist a taken-over shared disk's other RBD clients
+   * before serving it (docs/HA.md). false only for tests that measure what it prevents.
    */
-  agent: { enabled: boolean; leaseTtlSeconds: number; resyncSeconds?: number };
+  agent: { enabled: boolean; leaseTtlSeconds: number; resyncSeconds?: number; storageFencing?: boolean };
   /** How the agent makes path IPs live: loopback (single box) or iproute (`ip addr` + ARP, cluster nodes). */
   net: 'loopback' | 'iproute';
   /** First tgtd control port this node's agent uses. */
@@ -90,6 +92,7 @@ export function checkSettings(s: Settings): Settings {
   if (!Number.isInteger(s.listenPort) || s.listenPort < 0 || s.listenPort > 65535) throw new SettingsError('listenPort must be 0-65535');
   if (!Number.isInteger(s.tgtControlPortBase) || s.tgtControlPortBase < 1) throw new SettingsError('tgtControlPortBase must be a positive integer');
   if (s.agent.leaseTtlSeconds < 2) throw new SettingsError('agent.leaseTtlSeconds must be at least 2');
+  if (s.agent.storageFencing !== undefined && typeof s.agent.storageFencing !== 'boolean') throw new SettingsError('agent.storageFencing must be true or false');
   const rs = s.agent.resyncSeconds;
   if (rs !== undefined && !(typeof rs === 'number' && Number.isFinite(rs) && rs >= 1 && rs <= 3600))
     throw new SettingsError('agent.resyncSeconds must be a number of seconds from 1 to 3600');
