@@ -92,7 +92,8 @@ export function checkSettings(s: Settings): Settings {
   if (!Number.isInteger(s.listenPort) || s.listenPort < 0 || s.listenPort > 65535) throw new SettingsError('listenPort must be 0-65535');
   if (!Number.isInteger(s.tgtControlPortBase) || s.tgtControlPortBase < 1) throw new SettingsError('tgtControlPortBase must be a positive integer');
   if (s.agent.leaseTtlSeconds < 2) throw new SettingsError('agent.leaseTtlSeconds must be at least 2');
-  if (s.agent.storageFencing !== undefined && typeof s.agent.storageFencing !== 'boolean') throw new SettingsError('agent.storageFencing must be true or false');
+  if (s.agent.storageFencing !== undefined && typeof s.agent.storageFencing !== 'boolean')
+    throw new SettingsError('agent.storageFencing must be true or false');
   const rs = s.agent.resyncSeconds;
   if (rs !== undefined && !(typeof rs === 'number' && Number.isFinite(rs) && rs >= 1 && rs <= 3600))
     throw new SettingsError('agent.resyncSeconds must be a number of seconds from 1 to 3600');

@@ -42,7 +42,9 @@ describe('served means answering: an unreachable target leaves served and is rep
   /** INQUIRY (unit serial number page) through every path answers with this disk's serial. */
   const allAnswering = async () => {
     for (const ip of ips) {
-      const { stdout } = await runTool('iscsi-inq', ['-i', 'iqn.2016-05.io.portway.test:initiator', '-e', '1', '-c', '128', lunUrl(ip, disk.iqn)], { timeoutMs: 10_000 });
+      const { stdout } = await runTool('iscsi-inq', ['-i', 'iqn.2016-05.io.portway.test:initiator', '-e', '1', '-c', '128', lunUrl(ip, disk.iqn)], {
+        timeoutMs: 10_000,
+      });
       if (!stdout.includes(`PW${disk.id}`)) return undefined;
     }
     return true;

@@ -408,7 +408,8 @@ export class RbdImageStore implements ImageStore {
     for (;;) {
       const left = (await this.watchers(name)).filter((a) => clients.includes(a));
       if (left.length === 0) return clients;
-      if (Date.now() > end) throw new ImageStoreError('unavailable', `image ${name}: blocklisted clients ${left.join(', ')} still watch it after ${this.timeoutMs} ms`);
+      if (Date.now() > end)
+        throw new ImageStoreError('unavailable', `image ${name}: blocklisted clients ${left.join(', ')} still watch it after ${this.timeoutMs} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
   }
