@@ -2,6 +2,7 @@
  * `portway serve`: the parts every program shares (assemble.ts: stores, host network, target driver,
  * agent) plus what only the management node runs: the disk service, users and sessions, the API.
  */
+import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -14,7 +15,8 @@ import { checkConfig } from '../domain/config.js';
 import { AuthService } from '../services/auth-service.js';
 import { DiskService } from '../services/disk-service.js';
 import { PathService } from '../services/path-service.js';
-import { buildAgent, hostNetwork, openStores, targetDriver } from './assemble.js';
+import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
+import type { GuardClient } from '../agent/guard-client.js';
 import { withRedaction } from './logging.js';
 import { type Settings, SettingsError } from './settings.js';
 
@@ -67,7 +69,17 @@ export function initialAdminPassword(s: Settings): string | undefined {
   return pw;
 }
 
-export async function startProduct(s: Settings, rootLog: Logger): Promise<Product> {
+export interface StartOptions {
+  /**
+   * The fence guard (agent/guard.ts), for a node that serves paths in a cluster (etcd): a separate
+   * process that fences this node if this process dies or hangs, as `portway agent` has. `portway serve`
+   * turns it on; tests that run the product inside their own process leave it off (the guard is started
+   * from this process's own script). command: how to start it (default `portway agent-guard`).
+   */
+  guard?: boolean | { command: { file: string; args: string[] } };
+}
+
+export async function startProduct(s: Settings, rootLog: Logger, opts: StartOptions = {}): Promise<Product> {
   // No password, token, cookie or CHAP secret in any log line, whatever logger the caller made.
   const log = withRedaction(rootLog);
   const checked = checkConfig(s.cluster);
@@ -92,8 +104,17 @@ export async function startProduct(s: Settings, rootLog: Logger): Promise<Produc
     }
   }
   let agent: Agent | undefined;
+  let guard: GuardClient | undefined;
   if (s.agent.enabled) {
-    agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log) }, log);
+    // A node of a cluster that serves paths runs the fence guard, like any agent node: without it, a
+    // crashed or hung `serve` would leave its IPs live while another node takes them. (One box: no
+    // other node can take them.)
+    if (s.coord.kind === 'etcd' && opts.guard) {
+      guard = fenceGuard(s, log, typeof opts.guard === 'object' ? opts.guard.command : undefined);
+      await mkdir(join(s.stateDir, 'log'), { recursive: true });
+      void guard.ensure();
+    }
+    agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log), ...(guard ? { guard } : {}) }, log);
     await agent.start();
   }
   const paths = new PathService({ store, log: log.child({ mod: 'paths' }) });
@@ -128,7 +149,13 @@ export async function startProduct(s: Settings, rootLog: Logger): Promise<Produc
       agent?.beginStop();
       await app.close();
       await disks.drain();
+      guard?.endReconnects();
       await agent?.stop({ release: opts.release ?? true });
+      // Released: the guard stands down. Kept: it keeps its deadline for the next start (or fences).
+      if (guard) {
+        if (opts.release ?? true) await guard.standDown();
+        else guard.close();
+      }
       await disks.close();
       await store.close();
     },

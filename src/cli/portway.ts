@@ -57,7 +57,8 @@ async function serve(argv: string[]): Promise<void> {
   }
   checkSettings(s);
   const log = createLogger();
-  const product = await startProduct(s, log);
+  // A cluster node that serves paths runs the fence guard (`portway agent-guard`), as `portway agent` does.
+  const product = await startProduct(s, log, { guard: true });
   // Single line on stdout for scripts and tests to find.
   process.stdout.write(`${JSON.stringify({ msg: 'PORTWAY_READY', url: product.url })}\n`);
   let stopping = false;
