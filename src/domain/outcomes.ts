@@ -1,6 +1,6 @@
 /**
  * Every outcome of a disk operation the user can cause, with a stable code and a human message.
- * The seed's ManageDiskStatus values map onto these codes (see ARCHITECTURE.md).
+ * docs/PRODUCT.md lists when each happens.
  */
 
 export type FailureCode =
