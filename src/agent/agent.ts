@@ -34,7 +34,6 @@ import {
   NODES,
   OWNERS,
   type OwnerRecord,
-  diskKey,
   moveKey,
   nodeKey,
   ownerKey,
@@ -449,7 +448,7 @@ export class Agent {
       const rest = keep.filter((o) => o.id === id);
       try {
         if (rest.length === 0) await this.o.target.unserve(id);
-        else await this.serveDisk(disks.get(id) as DiskState, rest, lease, current, true);
+        else await this.serveDisk(disks.get(id) as DiskState, v.diskRevs.get(id) ?? 0, rest, lease, current, true);
       } catch (e) {
         this.o.log.error({ disk: id, err: errText(e) }, 'cannot stop serving released paths; keeping them');
         continue;
@@ -510,7 +509,7 @@ export class Agent {
         const as = JSON.stringify([d.record, held.map((o) => [o.index, d.paths.get(o.index)]).sort()]);
         const allServed = held.every((o) => (JSON.parse(o.kv.value) as OwnerRecord).state === 'served' && !o.intent);
         if (!full && allServed && this.servedHere.get(id) === as) return;
-        await this.serveDisk(d, held, lease, current, false);
+        await this.serveDisk(d, v.diskRevs.get(id) ?? 0, held, lease, current, false);
         if (current()) this.servedHere.set(id, as);
         for (const o of held) if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
       } catch (e) {
@@ -627,10 +626,10 @@ export class Agent {
    * process with every IP as a portal, then each path marked served. `portalsOnly`: only narrow the
    * portals to `held` (paths being given back), marking nothing.
    */
-  private async serveDisk(d: DiskState, held: Held[], lease: Lease, current: () => boolean, portalsOnly: boolean): Promise<void> {
+  private async serveDisk(d: DiskState, rev: number, held: Held[], lease: Lease, current: () => boolean, portalsOnly: boolean): Promise<void> {
     const id = d.record.id;
-    const diskKv = await this.o.store.get(diskKey(id));
-    const meta = await this.diskMeta(d, diskKv?.modRevision ?? 0);
+    // The record's revision as observed (no read per disk): an edit changes it, and the metadata is read again.
+    const meta = await this.diskMeta(d, rev);
     const spec: TargetSpec = {
       iqn: meta.iqn,
       backing: this.o.images.backing(imageName(id)),

@@ -21,6 +21,8 @@ export interface ClusterView<K extends StoredKv = StoredKv> {
   intents: Map<string, { kv: K; intent: MoveIntent }>;
   /** disk id -> its SERVED marker. */
   served: Map<string, K>;
+  /** disk id -> the revision of its record (changes with every edit: the agent re-reads the image's metadata then). */
+  diskRevs: Map<string, number>;
   /** Nodes whose agent holds its lease (their node key exists). */
   nodes: Map<string, NodeRecord>;
   /** Nodes that take no paths (a drain key, or a node record that says so). */
@@ -33,6 +35,7 @@ export function clusterView<K extends StoredKv>(kvs: readonly K[]): ClusterView<
     owners: new Map(),
     intents: new Map(),
     served: new Map(),
+    diskRevs: new Map(),
     nodes: new Map(),
     drained: new Set(),
   };
@@ -47,6 +50,7 @@ export function clusterView<K extends StoredKv>(kvs: readonly K[]): ClusterView<
       } else if (k.kind === 'drained') v.drained.add(k.name);
       else if (k.kind === 'owner') v.owners.set(kv.key, kv);
       else if (k.kind === 'served') v.served.set(k.id, kv);
+      else if (k.kind === 'disk') v.diskRevs.set(k.id, kv.modRevision);
       else if (k.kind === 'move') {
         const intent = asMoveIntent(JSON.parse(kv.value));
         if (intent) v.intents.set(`${k.id}/${k.index}`, { kv, intent });
