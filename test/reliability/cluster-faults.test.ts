@@ -7,6 +7,8 @@
  * Guarantee: the add fails with a clear code within a bounded time and leaves no image and no key;
  * once the service is back, every disk is served again and the next add works; the system is
  * consistent (shared checker).
+ * The disks are shared (the default), and one is spread (on this one node both are one tgtd with every
+ * path IP a portal; the agent plans them differently).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
@@ -100,6 +102,10 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
     });
     const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('steady', { activePaths: 2 }));
     assert.equal(r.status, 201, JSON.stringify(r.json));
+    assert.equal(r.json.disk.placement, 'shared', 'the default placement');
+    const s = await api(tp.product, 'POST', '/api/v1/disks', addBody('steady-spread', { activePaths: 2, placement: 'spread' }));
+    assert.equal(s.status, 201, JSON.stringify(s.json));
+    assert.equal(s.json.disk.placement, 'spread');
     await allStarted(60_000);
     await check('before any fault');
   });

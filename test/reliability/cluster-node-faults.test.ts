@@ -7,14 +7,17 @@
  *    `configuring`), its tgtds killed and its path IPs dropped with it (what a supervisor must do for
  *    a crashed agent, docs/HA.md), and the agent started again: the disk ends started, every path
  *    served by exactly one node (the restarted agent's, adopted, or another's if the lease ran out
- *    before the restart);
- *  - an owner node's agent SIGKILLed right after a stop (its tgtds keep running): the delete that
- *    follows gets `disk_not_stopped` while the dead agent's owner keys live, then completes once its
- *    lease ran out; the agent started again removes the tgtd and the IP of the deleted disk.
+ *    before the restart). Once with a shared disk (the default: every path on one node, in one
+ *    tgtd, so the victim is configuring all of them), once with a spread disk (paths over the nodes);
+ *  - the owner node's agent SIGKILLed right after a shared disk's stop (its tgtd, holding every path
+ *    IP as a portal, keeps running): the delete that follows gets `disk_not_stopped` while the dead
+ *    agent's owner keys live, then completes once its lease ran out; the agent started again removes
+ *    the tgtd and the IPs of the deleted disk.
  *
  * After each: the cluster end state is checked (test/reliability/lib/cluster-check.ts: shared
- * consistency checker, each started path served once and answering INQUIRY, nothing else served),
- * and the IP watcher saw no path IP on two nodes.
+ * consistency checker, each started path served once and answering INQUIRY, a shared disk on one
+ * node, nothing else served); throughout, the IP watcher saw no path IP on two nodes and the
+ * shared-disk watcher (lib/shared-watch.ts) no shared disk with tgtds on two nodes.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -24,6 +27,7 @@ import { haCluster, haSkip } from '../harness/suite.js';
 import { waitFor } from '../helpers/wait.js';
 import { clusterImages, waitClusterConsistent } from './lib/cluster-check.js';
 import { measured } from './lib/common.js';
+import { SharedDiskWatcher } from './lib/shared-watch.js';
 
 const skip = haSkip();
 // Long enough for a killed agent to be started again (node + tsx: seconds on a busy box) before its
@@ -39,17 +43,32 @@ function killNodeChildren(n: SimNode): number {
 
 describe('cluster node faults: agents killed mid-configure and mid-stop', { skip, timeout: 300_000 }, () => {
   let c: SimCluster;
+  let shared: SharedDiskWatcher;
   before(async () => {
     c = await haCluster({ nodes: 3, leaseTtlSeconds: TTL });
+    shared = new SharedDiskWatcher(c);
+    shared.start();
   });
   after(async () => {
+    await shared?.stop();
     await c?.destroy();
   });
 
-  it('agent SIGKILLed while configuring a new disk\'s path, started again: every path served by exactly one node', async () => {
-    const added = await c.disks.add({ name: 'mid-cfg', sizeGb: 1, activePaths: 3, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+  for (const placement of ['shared', 'spread'] as const)
+  it(`agent SIGKILLed while configuring a new ${placement} disk's path, started again: every path served by exactly one node`, async () => {
+    const added = await c.disks.add({
+      name: `mid-cfg-${placement}`,
+      sizeGb: 1,
+      activePaths: 3,
+      subnet: 3,
+      ipMode: 'auto',
+      acl: { mode: 'all' },
+      auth: { mode: 'none' },
+      ...(placement === 'spread' ? { placement } : {}),
+    });
     assert.ok(added.ok, JSON.stringify(added));
     const { id } = added.disk;
+    assert.equal(added.disk.placement, placement);
     // The first owner key that says `configuring`: its node is between taking the path and serving it.
     const hit = await waitFor(async () => {
         for (const [n, o] of await c.owners(id)) if (o.state === 'configuring') return { n, node: o.node };
@@ -68,6 +87,9 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     await waitClusterConsistent(c, 60_000);
     const owners = await c.owners(id);
     assert.equal(owners.size, 3);
+    const nodes = new Set([...owners.values()].map((o) => o.node));
+    if (placement === 'shared') assert.equal(nodes.size, 1, `a shared disk on one node: ${JSON.stringify([...owners])}`);
+    else process.stderr.write(`# spread disk ${id} on nodes [${[...nodes].sort()}]\n`);
     const adopted = owners.get(hit.n)?.node === victim.name;
     process.stderr.write(`# path ${hit.n}: ${adopted ? 'adopted by the restarted agent' : `taken by ${owners.get(hit.n)?.node} (the lease ran out before the restart)`}\n`);
     // Clean up, so the next test's victim serves nothing of a started disk.
@@ -79,14 +101,23 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     assert.ok((await c.disks.delete(id)).ok);
   });
 
-  it('owner agent SIGKILLed right after a stop: delete says disk_not_stopped, then completes; the restarted agent drops the deleted disk\'s tgtd and IP', async () => {
+  it('owner agent SIGKILLed right after a shared disk\'s stop: delete says disk_not_stopped, then completes; the restarted agent drops the deleted disk\'s tgtd and IPs', async () => {
     const added = await c.disks.add({ name: 'mid-stop', sizeGb: 1, activePaths: 3, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
     assert.ok(added.ok, JSON.stringify(added));
     const { id } = added.disk;
     const paths = await c.waitServed(id, 60_000);
     const victim = c.node(paths[0]?.node as string);
-    const ip = paths[0]?.ip as string;
-    assert.deepEqual(victim.tgtds().map((t) => t.ip), [ip], 'the victim serves this one path only');
+    const ips = paths.map((p) => p.ip).sort();
+    assert.deepEqual(new Set(paths.map((p) => p.node)), new Set([victim.name]), 'a shared disk: every path on one node');
+    // One tgtd holds every path IP as a portal (its record is rewritten a moment after the paths say served).
+    const tgtd = await waitFor(
+      () => {
+        const ts = victim.tgtds();
+        return ts.length === 1 && [...(ts[0]?.portals ?? [])].sort().join() === ips.join() ? ts[0] : undefined;
+      },
+      { what: `one tgtd on ${victim.name} holding ${ips.join(' ')}`, timeoutMs: 10_000, detail: () => JSON.stringify(victim.tgtds()) },
+    );
+    assert.equal(tgtd.disk, id, 'the victim serves this disk only, in one tgtd');
     const stopped = await c.disks.stop(id);
     assert.ok(stopped.ok);
     victim.killAgent(); // a crash: its tgtds keep running
@@ -106,20 +137,26 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     assert.ok(deleted);
     measured('owner agent killed after a stop -> delete completed (its lease ran out)', Date.now() - t0);
     assert.equal((await clusterImages(c).list()).some((i) => i.name === `image-${id}`), false, 'the image is gone');
-    // The crashed node still serves the deleted disk (its tgtd and IP outlive the agent: docs/HA.md;
+    // The crashed node still serves the deleted disk (its tgtd and IPs outlive the agent: docs/HA.md;
     // safe here only because the victim holds no path of a started disk, which another node would
-    // take once the lease ran out); its agent, started again, removes both.
+    // take once the lease ran out); its agent, started again, removes them.
     await victim.startAgent();
-    await waitFor(async () => !victim.tgtds().some((t) => t.ip === ip) && !(await victim.pathIps()).includes(ip), { what: 'the deleted disk\'s tgtd and IP gone from the restarted node', timeoutMs: 60_000, intervalMs: 100 }).catch((e) => {
+    const gone = async () => {
+      const on = await victim.pathIps();
+      return !victim.tgtds().some((t) => t.pid === tgtd.pid || t.disk === id || t.portals.some((p) => ips.includes(p))) && !ips.some((ip) => on.includes(ip));
+    };
+    await waitFor(gone, { what: 'the deleted disk\'s tgtd and IPs gone from the restarted node', timeoutMs: 60_000, intervalMs: 100 }).catch((e) => {
       // Seen once under heavy load (30 s bound then): show what the restarted agent did.
-      const tail = victim.logText().split('\n').filter((l) => l.includes(ip) || /"level":[45]0/.test(l)).slice(-15);
+      const tail = victim.logText().split('\n').filter((l) => ips.some((ip) => l.includes(ip)) || l.includes(`"disk":"${id}"`) || /"level":[45]0/.test(l)).slice(-15);
       throw new Error(`${(e as Error).message}; tgtds ${JSON.stringify(victim.tgtds())}; ${victim.name}'s log:\n${tail.join('\n')}`);
     });
     await waitClusterConsistent(c, 60_000);
-    for (const n of c.nodes) assert.equal((await n.pathIps()).includes(ip), false, `${ip} on ${n.name}`);
+    for (const n of c.nodes) for (const ip of ips) assert.equal((await n.pathIps()).includes(ip), false, `${ip} on ${n.name}`);
   });
 
-  it('never had one path IP on two nodes', async () => {
+  it('never had one path IP on two nodes, nor a shared disk served on two nodes', async () => {
     await c.assertNoIpOnTwoNodes();
+    process.stderr.write(`# ${await shared.assertNoOverlap()}\n`);
+    assert.ok(shared.rounds > 20, `the shared-disk watcher sampled (${shared.rounds} rounds)`);
   });
 });

@@ -95,6 +95,11 @@ describe('consistency checker', () => {
     ['served but no tgtd', (s) => s.tgtds.splice(1, 1), /marked served but no tgtd serves it/],
     ['tgtd for no path', (s) => s.tgtds.push({ pid: 103, ip: '127.9.1.77', controlPort: 4 }), /serves 127\.9\.1\.77, which no path has/],
     ['wrong target', (s) => s.targets.set(100, { iqn: 'iqn.x:y', backing: [] }), /serves "iqn\.x:y"/],
+    [
+      'two targets in one tgtd',
+      (s) => s.targets.set(100, { iqn: 'iqn.2016-05.io.portway.test:00001', backing: ['/x/image-00001.img'], count: 2 }),
+      /tgtd pid 100 \(127\.9\.1\.10\) has 2 targets, not one/,
+    ],
     ['path count off', (s) => s.kvs.splice(2, 1), /pathCount 2 but path keys \[1\]/],
   ];
   for (const [what, mutate, want] of cases) {

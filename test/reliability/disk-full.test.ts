@@ -16,7 +16,7 @@ import { ISCSI_TOOLS, discover, lunUrl, verifyPattern, writePattern } from '../h
 import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
 import { waitFor } from '../helpers/wait.js';
 import { measured, sleep } from './lib/common.js';
-import { assertConsistent, snapshot } from './lib/consistency.js';
+import { assertConsistent, showPortals, snapshot } from './lib/consistency.js';
 import { killTgtds, tgtdProcs } from './lib/procs.js';
 
 const OCTET = 65;
@@ -121,7 +121,10 @@ describe('fault: the state dir filesystem is full', { skip, timeout: 180_000 }, 
     process.stderr.write(`# replies on a full disk: ${JSON.stringify([...seen])}\n`);
     // Lease renewals write to the store's log too: a full disk must not make the agent fence itself.
     await sleep(tp.settings.agent.leaseTtlSeconds * 1000 + 1000);
-    assert.equal(tgtdProcs(PREFIX).length, 2, 'both tgtds still run');
+    // One tgtd per disk: it holds both path IPs as portals.
+    const procs = tgtdProcs(PREFIX);
+    assert.equal(procs.length, 1, 'the disk\'s tgtd still runs');
+    assert.deepEqual((await showPortals(procs[0]?.controlPort as number))?.sort(), [`${PREFIX}1.10`, `${PREFIX}1.11`], 'on both portals');
     assert.deepEqual(await discover(`${PREFIX}1.10`), ['iqn.2016-05.io.portway.test:00001']);
     assert.equal(await verifyPattern(lunUrl(`${PREFIX}1.11`, 'iqn.2016-05.io.portway.test:00001'), 0x11, 0, 1024 * 1024), true);
     const list = (await api(tp.product, 'GET', '/api/v1/disks')).json.disks as { name: string; status: string }[];

@@ -6,6 +6,7 @@
  *  - a started disk: every path owned by a live node, its IP on that node and on no other, exactly
  *    one tgtd for it in the whole cluster (on the owner), and it answers an INQUIRY from the client
  *    namespace with the disk's serial;
+ *  - a started shared disk: all of that on one node (every path owned by it, one tgtd there);
  *  - a stopped disk: no owner, no IP on any node, no tgtd.
  */
 import { readlinkSync, realpathSync } from 'node:fs';
@@ -79,6 +80,11 @@ export async function clusterViolations(c: SimCluster, opts: { inquiry?: boolean
       continue;
     }
     const started = d.status !== 'stopped' && d.status !== 'stopping';
+    // A shared disk lives on one node: every path's owner, IP and tgtd there.
+    if (started && d.placement === 'shared') {
+      const nodes = new Set(r.paths.flatMap((p) => [p.node ?? '(none)', ...(ipsOn.get(p.ip) ?? []), ...(tgtdOn.get(p.ip) ?? [])]));
+      if (nodes.size > 1) v.push(`shared disk ${d.id} is spread over [${[...nodes].sort()}]`);
+    }
     for (const p of r.paths) {
       pathIps.add(p.ip);
       const on = ipsOn.get(p.ip) ?? [];

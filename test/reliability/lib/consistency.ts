@@ -28,8 +28,12 @@ export interface Snapshot {
    * holds every path IP of that disk on its node as a portal): `ip` is that portal.
    */
   tgtds: TgtdProc[];
-  /** tid-1 target of each tgtd (by pid), as tgtadm shows it; missing when tgtadm did not answer. */
-  targets: Map<number, { iqn: string; backing: string[] } | undefined>;
+  /**
+   * The target of each tgtd (by pid), as tgtadm shows it (one tgtd serves one disk: one target, whose
+   * tid is the disk's number, or 1 for a disk made before placement existed); `count` is how many
+   * targets it has (undefined: one); undefined when tgtadm did not answer.
+   */
+  targets: Map<number, { iqn: string; backing: string[]; count?: number } | undefined>;
 }
 
 export interface CheckOptions {
@@ -182,6 +186,7 @@ export function check(s: Snapshot, o: CheckOptions): string[] {
         if (o.settled) v.push(`tgtd pid ${p.pid} (${ip}) does not answer tgtadm`);
         continue;
       }
+      if (o.settled && (t.count ?? 1) > 1) v.push(`tgtd pid ${p.pid} (${ip}) has ${t.count} targets, not one`);
       if (o.settled && t.iqn !== disks.get(id)?.iqn) v.push(`tgtd on ${ip} serves "${t.iqn}", not disk ${id}'s IQN ${disks.get(id)?.iqn}`);
       if (o.settled && o.backingOf && !t.backing.includes(o.backingOf(`image-${id}`)))
         v.push(`tgtd on ${ip} has backing [${t.backing}], not image-${id}`);
@@ -195,14 +200,20 @@ export function check(s: Snapshot, o: CheckOptions): string[] {
   return v;
 }
 
-/** tid 1 of a tgtd, as tgtadm shows it. */
-export async function showTarget(controlPort: number): Promise<{ iqn: string; backing: string[] } | undefined> {
+/**
+ * The target of a tgtd, as tgtadm shows it: its only one (any tid: a disk's tid is its number), the
+ * lowest tid if it has several (`count` says how many); iqn '' when it has none.
+ */
+export async function showTarget(controlPort: number): Promise<{ iqn: string; backing: string[]; count?: number } | undefined> {
   try {
     const { stdout } = await run('tgtadm', ['-C', String(controlPort), '--lld', 'iscsi', '--op', 'show', '--mode', 'target'], {
       timeoutMs: 10_000,
     });
-    const t = parseShowTargets(stdout).find((x) => x.tid === 1);
-    return t ? { iqn: t.iqn, backing: t.luns.map((l) => l.backingPath).filter((b) => b !== '') } : { iqn: '', backing: [] };
+    const all = parseShowTargets(stdout).sort((a, b) => a.tid - b.tid);
+    const t = all[0];
+    return t
+      ? { iqn: t.iqn, backing: t.luns.map((l) => l.backingPath).filter((b) => b !== ''), ...(all.length > 1 ? { count: all.length } : {}) }
+      : { iqn: '', backing: [] };
   } catch {
     return undefined;
   }

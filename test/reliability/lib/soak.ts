@@ -15,6 +15,10 @@
  * Every op's outcome is recorded: ok, or the failure's code (a clear error must have a known code and
  * a message; anything else, a thrown exception included, is `unclear`). The model (which disks exist
  * and what they should be) follows the successful ops, so the end state can be compared with it.
+ *
+ * Disks are added with the default placement (`shared`: every path on one node, in one tgtd), except
+ * that while no spread disk is in the model the next add of two or more paths is `spread` (paths over
+ * the nodes): one spread disk among the shared ones, most of the time.
  */
 import { performance } from 'node:perf_hooks';
 import type { SimCluster, SimNode } from '../../harness/cluster.js';
@@ -63,6 +67,8 @@ export interface SoakResult {
   elapsedMs: number;
   /** Disk id -> desired state, as the successful ops left it. */
   model: Map<string, 'started' | 'stopped'>;
+  /** Disks added with placement `spread` (the others have the default, `shared`). */
+  spread: Set<string>;
   /** Disks whose fate is unknown (an op whose outcome was unclear). */
   uncertain: Set<string>;
 }
@@ -134,6 +140,8 @@ export async function runSoak(c: SimCluster, p: SoakParams): Promise<SoakResult>
   const rnd = prng(p.seed);
   const pick = <T>(xs: readonly T[]): T | undefined => (xs.length ? xs[Math.floor(rnd() * xs.length)] : undefined);
   const model = new Map<string, 'started' | 'stopped'>();
+  const spread = new Set<string>();
+  let addingSpread = false;
   const uncertain = new Set<string>();
   const busy = new Set<string>();
   const ops: OpRecord[] = [];
@@ -187,12 +195,29 @@ export async function runSoak(c: SimCluster, p: SoakParams): Promise<SoakResult>
       const name = `soak-${p.seed}-${names++}`;
       const paths = 1 + Math.floor(rnd() * 3);
       const subnet = paths === 1 ? 1 + Math.floor(rnd() * 2) : 3;
+      // One spread disk among the shared ones: the next add of 2+ paths while none is in the model.
+      const asSpread = paths > 1 && !addingSpread && ![...spread].some((id) => model.has(id));
+      if (asSpread) addingSpread = true;
       try {
-        const res = await c.disks.add({ name, sizeGb: 1, activePaths: paths, subnet, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+        const res = await c.disks.add({
+          name,
+          sizeGb: 1,
+          activePaths: paths,
+          subnet,
+          ipMode: 'auto',
+          acl: { mode: 'all' },
+          auth: { mode: 'none' },
+          ...(asSpread ? { placement: 'spread' } : {}),
+        });
         record('add', begin, res);
-        if (res.ok) model.set(res.disk.id, 'started');
+        if (res.ok) {
+          model.set(res.disk.id, 'started');
+          if (asSpread) spread.add(res.disk.id);
+        }
       } catch (e) {
         record('add', begin, e as Error);
+      } finally {
+        if (asSpread) addingSpread = false;
       }
       return;
     }
@@ -277,7 +302,7 @@ export async function runSoak(c: SimCluster, p: SoakParams): Promise<SoakResult>
   };
 
   await Promise.all([...Array.from({ length: p.workers }, () => worker()), restarter()]);
-  return { ops, restarts, elapsedMs: performance.now() - t0, model, uncertain };
+  return { ops, restarts, elapsedMs: performance.now() - t0, model, uncertain, spread };
 }
 
 export function percentile(xs: number[], q: number): number {
@@ -306,7 +331,8 @@ export function soakTable(r: SoakResult): string {
   const rs = ['| restart | node | kind | at s | restart ms | converged ms |', '|---|---|---|---|---|---|'];
   for (const [i, x] of r.restarts.entries())
     rs.push(`| ${i + 1} | ${x.node} | ${x.kind} | ${Math.round(x.at / 1000)} | ${x.restartMs} | ${x.convergedMs ?? (x.error ? `failed: ${x.error}` : 'not within the window')} |`);
-  return `${lines.join('\n')}\n\n${rs.join('\n')}`;
+  const spread = `Disks added spread: ${r.spread.size} (${[...r.spread].join(', ') || 'none'}); every other disk shared.`;
+  return `${lines.join('\n')}\n\n${spread}\n\n${rs.join('\n')}`;
 }
 
 /** Disks the store holds vs the model the successful ops built: [] when they agree. */
