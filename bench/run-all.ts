@@ -75,7 +75,8 @@ async function failover(limitS: number): Promise<Section | undefined> {
         } catch {}
       } else process.stderr.write(`  [failover] ${line}\n`);
     },
-    env: { ...process.env, BENCH_CHILD: '1' },
+    // its deadline: it starts no repetition that would end after it (45 s left for the cluster's teardown)
+    env: { ...process.env, BENCH_CHILD: '1', BENCH_DEADLINE_MS: String(Date.now() + (limitS - 45) * 1000) },
   });
   const sec = parsed ?? newSection('failover', 'Failover (bench/failover.ts)');
   if (!parsed) {
@@ -91,16 +92,13 @@ async function main(): Promise<void> {
   installSignalHandlers();
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const unknown = only.filter((o) => !SECTIONS.some((s) => s.id === o) && o !== 'failover');
-  if (unknown.length)
-    throw new Error(`unknown section(s) ${unknown.join(', ')}; sections: ${SECTIONS.map((s) => s.id).join(', ')}, failover`);
+  if (unknown.length) throw new Error(`unknown section(s) ${unknown.join(', ')}; sections: ${SECTIONS.map((s) => s.id).join(', ')}, failover`);
   const chosen = only.length ? SECTIONS.filter((s) => only.includes(s.id)) : SECTIONS;
   const m = machine();
   const t0 = performance.now();
   // The run's time budget (BENCH_BUDGET_MIN, default 14 min): the memory section's wait is cut to fit.
   const budgetEnd = Date.now() + Number(process.env.BENCH_BUDGET_MIN || 14) * 60_000;
-  log(
-    `Portway bench${QUICK ? ' (BENCH_QUICK)' : ''}: ${chosen.map((s) => s.id).join(', ')}; ${m.nproc} CPUs, ${m.ramGiB.toFixed(1)} GiB, kernel ${m.kernel}`,
-  );
+  log(`Portway bench${QUICK ? ' (BENCH_QUICK)' : ''}: ${chosen.map((s) => s.id).join(', ')}; ${m.nproc} CPUs, ${m.ramGiB.toFixed(1)} GiB, kernel ${m.kernel}`);
 
   const withServices = chosen.filter((s) => s.needs.ceph || s.needs.etcd);
   const without = chosen.filter((s) => !s.needs.ceph && !s.needs.etcd);
