@@ -650,10 +650,9 @@ export class Agent {
       // The guard knows the IPs before they can be live (it drops them if this process dies or hangs).
       await this.o.guard?.hold(ips);
       if (!current()) return;
-      for (const p of ips) {
-        await this.o.net.addIp(p.ip, p.prefix, p.eth);
-        if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IP
-      }
+      // The disk's IPs at once (a shared disk's paths all come up together).
+      await Promise.all(ips.map((p) => this.o.net.addIp(p.ip, p.prefix, p.eth)));
+      if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IPs
     }
     await this.o.target.serve(id, spec, ips.map((p) => p.ip));
     if (!current() || portalsOnly) return;
@@ -674,13 +673,18 @@ export class Agent {
       this.announced.add(p.ip);
       void this.o.net.announce(p.ip, p.eth).catch(() => {});
     }
-    for (const o of held) {
-      const owner = JSON.parse(o.kv.value) as OwnerRecord;
-      if (owner.state === 'served') continue;
-      const value = JSON.stringify({ node: this.o.node, state: 'served' } satisfies OwnerRecord);
-      const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
-      if (ok) this.o.log.info({ disk: o.id, path: o.index, ip: o.ip }, 'path served');
-    }
+    // Served: the disk's paths in one transaction (each only if its key is as read), else one by one.
+    const toMark = held.filter((o) => (JSON.parse(o.kv.value) as OwnerRecord).state !== 'served');
+    if (toMark.length === 0) return;
+    const value = JSON.stringify({ node: this.o.node, state: 'served' } satisfies OwnerRecord);
+    const mark = (list: Held[]) =>
+      this.o.store.txn(
+        list.map((o) => ({ key: o.kv.key, modRevision: o.kv.modRevision })),
+        list.map((o) => ({ type: 'put' as const, key: o.kv.key, value, lease: lease.id })),
+      );
+    if (await mark(toMark)) this.o.log.info({ disk: id, paths: toMark.map((o) => o.index), ips: toMark.map((o) => o.ip) }, 'paths served');
+    else if (toMark.length > 1)
+      for (const o of toMark) if (await mark([o])) this.o.log.info({ disk: id, paths: [o.index], ips: [o.ip] }, 'paths served');
   }
 
   /**
