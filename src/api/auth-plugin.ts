@@ -80,6 +80,22 @@ export function sameToken(a: string, b: string): boolean {
 }
 
 /**
+ * The CSRF check of a request carried by a session cookie: it must send the session's token in the
+ * x-csrf-token header (proof that it comes from our own page). Sends the 403 and returns it when not;
+ * undefined when the token matches.
+ */
+export function refuseWithoutCsrf(req: FastifyRequest, reply: FastifyReply, p: Principal) {
+  const sent = req.headers[CSRF_HEADER];
+  if (typeof sent === 'string' && p.csrf && sameToken(sent, p.csrf)) return undefined;
+  return sendError(
+    reply,
+    403,
+    'csrf_failed',
+    `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`,
+  );
+}
+
+/**
  * Appends an audit entry for this request (who, what, when, target, outcome) and marks the request
  * audited so no generic entry is added. Never throws; details are scrubbed of secret-looking fields.
  */
@@ -158,14 +174,8 @@ async function authPluginImpl(app: FastifyInstance, opts: AuthPluginOptions): Pr
 
     // 2. CSRF: a state change carried by a cookie must prove it comes from our own page.
     if (principal.via === 'session' && !safe) {
-      const sent = req.headers[CSRF_HEADER];
-      if (typeof sent !== 'string' || !principal.csrf || !sameToken(sent, principal.csrf))
-        return sendError(
-          reply,
-          403,
-          'csrf_failed',
-          `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`,
-        );
+      const refused = refuseWithoutCsrf(req, reply, principal);
+      if (refused) return refused;
     }
 
     // 3. The route's permission.

@@ -1,6 +1,7 @@
 /** The audit log, newest first, 50 entries at a time ("Show older" pages back); filter what is loaded. */
 import { useCallback, useEffect, useId, useMemo, useState } from 'react';
 import { type ApiErrorBody, type AuditEntry, listAudit } from './api';
+import { CardTable } from './CardTable';
 import { LoadError } from './Field';
 import { formatDateSeconds } from './format';
 import { PageHead } from './PageHead';
@@ -69,77 +70,70 @@ export function AuditPage() {
         }
       />
       {error ? <LoadError what="the audit log" error={error} onRetry={() => void load()} /> : null}
-      <section className="card" aria-label="Audit entries">
-        <div className="toolbar">
-          <div className="search">
-            <label htmlFor={filterId} className="sr-only">
-              Filter loaded entries
-            </label>
-            <input
-              id={filterId}
-              className="input input-search"
-              type="search"
-              placeholder="Filter by user, action, target or outcome"
-              value={filter}
-              onChange={(e) => setFilter(e.target.value)}
-              data-testid="audit-filter"
-            />
+      <CardTable
+        label="Audit entries"
+        rows={shown}
+        failed={error !== undefined}
+        empty={entries?.length === 0 ? 'Nothing has been recorded yet.' : 'No loaded entry matches the filter.'}
+        testId="audit-table"
+        className="table-compact"
+        rowKey={(e) => e.id}
+        rowTestId={() => 'audit-row'}
+        toolbar={
+          <div className="toolbar">
+            <div className="search">
+              <label htmlFor={filterId} className="sr-only">
+                Filter loaded entries
+              </label>
+              <input
+                id={filterId}
+                className="input input-search"
+                type="search"
+                placeholder="Filter by user, action, target or outcome"
+                value={filter}
+                onChange={(e) => setFilter(e.target.value)}
+                data-testid="audit-filter"
+              />
+            </div>
+            <span className="toolbar-range">{entries ? `${shown?.length ?? 0} of ${entries.length} loaded` : ''}</span>
           </div>
-          <span className="toolbar-range">{entries ? `${shown?.length ?? 0} of ${entries.length} loaded` : ''}</span>
-        </div>
-        {shown === undefined ? (
-          <p className="empty" role="status">
-            {error ? '' : 'Loading…'}
-          </p>
-        ) : shown.length === 0 ? (
-          <p className="empty">{entries?.length === 0 ? 'Nothing has been recorded yet.' : 'No loaded entry matches the filter.'}</p>
-        ) : (
-          <div className="table-wrap">
-            <table className="table table-compact" data-testid="audit-table">
-              <caption className="sr-only">Audit entries</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Time</th>
-                  <th scope="col">User</th>
-                  <th scope="col">Action</th>
-                  <th scope="col">Target</th>
-                  <th scope="col">Outcome</th>
-                  <th scope="col">Details</th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.map((e) => (
-                  <tr key={e.id} data-testid="audit-row">
-                    <td className="nowrap">
-                      <time dateTime={e.time}>{formatDateSeconds(e.time)}</time>
-                    </td>
-                    <td className="nowrap">
-                      {e.actor}
-                      <span className="muted"> · {e.via}</span>
-                    </td>
-                    <td className="mono">{e.action}</td>
-                    <td className="mono cell-wrap">{e.target}</td>
-                    <td>
-                      <StatusBadge status={e.outcome} />
-                    </td>
-                    <td className="cell-details">
-                      {detailText(e.details)}
-                      {e.ip ? <span className="muted"> · from {e.ip}</span> : null}
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-        {next ? (
-          <div className="table-foot">
-            <button type="button" className="button button-small" onClick={() => void load(next)} disabled={busy} data-testid="audit-older">
-              Show older entries
-            </button>
-          </div>
-        ) : null}
-      </section>
+        }
+        footer={
+          next ? (
+            <div className="table-foot">
+              <button type="button" className="button button-small" onClick={() => void load(next)} disabled={busy} data-testid="audit-older">
+                Show older entries
+              </button>
+            </div>
+          ) : null
+        }
+        columns={[
+          { head: 'Time', className: 'nowrap', cell: (e) => <time dateTime={e.time}>{formatDateSeconds(e.time)}</time> },
+          {
+            head: 'User',
+            className: 'nowrap',
+            cell: (e) => (
+              <>
+                {e.actor}
+                <span className="muted"> · {e.via}</span>
+              </>
+            ),
+          },
+          { head: 'Action', className: 'mono', cell: (e) => e.action },
+          { head: 'Target', className: 'mono cell-wrap', cell: (e) => e.target },
+          { head: 'Outcome', cell: (e) => <StatusBadge status={e.outcome} /> },
+          {
+            head: 'Details',
+            className: 'cell-details',
+            cell: (e) => (
+              <>
+                {detailText(e.details)}
+                {e.ip ? <span className="muted"> · from {e.ip}</span> : null}
+              </>
+            ),
+          },
+        ]}
+      />
     </>
   );
 }

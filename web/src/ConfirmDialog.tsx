@@ -2,8 +2,9 @@
  * A confirmation dialog for one action: what will happen, an optional "type X to confirm", and the
  * server's message when the action is refused (the dialog stays open so the user can read it).
  */
-import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import { type ReactNode, useId, useState } from 'react';
 import type { ApiErrorBody } from './api';
+import { TextField, useFormSubmit } from './Field';
 import { Modal } from './Modal';
 
 interface ConfirmDialogProps {
@@ -24,24 +25,20 @@ interface ConfirmDialogProps {
 export function ConfirmDialog({ title, children, confirmLabel, onConfirm, onClose, danger, typeToConfirm, blockedReason, testId }: ConfirmDialogProps) {
   const inputId = useId();
   const [typed, setTyped] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ApiErrorBody | undefined>(undefined);
+  // The caller closes the dialog when done; a refusal is shown above the buttons (no field to put it beside).
+  const { busy, error, onSubmit } = useFormSubmit(
+    async () => {
+      const err = await onConfirm();
+      return err ? { ok: false as const, error: err } : { ok: true as const, value: undefined };
+    },
+    { onDone: () => {}, place: (err) => ({ field: undefined, message: err.message }), focus: () => {} },
+  );
   const typedOk = typeToConfirm === undefined || typed.trim() === typeToConfirm;
   const disabled = busy || !typedOk || blockedReason !== undefined;
 
-  async function submit(e: FormEvent<HTMLFormElement>): Promise<void> {
-    e.preventDefault();
-    if (disabled) return;
-    setBusy(true);
-    setError(undefined);
-    const err = await onConfirm();
-    setBusy(false);
-    if (err) setError(err);
-  }
-
   return (
     <Modal title={title} onClose={onClose} testId={testId ?? 'confirm-dialog'}>
-      <form className="form" onSubmit={(e) => void submit(e)} aria-busy={busy} noValidate>
+      <form className="form" onSubmit={(e) => (disabled ? e.preventDefault() : onSubmit(e))} aria-busy={busy} noValidate>
         <div className="confirm-text">{children}</div>
         {blockedReason ? (
           <p className="alert alert-warning" data-testid="confirm-blocked">
@@ -49,21 +46,20 @@ export function ConfirmDialog({ title, children, confirmLabel, onConfirm, onClos
           </p>
         ) : null}
         {typeToConfirm !== undefined && blockedReason === undefined ? (
-          <div className="field">
-            <label htmlFor={inputId}>
-              Type <strong className="mono">{typeToConfirm}</strong> to confirm
-            </label>
-            <input
-              id={inputId}
-              className="input"
-              autoComplete="off"
-              spellCheck={false}
-              data-autofocus
-              data-testid="confirm-input"
-              value={typed}
-              onChange={(e) => setTyped(e.target.value)}
-            />
-          </div>
+          <TextField
+            id={inputId}
+            label={
+              <>
+                Type <strong className="mono">{typeToConfirm}</strong> to confirm
+              </>
+            }
+            autoComplete="off"
+            spellCheck={false}
+            data-autofocus
+            data-testid="confirm-input"
+            value={typed}
+            onChange={setTyped}
+          />
         ) : null}
         {error ? (
           <p className="alert alert-error" role="alert" data-testid="confirm-error">

@@ -3,7 +3,7 @@
  * paths served and not, nodes up. Capacity used needs GET /api/v1/cluster/usage, which the server
  * does not offer yet: until it does, a placeholder says so (no made-up numbers).
  */
-import { useEffect, useMemo, useState } from 'react';
+import { type ReactNode, useEffect, useMemo, useState } from 'react';
 import { type ApiErrorBody, type ClusterUsage, getClusterUsage } from './api';
 import { STATUSES, statusCounts } from './DiskListPage';
 import { formatNumber } from './format';
@@ -76,10 +76,7 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
       ) : null}
 
       <div className="tiles">
-        <section className="tile" aria-labelledby="tile-disks" data-testid="tile-disks">
-          <h2 id="tile-disks" className="tile-title">
-            Disks
-          </h2>
+        <Tile name="disks" title="Disks">
           <p className="tile-value">{disks === undefined ? '…' : formatNumber(disks.length)}</p>
           <ul className="tile-list">
             {STATUSES.map((s) => (
@@ -91,17 +88,10 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
               </li>
             ))}
           </ul>
-        </section>
+        </Tile>
 
-        <section className="tile" aria-labelledby="tile-paths" data-testid="tile-paths">
-          <h2 id="tile-paths" className="tile-title">
-            Paths
-          </h2>
-          <p className="tile-value">
-            {disks === undefined ? '…' : formatNumber(paths.served)}
-            <span className="tile-of"> of {disks === undefined ? '…' : formatNumber(paths.total)} served</span>
-          </p>
-          <Meter value={paths.served} max={paths.total} />
+        <Tile name="paths" title="Paths">
+          <Figure value={paths.served} of={paths.total} what="served" known={disks !== undefined} format={formatNumber} />
           <p className={paths.unserved > 0 ? 'tile-note tile-note-warn' : 'tile-note'} data-testid="paths-unserved">
             {disks === undefined
               ? ''
@@ -109,17 +99,10 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
                 ? 'Every path of a started disk is served.'
                 : `${paths.unserved} path(s) of started disks not served.`}
           </p>
-        </section>
+        </Tile>
 
-        <section className="tile" aria-labelledby="tile-nodes" data-testid="tile-nodes">
-          <h2 id="tile-nodes" className="tile-title">
-            Nodes
-          </h2>
-          <p className="tile-value">
-            {nodes === undefined ? '…' : up}
-            <span className="tile-of"> of {nodes === undefined ? '…' : nodes.length} up</span>
-          </p>
-          <Meter value={up} max={nodes?.length ?? 0} />
+        <Tile name="nodes" title="Nodes">
+          <Figure value={up} of={nodes?.length ?? 0} what="up" known={nodes !== undefined} />
           <p className="tile-note">
             {nodesError ? (
               <span className="text-danger">Cannot load the nodes: {nodesError.message}</span>
@@ -132,22 +115,13 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
               </>
             )}
           </p>
-        </section>
+        </Tile>
 
-        <section className="tile" aria-labelledby="tile-capacity" data-testid="tile-capacity">
-          <h2 id="tile-capacity" className="tile-title">
-            Capacity
-          </h2>
+        <Tile name="capacity" title="Capacity">
           {usage === undefined ? (
             <p className="tile-value">…</p>
           ) : isUsage(usage) ? (
-            <>
-              <p className="tile-value">
-                {formatBytes(usage.usedBytes)}
-                <span className="tile-of"> of {formatBytes(usage.totalBytes)} used</span>
-              </p>
-              <Meter value={usage.usedBytes} max={usage.totalBytes} />
-            </>
+            <Figure value={usage.usedBytes} of={usage.totalBytes} what="used" format={formatBytes} />
           ) : (
             <p className="tile-placeholder" data-testid="capacity-unavailable">
               Capacity used is not available: the server does not report storage usage yet.
@@ -156,7 +130,7 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
           <p className="tile-note">
             {disks === undefined ? '' : `${formatNumber(paths.provisionedGb)} GB provisioned in ${formatNumber(disks.length)} disk(s).`}
           </p>
-        </section>
+        </Tile>
       </div>
 
       <div className="dash-grid">
@@ -211,6 +185,46 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
           )}
         </section>
       </div>
+    </>
+  );
+}
+
+/** A dashboard tile: a titled section (data-testid tile-<name>). */
+function Tile({ name, title, children }: { name: string; title: string; children: ReactNode }) {
+  return (
+    <section className="tile" aria-labelledby={`tile-${name}`} data-testid={`tile-${name}`}>
+      <h2 id={`tile-${name}`} className="tile-title">
+        {title}
+      </h2>
+      {children}
+    </section>
+  );
+}
+
+/** "value of total what" with its bar; `…` for both figures while they are not known. */
+function Figure({
+  value,
+  of,
+  what,
+  known = true,
+  format = String,
+}: {
+  value: number;
+  of: number;
+  what: string;
+  known?: boolean;
+  format?: (n: number) => string;
+}) {
+  return (
+    <>
+      <p className="tile-value">
+        {known ? format(value) : '…'}
+        <span className="tile-of">
+          {' '}
+          of {known ? format(of) : '…'} {what}
+        </span>
+      </p>
+      <Meter value={value} max={of} />
     </>
   );
 }

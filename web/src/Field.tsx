@@ -3,8 +3,8 @@
  * field whose hint and server error are tied to the control (aria-describedby, aria-invalid), and
  * placement of a server error beside the field named by `details.field`, else above the form.
  */
-import type { ReactNode } from 'react';
-import type { ApiErrorBody } from './api';
+import { type ComponentProps, type FormEvent, type ReactNode, useState } from 'react';
+import type { ApiErrorBody, ApiResult } from './api';
 
 export interface ShownError {
   /** The visible field at fault; undefined: show above the form. */
@@ -36,6 +36,40 @@ export function focusWhenRendered(find: () => HTMLElement | null | undefined): v
 /** Focuses the control of the field at fault (by id), or the form's error message. */
 export function focusError(shown: ShownError, idOf: (field: string) => string, formErrorId: string): void {
   focusWhenRendered(() => document.getElementById(shown.field !== undefined ? idOf(shown.field) : formErrorId));
+}
+
+/**
+ * A form's submit: `send` runs once at a time (busy meanwhile); on success onDone gets the value; a
+ * server error is placed (beside the field it names, else above the form) and focused.
+ */
+export function useFormSubmit<T>(
+  send: () => Promise<ApiResult<T>>,
+  o: { onDone: (value: T) => void; place: (err: ApiErrorBody) => ShownError; focus: (shown: ShownError) => void },
+) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<ShownError | undefined>(undefined);
+  async function submit(e: FormEvent<HTMLFormElement>): Promise<void> {
+    e.preventDefault();
+    if (busy) return;
+    setBusy(true);
+    setError(undefined);
+    const r = await send();
+    setBusy(false);
+    if (r.ok) {
+      o.onDone(r.value);
+      return;
+    }
+    const shown = o.place(r.error);
+    setError(shown);
+    o.focus(shown);
+  }
+  return {
+    busy,
+    error,
+    /** The message of the error shown beside field f, if any. */
+    errorFor: (f: string): string | undefined => (error?.field === f ? error.message : undefined),
+    onSubmit: (e: FormEvent<HTMLFormElement>): void => void submit(e),
+  };
 }
 
 export interface ControlProps {
@@ -70,6 +104,31 @@ export function Field({ id, label, error, hint, errorTestId, wide, children }: F
       ) : null}
       <FieldError id={errId} error={error} testId={errorTestId} />
     </div>
+  );
+}
+
+type InputProps = Omit<ComponentProps<'input'>, 'id' | 'value' | 'onChange' | 'className' | 'children'>;
+
+/**
+ * A Field holding a text input (or password, search...): `value` and `onChange(text)`; other props
+ * (type, autoComplete, data-testid, ref...) go to the input. className adds to "input".
+ */
+export function TextField({
+  id,
+  label,
+  error,
+  hint,
+  errorTestId,
+  wide,
+  value,
+  onChange,
+  className,
+  ...input
+}: Omit<FieldProps, 'children'> & InputProps & { value: string; onChange: (value: string) => void; className?: string }) {
+  return (
+    <Field id={id} label={label} error={error} hint={hint} errorTestId={errorTestId} wide={wide}>
+      {(c) => <input {...c} className={className ? `input ${className}` : 'input'} {...input} value={value} onChange={(e) => onChange(e.target.value)} />}
+    </Field>
   );
 }
 

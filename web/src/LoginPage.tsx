@@ -1,7 +1,7 @@
 /** The login page: user name and password; the server's message when it refuses. */
 import { type FormEvent, useEffect, useId, useRef, useState } from 'react';
 import type { ApiErrorBody } from './api';
-import { Field, focusWhenRendered } from './Field';
+import { focusWhenRendered, TextField } from './Field';
 import { useSession } from './session';
 
 export function LoginPage({ reason, onLoggedIn }: { reason?: string; onLoggedIn: () => void }) {
@@ -58,38 +58,30 @@ export function LoginPage({ reason, onLoggedIn }: { reason?: string; onLoggedIn:
           </div>
         ) : null}
         <form className="form" onSubmit={(e) => void submit(e)} aria-busy={busy} data-testid="login-form">
-          <Field id={`${uid}-user`} label="User name">
-            {(c) => (
-              <input
-                ref={userRef}
-                {...c}
-                name="username"
-                className="input"
-                autoComplete="username"
-                autoCapitalize="none"
-                spellCheck={false}
-                required
-                data-testid="login-username"
-                value={username}
-                onChange={(e) => setUsername(e.target.value)}
-              />
-            )}
-          </Field>
-          <Field id={`${uid}-password`} label="Password">
-            {(c) => (
-              <input
-                {...c}
-                name="password"
-                type="password"
-                className="input"
-                autoComplete="current-password"
-                required
-                data-testid="login-password"
-                value={password}
-                onChange={(e) => setPassword(e.target.value)}
-              />
-            )}
-          </Field>
+          <TextField
+            id={`${uid}-user`}
+            label="User name"
+            ref={userRef}
+            name="username"
+            autoComplete="username"
+            autoCapitalize="none"
+            spellCheck={false}
+            required
+            data-testid="login-username"
+            value={username}
+            onChange={setUsername}
+          />
+          <TextField
+            id={`${uid}-password`}
+            label="Password"
+            name="password"
+            type="password"
+            autoComplete="current-password"
+            required
+            data-testid="login-password"
+            value={password}
+            onChange={setPassword}
+          />
           <button type="submit" className="button button-primary button-block" disabled={busy} data-testid="login-submit">
             {busy ? <span className="spinner" aria-hidden="true" /> : null}
             Log in

@@ -1,6 +1,7 @@
 /** The cluster's nodes: up or down, drained, paths held; drain and undrain (AssignPaths). */
 import { useState } from 'react';
 import { drainNode, type NodeView, undrainNode } from './api';
+import { CardTable } from './CardTable';
 import { ConfirmDialog } from './ConfirmDialog';
 import { LoadError } from './Field';
 import { useNotify } from './notify';
@@ -33,155 +34,111 @@ export function NodesPage({ live }: { live: LiveDisks }) {
         }
       />
       {error ? <LoadError what="the nodes" error={error} onRetry={reload} /> : null}
-      <section className="card" aria-label="Nodes">
-        {nodes === undefined ? (
-          error ? null : (
-            <p className="empty" role="status">
-              Loading nodes…
-            </p>
-          )
-        ) : nodes.length === 0 ? (
-          <p className="empty">No node has joined the cluster yet.</p>
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="nodes-table">
-              <caption className="sr-only">Nodes</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Node</th>
-                  <th scope="col">State</th>
-                  <th scope="col" className="num">
-                    Paths
-                  </th>
-                  <th scope="col">Paths held</th>
-                  {canAssign ? (
-                    <th scope="col">
-                      <span className="sr-only">Actions</span>
-                    </th>
-                  ) : null}
-                </tr>
-              </thead>
-              <tbody>
-                {nodes.map((n) => (
-                  <tr key={n.name} data-testid={`node-row-${n.name}`}>
-                    <td className="mono cell-strong">{n.name}</td>
-                    <td>
-                      <span className="badge-row">
-                        <StatusBadge status={n.up ? 'up' : 'down'} testId={`node-state-${n.name}`} />
-                        {n.drained ? <StatusBadge status="drained" testId={`node-drained-${n.name}`} /> : null}
-                      </span>
-                    </td>
-                    <td className="num" data-testid={`node-paths-${n.name}`}>
-                      {n.pathCount}
-                    </td>
-                    <td>
-                      {n.paths.length === 0 ? (
-                        <span className="muted">none</span>
-                      ) : (
-                        <details className="details">
-                          <summary>
-                            {n.paths.length} path{n.paths.length === 1 ? '' : 's'}
-                          </summary>
-                          <ul className="chips">
-                            {n.paths.slice(0, SHOWN_PATHS).map((p) => (
-                              <li key={p}>
-                                <Link className="chip mono" to={`/disks/${p.split('/')[0]}`}>
-                                  {p}
-                                </Link>
-                              </li>
-                            ))}
-                            {n.paths.length > SHOWN_PATHS ? <li className="muted">and {n.paths.length - SHOWN_PATHS} more</li> : null}
-                          </ul>
-                        </details>
-                      )}
-                    </td>
-                    {canAssign ? (
-                      <td className="cell-actions">
-                        {n.drained ? (
-                          <button
-                            type="button"
-                            className="button button-small"
-                            onClick={() => setConfirm({ node: n, action: 'undrain' })}
-                            data-testid={`undrain-${n.name}`}
-                          >
-                            Undrain
-                          </button>
-                        ) : (
-                          <button
-                            type="button"
-                            className="button button-small"
-                            onClick={() => setConfirm({ node: n, action: 'drain' })}
-                            data-testid={`drain-${n.name}`}
-                          >
-                            Drain
-                          </button>
-                        )}
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <CardTable
+        label="Nodes"
+        rows={nodes}
+        failed={error !== undefined}
+        loadingText="Loading nodes…"
+        empty="No node has joined the cluster yet."
+        testId="nodes-table"
+        rowKey={(n) => n.name}
+        rowTestId={(n) => `node-row-${n.name}`}
+        columns={[
+          { head: 'Node', className: 'mono cell-strong', cell: (n) => n.name },
+          {
+            head: 'State',
+            cell: (n) => (
+              <span className="badge-row">
+                <StatusBadge status={n.up ? 'up' : 'down'} testId={`node-state-${n.name}`} />
+                {n.drained ? <StatusBadge status="drained" testId={`node-drained-${n.name}`} /> : null}
+              </span>
+            ),
+          },
+          { head: 'Paths', headClassName: 'num', className: 'num', cell: (n) => n.pathCount, cellTestId: (n) => `node-paths-${n.name}` },
+          { head: 'Paths held', cell: (n) => <PathsHeld paths={n.paths} /> },
+          {
+            head: 'Actions',
+            srOnly: true,
+            show: canAssign,
+            className: 'cell-actions',
+            cell: (n) => (
+              <button
+                type="button"
+                className="button button-small"
+                onClick={() => setConfirm({ node: n, action: n.drained ? 'undrain' : 'drain' })}
+                data-testid={`${n.drained ? 'undrain' : 'drain'}-${n.name}`}
+              >
+                {n.drained ? 'Undrain' : 'Drain'}
+              </button>
+            ),
+          },
+        ]}
+      />
       <p className="page-note">
         A drained node takes no new paths and hands the ones it holds to other nodes. Undraining does not bring paths back by itself: use{' '}
         <Link to="/paths">Rebalance</Link> on the paths page.
       </p>
 
-      {confirm?.action === 'drain' ? (
+      {confirm ? (
         <ConfirmDialog
+          key={`${confirm.action}-${confirm.node.name}`}
           title={
             <>
-              Drain node <span className="mono">{confirm.node.name}</span>
+              {confirm.action === 'drain' ? 'Drain' : 'Undrain'} node <span className="mono">{confirm.node.name}</span>
             </>
           }
-          confirmLabel="Drain node"
-          testId="drain-dialog"
+          confirmLabel={confirm.action === 'drain' ? 'Drain node' : 'Undrain node'}
+          testId={`${confirm.action}-dialog`}
           onClose={() => setConfirm(undefined)}
           onConfirm={async () => {
-            const r = await drainNode(confirm.node.name);
+            const { node, action } = confirm;
+            const r = await (action === 'drain' ? drainNode(node.name) : undrainNode(node.name));
             if (!r.ok) return r.error;
             setConfirm(undefined);
-            notify(`Node ${confirm.node.name} drained; its paths are moving away.`);
+            notify(action === 'drain' ? `Node ${node.name} drained; its paths are moving away.` : `Node ${node.name} takes paths again.`);
             reload();
             return undefined;
           }}
         >
-          <p>
-            Node <strong className="mono">{confirm.node.name}</strong> stops taking paths, and its {confirm.node.pathCount} path(s) move to other nodes (each is
-            served again within seconds).
-          </p>
-          {eligibleOthers(confirm.node.name) === 0 ? (
-            <p className="alert alert-warning">No other node is up and undrained: its paths stay where they are until one is.</p>
-          ) : null}
-        </ConfirmDialog>
-      ) : null}
-      {confirm?.action === 'undrain' ? (
-        <ConfirmDialog
-          title={
+          {confirm.action === 'drain' ? (
             <>
-              Undrain node <span className="mono">{confirm.node.name}</span>
+              <p>
+                Node <strong className="mono">{confirm.node.name}</strong> stops taking paths, and its {confirm.node.pathCount} path(s) move to other nodes
+                (each is served again within seconds).
+              </p>
+              {eligibleOthers(confirm.node.name) === 0 ? (
+                <p className="alert alert-warning">No other node is up and undrained: its paths stay where they are until one is.</p>
+              ) : null}
             </>
-          }
-          confirmLabel="Undrain node"
-          testId="undrain-dialog"
-          onClose={() => setConfirm(undefined)}
-          onConfirm={async () => {
-            const r = await undrainNode(confirm.node.name);
-            if (!r.ok) return r.error;
-            setConfirm(undefined);
-            notify(`Node ${confirm.node.name} takes paths again.`);
-            reload();
-            return undefined;
-          }}
-        >
-          <p>
-            Node <strong className="mono">{confirm.node.name}</strong> takes new paths again. Paths it gave away stay where they are until you rebalance.
-          </p>
+          ) : (
+            <p>
+              Node <strong className="mono">{confirm.node.name}</strong> takes new paths again. Paths it gave away stay where they are until you rebalance.
+            </p>
+          )}
         </ConfirmDialog>
       ) : null}
     </>
+  );
+}
+
+/** The paths a node holds (disk/path), each a link to its disk; the first SHOWN_PATHS of them. */
+function PathsHeld({ paths }: { paths: readonly string[] }) {
+  if (paths.length === 0) return <span className="muted">none</span>;
+  return (
+    <details className="details">
+      <summary>
+        {paths.length} path{paths.length === 1 ? '' : 's'}
+      </summary>
+      <ul className="chips">
+        {paths.slice(0, SHOWN_PATHS).map((p) => (
+          <li key={p}>
+            <Link className="chip mono" to={`/disks/${p.split('/')[0]}`}>
+              {p}
+            </Link>
+          </li>
+        ))}
+        {paths.length > SHOWN_PATHS ? <li className="muted">and {paths.length - SHOWN_PATHS} more</li> : null}
+      </ul>
+    </details>
   );
 }

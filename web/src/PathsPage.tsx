@@ -2,9 +2,10 @@
  * Path assignment: how many paths each node serves, moving one path to a node, and rebalancing
  * every path (the plan is shown before it runs).
  */
-import { type FormEvent, useEffect, useId, useState } from 'react';
+import { useEffect, useId, useState } from 'react';
 import { type ApiErrorBody, movePath, type PathMove, planRebalance, type RebalanceResult, rebalance } from './api';
-import { Field, FormError, focusError, LoadError, placeError, type ShownError } from './Field';
+import { CardTable, Table } from './CardTable';
+import { Field, FormError, focusError, LoadError, placeError, TextField, useFormSubmit } from './Field';
 import { Modal } from './Modal';
 import { useNotify } from './notify';
 import { PageHead } from './PageHead';
@@ -48,53 +49,38 @@ export function PathsPage({ live }: { live: LiveDisks }) {
       />
       {error ? <LoadError what="the nodes" error={error} onRetry={reload} /> : null}
 
-      <section className="card" aria-labelledby="per-node-h">
-        <h2 id="per-node-h" className="card-title card-title-bar">
-          Paths per node
-        </h2>
-        {nodes === undefined ? (
-          <p className="empty">{error ? '' : 'Loading…'}</p>
-        ) : nodes.length === 0 ? (
-          <p className="empty">No node has joined the cluster yet.</p>
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="paths-per-node">
-              <caption className="sr-only">Paths per node</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Node</th>
-                  <th scope="col">State</th>
-                  <th scope="col" className="num">
-                    Paths
-                  </th>
-                  <th scope="col" className="col-load">
-                    Load
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {nodes.map((n) => (
-                  <tr key={n.name} data-testid={`load-row-${n.name}`}>
-                    <td className="mono cell-strong">{n.name}</td>
-                    <td>
-                      <span className="badge-row">
-                        <StatusBadge status={n.up ? 'up' : 'down'} />
-                        {n.drained ? <StatusBadge status="drained" /> : null}
-                      </span>
-                    </td>
-                    <td className="num">{n.pathCount}</td>
-                    <td className="col-load">
-                      <div className="meter" aria-hidden="true">
-                        <div className="meter-bar" style={{ width: `${Math.round((n.pathCount / max) * 100)}%` }} />
-                      </div>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <CardTable
+        title="Paths per node"
+        rows={nodes}
+        failed={error !== undefined}
+        empty="No node has joined the cluster yet."
+        testId="paths-per-node"
+        rowKey={(n) => n.name}
+        rowTestId={(n) => `load-row-${n.name}`}
+        columns={[
+          { head: 'Node', className: 'mono cell-strong', cell: (n) => n.name },
+          {
+            head: 'State',
+            cell: (n) => (
+              <span className="badge-row">
+                <StatusBadge status={n.up ? 'up' : 'down'} />
+                {n.drained ? <StatusBadge status="drained" /> : null}
+              </span>
+            ),
+          },
+          { head: 'Paths', headClassName: 'num', className: 'num', cell: (n) => n.pathCount },
+          {
+            head: 'Load',
+            headClassName: 'col-load',
+            className: 'col-load',
+            cell: (n) => (
+              <div className="meter" aria-hidden="true">
+                <div className="meter-bar" style={{ width: `${Math.round((n.pathCount / max) * 100)}%` }} />
+              </div>
+            ),
+          },
+        ]}
+      />
 
       {canAssign ? <MoveOnePath nodes={(nodes ?? []).filter((n) => n.up && !n.drained).map((n) => n.name)} onMoved={reload} /> : null}
 
@@ -121,57 +107,42 @@ function MoveOnePath({ nodes, onMoved }: { nodes: string[]; onMoved: () => void 
   const [disk, setDisk] = useState('');
   const [index, setIndex] = useState('1');
   const [node, setNode] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ShownError | undefined>(undefined);
   const to = nodes.includes(node) ? node : (nodes[0] ?? '');
-
-  async function submit(e: FormEvent<HTMLFormElement>): Promise<void> {
-    e.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    const r = await movePath(disk.trim(), Number(index), to);
-    setBusy(false);
-    if (r.ok) {
-      notify(
-        r.value.moved
-          ? `Path ${r.value.index} of disk ${r.value.id} moved to ${r.value.to} (${r.value.ms} ms).`
-          : `Path ${r.value.index} of disk ${r.value.id} is already on ${r.value.to}.`,
-      );
+  const { busy, error, errorFor, onSubmit } = useFormSubmit(() => movePath(disk.trim(), Number(index), to), {
+    onDone: (m) => {
+      notify(m.moved ? `Path ${m.index} of disk ${m.id} moved to ${m.to} (${m.ms} ms).` : `Path ${m.index} of disk ${m.id} is already on ${m.to}.`);
       onMoved();
-      return;
-    }
-    const byCode: Record<string, string> = { disk_not_found: 'disk', disk_not_started: 'disk', path_not_found: 'index', move_in_progress: 'index' };
-    const err: ApiErrorBody = r.error.details.field ? r.error : { ...r.error, details: { ...r.error.details, field: byCode[r.error.code] } };
-    const shown = placeError(err, ['disk', 'index', 'node']);
-    setError(shown);
-    focusError(shown, id, id('form-error'));
-  }
-
-  const errorFor = (f: string): string | undefined => (error?.field === f ? error.message : undefined);
+    },
+    place: (e) => {
+      // Codes that name no field still belong beside one.
+      const byCode: Record<string, string> = { disk_not_found: 'disk', disk_not_started: 'disk', path_not_found: 'index', move_in_progress: 'index' };
+      const err: ApiErrorBody = e.details.field ? e : { ...e, details: { ...e.details, field: byCode[e.code] } };
+      return placeError(err, ['disk', 'index', 'node']);
+    },
+    focus: (shown) => focusError(shown, id, id('form-error')),
+  });
 
   return (
     <section className="card card-pad" aria-labelledby={id('h')}>
       <h2 id={id('h')} className="card-title">
         Move one path
       </h2>
-      <form className="form form-inline" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy} data-testid="move-form">
+      <form className="form form-inline" onSubmit={onSubmit} noValidate aria-busy={busy} data-testid="move-form">
         <FormError id={id('form-error')} error={error} />
         <div className="form-grid form-grid-4">
-          <Field id={id('disk')} label="Disk ID" error={errorFor('disk')} errorTestId="move-error-disk">
-            {(c) => (
-              <input
-                {...c}
-                className="input mono"
-                placeholder="00001"
-                inputMode="numeric"
-                autoComplete="off"
-                data-testid="move-disk"
-                value={disk}
-                onChange={(e) => setDisk(e.target.value)}
-              />
-            )}
-          </Field>
+          <TextField
+            id={id('disk')}
+            label="Disk ID"
+            error={errorFor('disk')}
+            errorTestId="move-error-disk"
+            className="mono"
+            placeholder="00001"
+            inputMode="numeric"
+            autoComplete="off"
+            data-testid="move-disk"
+            value={disk}
+            onChange={setDisk}
+          />
           <Field id={id('index')} label="Path" error={errorFor('index')} errorTestId="move-error-index">
             {(c) => (
               <select {...c} className="select" data-testid="move-index" value={index} onChange={(e) => setIndex(e.target.value)}>
@@ -277,29 +248,27 @@ function RebalanceDialog({ onClose }: { onClose: () => void }) {
               {moves.length} path(s) will move. Each one is released by its node and taken by the other (a few seconds per path; a disk's paths move one at a
               time, so it stays reachable on its others).
             </p>
-            <div className="table-wrap table-scroll">
-              <table className="table table-compact" data-testid="rebalance-plan">
-                <caption className="sr-only">Planned moves</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">Disk / path</th>
-                    <th scope="col">From</th>
-                    <th scope="col">To</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {moves.map((m) => (
-                    <tr key={`${m.id}/${m.index}`}>
-                      <td className="mono">
-                        {m.id}/{m.index}
-                      </td>
-                      <td className="mono">{m.from ?? '—'}</td>
-                      <td className="mono">{m.to}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              caption="Planned moves"
+              rows={moves}
+              testId="rebalance-plan"
+              className="table-compact"
+              wrapClassName="table-scroll"
+              rowKey={(m) => `${m.id}/${m.index}`}
+              columns={[
+                {
+                  head: 'Disk / path',
+                  className: 'mono',
+                  cell: (m) => (
+                    <>
+                      {m.id}/{m.index}
+                    </>
+                  ),
+                },
+                { head: 'From', className: 'mono', cell: (m) => m.from ?? '—' },
+                { head: 'To', className: 'mono', cell: (m) => m.to },
+              ]}
+            />
           </>
         )}
         {runError ? (

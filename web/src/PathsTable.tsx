@@ -5,6 +5,7 @@
  */
 import { useEffect, useState } from 'react';
 import { type ApiErrorBody, type DiskView, getDiskPaths, movePath, type NodeView, type PathView } from './api';
+import { Table } from './CardTable';
 import { FieldError } from './Field';
 import { useNotify } from './notify';
 import { usePermissions } from './session';
@@ -61,45 +62,23 @@ export function PathsTable({ disk }: { disk: DiskView }) {
         paths.length === 0 ? (
           <p className="muted">This disk has no paths.</p>
         ) : (
-          <div className="table-wrap">
-            <table className="table table-compact" data-testid="paths-table">
-              <caption className="sr-only">Paths of disk {disk.id}</caption>
-              <thead>
-                <tr>
-                  <th scope="col" className="num">
-                    Path
-                  </th>
-                  <th scope="col">IP address</th>
-                  <th scope="col">Subnet mask</th>
-                  <th scope="col">Interface</th>
-                  <th scope="col">Node</th>
-                  <th scope="col">State</th>
-                  {canMove ? <th scope="col">Move to node</th> : null}
-                </tr>
-              </thead>
-              <tbody>
-                {paths.map((p) => (
-                  <tr key={p.index} data-testid={`path-row-${p.index}`}>
-                    <td className="num">{p.index}</td>
-                    <td className="mono" data-testid={`path-ip-${p.index}`}>
-                      {p.ip}
-                    </td>
-                    <td className="mono">{p.subnetMask}</td>
-                    <td className="mono">{p.eth}</td>
-                    <td data-testid={`path-node-${p.index}`}>{p.node ?? <span className="muted">unassigned</span>}</td>
-                    <td>
-                      <StatusBadge status={p.state} testId={`path-state-${p.index}`} />
-                    </td>
-                    {canMove ? (
-                      <td>
-                        <MovePath disk={disk} path={p} targets={targets} />
-                      </td>
-                    ) : null}
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
+          <Table
+            caption={`Paths of disk ${disk.id}`}
+            rows={paths}
+            testId="paths-table"
+            className="table-compact"
+            rowKey={(p) => p.index}
+            rowTestId={(p) => `path-row-${p.index}`}
+            columns={[
+              { head: 'Path', headClassName: 'num', className: 'num', cell: (p) => p.index },
+              { head: 'IP address', className: 'mono', cell: (p) => p.ip, cellTestId: (p) => `path-ip-${p.index}` },
+              { head: 'Subnet mask', className: 'mono', cell: (p) => p.subnetMask },
+              { head: 'Interface', className: 'mono', cell: (p) => p.eth },
+              { head: 'Node', cell: (p) => p.node ?? <span className="muted">unassigned</span>, cellTestId: (p) => `path-node-${p.index}` },
+              { head: 'State', cell: (p) => <StatusBadge status={p.state} testId={`path-state-${p.index}`} /> },
+              { head: 'Move to node', show: canMove, cell: (p) => <MovePath disk={disk} path={p} targets={targets} /> },
+            ]}
+          />
         )
       ) : null}
     </>

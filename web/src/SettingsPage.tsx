@@ -2,9 +2,10 @@
  * Cluster settings, read-only (the server has no API to change them yet), and the logged-in user's
  * own password.
  */
-import { type FormEvent, useId, useState } from 'react';
+import { useId, useState } from 'react';
 import { type ApiErrorBody, type ClusterConfigView, changeOwnPassword, type SubnetView } from './api';
-import { Field, FormError, focusError, LoadError, placeError, type ShownError } from './Field';
+import { Table } from './CardTable';
+import { FormError, focusError, LoadError, placeError, TextField, useFormSubmit } from './Field';
 import { useNotify } from './notify';
 import { PageHead } from './PageHead';
 import { useMe, usePermissions } from './session';
@@ -55,36 +56,33 @@ export function SettingsPage({ config, configError, reloadConfig }: SettingsPage
                 <dd className="mono">{config.pool}</dd>
               </div>
             </dl>
-            <div className="table-wrap table-bordered">
-              <table className="table table-compact" data-testid="subnets-table">
-                <caption className="sr-only">iSCSI subnets</caption>
-                <thead>
-                  <tr>
-                    <th scope="col">iSCSI subnet</th>
-                    <th scope="col">Network</th>
-                    <th scope="col">Mask</th>
-                    <th scope="col">Automatic IPs</th>
-                    <th scope="col">Interface</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {([1, 2] as const).map((n) => {
-                    const s = n === 1 ? config.subnet1 : config.subnet2;
-                    return (
-                      <tr key={n} data-testid={`subnet-row-${n}`}>
-                        <td>Subnet {n}</td>
-                        <td className="mono">{cidr(s)}</td>
-                        <td className="mono">{s.mask}</td>
-                        <td className="mono">
-                          {s.autoIpFrom} – {s.autoIpTo}
-                        </td>
-                        <td className="mono">{s.eth}</td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
-            </div>
+            <Table
+              caption="iSCSI subnets"
+              rows={[
+                { n: 1, s: config.subnet1 },
+                { n: 2, s: config.subnet2 },
+              ]}
+              testId="subnets-table"
+              className="table-compact"
+              wrapClassName="table-bordered"
+              rowKey={(r) => r.n}
+              rowTestId={(r) => `subnet-row-${r.n}`}
+              columns={[
+                { head: 'iSCSI subnet', cell: (r) => `Subnet ${r.n}` },
+                { head: 'Network', className: 'mono', cell: (r) => cidr(r.s) },
+                { head: 'Mask', className: 'mono', cell: (r) => r.s.mask },
+                {
+                  head: 'Automatic IPs',
+                  className: 'mono',
+                  cell: (r) => (
+                    <>
+                      {r.s.autoIpFrom} – {r.s.autoIpTo}
+                    </>
+                  ),
+                },
+                { head: 'Interface', className: 'mono', cell: (r) => r.s.eth },
+              ]}
+            />
           </>
         )}
       </section>
@@ -119,38 +117,39 @@ function PasswordForm() {
   const notify = useNotify();
   const [current, setCurrent] = useState('');
   const [next, setNext] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ShownError | undefined>(undefined);
-
-  async function submit(e: FormEvent<HTMLFormElement>): Promise<void> {
-    e.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    const r = await changeOwnPassword(current, next);
-    setBusy(false);
-    if (r.ok) {
+  const { busy, error, errorFor, onSubmit } = useFormSubmit(() => changeOwnPassword(current, next), {
+    onDone: () => {
       setCurrent('');
       setNext('');
       notify('Password changed. Your other sessions were logged out.');
-      return;
-    }
-    const shown = placeError(r.error, ['currentPassword', 'newPassword'], { password: 'newPassword' });
-    setError(shown);
-    focusError(shown, id, id('form-error'));
-  }
-  const errorFor = (f: string): string | undefined => (error?.field === f ? error.message : undefined);
+    },
+    place: (err) => placeError(err, ['currentPassword', 'newPassword'], { password: 'newPassword' }),
+    focus: (shown) => focusError(shown, id, id('form-error')),
+  });
 
   return (
-    <form className="form form-narrow" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy}>
+    <form className="form form-narrow" onSubmit={onSubmit} noValidate aria-busy={busy}>
       <h3 className="form-title">Change your password</h3>
       <FormError id={id('form-error')} error={error} />
-      <Field id={id('currentPassword')} label="Current password" error={errorFor('currentPassword')}>
-        {(c) => <input {...c} className="input" type="password" autoComplete="current-password" value={current} onChange={(e) => setCurrent(e.target.value)} />}
-      </Field>
-      <Field id={id('newPassword')} label="New password" error={errorFor('newPassword')} hint="At least 10 characters.">
-        {(c) => <input {...c} className="input" type="password" autoComplete="new-password" value={next} onChange={(e) => setNext(e.target.value)} />}
-      </Field>
+      <TextField
+        id={id('currentPassword')}
+        label="Current password"
+        error={errorFor('currentPassword')}
+        type="password"
+        autoComplete="current-password"
+        value={current}
+        onChange={setCurrent}
+      />
+      <TextField
+        id={id('newPassword')}
+        label="New password"
+        error={errorFor('newPassword')}
+        hint="At least 10 characters."
+        type="password"
+        autoComplete="new-password"
+        value={next}
+        onChange={setNext}
+      />
       <div>
         <button type="submit" className="button" disabled={busy || current === '' || next === ''}>
           {busy ? <span className="spinner spinner-dark" aria-hidden="true" /> : null}

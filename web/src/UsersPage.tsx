@@ -1,5 +1,5 @@
 /** Users and roles (ManageUsers): add, change role or password, delete; add and delete custom roles. */
-import { type FormEvent, useCallback, useEffect, useId, useState } from 'react';
+import { useCallback, useEffect, useId, useState } from 'react';
 import {
   type ApiErrorBody,
   createRole,
@@ -14,8 +14,9 @@ import {
   type UserView,
   updateUser,
 } from './api';
+import { CardTable } from './CardTable';
 import { ConfirmDialog } from './ConfirmDialog';
-import { Field, FieldError, FormActions, FormError, focusError, LoadError, placeError, type ShownError } from './Field';
+import { Field, FieldError, FormActions, FormError, focusError, LoadError, placeError, TextField, useFormSubmit } from './Field';
 import { formatDate } from './format';
 import { Modal } from './Modal';
 import { useNotify } from './notify';
@@ -100,121 +101,105 @@ export function UsersPage() {
       />
       {error ? <LoadError what="users and roles" error={error} onRetry={load} /> : null}
 
-      <section className="card" aria-labelledby="users-h">
-        <h2 id="users-h" className="card-title card-title-bar">
-          Users
-        </h2>
-        {users === undefined ? (
-          <p className="empty">{error ? '' : 'Loading…'}</p>
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="users-table">
-              <caption className="sr-only">Users</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Role</th>
-                  <th scope="col">Created</th>
-                  <th scope="col">Changed</th>
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {users.map((u) => (
-                  <tr key={u.name} data-testid={`user-row-${u.name}`}>
-                    <td className="cell-strong">
-                      {u.name}
-                      {u.name === me.user.name ? <span className="muted"> (you)</span> : null}
-                    </td>
-                    <td data-testid={`user-role-${u.name}`}>{u.role}</td>
-                    <td className="nowrap">{formatDate(u.createdAt)}</td>
-                    <td className="nowrap">{formatDate(u.updatedAt)}</td>
-                    <td className="cell-actions">
-                      <div className="button-row">
-                        <button
-                          type="button"
-                          className="button button-small"
-                          onClick={() => setDialog({ kind: 'edit-user', user: u })}
-                          aria-label={`Edit user ${u.name}`}
-                          data-testid={`edit-user-${u.name}`}
-                        >
-                          Edit
-                        </button>
-                        <button
-                          type="button"
-                          className="button button-small button-danger-outline"
-                          onClick={() => setDialog({ kind: 'delete-user', user: u })}
-                          aria-label={`Delete user ${u.name}`}
-                          data-testid={`delete-user-${u.name}`}
-                        >
-                          Delete
-                        </button>
-                      </div>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+      <CardTable
+        title="Users"
+        rows={users}
+        failed={error !== undefined}
+        testId="users-table"
+        rowKey={(u) => u.name}
+        rowTestId={(u) => `user-row-${u.name}`}
+        columns={[
+          {
+            head: 'Name',
+            className: 'cell-strong',
+            cell: (u) => (
+              <>
+                {u.name}
+                {u.name === me.user.name ? <span className="muted"> (you)</span> : null}
+              </>
+            ),
+          },
+          { head: 'Role', cell: (u) => u.role, cellTestId: (u) => `user-role-${u.name}` },
+          { head: 'Created', className: 'nowrap', cell: (u) => formatDate(u.createdAt) },
+          { head: 'Changed', className: 'nowrap', cell: (u) => formatDate(u.updatedAt) },
+          {
+            head: 'Actions',
+            srOnly: true,
+            className: 'cell-actions',
+            cell: (u) => (
+              <div className="button-row">
+                <button
+                  type="button"
+                  className="button button-small"
+                  onClick={() => setDialog({ kind: 'edit-user', user: u })}
+                  aria-label={`Edit user ${u.name}`}
+                  data-testid={`edit-user-${u.name}`}
+                >
+                  Edit
+                </button>
+                <button
+                  type="button"
+                  className="button button-small button-danger-outline"
+                  onClick={() => setDialog({ kind: 'delete-user', user: u })}
+                  aria-label={`Delete user ${u.name}`}
+                  data-testid={`delete-user-${u.name}`}
+                >
+                  Delete
+                </button>
+              </div>
+            ),
+          },
+        ]}
+      />
 
-      <section className="card" aria-labelledby="roles-h">
-        <h2 id="roles-h" className="card-title card-title-bar">
-          Roles
-        </h2>
-        {roles === undefined ? (
-          <p className="empty">{error ? '' : 'Loading…'}</p>
-        ) : (
-          <div className="table-wrap">
-            <table className="table" data-testid="roles-table">
-              <caption className="sr-only">Roles</caption>
-              <thead>
-                <tr>
-                  <th scope="col">Role</th>
-                  <th scope="col">Permissions</th>
-                  <th scope="col">
-                    <span className="sr-only">Actions</span>
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {roles.map((r) => (
-                  <tr key={r.name} data-testid={`role-row-${r.name}`}>
-                    <td className="cell-strong">
-                      {r.name}
-                      {r.builtin ? <span className="tag">built-in</span> : null}
-                    </td>
-                    <td>
-                      <ul className="chips">
-                        {r.permissions.map((p) => (
-                          <li key={p} className="chip" title={PERMISSION_TEXT[p]}>
-                            {p}
-                          </li>
-                        ))}
-                      </ul>
-                    </td>
-                    <td className="cell-actions">
-                      {r.builtin ? null : (
-                        <button
-                          type="button"
-                          className="button button-small button-danger-outline"
-                          onClick={() => setDialog({ kind: 'delete-role', role: r })}
-                          aria-label={`Delete role ${r.name}`}
-                        >
-                          Delete
-                        </button>
-                      )}
-                    </td>
-                  </tr>
+      <CardTable
+        title="Roles"
+        rows={roles}
+        failed={error !== undefined}
+        testId="roles-table"
+        rowKey={(r) => r.name}
+        rowTestId={(r) => `role-row-${r.name}`}
+        columns={[
+          {
+            head: 'Role',
+            className: 'cell-strong',
+            cell: (r) => (
+              <>
+                {r.name}
+                {r.builtin ? <span className="tag">built-in</span> : null}
+              </>
+            ),
+          },
+          {
+            head: 'Permissions',
+            cell: (r) => (
+              <ul className="chips">
+                {r.permissions.map((p) => (
+                  <li key={p} className="chip" title={PERMISSION_TEXT[p]}>
+                    {p}
+                  </li>
                 ))}
-              </tbody>
-            </table>
-          </div>
-        )}
-      </section>
+              </ul>
+            ),
+          },
+          {
+            head: 'Actions',
+            srOnly: true,
+            className: 'cell-actions',
+            cell: (r) =>
+              r.builtin ? null : (
+                <button
+                  type="button"
+                  className="button button-small button-danger-outline"
+                  onClick={() => setDialog({ kind: 'delete-role', role: r })}
+                  aria-label={`Delete role ${r.name}`}
+                >
+                  Delete
+                </button>
+              ),
+          },
+        ]}
+      />
 
       {dialog?.kind === 'add-user' ? (
         <Modal title="Add user" onClose={close} testId="add-user-dialog">
@@ -278,52 +263,35 @@ function UserForm({ roles, user, onCancel, onDone }: { roles: RoleView[]; user?:
   const [name, setName] = useState(user?.name ?? '');
   const [role, setRole] = useState(user?.role ?? 'viewer');
   const [password, setPassword] = useState('');
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ShownError | undefined>(undefined);
-
-  async function submit(e: FormEvent<HTMLFormElement>): Promise<void> {
-    e.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    const r = user
-      ? await updateUser(user.name, { ...(role !== user.role ? { role } : {}), ...(password !== '' ? { password } : {}) })
-      : await createUser({ name: name.trim(), password, role });
-    setBusy(false);
-    if (r.ok) {
-      onDone(r.value);
-      return;
-    }
-    const shown = placeError(r.error, user ? ['role', 'password'] : ['name', 'password', 'role']);
-    setError(shown);
-    focusError(shown, id, id('form-error'));
-  }
-  const errorFor = (f: string): string | undefined => (error?.field === f ? error.message : undefined);
+  const { busy, error, errorFor, onSubmit } = useFormSubmit(
+    () =>
+      user
+        ? updateUser(user.name, { ...(role !== user.role ? { role } : {}), ...(password !== '' ? { password } : {}) })
+        : createUser({ name: name.trim(), password, role }),
+    {
+      onDone,
+      place: (err) => placeError(err, user ? ['role', 'password'] : ['name', 'password', 'role']),
+      focus: (shown) => focusError(shown, id, id('form-error')),
+    },
+  );
 
   return (
-    <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy} data-testid="user-form">
+    <form className="form" onSubmit={onSubmit} noValidate aria-busy={busy} data-testid="user-form">
       <FormError id={id('form-error')} error={error} />
       {user ? null : (
-        <Field
+        <TextField
           id={id('name')}
           label="User name"
           error={errorFor('name')}
           errorTestId="error-user-name"
           hint="2-32 characters: a-z, 0-9, . _ -, starting with a letter."
-        >
-          {(c) => (
-            <input
-              {...c}
-              className="input"
-              autoComplete="off"
-              spellCheck={false}
-              data-autofocus
-              data-testid="user-name"
-              value={name}
-              onChange={(e) => setName(e.target.value)}
-            />
-          )}
-        </Field>
+          autoComplete="off"
+          spellCheck={false}
+          data-autofocus
+          data-testid="user-name"
+          value={name}
+          onChange={setName}
+        />
       )}
       <Field id={id('role')} label="Role" error={errorFor('role')} errorTestId="error-user-role">
         {(c) => (
@@ -344,25 +312,18 @@ function UserForm({ roles, user, onCancel, onDone }: { roles: RoleView[]; user?:
           </select>
         )}
       </Field>
-      <Field
+      <TextField
         id={id('password')}
         label={user ? 'New password' : 'Password'}
         error={errorFor('password')}
         errorTestId="error-user-password"
         hint={user ? 'Leave empty to keep the password. A new one logs the user out everywhere.' : 'At least 10 characters.'}
-      >
-        {(c) => (
-          <input
-            {...c}
-            className="input"
-            type="password"
-            autoComplete="new-password"
-            data-testid="user-password"
-            value={password}
-            onChange={(e) => setPassword(e.target.value)}
-          />
-        )}
-      </Field>
+        type="password"
+        autoComplete="new-password"
+        data-testid="user-password"
+        value={password}
+        onChange={setPassword}
+      />
       <FormActions label={user ? 'Save' : 'Add user'} busy={busy} onCancel={onCancel} testId="user-submit" />
     </form>
   );
@@ -373,32 +334,26 @@ function RoleForm({ onCancel, onDone }: { onCancel: () => void; onDone: (r: Role
   const id = (f: string): string => `${uid}-${f}`;
   const [name, setName] = useState('');
   const [perms, setPerms] = useState<Set<Permission>>(new Set(['ViewOnly']));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<ShownError | undefined>(undefined);
-
-  async function submit(e: FormEvent<HTMLFormElement>): Promise<void> {
-    e.preventDefault();
-    if (busy) return;
-    setBusy(true);
-    setError(undefined);
-    const r = await createRole({ name: name.trim(), permissions: PERMISSIONS.filter((p) => perms.has(p)) });
-    setBusy(false);
-    if (r.ok) {
-      onDone(r.value);
-      return;
-    }
-    const shown = placeError(r.error, ['name', 'permissions']);
-    setError(shown);
-    focusError(shown, (f) => (f === 'permissions' ? id('perm-ViewOnly') : id(f)), id('form-error'));
-  }
+  const { busy, error, errorFor, onSubmit } = useFormSubmit(() => createRole({ name: name.trim(), permissions: PERMISSIONS.filter((p) => perms.has(p)) }), {
+    onDone,
+    place: (err) => placeError(err, ['name', 'permissions']),
+    focus: (shown) => focusError(shown, (f) => (f === 'permissions' ? id('perm-ViewOnly') : id(f)), id('form-error')),
+  });
 
   return (
-    <form className="form" onSubmit={(e) => void submit(e)} noValidate aria-busy={busy} data-testid="role-form">
+    <form className="form" onSubmit={onSubmit} noValidate aria-busy={busy} data-testid="role-form">
       <FormError id={id('form-error')} error={error} />
-      <Field id={id('name')} label="Role name" error={error?.field === 'name' ? error.message : undefined}>
-        {(c) => <input {...c} className="input" autoComplete="off" spellCheck={false} data-autofocus value={name} onChange={(e) => setName(e.target.value)} />}
-      </Field>
-      <fieldset className="fieldset" aria-describedby={error?.field === 'permissions' ? id('perm-error') : undefined}>
+      <TextField
+        id={id('name')}
+        label="Role name"
+        error={errorFor('name')}
+        autoComplete="off"
+        spellCheck={false}
+        data-autofocus
+        value={name}
+        onChange={setName}
+      />
+      <fieldset className="fieldset" aria-describedby={errorFor('permissions') ? id('perm-error') : undefined}>
         <legend>Permissions</legend>
         <div className="check-grid">
           {PERMISSIONS.map((p) => (
@@ -422,7 +377,7 @@ function RoleForm({ onCancel, onDone }: { onCancel: () => void; onDone: (r: Role
             </label>
           ))}
         </div>
-        <FieldError id={id('perm-error')} error={error?.field === 'permissions' ? error.message : undefined} />
+        <FieldError id={id('perm-error')} error={errorFor('permissions')} />
       </fieldset>
       <FormActions label="Add role" busy={busy} onCancel={onCancel} />
     </form>

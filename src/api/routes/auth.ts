@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { AUDIT_READ, NAME_RE } from '../../domain/auth.js';
 import type { AuthService, Principal, ServiceFailure } from '../../services/auth-service.js';
-import { CSRF_HEADER, SESSION_COOKIE, audit, can, sameToken } from '../auth-plugin.js';
+import { CSRF_HEADER, SESSION_COOKIE, audit, can, refuseWithoutCsrf } from '../auth-plugin.js';
 import { sendError } from '../reply.js';
 
 export function sendServiceFailure(reply: FastifyReply, f: ServiceFailure) {
@@ -66,14 +66,8 @@ export function authRoutes(app: FastifyInstance, auth: AuthService): void {
         return sendError(reply, 503, 'coordination_error', 'Logins cannot be checked right now (coordination store unavailable); try again.');
       }
       if (p && p !== 'expired') {
-        const sent = req.headers[CSRF_HEADER];
-        if (typeof sent !== 'string' || !p.csrf || !sameToken(sent, p.csrf))
-          return sendError(
-            reply,
-            403,
-            'csrf_failed',
-            `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`,
-          );
+        const refused = refuseWithoutCsrf(req, reply, p);
+        if (refused) return refused;
         req.principal = p;
         if (p.sessionKey) await auth.logout(p.sessionKey);
         await audit(req, 'auth.logout', `user:${p.user}`, 'ok');
