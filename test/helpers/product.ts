@@ -78,20 +78,9 @@ export async function startTestProduct(octet: number, over: Partial<Settings> = 
   return tp;
 }
 
-export async function api(p: Product, method: string, path: string, body?: unknown): Promise<{ status: number; json: any }> {
-  const res = await fetch(`${p.url}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    json = text;
-  }
-  return { status: res.status, json };
+/** A request to the product without credentials (logins off); the reply's JSON (or text). */
+export function api(p: Product, method: string, path: string, body?: unknown): Promise<ApiResult> {
+  return call(p, method, path, body, {});
 }
 
 /** Re-exported for files that still import it from here (tgt-driver, tgt-control); new code imports ./wait.js. */
