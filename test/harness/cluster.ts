@@ -16,6 +16,11 @@
  * 127.0.0.1 port to that socket. So DiskService and PathService run in the test process, in the root
  * namespace, talking to loopback only.
  *
+ * SimNode.freeze()/thaw(): every process of a node's namespace (agent, fence guard, tgtds) stopped and
+ * resumed at one instant through a freezer cgroup per node (cgroup v1 freezer, or v2 cgroup.freeze):
+ * a hung host whose kernel still holds its IPs and sockets. freezeFailoverRep() is one repetition of
+ * "freeze the node serving a shared disk under pw-verify, fail over, thaw" (ha-freeze, bench/freeze-loop).
+ *
  * Images (ClusterOptions.images):
  *   'file' (default)  the file image store on one shared directory (each node's <state>/images is a
  *                     symlink to it). tgtds of different nodes open the same sparse file, which is
@@ -32,14 +37,17 @@
  * Teardown (also from an exit hook after a crash, and on SIGINT/SIGTERM/SIGHUP): agents, the Ceph
  * daemons (by the PIDs in their PID files, each checked against /proc/<pid>/cmdline) and every
  * process left in our namespaces are killed by PID (found through /proc/<pid>/ns/net), etcd by PID,
- * namespaces deleted, run dir removed.
+ * namespaces deleted, run dir removed. Frozen nodes are thawed first (a frozen process takes no
+ * signal; cgroup v1: not even SIGKILL) and their freezer cgroups removed; reapStale() also thaws and
+ * removes the freezer cgroups of a dead run.
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 import { EtcdStore } from '../../src/adapters/coord/etcd-store.js';
@@ -50,6 +58,7 @@ import type { ImageStore } from '../../src/adapters/images/types.js';
 import { type ClusterConfig, checkConfig } from '../../src/domain/config.js';
 import { DiskService } from '../../src/services/disk-service.js';
 import { PathService } from '../../src/services/path-service.js';
+import { type VerifierResult, runVerifier, startVerifier } from '../helpers/write-verifier.js';
 import { IpWatcher } from './ip-watcher.js';
 import {
   addNamespace,
@@ -88,6 +97,12 @@ export interface ClusterOptions {
   cephObjectStore?: 'memstore' | 'bluestore';
   /** Extra ceph.conf lines for the run's Ceph (a final [global] section), e.g. 'osd client watch timeout = 120'. */
   cephConf?: string[];
+  /**
+   * Extra `agent` settings of every node (settings.json), e.g. `{ storageFencing: false }` for a test
+   * that measures what storage fencing prevents. SimCluster.setAgentSettings changes them later (for
+   * agents started after it).
+   */
+  agent?: { storageFencing?: boolean; resyncSeconds?: number };
 }
 
 /** The Ceph cluster of a run with images 'rbd' (inside the infra namespace). */
@@ -135,6 +150,116 @@ function hookExit(): void {
 
 let counter = 0;
 
+// ---- freezing a node: every process of its namespace stopped at one instant (a hung host) ---------
+
+/**
+ * A freezer cgroup: cgroup v1 (`/sys/fs/cgroup/freezer`, `freezer.state` FROZEN/THAWED) when mounted,
+ * else cgroup v2 (`/sys/fs/cgroup/unified` on a hybrid host, or `/sys/fs/cgroup`; `cgroup.freeze` 1/0).
+ * `PW_FREEZER=v2` picks v2 where both exist. Processes join through `cgroup.procs` in both (in v1,
+ * `tasks` would move a single thread: tgtd's librbd threads and node's workers would keep running).
+ * A process that joins a frozen cgroup is frozen at once (both versions).
+ */
+export class Freezer {
+  private constructor(
+    readonly kind: 'v1' | 'v2',
+    readonly root: string,
+    readonly dir: string,
+  ) {}
+
+  /** Where freezer cgroups can be made here, or undefined. */
+  static hierarchy(): { kind: 'v1' | 'v2'; root: string } | undefined {
+    const v1 = '/sys/fs/cgroup/freezer';
+    if (process.env.PW_FREEZER !== 'v2' && existsSync(join(v1, 'cgroup.procs'))) return { kind: 'v1', root: v1 };
+    for (const root of ['/sys/fs/cgroup/unified', '/sys/fs/cgroup']) if (existsSync(join(root, 'cgroup.controllers'))) return { kind: 'v2', root };
+    return undefined;
+  }
+
+  /** Makes (or reuses) the cgroup `name` under the hierarchy's root. */
+  static create(name: string): Freezer {
+    const h = Freezer.hierarchy();
+    if (!h) throw new Error('no freezer cgroup hierarchy (neither /sys/fs/cgroup/freezer nor a cgroup v2 mount)');
+    const dir = join(h.root, name);
+    mkdirSync(dir, { recursive: true });
+    const f = new Freezer(h.kind, h.root, dir);
+    if (h.kind === 'v2' && !existsSync(join(dir, 'cgroup.freeze'))) {
+      f.removeSync();
+      throw new Error(`cgroup v2 at ${h.root} has no cgroup.freeze (kernel < 5.2?)`);
+    }
+    return f;
+  }
+
+  /** Moves pids in; returns the ones that joined (a pid that exited meanwhile is skipped). */
+  add(pids: readonly number[]): number[] {
+    const joined: number[] = [];
+    for (const pid of pids) {
+      try {
+        writeFileSync(join(this.dir, 'cgroup.procs'), String(pid));
+        joined.push(pid);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+    }
+    return joined;
+  }
+
+  members(): number[] {
+    try {
+      return readFileSync(join(this.dir, 'cgroup.procs'), 'utf8').split('\n').filter(Boolean).map(Number);
+    } catch {
+      return [];
+    }
+  }
+
+  /** One write freezes (or thaws) every member at once. */
+  set(frozen: boolean): void {
+    if (this.kind === 'v1') writeFileSync(join(this.dir, 'freezer.state'), frozen ? 'FROZEN' : 'THAWED');
+    else writeFileSync(join(this.dir, 'cgroup.freeze'), frozen ? '1' : '0');
+  }
+
+  /** FROZEN (every member stopped), FREEZING (on its way) or THAWED. */
+  state(): 'FROZEN' | 'FREEZING' | 'THAWED' {
+    if (this.kind === 'v1') return readFileSync(join(this.dir, 'freezer.state'), 'utf8').trim() as 'FROZEN' | 'FREEZING' | 'THAWED';
+    const want = readFileSync(join(this.dir, 'cgroup.freeze'), 'utf8').trim() === '1';
+    const is = /^frozen 1$/m.test(readFileSync(join(this.dir, 'cgroup.events'), 'utf8'));
+    return is ? 'FROZEN' : want ? 'FREEZING' : 'THAWED';
+  }
+
+  /** Thaws, moves every member back to the root cgroup and removes the cgroup (synchronously: also from the exit hook). */
+  removeSync(): void {
+    if (!existsSync(this.dir)) return;
+    try {
+      this.set(false);
+    } catch {}
+    for (let i = 0; i < 100; i++) {
+      for (const pid of this.members()) {
+        try {
+          writeFileSync(join(this.root, 'cgroup.procs'), String(pid));
+        } catch {}
+      }
+      try {
+        rmdirSync(this.dir);
+        return;
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        if (code !== 'EBUSY' || i === 99) throw e;
+      }
+      // dying members leave a moment later
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+    }
+  }
+}
+
+/** The parent pid of pid (from /proc/<pid>/stat), or undefined once it is gone. */
+function ppidOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
 export class SimNode {
   agent: ChildProcess | undefined;
   agentPid: number | undefined;
@@ -142,6 +267,10 @@ export class SimNode {
   readonly configFile: string;
   readonly mgmtIp: string;
   private wired = false;
+  /** This node's freezer cgroup (made at the first freeze, removed by the cluster's teardown). */
+  freezer: Freezer | undefined;
+  /** Between freeze() and thaw(). */
+  frozen = false;
 
   constructor(
     private readonly c: SimCluster,
@@ -185,7 +314,7 @@ export class SimNode {
       cluster: this.c.config,
       images: ceph ? { kind: 'rbd', conf: ceph.conf, keyring: ceph.keyring, id: ceph.id, pool: ceph.pool } : { kind: 'file' },
       coord: { kind: 'etcd', endpoints: [`http://${ETCD_MGMT}:2379`] },
-      agent: { enabled: true, leaseTtlSeconds: this.c.opts.leaseTtlSeconds },
+      agent: { enabled: true, leaseTtlSeconds: this.c.opts.leaseTtlSeconds, ...this.c.agentSettings },
       net: 'iproute',
       tgtControlPortBase: this.c.controlPortBase + this.index * 50,
     };
@@ -224,6 +353,8 @@ export class SimNode {
 
   /** Signals the agent and waits for it to exit (SIGKILL after timeoutMs). */
   async stopAgent(sig: NodeJS.Signals = 'SIGTERM', timeoutMs = 15_000): Promise<void> {
+    // a frozen process takes no signal until it is thawed (cgroup v1: not even SIGKILL)
+    if (this.frozen) await this.thaw();
     const pid = this.agentPid;
     if (!pid || !alive(pid)) return;
     killPid(pid, sig);
@@ -232,6 +363,13 @@ export class SimNode {
     if (alive(pid)) killPid(pid, 'SIGKILL');
     while (alive(pid)) await sleep(10);
     this.agentPid = undefined;
+  }
+
+  /** SIGTERM (paths given back), then a new agent with the current settings.json (SimCluster.setAgentSettings). */
+  async restartAgent(): Promise<number> {
+    await this.stopAgent('SIGTERM');
+    this.writeConfig();
+    return this.startAgent();
   }
 
   killAgent(): void {
@@ -292,6 +430,8 @@ export class SimNode {
     this.killTgtds();
     const killedAt = Date.now();
     for (const p of pidsInNamespaces(new Set([namespaceInode(this.ns) ?? -1]))) killPid(p, 'SIGKILL');
+    // Frozen: the SIGKILLs are taken at the thaw, before any of them runs another instruction.
+    if (this.frozen) await this.thaw();
     await this.unwire();
     return { killedAt };
   }
@@ -299,6 +439,52 @@ export class SimNode {
   async powerOn(): Promise<void> {
     if (!this.wired) await this.wire();
     await this.startAgent();
+  }
+
+  /**
+   * The processes of this node's namespace (agent, fence guard, tgtds and whatever they run), not the
+   * harness's own short-lived `ip -n NS ...` calls (children of this test process, like the agent,
+   * but not the agent): the IP watcher's would hang, frozen, until the thaw.
+   */
+  private nodePids(): number[] {
+    return pidsInNamespaces(new Set([namespaceInode(this.ns) ?? -1])).filter((p) => p === this.agentPid || ppidOf(p) !== process.pid);
+  }
+
+  /**
+   * A hung host: every process of the node (agent, fence guard, tgtds, a CLI the agent runs) stopped at
+   * the same instant, by one write to its freezer cgroup; the kernel's side stays (its path IPs stay on
+   * its links, TCP takes data into its sockets). They join the cgroup thawed, then one write freezes
+   * them all; a process forked meanwhile by one not yet moved is found by listing the namespace again
+   * and joins the frozen cgroup (frozen on joining), until a listing finds nothing new.
+   * Returns when the kernel reports the cgroup FROZEN.
+   */
+  async freeze(timeoutMs = 10_000): Promise<{ frozenAt: number; pids: number[] }> {
+    if (this.frozen) throw new Error(`${this.name} is frozen already`);
+    this.freezer ??= Freezer.create(`${this.c.id}-${this.name}`);
+    const f = this.freezer;
+    f.add(this.nodePids());
+    f.set(true);
+    const frozenAt = Date.now();
+    this.frozen = true;
+    for (let round = 0; ; round++) {
+      const inside = new Set(f.members());
+      const missing = this.nodePids().filter((p) => !inside.has(p));
+      if (f.add(missing).length === 0) break;
+      if (round > 100) throw new Error(`${this.name}: processes keep appearing while freezing (${missing.join(' ')})`);
+    }
+    await waitUntil(`${this.name} frozen (${f.dir})`, () => f.state() === 'FROZEN', timeoutMs, 5);
+    return { frozenAt, pids: f.members() };
+  }
+
+  /** Every process of the node runs again, all at once (one write). */
+  async thaw(timeoutMs = 10_000): Promise<{ thawedAt: number }> {
+    const f = this.freezer;
+    if (!f || !this.frozen) throw new Error(`${this.name} is not frozen`);
+    f.set(false);
+    const thawedAt = Date.now();
+    this.frozen = false;
+    await waitUntil(`${this.name} thawed (${f.dir})`, () => f.state() === 'THAWED', timeoutMs, 5);
+    return { thawedAt };
   }
 
   /** Cuts the management link (etcd unreachable); the iSCSI links stay up. */
@@ -347,6 +533,8 @@ export class SimCluster {
   private readonly namespaces: string[] = [];
   private readonly inodes = new Set<number>();
   private destroyed = false;
+  /** Extra `agent` settings written into every node's settings.json (ClusterOptions.agent; setAgentSettings). */
+  agentSettings: NonNullable<ClusterOptions['agent']>;
 
   private constructor(readonly opts: ClusterOptions) {
     const k = counter++;
@@ -359,6 +547,13 @@ export class SimCluster {
     this.cephDir = join(this.dir, 'ceph');
     // Inside this run's own infra namespace no other run can bind anything; unique anyway.
     this.cephMonPort = 40_000 + ((process.pid * 8 + k * 2) % 20_000);
+    this.agentSettings = { ...(opts.agent ?? {}) };
+  }
+
+  /** New extra `agent` settings for every node, written now; each agent reads them at its next start (restartAgent). */
+  setAgentSettings(agent: NonNullable<ClusterOptions['agent']>): void {
+    this.agentSettings = { ...agent };
+    for (const n of this.nodes) n.writeConfig();
   }
 
   readonly cephDir: string;
@@ -392,6 +587,20 @@ export class SimCluster {
     const inodes = new Set(stale.map((n) => namespaceInode(n)).filter((x): x is number => x !== undefined));
     for (const pid of pidsInNamespaces(inodes)) killPid(pid, 'SIGKILL');
     for (const n of stale) deleteNamespaceSync(n);
+    // Freezer cgroups of a dead run: thawed (a frozen process in cgroup v1 does not even die of SIGKILL),
+    // emptied, removed. Their processes were in the namespaces above: killed, dead once thawed.
+    const h = Freezer.hierarchy();
+    let groups: string[] = [];
+    try {
+      groups = h ? readdirSync(h.root) : [];
+    } catch {}
+    for (const g of groups) {
+      const m = /^pw-(\d+)(?:-\d+)?-n\d+$/.exec(g);
+      if (!m || Number(m[1]) === process.pid || alive(Number(m[1]))) continue;
+      try {
+        Freezer.create(g).removeSync();
+      } catch {}
+    }
     return stale;
   }
 
@@ -690,6 +899,13 @@ export class SimCluster {
     if (this.destroyed) return;
     this.destroyed = true;
     live.delete(this);
+    // Frozen nodes are thawed first: a frozen process takes no signal (cgroup v1: not even SIGKILL).
+    for (const n of this.nodes) {
+      try {
+        n.freezer?.set(false);
+      } catch {}
+      n.frozen = false;
+    }
     for (const n of this.nodes) for (const t of n.tgtds()) killPid(t.pid, 'SIGKILL');
     // Ceph's daemons by the PIDs in their PID files (also when the start failed half way)
     for (const pid of this.cephPids()) killPid(pid, 'SIGKILL');
@@ -711,6 +927,13 @@ export class SimCluster {
         }
       } catch {}
     }
+    for (const n of this.nodes) {
+      try {
+        n.freezer?.removeSync();
+      } catch (e) {
+        process.stderr.write(`# ${n.name}: freezer cgroup ${n.freezer?.dir} not removed: ${(e as Error).message}\n`);
+      }
+    }
     for (const ns of [...this.namespaces].reverse()) deleteNamespaceSync(ns);
     if (process.env.PW_KEEP_HA_DIR !== '1') rmSync(this.dir, { recursive: true, force: true });
   }
@@ -718,5 +941,174 @@ export class SimCluster {
   /** Async namespace removal (unused by destroySync, kept for callers that want it). */
   async deleteNamespaces(): Promise<void> {
     for (const ns of [...this.namespaces].reverse()) await deleteNamespace(ns);
+  }
+}
+
+// ---- a frozen owner under a writing host (test/integration/ha-freeze.test.ts, bench/freeze-loop.ts) ----
+
+export interface FreezeRepOptions {
+  disk: { id: string; iqn: string };
+  /** pw-verify's region (blocks) and queue depth */
+  blocks: number;
+  queueDepth: number;
+  /** pw-verify --cmd-timeout: under the failover time, so the session to the frozen node fails */
+  cmdTimeoutS: number;
+  /** pw-verify --give-up: over the failover time */
+  giveUpS: number;
+  /** ms the verifier writes through the new owner (acked writes over the frozen node's in-doubt ones) before the thaw */
+  writeAfterFailoverMs: number;
+  /** ms after the thaw, a second verifier writing, before the first one's region is read back again */
+  settleMs: number;
+  /** state files go here */
+  dir: string;
+  /** every verifier stderr line */
+  onLog?: (line: string) => void;
+}
+
+export interface FreezeRep {
+  /** the node frozen (it served the disk) and the one that took it over */
+  frozen: string;
+  to: string;
+  /** ms from the freeze: every path served by another node (etcd) */
+  servedMs: number;
+  /** ms from the freeze to the verifier's reconnect through the new owner */
+  reconnectMs: number;
+  /** ms from the freeze to the first progress line after the reconnect with more writes acknowledged (1 s resolution) */
+  writingMs: number;
+  /** the new owner's storage fencing (its 'storage fenced' log line): ms and the clients it blocklisted; undefined: no such line */
+  fence: { ms: number; clients: string[] } | undefined;
+  /** the new owner logged 'storage fencing failed' (then retried) */
+  fenceFailures: number;
+  /** ms from the thaw until the thawed node had no tgtd and no path IP left */
+  cleanMs: number;
+  /** the thawed node's agent logged 'fenced' (or its guard 'guard fenced') after the thaw */
+  selfFenced: boolean;
+  /** performance.now() of the freeze and of the thawed node found clean (for the IP watcher's overlaps) */
+  window: { from: number; to: number };
+  /** the verifier that wrote across the freeze and the failover: stopped (and read back) just before the thaw */
+  writer: VerifierResult;
+  /** its region read back again after the thaw and the settle (--verify-only): what the thawed node wrote late shows here */
+  afterThaw: VerifierResult;
+  /** a second verifier (its own region) writing through the new owner across the thaw and the settle */
+  during: VerifierResult;
+  /** sums over the three */
+  acked: number;
+  inDoubt: number;
+  lost: number;
+  stale: number;
+}
+
+/** JSON log lines of a node's agent log from byte offset `from` on. */
+function logLines(n: SimNode, from: number): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const l of n.logText().slice(from).split('\n')) {
+    if (!l.startsWith('{')) continue;
+    try {
+      out.push(JSON.parse(l) as Record<string, unknown>);
+    } catch {}
+  }
+  return out;
+}
+
+/**
+ * One repetition. pw-verify writes (from the client namespace, through every path of the shared
+ * disk, a small region so each block is rewritten often); the node serving the disk is frozen (every
+ * process of it at once) with the verifier's queue full; the disk is served on another node and the
+ * verifier goes on there for `writeAfterFailoverMs`, overwriting the blocks whose writes the frozen
+ * tgtd still holds (in doubt). The verifier is then stopped and reads back (state file kept); a
+ * second verifier starts on another region; the frozen node is thawed: whatever its tgtd held is
+ * executed now, unless the storage refuses it, and it fences itself. After `settleMs` the second
+ * verifier stops, and the first one's region is read back again (--verify-only): a write of the
+ * thawed tgtd that landed over a newer acknowledged one shows as stale. The first verifier stops
+ * before the thaw because its own writes would overwrite such a late write again (a small region is
+ * rewritten every few ms) and hide it. Nothing is asserted here: the caller judges.
+ */
+export async function freezeFailoverRep(c: SimCluster, o: FreezeRepOptions): Promise<FreezeRep> {
+  const { id, iqn } = o.disk;
+  const paths = await c.waitServed(id, 60_000);
+  const owner = c.node(paths[0]?.node as string);
+  if (paths.some((p) => p.node !== owner.name)) throw new Error(`disk ${id} is not on one node: ${JSON.stringify(paths)}`);
+  await c.waitAnswering(paths, iqn, id, 60_000);
+  const urls = paths.map((p) => c.lunUrl(p.ip, iqn));
+  const offsets = new Map(c.nodes.map((n) => [n.name, n.logText().length]));
+  const guardFrom = owner.guardLogText().length;
+  const state = join(o.dir, `freeze-${Date.now()}.state`);
+  const lines: { t: number; line: string }[] = [];
+  const common = { urls, netns: c.client, initiator: INITIATOR, cmdTimeoutS: o.cmdTimeoutS, giveUpS: o.giveUpS };
+  const writer = startVerifier({
+    ...common,
+    seconds: 0,
+    blocks: o.blocks,
+    queueDepth: o.queueDepth,
+    state,
+    onLog: (line) => {
+      lines.push({ t: Date.now(), line });
+      o.onLog?.(line);
+    },
+  });
+  let during: ReturnType<typeof startVerifier> | undefined;
+  try {
+    await writer.waitFor(/acked [1-9]/, 60_000);
+    await sleep(1500); // writing steadily, the queue full
+    const perfFrom = performance.now();
+    const { frozenAt } = await owner.freeze();
+    const moved = await c.waitServed(id, 90_000, [owner.name]);
+    const servedMs = Date.now() - frozenAt;
+    const to = moved[0]?.node as string;
+    const reconnect = await waitUntil(
+      'the verifier reconnected after the freeze',
+      () => lines.find((l) => l.t >= frozenAt && /reconnected through/.test(l.line)),
+      Math.max(60_000, o.giveUpS * 1000),
+      50,
+    );
+    const acked = (l: string) => Number(/ acked (\d+) /.exec(l)?.[1] ?? Number.NaN);
+    const ackedBefore = Math.max(0, ...lines.filter((l) => l.t <= reconnect.t).map((l) => acked(l.line)).filter(Number.isFinite));
+    const writing = await waitUntil(
+      'the verifier writing through the new owner',
+      () => lines.find((l) => l.t > reconnect.t && acked(l.line) > ackedBefore),
+      30_000,
+      50,
+    );
+    await sleep(Math.max(0, o.writeAfterFailoverMs - (Date.now() - writing.t)));
+    const first = await writer.stop();
+    // The host keeps writing (another region, so the first one's blocks stay as the thaw leaves them).
+    during = startVerifier({ ...common, seconds: 0, blocks: o.blocks, lbaStart: o.blocks * 4, queueDepth: o.queueDepth, onLog: o.onLog });
+    await during.waitFor(/acked [1-9]/, 60_000);
+    const { thawedAt } = await owner.thaw();
+    // The thawed node fences itself (its lease is gone): no tgtd, no path IP left on it.
+    await waitUntil(`${owner.name} clean after the thaw`, async () => owner.tgtds().length === 0 && (await owner.pathIps()).length === 0, 30_000, 20);
+    const cleanMs = Date.now() - thawedAt;
+    const perfTo = performance.now();
+    await sleep(Math.max(0, o.settleMs - cleanMs));
+    const second = await during.stop();
+    const again = await runVerifier({ ...common, state, verifyOnly: true, onLog: o.onLog });
+    const newOwner = c.node(to);
+    const entries = logLines(newOwner, offsets.get(to) ?? 0).filter((e) => e.disk === id);
+    const fenced = entries.find((e) => typeof e.msg === 'string' && e.msg.startsWith('storage fenced'));
+    const selfFenced =
+      logLines(owner, offsets.get(owner.name) ?? 0).some((e) => e.msg === 'fenced') || owner.guardLogText().slice(guardFrom).includes('guard fenced');
+    return {
+      frozen: owner.name,
+      to,
+      servedMs,
+      reconnectMs: reconnect.t - frozenAt,
+      writingMs: writing.t - frozenAt,
+      fence: fenced ? { ms: Number(fenced.ms), clients: (fenced.clients as string[]) ?? [] } : undefined,
+      fenceFailures: entries.filter((e) => typeof e.msg === 'string' && e.msg.startsWith('storage fencing failed')).length,
+      cleanMs,
+      selfFenced,
+      window: { from: perfFrom, to: perfTo },
+      writer: first,
+      afterThaw: again,
+      during: second,
+      acked: first.acked_writes + second.acked_writes,
+      inDoubt: first.in_doubt_writes + second.in_doubt_writes,
+      lost: Math.max(first.lost, again.lost) + second.lost,
+      stale: Math.max(first.stale, again.stale) + second.stale,
+    };
+  } finally {
+    if (owner.frozen) await owner.thaw().catch(() => undefined);
+    await writer.stop().catch(() => undefined);
+    await during?.stop().catch(() => undefined);
   }
 }
