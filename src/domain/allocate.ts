@@ -109,7 +109,7 @@ function firstLockstepRun(s1: ResolvedSubnet, s2: ResolvedSubnet, count: number,
   return out;
 }
 
-/** Automatic allocation by SPEC.md; undefined = ip_out_of_range. */
+/** Automatic allocation (docs/PRODUCT.md, adding a disk, step 2); undefined = ip_out_of_range. */
 export function allocateAuto(choice: SubnetChoice, count: number, s1: ResolvedSubnet, s2: ResolvedSubnet, used: ReadonlySet<number>): Allocated[] | undefined {
   if (choice === 3) return firstLockstepRun(s1, s2, count, used);
   return firstRun(choice === 1 ? s1 : s2, count, used);

@@ -5,7 +5,7 @@
  * __proto__ / constructor.prototype keys), raw bodies that are not JSON, and random disk ids in URLs.
  *
  * Every reply is a 201 or a 4xx with a `code` and a `message` (never a 500, never a stack trace); a 201
- * comes only for a valid body (an independent oracle of SPEC.md's rules, with a model of the names and
+ * comes only for a valid body (an independent oracle of the add-disk rules (docs/PRODUCT.md), with a model of the names and
  * IPs already taken) and every valid, non-conflicting body gets a 201. Afterwards the machine holds
  * only what the 201s asked for: tgtd targets with Portway IQNs on the disks' IPs, ACLs and CHAP users
  * from accepted bodies, image files named image-<id>; and the store is consistent.
@@ -35,7 +35,7 @@ const SCALE = Number(process.env.FC_SCALE ?? 1);
 /** Accepted adds (each makes real tgtds): enough to cover conflicts, few enough to serve quickly. */
 const MAX_DISKS = Math.round(12 * SCALE);
 
-// ---- the oracle: SPEC.md's add-disk rules, written independently of src/domain -----------------------
+// ---- the oracle: the add-disk rules of docs/PRODUCT.md, written independently of src/domain ----------
 
 const NAME = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} ._-]{0,63}$/u;
 const CHAP_USER = /^[A-Za-z0-9._:@-]{1,64}$/;

@@ -21,7 +21,7 @@ const ip = (s: string) => parseIp(s) as number;
 const used = (...ips: string[]) => new Set(ips.map(ip));
 const show = (r: Allocated[] | undefined) => r?.map((a) => `${formatIp(a.ip)}@${a.subnet.eth}`);
 
-/** Straightforward reference of SPEC.md step 2, to compare with. */
+/** Straightforward reference of the automatic allocation (docs/PRODUCT.md, adding a disk, step 2), to compare with. */
 function reference(choice: SubnetChoice, count: number, a: ResolvedSubnet, b: ResolvedSubnet, u: ReadonlySet<number>): string[] | undefined {
   if (choice !== 3) {
     const s = choice === 1 ? a : b;
