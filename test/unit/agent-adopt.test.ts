@@ -185,3 +185,49 @@ describe('agent: served means answering', () => {
     }
   });
 });
+
+describe('agent: storage fencing of a shared disk taken over (Ceph mode)', () => {
+  it('serves only after the image was fenced; while fencing fails the disk is not served and its paths say why', async () => {
+    const store = await storeWithDisk();
+    // The disk is shared (placement set), and the image store is RBD: a takeover must fence.
+    const rec = JSON.parse((await store.get(diskKey(ID)))?.value ?? '{}') as DiskRecord;
+    await store.put(diskKey(ID), JSON.stringify({ ...rec, placement: 'shared' } satisfies DiskRecord));
+    let failing = true;
+    const fenced: string[] = [];
+    const base = fakeImages();
+    const images = Object.assign(Object.create(base) as ImageStore, {
+      kind: 'rbd' as const,
+      async fenceClients(name: string) {
+        if (failing) throw new Error('the Ceph cluster did not answer');
+        fenced.push(name);
+        return ['10.99.0.11:0/123'];
+      },
+    });
+    const target = new FakeTarget();
+    const agent = new Agent({ node: 'node1', store, images, target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60, resyncMs: 100 });
+    const owner = async (n: number) => JSON.parse((await store.get(ownerKey(ID, n)))?.value ?? '{}') as OwnerRecord;
+    try {
+      await agent.start();
+      await agent.reconcile();
+      // Claimed whole, marked for fencing; fencing failed: not served, the reason on the paths.
+      assert.equal((await owner(1)).state, 'configuring');
+      assert.equal((await owner(1)).fence, true);
+      assert.match((await owner(1)).problem ?? '', /storage fencing failed/);
+      assert.equal(target.calls.filter((c) => c.startsWith('serve')).length, 0, `never served while unfenced: ${target.calls.join(' ')}`);
+      // Ceph answers again: fenced, then served; the marks are gone.
+      failing = false;
+      const end = Date.now() + 10_000;
+      while ((await owner(1)).state !== 'served' || (await owner(2)).state !== 'served') {
+        if (Date.now() > end) throw new Error('not served after fencing succeeded');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(fenced, [`image-${ID}`]);
+      assert.equal((await owner(1)).fence, undefined);
+      assert.equal((await owner(1)).problem, undefined);
+      assert.ok(target.calls.indexOf(`unserve ${ID}`) < target.calls.findIndex((c) => c.startsWith('serve ')), 'a local target of the disk goes before the fence');
+    } finally {
+      await agent.stop({ release: false });
+      await store.close();
+    }
+  });
+});
