@@ -143,6 +143,8 @@ export class Agent {
   /** The next reconcile checks every held path against tgtd and the host (periodic resync). */
   private fullCheck = true;
   private metaCache = new Map<string, { rev: number; meta: DiskMeta }>();
+  /** The IP this node's RBD clients come from ('' when it cannot be told); see NodeRecord.storageIp. */
+  private storageIp: string | undefined;
   /** Disks whose target failed its check, and how many times in a row (the retry backoff). */
   private readonly retries = new Map<string, number>();
   /** The lease the fence guard is fed for: set once this node's keys are all under it (after adoption). */
@@ -259,7 +261,9 @@ export class Agent {
     this.lastRenewSentOk = sentAt;
     this.fenced = false;
     this.armWatchdog();
-    const rec: NodeRecord = { name: this.o.node, startedAt: new Date().toISOString() };
+    // In Ceph mode, the IP its RBD clients come from: storage fencing leaves live nodes' clients alone.
+    if (this.storageIp === undefined && this.o.images.kind === 'rbd') this.storageIp = (await this.o.images.clientIp().catch(() => undefined)) ?? '';
+    const rec: NodeRecord = { name: this.o.node, startedAt: new Date().toISOString(), ...(this.storageIp ? { storageIp: this.storageIp } : {}) };
     await this.o.store.put(nodeKey(this.o.node), JSON.stringify(rec), { lease: lease.id });
     this.o.log.info({ node: this.o.node, lease: lease.id, ttl: this.ttl }, 'agent joined');
   }
@@ -471,14 +475,16 @@ export class Agent {
         this.o.log.info({ disk: m.id, path: m.index, to: m.to }, 'drained: moving path away');
     }
 
-    // Claim: each claim in one transaction (a shared disk's paths all or none), claims in parallel. A
-    // shared disk of which this node serves nothing yet is a takeover: its keys say so (`fence`), and
-    // it is served only after the storage has fenced every other client of its image.
+    // Claim: each claim in one transaction (a shared disk's paths all or none), claims in parallel.
+    // In Ceph mode a claim may take over what another node served (after a failover, that node's tgtd
+    // may still hold writes): a shared disk of which this node serves nothing yet, or any path of a
+    // spread disk. Its keys say so (`fence`), and it is served only after the storage has fenced every
+    // client of the image that is not a live node's.
     const fencing = this.o.storageFencing !== false && this.o.images.kind === 'rbd';
     const heldBefore = new Set(keep.map((o) => o.id));
     await mapSettled(plan.claims, 16, async (c) => {
       if (!current()) return;
-      const takeover = fencing && !heldBefore.has(c.id) && placementOf((disks.get(c.id) as DiskState).record) === 'shared';
+      const takeover = fencing && (!heldBefore.has(c.id) || placementOf((disks.get(c.id) as DiskState).record) === 'spread');
       const value = JSON.stringify({ node: me, state: 'configuring', ...(takeover ? { fence: true as const } : {}) } satisfies OwnerRecord);
       const keys = c.paths.map((p) => ownerKey(p.id, p.index));
       const ok = await this.o.store.txn(
@@ -509,7 +515,7 @@ export class Agent {
         const as = JSON.stringify([d.record, held.map((o) => [o.index, d.paths.get(o.index)]).sort()]);
         const allServed = held.every((o) => (JSON.parse(o.kv.value) as OwnerRecord).state === 'served' && !o.intent);
         if (!full && allServed && this.servedHere.get(id) === as) return;
-        await this.serveDisk(d, v.diskRevs.get(id) ?? 0, held, lease, current, false);
+        await this.serveDisk(d, v.diskRevs.get(id) ?? 0, held, lease, current, false, v.nodes);
         if (current()) this.servedHere.set(id, as);
         for (const o of held) if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
       } catch (e) {
@@ -559,12 +565,24 @@ export class Agent {
    * done (Ceph unreachable), the disk is not served here: safety over availability, the reason in its
    * owner keys (the disk list shows it), retried with backoff.
    */
-  private async fenceStorage(id: string, held: Held[], lease: Lease): Promise<void> {
+  private async fenceStorage(d: DiskState, held: Held[], lease: Lease, live: ReadonlyMap<string, NodeRecord>): Promise<void> {
+    const id = d.record.id;
     const t0 = now();
     try {
-      // A target of this disk left on this node (a previous run's) would be one of the clients: it goes first.
-      await this.o.target.unserve(id);
-      const clients = await this.o.images.fenceClients(imageName(id));
+      // Live nodes' clients stay (a spread disk's other paths; a shared disk's other owner while it
+      // converges); a node whose lease expired (dead, frozen, cut off) is not live.
+      const keepIps = new Set([...live.values()].map((n) => n.storageIp).filter((ip): ip is string => typeof ip === 'string' && ip !== ''));
+      const unknown = [...live.values()].filter((n) => !n.storageIp).map((n) => n.name);
+      if (unknown.length > 0 && placementOf(d.record) === 'spread') {
+        // Nodes of a version that does not say where their clients come from: blocklisting could cut
+        // their own paths of this disk. Not fenced (logged); they say it once upgraded.
+        this.o.log.warn({ disk: id, nodes: unknown }, 'storage fencing skipped: live nodes without a storage IP may serve this spread disk');
+        return;
+      }
+      // A target of this disk left on this node (a previous run's) would be one of the clients: it goes
+      // first. Not for a spread disk this node serves other paths of (its own live client is kept).
+      if (!held.some((o) => (JSON.parse(o.kv.value) as OwnerRecord).state === 'served')) await this.o.target.unserve(id);
+      const clients = await this.o.images.fenceClients(imageName(id), keepIps);
       this.o.log.warn({ disk: id, clients, ms: Math.round(now() - t0) }, clients.length ? 'storage fenced: blocklisted the other clients of the image' : 'storage fencing: no other client of the image');
     } catch (e) {
       const problem = `storage fencing failed, not served until it succeeds: ${errText(e)}`.slice(0, 300);
@@ -626,7 +644,15 @@ export class Agent {
    * process with every IP as a portal, then each path marked served. `portalsOnly`: only narrow the
    * portals to `held` (paths being given back), marking nothing.
    */
-  private async serveDisk(d: DiskState, rev: number, held: Held[], lease: Lease, current: () => boolean, portalsOnly: boolean): Promise<void> {
+  private async serveDisk(
+    d: DiskState,
+    rev: number,
+    held: Held[],
+    lease: Lease,
+    current: () => boolean,
+    portalsOnly: boolean,
+    live: ReadonlyMap<string, NodeRecord> = new Map(),
+  ): Promise<void> {
     const id = d.record.id;
     // The record's revision as observed (no read per disk): an edit changes it, and the metadata is read again.
     const meta = await this.diskMeta(d, rev);
@@ -644,7 +670,7 @@ export class Agent {
     };
     if (!current()) return;
     const ips = held.map((o) => ({ ip: o.ip, prefix: o.prefix, eth: o.eth }));
-    if (!portalsOnly && held.some((o) => (JSON.parse(o.kv.value) as OwnerRecord).fence)) await this.fenceStorage(id, held, lease);
+    if (!portalsOnly && held.some((o) => (JSON.parse(o.kv.value) as OwnerRecord).fence)) await this.fenceStorage(d, held, lease, live);
     if (!current()) return;
     if (!portalsOnly) {
       // The guard knows the IPs before they can be live (it drops them if this process dies or hangs).

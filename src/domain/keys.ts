@@ -116,6 +116,11 @@ export interface NodeRecord {
   startedAt: string;
   /** Drained nodes take no new paths (the drain key under DRAINED is the admin's way to set it). */
   drained?: boolean;
+  /**
+   * The IP this node's RBD clients reach Ceph from (what `rbd status` shows for its tgtds' watchers),
+   * in Ceph mode: storage fencing never blocklists a live node's clients.
+   */
+  storageIp?: string;
 }
 
 /** An admin's request to move one path to node `to` (release by the owner, then take by `to`). */

@@ -5,8 +5,9 @@
  * ceil(4/3) = 2 paths on one node, and a node's two paths on different iSCSI subnets); a checksummed
  * pattern goes through every path (three tgtds on three nodes writing one image); one node dies (agent
  * and tgtds SIGKILLed by PID, cables pulled); its paths answer from the others, every pattern reads
- * back identical, a write through a failed-over path is read back through another node, and no path
- * IP was ever on two nodes at once.
+ * back identical, the dead node's RBD clients are blocklisted by the survivors before they serve its
+ * paths (storage fencing; the live nodes' clients are not), a write through a failed-over path is
+ * read back through another node, and no path IP was ever on two nodes at once.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -139,20 +140,18 @@ describe('HA failover on Ceph RBD: Ceph in the infra namespace, 3 nodes, a 4-pat
       const via = moved[(i + 1) % moved.length] as P;
       assert.ok(await c.verifyPattern(via.ip, iqn, 0x41 + i, (i + 1) * MiB, MiB), `pattern ${i} through ${via.ip}`);
     }
-    // A write through a failed-over path is read back through the other survivor. The dead tgtds'
-    // RBD clients are still registered at the OSD (their watches last WATCH_TIMEOUT s): a write that
-    // needed one of them gone (an exclusive lock held by a dead tgtd can only be broken once its
-    // watch has expired) would hang here, and would finish only after the victim's watchers vanished.
-    stage('patterns read back after the failover');
+    // Storage fencing: the survivors that took the dead node's paths blocklisted its RBD clients before
+    // serving them (they were still registered: their watches last WATCH_TIMEOUT s), and left each
+    // other's alone. A write through a failed-over path is read back through the other survivor.
+    const blocklisted = (await c.cephRun('ceph', ['osd', 'blocklist', 'ls'])).stdout;
+    assert.ok(blocklisted.includes(`${victim.mgmtIp}:`), `the dead node's clients are blocklisted: ${blocklisted}`);
+    for (const n of c.nodes) if (n !== victim) assert.ok(!blocklisted.includes(`${n.mgmtIp}:`), `a live node's client is not blocklisted (${n.name})`);
+    const stillWatching = await rbdWatchers(c, image);
+    assert.ok(!stillWatching.includes(victim.mgmtIp), `the dead node's watches are gone (watchers ${stillWatching.join(' ')})`);
+    stage('the dead node fenced at the storage');
     const took = moved.find((p) => lost.some((l) => l.index === p.index)) as P;
     const other = moved.find((p) => p.node !== took.node) as P;
     await c.writePattern(took.ip, iqn, 0x5a, 8 * MiB, MiB);
-    const stillWatching = await rbdWatchers(c, image);
-    assert.ok(
-      stillWatching.includes(victim.mgmtIp),
-      `the write after the failover finished while the dead node's clients were still registered (watchers ${stillWatching.join(' ')})`,
-    );
-    stage(`written through ${took.ip} on ${took.node}, dead node's watchers still registered`);
     assert.ok(await c.verifyPattern(other.ip, iqn, 0x5a, 8 * MiB, MiB), `written via ${took.ip} (${took.node}), read via ${other.ip} (${other.node})`);
     await c.waitStarted(id);
     await c.assertNoIpOnTwoNodes();

@@ -197,10 +197,13 @@ describe('agent: storage fencing of a shared disk taken over (Ceph mode)', () =>
     const base = fakeImages();
     const images = Object.assign(Object.create(base) as ImageStore, {
       kind: 'rbd' as const,
-      async fenceClients(name: string) {
+      async fenceClients(name: string, keep?: ReadonlySet<string>) {
         if (failing) throw new Error('the Ceph cluster did not answer');
-        fenced.push(name);
-        return ['10.99.0.11:0/123'];
+        fenced.push(`${name} keeping ${[...(keep ?? [])].join(',')}`);
+        return ['10.99.0.12:0/123'];
+      },
+      async clientIp() {
+        return '10.99.0.11';
       },
     });
     const target = new FakeTarget();
@@ -221,7 +224,8 @@ describe('agent: storage fencing of a shared disk taken over (Ceph mode)', () =>
         if (Date.now() > end) throw new Error('not served after fencing succeeded');
         await new Promise((r) => setTimeout(r, 20));
       }
-      assert.deepEqual(fenced, [`image-${ID}`]);
+      // The live nodes' clients (this node's own) are kept.
+      assert.deepEqual(fenced, [`image-${ID} keeping 10.99.0.11`]);
       assert.equal((await owner(1)).fence, undefined);
       assert.equal((await owner(1)).problem, undefined);
       assert.ok(target.calls.indexOf(`unserve ${ID}`) < target.calls.findIndex((c) => c.startsWith('serve ')), 'a local target of the disk goes before the fence');

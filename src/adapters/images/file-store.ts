@@ -187,8 +187,12 @@ export class FileImageStore implements ImageStore {
   }
 
   /** One box: every path is served by this host's tgtd; no other client can hold the file. */
-  async fenceClients(_name: string): Promise<string[]> {
+  async fenceClients(_name: string, _keepIps?: ReadonlySet<string>): Promise<string[]> {
     return [];
+  }
+
+  async clientIp(): Promise<string | undefined> {
+    return undefined;
   }
 
   async usage(): Promise<{ usedBytes: number; totalBytes: number }> {

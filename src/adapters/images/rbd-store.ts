@@ -36,6 +36,7 @@
  * need exclusive-lock, so they go too (only `rbd du`/diff are slower). Images created before keep
  * their features (`rbd feature disable POOL/IMAGE fast-diff object-map exclusive-lock`).
  */
+import { readFile } from 'node:fs/promises';
 import { ExecError, run } from '../exec.js';
 import { type ImageRecord, type ImageStore, ImageStoreError, type TargetBacking } from './types.js';
 
@@ -67,6 +68,11 @@ export interface RbdImageStoreOptions {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const FEATURE = /^[a-z][a-z-]{0,31}$/;
+/** The IP of a client address "IP:port/nonce" (IPv6 without its brackets). */
+function ipOfClient(addr: string): string {
+  const host = addr.slice(0, addr.lastIndexOf(':'));
+  return host.replace(/^\[|\]$/g, '');
+}
 /** A RADOS client address as `rbd status` shows a watcher: "IP:port/nonce" (IPv4 or [IPv6]). */
 const CLIENT_ADDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}\/\d{1,20}$/;
 export const DEFAULT_IMAGE_FEATURES: readonly string[] = ['layering'];
@@ -389,6 +395,23 @@ export class RbdImageStore implements ImageStore {
   }
 
   /** Raw bytes used and raw capacity of the cluster (`ceph df`). */
+  /**
+   * The source IP of this host's connections to the first monitor of the cluster's ceph.conf (`ip route
+   * get`): the address its RBD clients' watches show. undefined when it cannot be told.
+   */
+  async clientIp(): Promise<string | undefined> {
+    try {
+      const conf = await readFile(this.conf, 'utf8');
+      const mon = /^\s*mon[ _]host\s*=\s*(.+)$/im.exec(conf)?.[1];
+      const ip = mon ? /(\d{1,3}(?:\.\d{1,3}){3})/.exec(mon)?.[1] : undefined;
+      if (!ip) return undefined;
+      const { stdout } = await run('ip', ['route', 'get', ip], { timeoutMs: 5000 });
+      return /\bsrc (\d{1,3}(?:\.\d{1,3}){3})\b/.exec(stdout)?.[1];
+    } catch {
+      return undefined;
+    }
+  }
+
   /** The image's watchers: the addresses of the clients that have it open. */
   async watchers(name: string): Promise<string[]> {
     this.checkName(name);
@@ -397,8 +420,8 @@ export class RbdImageStore implements ImageStore {
     return (j.watchers ?? []).map((w) => w.address).filter((a): a is string => typeof a === 'string' && CLIENT_ADDR.test(a));
   }
 
-  async fenceClients(name: string): Promise<string[]> {
-    const clients = await this.watchers(name);
+  async fenceClients(name: string, keepIps: ReadonlySet<string> = new Set()): Promise<string[]> {
+    const clients = (await this.watchers(name)).filter((a) => !keepIps.has(ipOfClient(a)));
     if (clients.length === 0) return [];
     for (const addr of clients)
       await this.cli('ceph', ['osd', 'blocklist', 'add', addr, String(this.blocklistSeconds)], `blocklisting client ${addr} of image ${name}`);

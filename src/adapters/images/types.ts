@@ -43,8 +43,11 @@ export interface ImageStore {
    * the tgtds serving it), so the OSDs refuse anything they still send, and waits until the OSDs have
    * dropped their watches (they have the blocklist). Returns the addresses blocklisted. A file store
    * has nothing to fence (one box: the question does not arise) and returns [].
+   * keepIps: clients from these IPs are left alone (live nodes' own tgtds of a spread disk).
    */
-  fenceClients(name: string): Promise<string[]>;
+  fenceClients(name: string, keepIps?: ReadonlySet<string>): Promise<string[]>;
+  /** The IP this host's clients of the backend come from (RBD: the source address towards a monitor); undefined for files. */
+  clientIp(): Promise<string | undefined>;
   /** Bytes used and total of the backend, for the dashboard. */
   usage(): Promise<{ usedBytes: number; totalBytes: number }>;
 }
