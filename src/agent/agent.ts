@@ -388,7 +388,10 @@ export class Agent {
     const epoch = this.epoch;
     const full = this.fullCheck;
     this.fullCheck = false;
-    const current = () => !this.stopped && !this.fenced && this.epoch === epoch && this.lease === lease;
+    // Also false once the fence deadline has passed, before the watchdog has run: after a stall (a frozen
+    // node thawed) a pending step must not add an IP or start a tgtd the overdue fence would only undo.
+    const current = () =>
+      !this.stopped && !this.fenced && this.epoch === epoch && this.lease === lease && now() - this.lastRenewSentOk < this.fenceAfterMs();
     const me = this.o.node;
     const v = await this.observe();
     const { disks } = v;
@@ -506,6 +509,10 @@ export class Agent {
     // Serve every disk this node holds (idempotent), then mark its paths served; moves to here are done.
     const byDisk = new Map<string, Held[]>();
     for (const o of keep) byDisk.set(o.id, [...(byDisk.get(o.id) ?? []), o]);
+    // The periodic resync re-serves every disk: one listing of the host's addresses for all of them
+    // (a disk served here already re-adds only the IPs the host lost), not an `ip` process or two per
+    // path: those were most of the agent's time with a few hundred paths, and stalled its event loop.
+    const hostIps = full && this.o.net.listIps ? await this.o.net.listIps().then((l) => new Set(l), () => undefined) : undefined;
     await mapSettled([...byDisk], this.o.concurrency ?? 16, async ([id, held]) => {
       if (this.stopped) return; // a stop does not wait for paths nobody will serve
       const d = disks.get(id) as DiskState;
@@ -515,7 +522,7 @@ export class Agent {
         const as = JSON.stringify([d.record, held.map((o) => [o.index, d.paths.get(o.index)]).sort()]);
         const allServed = held.every((o) => (JSON.parse(o.kv.value) as OwnerRecord).state === 'served' && !o.intent);
         if (!full && allServed && this.servedHere.get(id) === as) return;
-        await this.serveDisk(d, v.diskRevs.get(id) ?? 0, held, lease, current, false, v.nodes);
+        await this.serveDisk(d, v.diskRevs.get(id) ?? 0, held, lease, current, false, v.nodes, hostIps);
         if (current()) this.servedHere.set(id, as);
         for (const o of held) if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
       } catch (e) {
@@ -652,6 +659,7 @@ export class Agent {
     current: () => boolean,
     portalsOnly: boolean,
     live: ReadonlyMap<string, NodeRecord> = new Map(),
+    hostIps?: ReadonlySet<string>,
   ): Promise<void> {
     const id = d.record.id;
     // The record's revision as observed (no read per disk): an edit changes it, and the metadata is read again.
@@ -676,8 +684,10 @@ export class Agent {
       // The guard knows the IPs before they can be live (it drops them if this process dies or hangs).
       await this.o.guard?.hold(ips);
       if (!current()) return;
-      // The disk's IPs at once (a shared disk's paths all come up together).
-      await Promise.all(ips.map((p) => this.o.net.addIp(p.ip, p.prefix, p.eth)));
+      // The disk's IPs at once (a shared disk's paths all come up together). A disk this process
+      // serves already (a resync) skips the IPs the host has: the check below still connects to each.
+      const add = hostIps && this.servedHere.has(id) ? ips.filter((p) => !hostIps.has(p.ip)) : ips;
+      await Promise.all(add.map((p) => this.o.net.addIp(p.ip, p.prefix, p.eth)));
       if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IPs
     }
     await this.o.target.serve(id, spec, ips.map((p) => p.ip));
