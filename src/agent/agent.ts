@@ -40,6 +40,8 @@ import {
   servedKey,
 } from '../domain/keys.js';
 import { prefixOfMask } from '../domain/ip.js';
+import { type ClientsRecord, clientsKey, clientsPrefix, parseClients } from '../domain/storage-clients.js';
+import { recordJson } from '../domain/records.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
 import type { GuardClient } from './guard-client.js';
@@ -214,6 +216,7 @@ export class Agent {
         if ((e as NodeJS.ErrnoException).code !== 'ESRCH') continue;
         this.o.log.warn({ disk, pid }, 'tgtd exited; serving the disk again');
         this.knownTgtds.delete(disk);
+        this.servedHere.delete(disk);
         dead++;
       }
     }
@@ -264,7 +267,7 @@ export class Agent {
     // In Ceph mode, the IP its RBD clients come from: storage fencing leaves live nodes' clients alone.
     if (this.storageIp === undefined && this.o.images.kind === 'rbd') this.storageIp = (await this.o.images.clientIp().catch(() => undefined)) ?? '';
     const rec: NodeRecord = { name: this.o.node, startedAt: new Date().toISOString(), ...(this.storageIp ? { storageIp: this.storageIp } : {}) };
-    await this.o.store.put(nodeKey(this.o.node), JSON.stringify(rec), { lease: lease.id });
+    await this.o.store.put(nodeKey(this.o.node), recordJson('node', rec), { lease: lease.id });
     this.o.log.info({ node: this.o.node, lease: lease.id, ttl: this.ttl }, 'agent joined');
   }
 
@@ -423,7 +426,7 @@ export class Agent {
     for (const o of plan.adopt as Held[]) {
       if (!current()) return;
       // After a fence in this process its tgtds are gone: the path is not served until served again.
-      const value = this.fencedTargets ? JSON.stringify({ ...(JSON.parse(o.kv.value) as OwnerRecord), node: me, state: 'configuring' } satisfies OwnerRecord) : o.kv.value;
+      const value = this.fencedTargets ? recordJson('owner', { ...(JSON.parse(o.kv.value) as OwnerRecord), node: me, state: 'configuring' } satisfies OwnerRecord) : o.kv.value;
       const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
       const now = ok ? await this.o.store.get(o.kv.key) : undefined;
       if (now && now.lease === lease.id) {
@@ -454,7 +457,10 @@ export class Agent {
       if (!current()) return;
       const rest = keep.filter((o) => o.id === id);
       try {
-        if (rest.length === 0) await this.o.target.unserve(id);
+        if (rest.length === 0) {
+          await this.o.target.unserve(id);
+          await this.forgetClients(id);
+        }
         else await this.serveDisk(disks.get(id) as DiskState, v.diskRevs.get(id) ?? 0, rest, lease, current, true);
       } catch (e) {
         this.o.log.error({ disk: id, err: errText(e) }, 'cannot stop serving released paths; keeping them');
@@ -474,7 +480,7 @@ export class Agent {
     for (const m of plan.intents) {
       const intent: MoveIntent = { to: m.to, from: m.from, requestedAt: new Date().toISOString() };
       const key = moveKey(m.id, m.index);
-      if (await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify(intent) }]))
+      if (await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: recordJson('move', intent) }]))
         this.o.log.info({ disk: m.id, path: m.index, to: m.to }, 'drained: moving path away');
     }
 
@@ -488,7 +494,7 @@ export class Agent {
     await mapSettled(plan.claims, 16, async (c) => {
       if (!current()) return;
       const takeover = fencing && (!heldBefore.has(c.id) || placementOf((disks.get(c.id) as DiskState).record) === 'spread');
-      const value = JSON.stringify({ node: me, state: 'configuring', ...(takeover ? { fence: true as const } : {}) } satisfies OwnerRecord);
+      const value = recordJson('owner', { node: me, state: 'configuring', ...(takeover ? { fence: true as const } : {}) } satisfies OwnerRecord);
       const keys = c.paths.map((p) => ownerKey(p.id, p.index));
       const ok = await this.o.store.txn(
         keys.map((key) => ({ key, modRevision: 0 })),
@@ -522,8 +528,10 @@ export class Agent {
         const as = JSON.stringify([d.record, held.map((o) => [o.index, d.paths.get(o.index)]).sort()]);
         const allServed = held.every((o) => (JSON.parse(o.kv.value) as OwnerRecord).state === 'served' && !o.intent);
         if (!full && allServed && this.servedHere.get(id) === as) return;
+        const firstHere = !this.servedHere.has(id);
         await this.serveDisk(d, v.diskRevs.get(id) ?? 0, held, lease, current, false, v.nodes, hostIps);
         if (current()) this.servedHere.set(id, as);
+        if (current() && firstHere) void this.recordClients(id);
         for (const o of held) if (o.intent && o.intent.intent.to === me && current()) await this.deleteIfUnchanged(o.intent.kv);
       } catch (e) {
         if (!current()) return;
@@ -543,6 +551,7 @@ export class Agent {
       this.o.log.info({ unit: u.key, portals: u.portals }, 'removing stale target');
       this.servedHere.delete(u.key);
       await this.o.target.unserve(u.key);
+      if (u.disk) await this.forgetClients(u.disk);
       for (const ip of u.portals) {
         if (keepIps.has(ip)) continue;
         await this.o.net.removeIp(ip, 32, '');
@@ -559,7 +568,7 @@ export class Agent {
     // The SERVED markers (status `degraded` vs `starting`), kept by the first eligible node.
     for (const m of plan.markers) {
       const key = servedKey(m.id);
-      if (m.change === 'set') await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: JSON.stringify({ since: new Date().toISOString() }) }]);
+      if (m.change === 'set') await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: recordJson('served', { since: new Date().toISOString() }) }]);
       else await this.o.store.delete(key);
     }
     for (const kv of plan.staleMarkers) await this.deleteIfUnchanged(kv);
@@ -589,7 +598,14 @@ export class Agent {
       // A target of this disk left on this node (a previous run's) would be one of the clients: it goes
       // first. Not for a spread disk this node serves other paths of (its own live client is kept).
       if (!held.some((o) => (JSON.parse(o.kv.value) as OwnerRecord).state === 'served')) await this.o.target.unserve(id);
-      const clients = await this.o.images.fenceClients(imageName(id), keepIps);
+      // Clients that nodes no longer live recorded for this image: blocklisted even when their watch has
+      // expired (a node frozen longer than the OSDs' watch timeout still holds writes in its tgtd).
+      const recorded = (await this.o.store.list(clientsPrefix(id))).flatMap((kv) => {
+        const r = parseClients(kv.key, kv.value);
+        return r && r.node !== this.o.node && !live.has(r.node) ? [{ kv, addrs: r.addrs }] : [];
+      });
+      const clients = await this.o.images.fenceClients(imageName(id), keepIps, recorded.flatMap((r) => r.addrs));
+      for (const r of recorded) await this.deleteIfUnchanged(r.kv);
       this.o.log.warn({ disk: id, clients, ms: Math.round(now() - t0) }, clients.length ? 'storage fenced: blocklisted the other clients of the image' : 'storage fencing: no other client of the image');
     } catch (e) {
       const problem = `storage fencing failed, not served until it succeeds: ${errText(e)}`.slice(0, 300);
@@ -598,7 +614,7 @@ export class Agent {
         const rec = JSON.parse(o.kv.value) as OwnerRecord;
         if (rec.problem === problem) continue;
         await this.o.store
-          .txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value: JSON.stringify({ ...rec, problem } satisfies OwnerRecord), lease: lease.id }])
+          .txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value: recordJson('owner', { ...rec, problem } satisfies OwnerRecord), lease: lease.id }])
           .catch(() => false);
       }
       this.retryLater(id);
@@ -606,9 +622,37 @@ export class Agent {
     }
   }
 
+  /** What this node last recorded as its clients of each disk's image (to write only changes). */
+  private readonly recordedClients = new Map<string, string>();
+
+  /**
+   * Ceph mode: records this node's RBD clients of a disk's image (its tgtd's, from this node's storage
+   * IP) outside any lease, for storage fencing after this node is gone (see domain/storage-clients.ts).
+   * Off the critical path: the disk is served already.
+   */
+  private async recordClients(id: string): Promise<void> {
+    if (this.o.images.kind !== 'rbd' || !this.storageIp || this.o.storageFencing === false) return;
+    try {
+      const mine = (await this.o.images.clients(imageName(id))).filter((a) => a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '') === this.storageIp).sort();
+      const text = mine.join(' ');
+      if (mine.length === 0 || this.recordedClients.get(id) === text) return;
+      await this.o.store.put(clientsKey(id, this.o.node), JSON.stringify({ addrs: mine, at: new Date().toISOString() } satisfies ClientsRecord));
+      this.recordedClients.set(id, text);
+    } catch (e) {
+      this.o.log.warn({ disk: id, err: errText(e) }, 'cannot record the RBD clients of the disk');
+    }
+  }
+
+  /** This node serves nothing of the disk any more: its clients record goes. */
+  private async forgetClients(id: string): Promise<void> {
+    if (this.o.images.kind !== 'rbd') return;
+    this.recordedClients.delete(id);
+    await this.o.store.delete(clientsKey(id, this.o.node)).catch(() => {});
+  }
+
   /** Paths said served that are not answering any more: `configuring` again until they answer. */
   private async markConfiguring(held: Held[], lease: Lease): Promise<void> {
-    const value = JSON.stringify({ node: this.o.node, state: 'configuring' } satisfies OwnerRecord);
+    const value = recordJson('owner', { node: this.o.node, state: 'configuring' } satisfies OwnerRecord);
     for (const o of held) {
       if ((JSON.parse(o.kv.value) as OwnerRecord).state !== 'served') continue;
       await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]).catch(() => false);
@@ -712,7 +756,7 @@ export class Agent {
     // Served: the disk's paths in one transaction (each only if its key is as read), else one by one.
     const toMark = held.filter((o) => (JSON.parse(o.kv.value) as OwnerRecord).state !== 'served');
     if (toMark.length === 0) return;
-    const value = JSON.stringify({ node: this.o.node, state: 'served' } satisfies OwnerRecord);
+    const value = recordJson('owner', { node: this.o.node, state: 'served' } satisfies OwnerRecord);
     const mark = (list: Held[]) =>
       this.o.store.txn(
         list.map((o) => ({ key: o.kv.key, modRevision: o.kv.modRevision })),

@@ -1,7 +1,8 @@
 /**
- * Disk management: the add-disk flow of SPEC.md (validate, allocate, id, image + metadata, keys),
+ * Disk management: the add-disk flow of docs/PRODUCT.md (validate, allocate, id, image + metadata, keys),
  * the disk list and each disk's paths. Adds are serialized so two admins never get one id or IP.
  */
+import { clientsPrefix } from '../domain/storage-clients.js';
 import type { Logger } from 'pino';
 import type { CoordStore, KeyValue, TxnOp } from '../adapters/coord/types.js';
 import { type ImageStore, ImageStoreError } from '../adapters/images/types.js';
@@ -11,6 +12,7 @@ import type { ResolvedSubnet } from '../domain/config.js';
 import { type DiskMeta, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
 import { type DiskRecord, type DiskState, DISKS, IPS, NAMES, OWNERS, PENDING, pendingKey, assembleDisks, diskKey, diskRecordOf, ipKey, nameKey, registrationKvs } from '../domain/keys.js';
 import { parseIp } from '../domain/ip.js';
+import { recordJson } from '../domain/records.js';
 import { type Failure, fail } from '../domain/outcomes.js';
 import { diskStatus } from '../domain/status.js';
 import { KeyedMutex, Mutex, sleep } from '../util/async.js';
@@ -146,7 +148,7 @@ export class DiskService {
   }
 
   /**
-   * SPEC.md's add-disk, steps 1-6. Returns at once: the paths are allocated, not yet served.
+   * The add-disk flow of docs/PRODUCT.md ("Adding a disk"), steps 1-6. Returns at once: the paths are allocated, not yet served.
    * Adds of this process run one at a time; adds of other API servers are kept apart by the
    * registration transaction, which creates one index key per IP and per name only if absent:
    * the loser of a race removes its image and plans again.
@@ -199,13 +201,13 @@ export class DiskService {
     let m = meta;
     for (let attempt = 0; attempt < 1000; attempt++) {
       try {
-        await this.store.put(pendingKey(m.id), JSON.stringify({ server: this.server, image: imageName(m.id), at: new Date().toISOString() }));
+        await this.store.put(pendingKey(m.id), recordJson('pending', { server: this.server, image: imageName(m.id), at: new Date().toISOString() }));
       } catch (e) {
         this.o.log.error({ disk: m.id, err: errText(e) }, 'cannot record the add');
         return fail('coordination_error', 'The coordination store is unavailable; nothing was added. Try again.');
       }
       try {
-        await this.o.images.create(imageName(m.id), sizeBytes(m.sizeGb), JSON.stringify(m));
+        await this.o.images.create(imageName(m.id), sizeBytes(m.sizeGb), recordJson('meta', m));
         this.o.log.info({ disk: m.id, name: m.name, sizeGb: m.sizeGb, paths: m.paths.map((p) => p.ip) }, 'image created');
         return m;
       } catch (e) {
@@ -379,7 +381,7 @@ export class DiskService {
     return this.onDisk(id, async (state, rev) => {
       if (state.record.desired !== desired) {
         const record: DiskRecord = { ...state.record, desired };
-        const f = await this.txnOrConflict(id, rev, [{ type: 'put', key: diskKey(id), value: JSON.stringify(record) }]);
+        const f = await this.txnOrConflict(id, rev, [{ type: 'put', key: diskKey(id), value: recordJson('disk', record) }]);
         if (f) return f;
         state.record = record;
         this.o.log.info({ disk: id, desired }, desired === 'stopped' ? 'disk stopping' : 'disk starting');
@@ -415,17 +417,17 @@ export class DiskService {
       }
       try {
         if (next.sizeGb > meta.sizeGb) await this.o.images.resize(imageName(id), sizeBytes(next.sizeGb));
-        await this.o.images.setMeta(imageName(id), JSON.stringify(next));
+        await this.o.images.setMeta(imageName(id), recordJson('meta', next));
       } catch (e) {
         this.o.log.error({ disk: id, err: errText(e) }, 'image update failed');
         return fail('storage_error', 'The storage backend did not accept the change.');
       }
       const record: DiskRecord = { ...diskRecordOf(next, state.record.desired) };
-      ops.push({ type: 'put', key: diskKey(id), value: JSON.stringify(record) });
+      ops.push({ type: 'put', key: diskKey(id), value: recordJson('disk', record) });
       const f = await this.txnOrConflict(id, rev, ops, compares);
       if (f) {
         // Put the image's metadata back as it was (the size can only stay grown).
-        await this.o.images.setMeta(imageName(id), JSON.stringify({ ...meta, sizeGb: next.sizeGb })).catch(() => {});
+        await this.o.images.setMeta(imageName(id), recordJson('meta', { ...meta, sizeGb: next.sizeGb })).catch(() => {});
         return f.code === 'disk_busy' && compares.length ? fail('disk_name_exists', `A disk named "${next.name}" already exists.`, 'name') : f;
       }
       this.o.log.info({ disk: id, name: next.name, sizeGb: next.sizeGb, acl: next.acl || 'ALL', chap: next.chapUser !== '' }, 'disk edited');
@@ -448,6 +450,8 @@ export class DiskService {
       { type: 'deletePrefix', prefix: `${diskKey(id)}/` },
       ...[...state.paths.values()].map((p): TxnOp => ({ type: 'delete', key: ipKey(p.ip) })),
       { type: 'delete', key: nameKey(state.record.name) },
+      // RBD clients nodes recorded for storage fencing (domain/storage-clients.ts): nothing to fence any more.
+      { type: 'deletePrefix', prefix: clientsPrefix(id) },
     ];
   }
 
@@ -479,7 +483,7 @@ export class DiskService {
       const meta = await this.readMeta(id);
       if (!('ok' in meta)) {
         try {
-          await this.o.images.setMeta(imageName(id), JSON.stringify({ ...meta, detached: true }));
+          await this.o.images.setMeta(imageName(id), recordJson('meta', { ...meta, detached: true }));
         } catch (e) {
           this.o.log.error({ disk: id, err: errText(e) }, 'metadata update failed');
           return fail('storage_error', 'The storage backend did not accept the change; nothing was detached.');
@@ -555,7 +559,7 @@ export class DiskService {
       meta = { ...meta, id, iqn: diskIqn(this.o.iqnBase, id) };
       try {
         if (image !== imageName(id)) await this.o.images.rename(image, imageName(id));
-        await this.o.images.setMeta(imageName(id), JSON.stringify(meta));
+        await this.o.images.setMeta(imageName(id), recordJson('meta', meta));
       } catch (e) {
         this.o.log.error({ image, err: errText(e) }, 'attach: image update failed');
         return fail('storage_error', `Image ${image} could not be prepared as disk ${id}.`);

@@ -14,6 +14,7 @@ import type { HostNetwork } from '../../src/adapters/net/loopback.js';
 import { Agent } from '../../src/agent/agent.js';
 import type { DiskMeta } from '../../src/domain/disk.js';
 import { type DiskRecord, type OwnerRecord, diskKey, ownerKey, pathKey } from '../../src/domain/keys.js';
+import { clientsKey } from '../../src/domain/storage-clients.js';
 import { FakeTarget } from '../helpers/fake-target.js';
 
 const ID = '00001';
@@ -197,15 +198,21 @@ describe('agent: storage fencing of a shared disk taken over (Ceph mode)', () =>
     const base = fakeImages();
     const images = Object.assign(Object.create(base) as ImageStore, {
       kind: 'rbd' as const,
-      async fenceClients(name: string, keep?: ReadonlySet<string>) {
+      async fenceClients(name: string, keep?: ReadonlySet<string>, also?: readonly string[]) {
         if (failing) throw new Error('the Ceph cluster did not answer');
-        fenced.push(`${name} keeping ${[...(keep ?? [])].join(',')}`);
-        return ['10.99.0.12:0/123'];
+        fenced.push(`${name} keeping ${[...(keep ?? [])].join(',')} also ${(also ?? []).join(',')}`);
+        return ['10.99.0.12:0/123', ...(also ?? [])];
+      },
+      async clients() {
+        return ['10.99.0.11:0/777'];
       },
       async clientIp() {
         return '10.99.0.11';
       },
     });
+    // A node that is gone (node9) recorded its client of the image: it is blocklisted even though its
+    // watch may have expired (a node frozen longer than the OSDs' watch timeout).
+    await store.put(clientsKey(ID, 'node9'), JSON.stringify({ addrs: ['10.99.0.13:0/555'], at: '' }));
     const target = new FakeTarget();
     const agent = new Agent({ node: 'node1', store, images, target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60, resyncMs: 100 });
     const owner = async (n: number) => JSON.parse((await store.get(ownerKey(ID, n)))?.value ?? '{}') as OwnerRecord;
@@ -224,8 +231,16 @@ describe('agent: storage fencing of a shared disk taken over (Ceph mode)', () =>
         if (Date.now() > end) throw new Error('not served after fencing succeeded');
         await new Promise((r) => setTimeout(r, 20));
       }
-      // The live nodes' clients (this node's own) are kept.
-      assert.deepEqual(fenced, [`image-${ID} keeping 10.99.0.11`]);
+      // The live nodes' clients (this node's own) are kept; the gone node's recorded client is blocklisted
+      // and its record removed; this node records its own client of the image.
+      assert.deepEqual(fenced, [`image-${ID} keeping 10.99.0.11 also 10.99.0.13:0/555`]);
+      assert.equal(await store.get(clientsKey(ID, 'node9')), undefined);
+      const endRec = Date.now() + 5000;
+      while (!(await store.get(clientsKey(ID, 'node1')))) {
+        if (Date.now() > endRec) throw new Error('node1 did not record its client');
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(JSON.parse((await store.get(clientsKey(ID, 'node1')))?.value ?? '{}').addrs, ['10.99.0.11:0/777']);
       assert.equal((await owner(1)).fence, undefined);
       assert.equal((await owner(1)).problem, undefined);
       assert.ok(target.calls.indexOf(`unserve ${ID}`) < target.calls.findIndex((c) => c.startsWith('serve ')), 'a local target of the disk goes before the fence');

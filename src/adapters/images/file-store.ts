@@ -187,7 +187,11 @@ export class FileImageStore implements ImageStore {
   }
 
   /** One box: every path is served by this host's tgtd; no other client can hold the file. */
-  async fenceClients(_name: string, _keepIps?: ReadonlySet<string>): Promise<string[]> {
+  async fenceClients(_name: string, _keepIps?: ReadonlySet<string>, _alsoBlocklist?: readonly string[]): Promise<string[]> {
+    return [];
+  }
+
+  async clients(_name: string): Promise<string[]> {
     return [];
   }
 

@@ -420,8 +420,13 @@ export class RbdImageStore implements ImageStore {
     return (j.watchers ?? []).map((w) => w.address).filter((a): a is string => typeof a === 'string' && CLIENT_ADDR.test(a));
   }
 
-  async fenceClients(name: string, keepIps: ReadonlySet<string> = new Set()): Promise<string[]> {
-    const clients = (await this.watchers(name)).filter((a) => !keepIps.has(ipOfClient(a)));
+  clients(name: string): Promise<string[]> {
+    return this.watchers(name);
+  }
+
+  async fenceClients(name: string, keepIps: ReadonlySet<string> = new Set(), alsoBlocklist: readonly string[] = []): Promise<string[]> {
+    const extra = alsoBlocklist.filter((a) => CLIENT_ADDR.test(a) && !keepIps.has(ipOfClient(a)));
+    const clients = [...new Set([...(await this.watchers(name)).filter((a) => !keepIps.has(ipOfClient(a))), ...extra])];
     if (clients.length === 0) return [];
     for (const addr of clients)
       await this.cli('ceph', ['osd', 'blocklist', 'add', addr, String(this.blocklistSeconds)], `blocklisting client ${addr} of image ${name}`);

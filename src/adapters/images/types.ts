@@ -44,8 +44,12 @@ export interface ImageStore {
    * dropped their watches (they have the blocklist). Returns the addresses blocklisted. A file store
    * has nothing to fence (one box: the question does not arise) and returns [].
    * keepIps: clients from these IPs are left alone (live nodes' own tgtds of a spread disk).
+   * alsoBlocklist: addresses to blocklist whether they still watch the image or not (clients recorded
+   * by nodes that are not live: a watch expires after the OSDs' watch timeout, the client may not).
    */
-  fenceClients(name: string, keepIps?: ReadonlySet<string>): Promise<string[]>;
+  fenceClients(name: string, keepIps?: ReadonlySet<string>, alsoBlocklist?: readonly string[]): Promise<string[]>;
+  /** The clients that have the image open now (RBD: its watchers, "IP:port/nonce"); [] for files. */
+  clients(name: string): Promise<string[]>;
   /** The IP this host's clients of the backend come from (RBD: the source address towards a monitor); undefined for files. */
   clientIp(): Promise<string | undefined>;
   /** Bytes used and total of the backend, for the dashboard. */
