@@ -2,12 +2,13 @@
  * Access control for the HTTP API: who is calling (session cookie or API token), CSRF for cookie
  * requests, and each route's permission.
  *
- * Routes declare what they need in their config:
+ * Routes declare what they need in their config, once (the API document shows it from there):
  *   app.post('/api/v1/disks', { config: { permission: 'AddDisk' } }, handler)
  *   app.get('/api/v1/audit', { config: { permission: ['ManageUsers', 'AddDisk'] } }, handler)  // any of
  *   app.post('/api/v1/auth/login', { config: { public: true } }, handler)
- * GET/HEAD routes without a permission need ViewOnly (any logged-in user). Any other method without a
- * permission is refused (403) so nothing is open by accident. Every route under /api/, and every
+ * Every /api route declares one or the other (test/unit/api-routes.test.ts checks). GET/HEAD routes
+ * without a permission need ViewOnly (any logged-in user); any other method without one is refused
+ * (403), so nothing is open by accident. Every route under /api/, and every
  * non-GET route anywhere, needs a logged-in user unless it is public.
  *
  * State changes are audited: call audit(req, ...) in a handler for a precise entry; otherwise every
@@ -19,7 +20,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { type AuditOutcome, PERMISSIONS, type Permission, type PermissionRequirement, satisfies } from '../domain/auth.js';
 import type { Actor, AuthService, Principal } from '../services/auth-service.js';
 import { errText } from '../util/errors.js';
-import { sendError } from './reply.js';
+import { sendFail } from './reply.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -87,12 +88,7 @@ export function sameToken(a: string, b: string): boolean {
 export function refuseWithoutCsrf(req: FastifyRequest, reply: FastifyReply, p: Principal) {
   const sent = req.headers[CSRF_HEADER];
   if (typeof sent === 'string' && p.csrf && sameToken(sent, p.csrf)) return undefined;
-  return sendError(
-    reply,
-    403,
-    'csrf_failed',
-    `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`,
-  );
+  return sendFail(reply, 'csrf_failed', `Missing or wrong CSRF token: send the ${CSRF_HEADER} header with the csrfToken from login or GET /api/v1/auth/me.`);
 }
 
 /**
@@ -112,7 +108,7 @@ export function can(req: FastifyRequest, need: PermissionRequirement): boolean {
 }
 
 function unauthenticated(reply: FastifyReply, message: string, reason: string) {
-  return sendError(reply, 401, 'unauthenticated', message, { reason });
+  return sendFail(reply, 'unauthenticated', message, undefined, { reason });
 }
 
 export function forbidden(reply: FastifyReply, need: PermissionRequirement | null, message?: string) {
@@ -121,7 +117,7 @@ export function forbidden(reply: FastifyReply, need: PermissionRequirement | nul
     (need === null
       ? 'This action is not open to anyone: its route declares no permission.'
       : `You need the ${typeof need === 'string' ? need : need.join(' or ')} permission for this.`);
-  return sendError(reply, 403, 'forbidden', text, { permission: need });
+  return sendFail(reply, 'forbidden', text, undefined, { permission: need });
 }
 
 async function authPluginImpl(app: FastifyInstance, opts: AuthPluginOptions): Promise<void> {
@@ -167,7 +163,7 @@ async function authPluginImpl(app: FastifyInstance, opts: AuthPluginOptions): Pr
       }
     } catch (e) {
       req.log.error({ err: errText(e) }, 'cannot check credentials');
-      return sendError(reply, 503, 'coordination_error', 'Logins cannot be checked right now (coordination store unavailable); try again.');
+      return sendFail(reply, 'coordination_error', 'Logins cannot be checked right now (coordination store unavailable); try again.');
     }
     req.principal = principal;
     if (req.is404) return; // authenticated: the not-found handler answers

@@ -1,11 +1,12 @@
+/** The API's one failure sender: every error reply is `{code, message, details}`, its status from HTTP_STATUS. */
 import type { FastifyReply } from 'fastify';
-import { type Failure, httpStatusOf } from '../domain/outcomes.js';
+import { type Failure, type FailureCode, fail, failureBody, httpStatusOf } from '../domain/outcomes.js';
 
-/** The API's one error shape: {code, message, details}. */
-export function sendFailure(reply: FastifyReply, f: Failure) {
-  return reply.code(httpStatusOf(f.code)).send({ code: f.code, message: f.message, details: f.field ? { field: f.field } : {} });
+export function sendFailure(reply: FastifyReply, f: Pick<Failure, 'code' | 'message' | 'field' | 'details'>) {
+  return reply.code(httpStatusOf(f.code)).send(failureBody(f));
 }
 
-export function sendError(reply: FastifyReply, status: number, code: string, message: string, details: Record<string, unknown> = {}) {
-  return reply.code(status).send({ code, message, details });
+/** sendFailure of a failure made on the spot. */
+export function sendFail(reply: FastifyReply, code: FailureCode, message: string, field?: string, details?: Record<string, unknown>) {
+  return sendFailure(reply, fail(code, message, field, details));
 }

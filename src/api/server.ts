@@ -1,22 +1,27 @@
-/** The HTTP API (Fastify): error shape, OpenAPI document, routes, and the web UI's static files. */
+/**
+ * The HTTP API (Fastify): routes with their schemas (the contract: schemas.ts), the OpenAPI document
+ * generated from them (docs.ts), the one error shape, and the web UI's static files.
+ */
 import { existsSync } from 'node:fs';
 import fastifyStatic from '@fastify/static';
-import Fastify, { type FastifyBaseLogger } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type RouteOptions } from 'fastify';
 import type { Logger } from 'pino';
 import type { ClusterConfig, ResolvedSubnet } from '../domain/config.js';
 import type { DiskService } from '../services/disk-service.js';
 import type { PathService } from '../services/path-service.js';
 import { type AuthPluginOptions, authPlugin } from './auth-plugin.js';
-import { openApiDocument } from './openapi.js';
-import { fail } from '../domain/outcomes.js';
-import { sendError, sendFailure } from './reply.js';
+import { fail, failureBody, httpStatusOf } from '../domain/outcomes.js';
+import { docsRoutePublic, registerDocs, registerDocsUi } from './docs.js';
+import { sendFail, sendFailure } from './reply.js';
 import { auditRoutes } from './routes/audit.js';
-import { authRoutes, withAuthDocs } from './routes/auth.js';
+import { authRoutes } from './routes/auth.js';
 import { configRoutes } from './routes/config.js';
+import { Type } from '@sinclair/typebox';
 import { diskRoutes } from './routes/disks.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { pathRoutes } from './routes/paths.js';
 import { userRoutes } from './routes/users.js';
+import { schemaFailure, validatorCompiler } from './validation.js';
 
 export interface ApiOptions {
   disks: DiskService;
@@ -30,6 +35,8 @@ export interface ApiOptions {
   webDir?: string;
   /** Logins, permissions, audit (src/api/auth-plugin.ts). */
   auth: AuthPluginOptions;
+  /** Told every route as it is registered (tests list them: test/unit/api-routes.test.ts). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 function clientErrorMessage(err: { code?: string; message: string }): string {
@@ -42,6 +49,8 @@ function clientErrorMessage(err: { code?: string; message: string }): string {
 /** Retry-After (seconds) of the 503 `server_closing` reply: about a restart of the product. */
 const RETRY_AFTER_CLOSING_S = 5;
 
+const Health = Type.Object({ ok: Type.Literal(true) });
+
 export async function buildApi(o: ApiOptions) {
   const app = Fastify({
     loggerInstance: o.log as FastifyBaseLogger,
@@ -52,16 +61,16 @@ export async function buildApi(o: ApiOptions) {
     // the API's own 503 from the onRequest hook below, not Fastify's {error, statusCode} body.
     return503OnClosing: false,
     // Errors Fastify raises before routing (a bad %-escape in the URL...) get the API's error shape too.
-    frameworkErrors: (err, _req, reply) => sendError(reply, 400, 'invalid_request', clientErrorMessage(err)),
+    frameworkErrors: (err, _req, reply) => sendFail(reply, 'invalid_request', clientErrorMessage(err)),
     // Requests Node's HTTP parser rejects (a 10 KB URL, a broken request line) get a JSON error too.
     clientErrorHandler: (err: NodeJS.ErrnoException, socket) => {
       if (!socket.writable) return socket.destroy();
-      const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      const body = JSON.stringify({
-        code: 'invalid_request',
-        message: status === 431 ? 'The request headers or URL are too large.' : 'The request is malformed.',
-        details: {},
-      });
+      const f =
+        err.code === 'HPE_HEADER_OVERFLOW'
+          ? fail('headers_too_large', 'The request headers or URL are too large.')
+          : fail('invalid_request', 'The request is malformed.');
+      const status = httpStatusOf(f.code);
+      const body = JSON.stringify(failureBody(f));
       socket.end(
         `HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : 'Bad Request'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
       );
@@ -83,25 +92,35 @@ export async function buildApi(o: ApiOptions) {
   app.addHook('onSend', async (_req, reply) => {
     if (closing) reply.header('connection', 'close');
   });
+  app.setValidatorCompiler(validatorCompiler);
+  app.addHook('onRoute', (route) => {
+    docsRoutePublic(route);
+    o.onRoute?.(route);
+  });
   await app.register(authPlugin, o.auth); // first: its hooks must cover every route and the not-found handler
+  await registerDocs(app); // before the routes: it collects them as they are added
 
-  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string }, req, reply) => {
+  app.setErrorHandler((err: { statusCode?: number; message: string; code?: string; validation?: unknown; validationContext?: string }, req, reply) => {
+    if (Array.isArray(err.validation)) return sendFailure(reply, schemaFailure(err.validation, err.validationContext));
     const status = err.statusCode ?? 500;
     if (status < 500) {
-      const code = err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'invalid_request';
-      return sendError(reply, status, code, clientErrorMessage(err));
+      const code =
+        status === 413 ? 'payload_too_large' : status === 415 || err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported_media_type' : 'invalid_request';
+      return sendFail(reply, code, clientErrorMessage(err));
     }
     req.log.error({ err: err.message }, 'request failed');
-    return sendError(reply, 500, 'error', 'Internal error; the server log has the details.');
+    return sendFail(reply, 'error', 'Internal error; the server log has the details.');
   });
   app.setNotFoundHandler((req, reply) => {
-    if (req.url.startsWith('/api/') || !o.webDir)
-      return sendError(reply, 404, 'not_found', `No route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 100)}`);
+    if (req.url.startsWith('/api/') || !o.webDir) return sendFail(reply, 'not_found', `No route ${req.method} ${(req.url.split('?')[0] ?? '').slice(0, 100)}`);
     return reply.sendFile('index.html');
   });
 
-  app.get('/api/docs', { config: { public: true } }, async () => withAuthDocs(openApiDocument));
-  app.get('/api/v1/health', { config: { public: true } }, async () => ({ ok: true }));
+  app.get(
+    '/api/v1/health',
+    { config: { public: true }, schema: { tags: ['config'], summary: 'Is the server up', response: { 200: { ...Health, description: 'Up' } } } },
+    async () => ({ ok: true as const }),
+  );
   authRoutes(app, o.auth.service);
   userRoutes(app, o.auth.service);
   auditRoutes(app, o.auth.service);
@@ -111,6 +130,7 @@ export async function buildApi(o: ApiOptions) {
     pathRoutes(app, o.paths);
     nodeRoutes(app, o.paths);
   }
+  await registerDocsUi(app);
 
   if (o.webDir && existsSync(o.webDir)) await app.register(fastifyStatic, { root: o.webDir, prefix: '/' });
   return app;

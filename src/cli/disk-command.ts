@@ -3,7 +3,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ApiError, type CliConfig, call, loadCliConfig, saveCliConfig } from './client.js';
-import type { DiskView } from '../services/disk-service.js';
+import type { DiskView, MoveReply, PathView } from '../api/wire.js';
 import { table } from './table.js';
 
 
@@ -128,7 +128,7 @@ export async function diskCommand(argv: string[]): Promise<void> {
     case 'show': {
       const id = need('a disk id');
       const { disk } = await call<{ disk: DiskView }>(c, 'GET', `/api/v1/disks/${id}`);
-      const { paths } = await call<{ paths: { index: number; ip: string; node: string | null; state: string }[] }>(c, 'GET', `/api/v1/disks/${id}/paths`);
+      const { paths } = await call<{ paths: PathView[] }>(c, 'GET', `/api/v1/disks/${id}/paths`);
       if (json) return out(JSON.stringify({ disk, paths }, null, 2));
       printDisks([disk], false);
       out('');
@@ -172,6 +172,6 @@ export async function pathCommand(argv: string[]): Promise<void> {
   const [sub, id, n] = positionals;
   if (sub !== 'move' || !id || !n || !v.node) throw new ApiError(0, 'usage', 'usage: portway path move ID N --node NODE');
   const c = await loadCliConfig();
-  const r = await call(c, 'POST', `/api/v1/disks/${encodeURIComponent(id)}/paths/${encodeURIComponent(n)}/move`, { node: v.node });
+  const r = await call<MoveReply>(c, 'POST', `/api/v1/disks/${encodeURIComponent(id)}/paths/${encodeURIComponent(n)}/move`, { node: v.node });
   out(v.json ? JSON.stringify(r) : `path ${n} of disk ${id} is moving to ${v.node}`);
 }

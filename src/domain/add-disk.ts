@@ -82,7 +82,7 @@ export function parseAuth(raw: unknown): { chapUser: string; chapPassword: strin
   return { chapUser: auth.user as string, chapPassword: auth.password as string };
 }
 
-/** Step 1 of SPEC.md: validate what the user sent. */
+/** Step 1 of adding a disk (docs/PRODUCT.md): check what the user sent, field by field in the form's order. */
 export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
   const nameFail = checkName(req.name);
   if (nameFail) return nameFail;

@@ -2,6 +2,7 @@
  * Access control, pure: permissions, roles, input rules (usernames, passwords, role and token names),
  * the auth keys of the coordination store, token and audit key formats, session expiry. No I/O, no crypto.
  */
+import type { Failure } from './outcomes.js';
 
 export const PERMISSIONS = ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ManageUsers', 'ManageConfig', 'ViewOnly'] as const;
 
@@ -51,12 +52,8 @@ export const AUDIT_READ: readonly Permission[] = PERMISSIONS.filter((p) => p !==
 
 export type AuthFailureCode = 'invalid_username' | 'invalid_password' | 'invalid_role' | 'invalid_permissions' | 'invalid_token_name' | 'invalid_request';
 
-export interface AuthFailure {
-  ok: false;
-  code: AuthFailureCode;
-  message: string;
-  field: string;
-}
+/** A fault in a user, role or token form: always names its field. */
+export type AuthFailure = Failure<AuthFailureCode> & { field: string };
 
 export type Check<T> = { ok: true; value: T } | AuthFailure;
 
@@ -147,10 +144,12 @@ export function auditId(ms: number, seq: number, rand: string): string {
   return `${String(Math.max(0, Math.floor(ms))).padStart(15, '0')}-${String(seq % 10000).padStart(4, '0')}-${rand}`;
 }
 
-export type AuditOutcome = 'ok' | 'failed' | 'denied';
+export const AUDIT_OUTCOMES = ['ok', 'failed', 'denied'] as const;
+export type AuditOutcome = (typeof AUDIT_OUTCOMES)[number];
 
 /** How the actor was authenticated. */
-export type Via = 'session' | 'token' | 'cli' | 'system' | 'anonymous' | 'auth_disabled';
+export const VIAS = ['session', 'token', 'cli', 'system', 'anonymous', 'auth_disabled'] as const;
+export type Via = (typeof VIAS)[number];
 
 export interface AuditEntry {
   time: string;

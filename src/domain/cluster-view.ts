@@ -3,6 +3,7 @@
  * from one list of keys. Pure: the agent and the path service both build it from what they listed.
  */
 import { type DiskState, type MoveIntent, type NodeRecord, asMoveIntent, assembleDisks, parseKey } from './keys.js';
+import { readRecord } from './records.js';
 
 /** A stored key as read (the coordination store's KeyValue has these fields and more). */
 export interface StoredKv {
@@ -43,8 +44,8 @@ export function clusterView<K extends StoredKv>(kvs: readonly K[]): ClusterView<
     const k = parseKey(kv.key);
     try {
       if (k.kind === 'node') {
-        const rec = JSON.parse(kv.value) as NodeRecord | null;
-        if (rec === null || typeof rec !== 'object') continue;
+        const rec = readRecord('node', kv.value) as NodeRecord | undefined;
+        if (rec === undefined) continue;
         v.nodes.set(k.name, { ...rec, name: k.name });
         if (rec.drained) v.drained.add(k.name);
       } else if (k.kind === 'drained') v.drained.add(k.name);
@@ -52,7 +53,7 @@ export function clusterView<K extends StoredKv>(kvs: readonly K[]): ClusterView<
       else if (k.kind === 'served') v.served.set(k.id, kv);
       else if (k.kind === 'disk') v.diskRevs.set(k.id, kv.modRevision);
       else if (k.kind === 'move') {
-        const intent = asMoveIntent(JSON.parse(kv.value));
+        const intent = asMoveIntent(readRecord('move', kv.value));
         if (intent) v.intents.set(`${k.id}/${k.index}`, { kv, intent });
       }
     } catch {

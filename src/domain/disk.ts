@@ -1,4 +1,5 @@
 /** Disks, paths and their identifiers. Pure: no I/O. */
+import { readRecord } from './records.js';
 
 export type SubnetChoice = 1 | 2 | 3; // 3 = both
 
@@ -39,6 +40,8 @@ export interface PathSpec {
 
 /** The metadata stored with every disk's image (the storage cluster alone can rebuild the disk list). */
 export interface DiskMeta {
+  /** Schema version: set only on metadata read at a newer version than this code's (src/domain/records.ts). */
+  v?: number;
   id: string;
   name: string;
   sizeGb: number;
@@ -56,7 +59,12 @@ export interface DiskMeta {
   placement?: Placement;
 }
 
-export type DiskStatus = 'starting' | 'started' | 'degraded' | 'stopping' | 'stopped';
+export const DISK_STATUSES = ['starting', 'started', 'degraded', 'stopping', 'stopped'] as const;
+export type DiskStatus = (typeof DISK_STATUSES)[number];
+
+/** A path as the API shows it: no owner yet, being configured by its owner, or served. */
+export const PATH_STATES = ['unassigned', 'configuring', 'served'] as const;
+export type PathState = (typeof PATH_STATES)[number];
 
 export const MAX_DISK_ID = 99999;
 
@@ -107,14 +115,8 @@ export function publicMeta(meta: DiskMeta): PublicDiskMeta {
 
 /** DiskMeta from the text stored with an image, or undefined when it is not a disk's metadata. */
 export function parseDiskMeta(raw: string | null): DiskMeta | undefined {
-  if (raw === null) return undefined;
-  let m: unknown;
-  try {
-    m = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  if (m === null || typeof m !== 'object') return undefined;
+  const m = readRecord('meta', raw);
+  if (m === undefined) return undefined;
   const d = m as Partial<DiskMeta>;
   const ok =
     typeof d.id === 'string' &&

@@ -1,5 +1,6 @@
 /** Layout of the coordination store's keys, and the records under them. Pure. */
 import { type DiskMeta, type PathSpec, type Placement, type SubnetChoice, placementOf } from './disk.js';
+import { readRecord, recordJson } from './records.js';
 
 export const ROOT = '/portway';
 export const DISKS = `${ROOT}/disks/`;
@@ -29,8 +30,8 @@ export function nameKey(name: string): string {
 /** Every key registering a disk: its record, its paths, and its IP and name index entries. */
 export function registrationKvs(meta: DiskMeta, desired: DiskRecord['desired']): { key: string; value: string }[] {
   return [
-    { key: diskKey(meta.id), value: JSON.stringify(diskRecordOf(meta, desired)) },
-    ...meta.paths.map((p, i) => ({ key: pathKey(meta.id, i + 1), value: JSON.stringify(p) })),
+    { key: diskKey(meta.id), value: recordJson('disk', diskRecordOf(meta, desired)) },
+    ...meta.paths.map((p, i) => ({ key: pathKey(meta.id, i + 1), value: recordJson('path', p) })),
     ...meta.paths.map((p) => ({ key: ipKey(p.ip), value: meta.id })),
     { key: nameKey(meta.name), value: meta.id },
   ];
@@ -67,6 +68,8 @@ export function servedKey(id: string): string {
 
 /** The disk's registration: what lists show (never a secret) and whether it should be served. */
 export interface DiskRecord {
+  /** Schema version: set only on a record read at a newer version than this code's (src/domain/records.ts). */
+  v?: number;
   id: string;
   name: string;
   iqn: string;
@@ -100,6 +103,8 @@ export function diskRecordOf(meta: DiskMeta, desired: DiskRecord['desired']): Di
 export type OwnerState = 'configuring' | 'served';
 
 export interface OwnerRecord {
+  /** Schema version: set only on a record read at a newer version than this code's (src/domain/records.ts). */
+  v?: number;
   node: string;
   state: OwnerState;
   /**
@@ -112,6 +117,8 @@ export interface OwnerRecord {
 }
 
 export interface NodeRecord {
+  /** Schema version: set only on a record read at a newer version than this code's (src/domain/records.ts). */
+  v?: number;
   name: string;
   startedAt: string;
   /** Drained nodes take no new paths (the drain key under DRAINED is the admin's way to set it). */
@@ -125,6 +132,8 @@ export interface NodeRecord {
 
 /** An admin's request to move one path to node `to` (release by the owner, then take by `to`). */
 export interface MoveIntent {
+  /** Schema version: set only on a record read at a newer version than this code's (src/domain/records.ts). */
+  v?: number;
   to: string;
   /** The owner when the move was asked for (informational). */
   from: string | null;
@@ -194,19 +203,19 @@ export function assembleDisks(kvs: Iterable<{ key: string; value: string }>): Ma
     const k = parseKey(key);
     try {
       if (k.kind === 'disk') {
-        const record = asDiskRecord(JSON.parse(value));
+        const record = asDiskRecord(readRecord('disk', value));
         if (record) disks.set(k.id, { record, paths: new Map(), owners: new Map() });
       } else if (k.kind === 'path') {
-        const path = asPathSpec(JSON.parse(value));
+        const path = asPathSpec(readRecord('path', value));
         if (path) pending.push({ id: k.id, index: k.index, path });
       } else if (k.kind === 'owner') {
-        const owner = asOwnerRecord(JSON.parse(value));
+        const owner = asOwnerRecord(readRecord('owner', value));
         if (owner) pending.push({ id: k.id, index: k.index, owner });
       } else if (k.kind === 'served') {
         served.add(k.id);
       }
     } catch {
-      // A value that is not JSON is not ours: ignore it rather than fail the whole list.
+      // A value that is not ours: ignore it rather than fail the whole list.
     }
   }
   for (const p of pending) {

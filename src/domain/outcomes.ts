@@ -1,75 +1,122 @@
 /**
- * Every outcome of a disk operation the user can cause, with a stable code and a human message.
- * docs/PRODUCT.md lists when each happens.
+ * Every failure the API answers, with a stable code, a human message and, when the user's input is at
+ * fault, the field: one type (Failure), one status table (HTTP_STATUS), one sender (src/api/reply.ts).
+ * docs/PRODUCT.md lists when each add-disk outcome happens.
  */
 
-export type FailureCode =
-  | 'data_missing'
-  | 'invalid_name'
-  | 'invalid_size'
-  | 'invalid_path_count'
-  | 'invalid_subnet'
-  | 'invalid_ip_mode'
-  | 'invalid_placement'
-  | 'invalid_ip'
-  | 'wrong_subnet'
-  | 'wrong_data'
-  | 'ip_used_already'
-  | 'ip_out_of_range'
-  | 'invalid_iqn'
-  | 'chap_missing'
-  | 'invalid_chap'
-  | 'disk_name_exists'
-  | 'disk_exists'
-  | 'disk_not_found'
-  | 'disk_not_stopped'
-  | 'disk_busy'
-  | 'image_not_found'
-  | 'meta_unreadable'
-  | 'disk_list_unreadable'
-  | 'no_disk_id'
-  | 'storage_error'
-  | 'coordination_error'
-  | 'server_closing'
-  | 'error';
+/** The HTTP status of each code: the user's input (400), not found (404), a conflict with existing state (409), ours (5xx). */
+export const HTTP_STATUS = {
+  // the add-disk form's fields (docs/PRODUCT.md, "Outcomes of an add")
+  data_missing: 400,
+  invalid_name: 400,
+  invalid_size: 400,
+  invalid_path_count: 400,
+  invalid_subnet: 400,
+  invalid_ip_mode: 400,
+  invalid_placement: 400,
+  invalid_ip: 400,
+  wrong_subnet: 400,
+  wrong_data: 400,
+  invalid_iqn: 400,
+  chap_missing: 400,
+  invalid_chap: 400,
+  ip_used_already: 409,
+  ip_out_of_range: 409,
+  // disks
+  disk_name_exists: 409,
+  disk_exists: 409,
+  no_disk_id: 409,
+  disk_not_found: 404,
+  disk_not_stopped: 409,
+  disk_busy: 409,
+  image_not_found: 404,
+  meta_unreadable: 503,
+  disk_list_unreadable: 503,
+  storage_error: 503,
+  // paths and nodes
+  path_not_found: 404,
+  node_not_found: 404,
+  node_drained: 409,
+  disk_not_started: 409,
+  move_in_progress: 409,
+  move_timeout: 504,
+  drain_timeout: 504,
+  // users, roles, logins, tokens
+  invalid_username: 400,
+  invalid_password: 400,
+  invalid_role: 400,
+  invalid_permissions: 400,
+  invalid_token_name: 400,
+  invalid_credentials: 401,
+  /** Changing one's own password: the current password is wrong (403, not 401: the login itself stands). */
+  wrong_password: 403,
+  user_exists: 409,
+  user_not_found: 404,
+  role_exists: 409,
+  role_not_found: 404,
+  role_builtin: 409,
+  role_in_use: 409,
+  last_admin: 409,
+  token_not_found: 404,
+  /** The record changed under a read-modify-write more often than it was retried. */
+  conflict: 409,
+  // the request itself, and access control
+  invalid_request: 400,
+  not_found: 404,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  headers_too_large: 431,
+  unauthenticated: 401,
+  forbidden: 403,
+  csrf_failed: 403,
+  // the server
+  coordination_error: 503,
+  server_closing: 503,
+  error: 500,
+} as const satisfies Record<string, number>;
+
+export type FailureCode = keyof typeof HTTP_STATUS;
 
 /** The request field at fault, as the add-disk form names it. */
 export type Field = 'name' | 'sizeGb' | 'activePaths' | 'subnet' | 'ipMode' | 'placement' | 'path1' | 'path2' | 'acl.iqn' | 'chap.user' | 'chap.password';
 
-export interface Failure {
+/**
+ * A failure: on the wire `{code, message, details}`, with `details.field` the request field at fault
+ * (`field`) and any other `details` beside it (the permission missing, the users holding a role...).
+ */
+export interface Failure<C extends FailureCode = FailureCode> {
   ok: false;
+  code: C;
+  message: string;
+  /** The request field at fault (add-disk form names: Field; other forms: their body's field names). */
+  field?: string;
+  details?: Record<string, unknown>;
+}
+
+export function fail<C extends FailureCode>(code: C, message: string, field?: string, details?: Record<string, unknown>): Failure<C> {
+  return {
+    ok: false,
+    code,
+    message,
+    ...(field === undefined ? {} : { field }),
+    ...(details === undefined ? {} : { details }),
+  };
+}
+
+export function isFailureCode(v: unknown): v is FailureCode {
+  return typeof v === 'string' && Object.hasOwn(HTTP_STATUS, v);
+}
+
+/** HTTP status of a failure code. */
+export function httpStatusOf(code: FailureCode): number {
+  return HTTP_STATUS[code];
+}
+
+/** The failure as the API sends it: `{code, message, details}` (details.field: the field at fault). */
+export function failureBody(f: Pick<Failure, 'code' | 'message' | 'field' | 'details'>): {
   code: FailureCode;
   message: string;
-  field?: Field;
-}
-
-export function fail(code: FailureCode, message: string, field?: Field): Failure {
-  return field === undefined ? { ok: false, code, message } : { ok: false, code, message, field };
-}
-
-/** HTTP status for each failure: the user's input (400), a conflict with existing state (409), or ours (503/500). */
-export function httpStatusOf(code: FailureCode): number {
-  switch (code) {
-    case 'disk_name_exists':
-    case 'disk_exists':
-    case 'ip_used_already':
-    case 'ip_out_of_range':
-    case 'no_disk_id':
-    case 'disk_not_stopped':
-    case 'disk_busy':
-      return 409;
-    case 'disk_not_found':
-    case 'image_not_found':
-      return 404;
-    case 'meta_unreadable':
-    case 'disk_list_unreadable':
-    case 'storage_error':
-    case 'coordination_error':
-    case 'server_closing':
-      return 503;
-    case 'error':
-      return 500;
-    default:
-      return 400;
-  }
+  details: Record<string, unknown>;
+} {
+  return { code: f.code, message: f.message, details: { ...(f.details ?? {}), ...(f.field === undefined ? {} : { field: f.field }) } };
 }

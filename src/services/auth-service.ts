@@ -19,7 +19,7 @@ import { SessionsTokens } from './auth/sessions-tokens.js';
 import { UsersRoles } from './auth/users-roles.js';
 
 export type { Actor } from './auth/audit-log.js';
-export type { Result, ServiceFailure } from './auth/common.js';
+export type { Result } from './auth/common.js';
 export { DEFAULT_SCRYPT, generatePassword, hashPassword, type PasswordHash, type ScryptParams, verifyPassword } from './auth/password.js';
 export type { Principal, TokenView } from './auth/sessions-tokens.js';
 export type { RoleView, UserRecord, UserView } from './auth/users-roles.js';

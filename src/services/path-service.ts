@@ -14,70 +14,19 @@
  */
 import type { Logger } from 'pino';
 import type { CoordStore, KeyValue } from '../adapters/coord/types.js';
+import type { MovedPath, NodeView } from '../api/wire.js';
 import { type ClusterView, clusterView } from '../domain/cluster-view.js';
 import { type MoveIntent, ROOT, asMoveIntent, drainedKey, moveKey, ownerKey } from '../domain/keys.js';
 import { parseDiskId, placementOf } from '../domain/disk.js';
 import { type Assignment, type PathMove, pathRef, planRebalanceMixed } from '../domain/placement.js';
 import { mapSettled, sleep } from '../util/async.js';
+import { type Failure, fail } from '../domain/outcomes.js';
+import { recordJson } from '../domain/records.js';
 import { errText } from '../util/errors.js';
 
-export type PathFailureCode =
-  | 'invalid_request'
-  | 'disk_not_found'
-  | 'path_not_found'
-  | 'node_not_found'
-  | 'node_drained'
-  | 'disk_not_started'
-  | 'move_in_progress'
-  | 'move_timeout'
-  | 'drain_timeout'
-  | 'coordination_error';
+export type PathResult<T> = ({ ok: true } & T) | Failure;
 
-export interface PathFailure {
-  ok: false;
-  code: PathFailureCode;
-  status: number;
-  message: string;
-  details: Record<string, unknown>;
-}
-
-export type PathResult<T> = ({ ok: true } & T) | PathFailure;
-
-function pfail(code: PathFailureCode, message: string, details: Record<string, unknown> = {}): PathFailure {
-  const status: Record<PathFailureCode, number> = {
-    invalid_request: 400,
-    disk_not_found: 404,
-    path_not_found: 404,
-    node_not_found: 404,
-    node_drained: 409,
-    disk_not_started: 409,
-    move_in_progress: 409,
-    move_timeout: 504,
-    drain_timeout: 504,
-    coordination_error: 503,
-  };
-  return { ok: false, code, status: status[code], message, details };
-}
-
-export interface NodeView {
-  name: string;
-  /** The node's agent holds its lease. */
-  up: boolean;
-  drained: boolean;
-  /** Paths it holds, "<disk id>/<n>", sorted. */
-  paths: string[];
-  pathCount: number;
-}
-
-export interface MovedPath {
-  id: string;
-  index: number;
-  from: string | null;
-  to: string;
-  /** false when the path already was on the node. */
-  moved: boolean;
-  ms: number;
-}
+export type { MovedPath, NodeView };
 
 export interface PathServiceOptions {
   store: CoordStore;
@@ -94,13 +43,13 @@ const NODE = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
 export class PathService {
   constructor(private readonly o: PathServiceOptions) {}
 
-  private async view(): Promise<ClusterView<KeyValue> | PathFailure> {
+  private async view(): Promise<ClusterView<KeyValue> | Failure> {
     let kvs: KeyValue[];
     try {
       kvs = await this.o.store.list(`${ROOT}/`);
     } catch (e) {
       this.o.log.error({ err: errText(e) }, 'cluster state unreadable');
-      return pfail('coordination_error', 'The cluster state cannot be read from the coordination store right now; try again.');
+      return fail('coordination_error', 'The cluster state cannot be read from the coordination store right now; try again.');
     }
     return clusterView(kvs);
   }
@@ -133,17 +82,17 @@ export class PathService {
    * served by one node: every path of it moves (the move reported is path n's).
    */
   async move(id: string, index: number, to: string): Promise<PathResult<{ move: MovedPath; moves: MovedPath[] }>> {
-    if (parseDiskId(id) === undefined) return pfail('disk_not_found', `There is no disk ${String(id).slice(0, 20)}.`);
-    if (!Number.isInteger(index) || index < 1) return pfail('path_not_found', `Disk ${id} has no path ${String(index).slice(0, 10)}.`);
-    if (typeof to !== 'string' || !NODE.test(to)) return pfail('invalid_request', 'node must be a node name.', { field: 'node' });
+    if (parseDiskId(id) === undefined) return fail('disk_not_found', `There is no disk ${String(id).slice(0, 20)}.`);
+    if (!Number.isInteger(index) || index < 1) return fail('path_not_found', `Disk ${id} has no path ${String(index).slice(0, 10)}.`);
+    if (typeof to !== 'string' || !NODE.test(to)) return fail('invalid_request', 'node must be a node name.', 'node');
     const v = await this.view();
     if ('ok' in v) return v;
     const d = v.disks.get(id);
-    if (!d) return pfail('disk_not_found', `There is no disk ${id}.`);
-    if (!d.paths.has(index)) return pfail('path_not_found', `Disk ${id} has no path ${index}.`);
-    if (d.record.desired !== 'started') return pfail('disk_not_started', `Disk ${id} is stopped; start it before moving its paths.`);
-    if (!v.nodes.has(to)) return pfail('node_not_found', `There is no live node ${to}.`, { field: 'node' });
-    if (v.drained.has(to)) return pfail('node_drained', `Node ${to} is drained; undrain it first.`, { field: 'node' });
+    if (!d) return fail('disk_not_found', `There is no disk ${id}.`);
+    if (!d.paths.has(index)) return fail('path_not_found', `Disk ${id} has no path ${index}.`);
+    if (d.record.desired !== 'started') return fail('disk_not_started', `Disk ${id} is stopped; start it before moving its paths.`);
+    if (!v.nodes.has(to)) return fail('node_not_found', `There is no live node ${to}.`, 'node');
+    if (v.drained.has(to)) return fail('node_drained', `Node ${to} is drained; undrain it first.`, 'node');
     const indexes = placementOf(d.record) === 'shared' ? [...d.paths.keys()].sort((a, b) => a - b) : [index];
     const r = await this.runMove(id, indexes.map((i) => ({ index: i, from: d.owners.get(i)?.node ?? null })), to, v);
     if (!r.ok) return r;
@@ -168,10 +117,10 @@ export class PathService {
         const existing = v.intents.get(`${id}/${p.index}`)?.kv ?? (await this.o.store.get(key));
         if (existing) {
           const other = asMoveIntent(safeJson(existing.value));
-          if (other && other.to !== to) return pfail('move_in_progress', `Path ${p.index} of disk ${id} is being moved to ${other.to}.`);
+          if (other && other.to !== to) return fail('move_in_progress', `Path ${p.index} of disk ${id} is being moved to ${other.to}.`);
           continue;
         }
-        writes.push({ key, value: JSON.stringify({ to, from: p.from, requestedAt } satisfies MoveIntent) });
+        writes.push({ key, value: recordJson('move', { to, from: p.from, requestedAt } satisfies MoveIntent) });
       }
       if (
         writes.length > 0 &&
@@ -180,10 +129,10 @@ export class PathService {
           writes.map((w) => ({ type: 'put' as const, ...w })),
         ))
       )
-        return pfail('move_in_progress', `A path of disk ${id} is being moved.`);
+        return fail('move_in_progress', `A path of disk ${id} is being moved.`);
     } catch (e) {
       this.o.log.error({ err: errText(e), disk: id, paths: paths.map((p) => p.index) }, 'move intent not written');
-      return pfail('coordination_error', 'The move could not be recorded in the coordination store; try again.');
+      return fail('coordination_error', 'The move could not be recorded in the coordination store; try again.');
     }
     this.o.log.info({ disk: id, paths: paths.map((p) => p.index), from: paths[0]?.from, to }, 'path move requested');
     const end = t0 + (this.o.moveTimeoutMs ?? 30_000);
@@ -202,7 +151,7 @@ export class PathService {
           }
           if (!mv && rec?.node !== to) {
             // The intent went away without the move: its target died or was drained meanwhile.
-            return pfail('move_timeout', `Path ${index} of disk ${id} did not move to ${to} (the node left or was drained).`);
+            return fail('move_timeout', `Path ${index} of disk ${id} did not move to ${to} (the node left or was drained).`);
           }
           if (Date.now() > end) {
             for (const i of pending) {
@@ -210,7 +159,7 @@ export class PathService {
               const left = await this.o.store.get(k).catch(() => undefined);
               if (left) await this.o.store.txn([{ key: k, modRevision: left.modRevision }], [{ type: 'delete', key: k }]).catch(() => false);
             }
-            return pfail('move_timeout', `Path ${index} of disk ${id} did not reach ${to} in time; the move was called off.`, { node: rec?.node ?? null });
+            return fail('move_timeout', `Path ${index} of disk ${id} did not reach ${to} in time; the move was called off.`, undefined, { node: rec?.node ?? null });
           }
         }
         if (pending.size === 0) {
@@ -218,7 +167,7 @@ export class PathService {
           return { ok: true, moves: paths.map((p) => ({ id, index: p.index, from: p.from, to, moved: !done(p.index), ms: ms.get(p.index) ?? 0 })) };
         }
       } catch (e) {
-        if (Date.now() > end) return pfail('coordination_error', `Moving paths of disk ${id}: ${errText(e)}`);
+        if (Date.now() > end) return fail('coordination_error', `Moving paths of disk ${id}: ${errText(e)}`);
       }
       await sleep(this.o.pollMs ?? 100);
     }
@@ -276,16 +225,16 @@ export class PathService {
 
   /** Drains node `name`: it takes no path and moves what it holds away; waits until it holds none. */
   async drain(name: string, opts: { wait?: boolean } = {}): Promise<PathResult<{ node: NodeView }>> {
-    if (typeof name !== 'string' || !NODE.test(name)) return pfail('node_not_found', 'There is no such node.');
+    if (typeof name !== 'string' || !NODE.test(name)) return fail('node_not_found', 'There is no such node.');
     const v = await this.view();
     if ('ok' in v) return v;
     const known = v.nodes.has(name) || v.drained.has(name) || [...v.disks.values()].some((d) => [...d.owners.values()].some((o) => o.node === name));
-    if (!known) return pfail('node_not_found', `There is no node ${name}.`);
+    if (!known) return fail('node_not_found', `There is no node ${name}.`);
     try {
-      await this.o.store.put(drainedKey(name), JSON.stringify({ since: new Date().toISOString() }));
+      await this.o.store.put(drainedKey(name), recordJson('drained', { since: new Date().toISOString() }));
     } catch (e) {
       this.o.log.error({ err: errText(e), node: name }, 'drain not written');
-      return pfail('coordination_error', 'The drain could not be recorded in the coordination store; try again.');
+      return fail('coordination_error', 'The drain could not be recorded in the coordination store; try again.');
     }
     this.o.log.info({ node: name }, 'node drained');
     const end = Date.now() + (this.o.drainTimeoutMs ?? 60_000);
@@ -293,18 +242,18 @@ export class PathService {
       const n = await this.nodeView(name);
       if (!n.ok) return n;
       if (opts.wait === false || n.node.pathCount === 0) return n;
-      if (Date.now() > end) return pfail('drain_timeout', `Node ${name} is drained but still holds ${n.node.pathCount} path(s) (no other node could take them?).`, { paths: n.node.paths });
+      if (Date.now() > end) return fail('drain_timeout', `Node ${name} is drained but still holds ${n.node.pathCount} path(s) (no other node could take them?).`, undefined, { paths: n.node.paths });
       await sleep(this.o.pollMs ?? 100);
     }
   }
 
   async undrain(name: string): Promise<PathResult<{ node: NodeView }>> {
-    if (typeof name !== 'string' || !NODE.test(name)) return pfail('node_not_found', 'There is no such node.');
+    if (typeof name !== 'string' || !NODE.test(name)) return fail('node_not_found', 'There is no such node.');
     try {
       await this.o.store.delete(drainedKey(name));
     } catch (e) {
       this.o.log.error({ err: errText(e), node: name }, 'undrain not written');
-      return pfail('coordination_error', 'The undrain could not be recorded in the coordination store; try again.');
+      return fail('coordination_error', 'The undrain could not be recorded in the coordination store; try again.');
     }
     this.o.log.info({ node: name }, 'node undrained');
     return this.nodeView(name);
@@ -314,7 +263,7 @@ export class PathService {
     const r = await this.nodes();
     if (!r.ok) return r;
     const node = r.nodes.find((n) => n.name === name);
-    return node ? { ok: true, node } : pfail('node_not_found', `There is no node ${name}.`);
+    return node ? { ok: true, node } : fail('node_not_found', `There is no node ${name}.`);
   }
 }
 

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import pino from 'pino';
 import { EmbeddedStore } from '../../src/adapters/coord/embedded-store.js';
 import { AUDIT, SESSIONS, SETUP_KEY, TOKENS, USERS, userKey } from '../../src/domain/auth.js';
+import { httpStatusOf } from '../../src/domain/outcomes.js';
 import { AuthService, type PasswordHash, type Principal, hashPassword, verifyPassword } from '../../src/services/auth-service.js';
 
 const FAST = { N: 1024, r: 8, p: 1, keyLen: 32 };
@@ -109,8 +110,7 @@ describe('AuthService', () => {
       const b = await auth.login('nobody', 'wrong-password-1');
       const c = await auth.login('Not A Name', 'x');
       const d = await auth.login(42, ['x']);
-      for (const r of [a, b, c, d])
-        assert.deepEqual(r, { ok: false, status: 401, code: 'invalid_credentials', message: 'Wrong username or password.', details: {} });
+      for (const r of [a, b, c, d]) assert.deepEqual(r, { ok: false, code: 'invalid_credentials', message: 'Wrong username or password.' });
     });
 
     it('stores only the hash of the session id; the session carries user, permissions and a CSRF token', async () => {
@@ -195,12 +195,12 @@ describe('AuthService', () => {
         const r = await auth.createUser(body);
         assert.ok(!r.ok, JSON.stringify(body));
         assert.equal(r.code, code);
-        assert.equal(r.status, 400);
-        assert.equal(r.details.field, field);
+        assert.equal(httpStatusOf(r.code), 400);
+        assert.equal(r.field, field);
       }
       assert.ok((await auth.createUser({ name: 'bob', password: 'bob-password-1', role: 'viewer' })).ok);
       const dup = await auth.createUser({ name: 'bob', password: 'bob-password-2', role: 'viewer' });
-      assert.ok(!dup.ok && dup.code === 'user_exists' && dup.status === 409);
+      assert.ok(!dup.ok && dup.code === 'user_exists' && httpStatusOf(dup.code) === 409);
     });
 
     it('lists users without any hash', async () => {
@@ -255,7 +255,7 @@ describe('AuthService', () => {
       assert.deepEqual(dave.principal.permissions, ['AddDisk', 'ViewOnly']);
       const inUse = await auth.deleteRole('disk-adder');
       assert.ok(!inUse.ok && inUse.code === 'role_in_use');
-      assert.deepEqual(inUse.details.users, ['dave']);
+      assert.deepEqual(inUse.details?.users, ['dave']);
       assert.equal(((await auth.deleteRole('viewer')) as { code: string }).code, 'role_builtin');
       await auth.updateUser('dave', { role: 'viewer' });
       assert.ok((await auth.deleteRole('disk-adder')).ok);
@@ -267,7 +267,7 @@ describe('AuthService', () => {
       const s2 = await loginOk('erin', 'viewer-pw-123');
       const keep = ((await auth.authenticateSession(s1.sessionId)) as Principal).sessionKey;
       const r = await auth.changeOwnPassword('erin', 'wrong-password', 'viewer-new-pw-9', keep);
-      assert.ok(!r.ok && r.code === 'invalid_credentials');
+      assert.ok(!r.ok && r.code === 'wrong_password' && r.field === 'currentPassword');
       assert.ok((await auth.changeOwnPassword('erin', 'viewer-pw-123', 'viewer-new-pw-9', keep)).ok);
       assert.equal(typeof (await auth.authenticateSession(s1.sessionId)), 'object');
       assert.equal(await auth.authenticateSession(s2.sessionId), undefined);

@@ -1,5 +1,5 @@
 /**
- * The add-disk form (SPEC.md "Add a disk"). The server validates; its error message is shown next
+ * The add-disk form (docs/PRODUCT.md, "Adding a disk"). The server validates; its error message is shown next
  * to the field named by `details.field`, or above the form when there is no such (visible) field.
  */
 import { type FormEvent, type ReactNode, useId, useState } from 'react';

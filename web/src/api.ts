@@ -1,5 +1,6 @@
 /**
- * Typed client for the Portway HTTP API (src/api/routes/*.ts, OpenAPI at /api/docs).
+ * Typed client for the Portway HTTP API (src/api/routes/*.ts, OpenAPI at /api/docs; the request and
+ * reply types are src/api/wire.ts).
  * Every call resolves to an ApiResult: either the reply body, or the server's error body
  * `{ code, message, details }` (synthesised for network failures and non-JSON replies).
  * Nothing here throws for HTTP or network failures.
@@ -9,130 +10,64 @@
  * /auth/me tells the listeners (the session) that the login is gone; a 403 `forbidden` tells them
  * the permissions may have changed.
  */
-import { PERMISSIONS, type Permission } from '../../src/domain/auth';
-import type { DiskStatus, Placement, SubnetChoice } from '../../src/domain/disk';
-import type { DiskView, PathState, PathView } from '../../src/services/disk-view';
+import type {
+  AddDiskRequest,
+  AttachRequest,
+  AuditEntry,
+  AuditPage,
+  ClusterConfigView,
+  ClusterUsage,
+  DiskView,
+  EditDiskRequest,
+  ErrorBody,
+  FreeImage,
+  Me,
+  MovedPath,
+  NodeView,
+  PathMove,
+  PathView,
+  RebalanceResult,
+  RoleCreate,
+  RoleView,
+  SubnetView,
+  UserCreate,
+  UserUpdate,
+  UserView,
+} from '../../src/api/wire';
+import { type AuditOutcome, PERMISSIONS, type Permission } from '../../src/domain/auth';
+import type { DiskStatus, PathState, Placement, SubnetChoice } from '../../src/domain/disk';
 
-export type { DiskStatus, DiskView, PathState, PathView, Permission, Placement, SubnetChoice };
+// The wire types are the server's (src/api/wire.ts, derived from the route schemas): one definition.
+export type {
+  AddDiskRequest,
+  AttachRequest,
+  AuditEntry,
+  AuditOutcome,
+  ClusterConfigView,
+  ClusterUsage,
+  DiskStatus,
+  DiskView,
+  EditDiskRequest,
+  FreeImage,
+  Me,
+  MovedPath,
+  NodeView,
+  PathMove,
+  PathState,
+  PathView,
+  Permission,
+  Placement,
+  RebalanceResult,
+  RoleView,
+  SubnetChoice,
+  SubnetView,
+  UserView,
+};
 export { PERMISSIONS };
 
-export interface SubnetView {
-  cidr?: string;
-  network: string;
-  prefix: number;
-  mask: string;
-  autoIpFrom: string;
-  autoIpTo: string;
-  eth: string;
-}
-
-export interface ClusterConfigView {
-  iqnBase: string;
-  pool: string;
-  subnet1: SubnetView;
-  subnet2: SubnetView;
-}
-
-export interface AddDiskRequest {
-  name: string;
-  sizeGb: number;
-  activePaths: number;
-  subnet: SubnetChoice;
-  ipMode: 'auto' | 'manual';
-  path1?: string;
-  path2?: string;
-  acl: { mode: 'all' } | { mode: 'iqn'; iqn: string };
-  auth: { mode: 'none' } | { mode: 'chap'; user: string; password: string };
-  /** shared (default): every path on one node, reservations across paths; spread: paths over nodes. */
-  placement?: Placement;
-}
-
-export interface EditDiskRequest {
-  name?: string;
-  sizeGb?: number;
-  acl?: { mode: 'all' } | { mode: 'iqn'; iqn: string };
-  /** Without password (same user): the password is kept. */
-  auth?: { mode: 'none' } | { mode: 'chap'; user: string; password?: string };
-  placement?: Placement;
-}
-
-export interface FreeImage {
-  image: string;
-  sizeBytes: number;
-  /** The disk name in its Portway metadata; null when it has none. */
-  name: string | null;
-  detached: boolean;
-}
-
-export interface NodeView {
-  name: string;
-  up: boolean;
-  drained: boolean;
-  /** "<disk id>/<n>", sorted. */
-  paths: string[];
-  pathCount: number;
-}
-
-export interface PathMove {
-  id: string;
-  index: number;
-  from: string | null;
-  to: string;
-}
-
-export interface MovedPath extends PathMove {
-  moved: boolean;
-  ms: number;
-}
-
-export interface RebalanceResult {
-  moves: MovedPath[];
-  failed: (PathMove & { code: string; message: string })[];
-}
-
-export interface Me {
-  user: { name: string; role: string; permissions: Permission[] };
-  via: 'session' | 'token' | 'auth_disabled';
-  csrfToken?: string;
-  sessionIdleSeconds: number;
-}
-
-export interface UserView {
-  name: string;
-  role: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface RoleView {
-  name: string;
-  permissions: Permission[];
-  builtin: boolean;
-}
-
-export type AuditOutcome = 'ok' | 'failed' | 'denied';
-
-export interface AuditEntry {
-  id: string;
-  time: string;
-  actor: string;
-  via: string;
-  action: string;
-  target: string;
-  outcome: AuditOutcome;
-  ip?: string;
-  details: Record<string, unknown>;
-}
-
-export interface ClusterUsage {
-  usedBytes: number;
-  totalBytes: number;
-}
-
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-  details: Record<string, unknown> & { field?: string };
+/** The server's error body (src/api/wire.ts ErrorBody), or one made here for a network failure. */
+export interface ApiErrorBody extends ErrorBody {
+  details: ErrorBody['details'] & { field?: string };
   /** HTTP status; 0 when the server could not be reached. */
   status: number;
 }
@@ -324,9 +259,7 @@ export async function listImages(): Promise<ApiResult<FreeImage[]>> {
   return pick(await request<{ images: FreeImage[] }>('GET', '/images'), 'images');
 }
 
-export async function attachImage(
-  req: { image: string; keepPaths: true } | (AddDiskRequest & { image: string }),
-): Promise<ApiResult<DiskView>> {
+export async function attachImage(req: AttachRequest): Promise<ApiResult<DiskView>> {
   return pick(await request<{ disk: DiskView }>('POST', '/images/attach', req), 'disk');
 }
 
@@ -364,11 +297,11 @@ export async function listUsers(): Promise<ApiResult<UserView[]>> {
   return pick(await request<{ users: UserView[] }>('GET', '/users'), 'users');
 }
 
-export async function createUser(req: { name: string; password: string; role: string }): Promise<ApiResult<UserView>> {
+export async function createUser(req: UserCreate): Promise<ApiResult<UserView>> {
   return pick(await request<{ user: UserView }>('POST', '/users', req), 'user');
 }
 
-export async function updateUser(name: string, req: { role?: string; password?: string }): Promise<ApiResult<UserView>> {
+export async function updateUser(name: string, req: UserUpdate): Promise<ApiResult<UserView>> {
   return pick(await request<{ user: UserView }>('PATCH', `/users/${enc(name)}`, req), 'user');
 }
 
@@ -380,7 +313,7 @@ export async function listRoles(): Promise<ApiResult<RoleView[]>> {
   return pick(await request<{ roles: RoleView[] }>('GET', '/roles'), 'roles');
 }
 
-export async function createRole(req: { name: string; permissions: Permission[] }): Promise<ApiResult<RoleView>> {
+export async function createRole(req: RoleCreate & { permissions: Permission[] }): Promise<ApiResult<RoleView>> {
   return pick(await request<{ role: RoleView }>('POST', '/roles', req), 'role');
 }
 
@@ -388,7 +321,7 @@ export function deleteRole(name: string): Promise<ApiResult<void>> {
   return request<void>('DELETE', `/roles/${enc(name)}`);
 }
 
-export function listAudit(limit: number, before?: string): Promise<ApiResult<{ entries: AuditEntry[]; next: string | null }>> {
+export function listAudit(limit: number, before?: string): Promise<ApiResult<AuditPage>> {
   const q = new URLSearchParams({ limit: String(limit) });
   if (before) q.set('before', before);
   return request('GET', `/audit?${q}`);

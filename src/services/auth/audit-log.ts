@@ -1,8 +1,11 @@
 /** The audit log: one key per entry under /portway/audit/, ids sortable by time, oldest pruned. */
 import { randomBytes } from 'node:crypto';
+import type { AuditPage } from '../../api/wire.js';
 import { AUDIT, AUDIT_ID_RE, type AuditEntry, type AuditOutcome, type Via, auditId, auditPage, scrubDetails } from '../../domain/auth.js';
 import { errText } from '../../util/errors.js';
-import { type AuthContext, type Result, failure } from './common.js';
+import { fail } from '../../domain/outcomes.js';
+import { readRecord, recordJson } from '../../domain/records.js';
+import type { AuthContext, Result } from './common.js';
 
 /** Who did something, for the audit log. */
 export interface Actor {
@@ -36,7 +39,7 @@ export class AuditLog {
     };
     const id = auditId(now, this.seq++, randomBytes(4).toString('hex'));
     try {
-      await this.ctx.store.put(`${AUDIT}${id}`, JSON.stringify(entry));
+      await this.ctx.store.put(`${AUDIT}${id}`, recordJson('audit', entry));
       if (++this.appendsSincePrune >= 100) {
         this.appendsSincePrune = 0;
         await this.prune();
@@ -59,9 +62,8 @@ export class AuditLog {
   }
 
   /** Audit entries newest first; `before` is the id of the last entry of the previous page. */
-  async list(limit: number, before?: string): Promise<Result<{ entries: (AuditEntry & { id: string })[]; next: string | null }>> {
-    if (before !== undefined && !AUDIT_ID_RE.test(before))
-      return failure(400, 'invalid_request', 'before must be the id of an audit entry.', { field: 'before' });
+  async list(limit: number, before?: string): Promise<Result<AuditPage>> {
+    if (before !== undefined && !AUDIT_ID_RE.test(before)) return fail('invalid_request', 'before must be the id of an audit entry.', 'before');
     return this.ctx.guard('listAudit', async () => {
       const byId = new Map<string, string>();
       for (const kv of await this.ctx.store.list(AUDIT)) {
@@ -69,13 +71,11 @@ export class AuditLog {
         if (AUDIT_ID_RE.test(id)) byId.set(id, kv.value);
       }
       const page = auditPage([...byId.keys()], limit, before);
-      const entries: (AuditEntry & { id: string })[] = [];
+      const entries: AuditPage['entries'] = [];
       for (const id of page.ids) {
-        try {
-          entries.push({ id, ...(JSON.parse(byId.get(id) as string) as AuditEntry) });
-        } catch {
-          // not ours
-        }
+        const rec = readRecord('audit', byId.get(id));
+        if (!rec) continue; // not ours
+        entries.push({ id, ...(rec as unknown as AuditEntry) });
       }
       return { ok: true, entries, next: page.next };
     });

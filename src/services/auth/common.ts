@@ -1,38 +1,17 @@
-/** What the auth modules share: the store context, the result type and its failures, record parsing. */
+/** What the auth modules share: the store context, the result type, record parsing. */
 import type { Logger } from 'pino';
 import type { CoordStore, KeyValue } from '../../adapters/coord/types.js';
+import { type Failure, fail } from '../../domain/outcomes.js';
+import { type RecordKind, readRecord } from '../../domain/records.js';
 import { errText } from '../../util/errors.js';
 
-export interface ServiceFailure {
-  ok: false;
-  status: number;
-  code: string;
-  message: string;
-  details: Record<string, unknown>;
-}
+export type Result<T> = ({ ok: true } & T) | Failure;
 
-export type Result<T> = ({ ok: true } & T) | ServiceFailure;
+const unavailable = (): Failure => fail('coordination_error', 'The user store cannot be reached right now (coordination store unavailable); try again.');
 
-export const failure = (status: number, code: string, message: string, details: Record<string, unknown> = {}): ServiceFailure => ({
-  ok: false,
-  status,
-  code,
-  message,
-  details,
-});
-
-export const invalid = (f: { code: string; message: string; field: string }): ServiceFailure => failure(400, f.code, f.message, { field: f.field });
-
-const unavailable = (): ServiceFailure =>
-  failure(503, 'coordination_error', 'The user store cannot be reached right now (coordination store unavailable); try again.');
-
-export function parse<T>(kv: KeyValue | undefined): T | undefined {
-  if (!kv) return undefined;
-  try {
-    return JSON.parse(kv.value) as T;
-  } catch {
-    return undefined;
-  }
+/** A stored auth record of `kind`, at its current schema version (records.ts); undefined when unreadable. */
+export function parse<T>(kv: KeyValue | undefined, kind: RecordKind): T | undefined {
+  return kv ? (readRecord(kind, kv.value) as T | undefined) : undefined;
 }
 
 /** The store, log and clock every auth module works with. */

@@ -3,6 +3,7 @@
  * token secrets are 256-bit random and stored only as SHA-256 hashes.
  */
 import { randomBytes } from 'node:crypto';
+import type { TokenView } from '../../api/wire.js';
 import {
   SESSIONS,
   type SessionRecord,
@@ -19,7 +20,9 @@ import {
   userKey,
 } from '../../domain/auth.js';
 import { errText } from '../../util/errors.js';
-import { type AuthContext, type Result, failure, invalid, parse } from './common.js';
+import { fail } from '../../domain/outcomes.js';
+import { recordJson } from '../../domain/records.js';
+import { type AuthContext, type Result, parse } from './common.js';
 import { randomId, sameSecret, sha256 } from './password.js';
 import type { AccessRevoker, Identity } from './users-roles.js';
 
@@ -43,13 +46,7 @@ interface TokenRecord {
   lastUsedAt?: string;
 }
 
-export interface TokenView {
-  id: string;
-  name: string;
-  user: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-}
+export type { TokenView };
 
 /** Who the sessions and tokens belong to (UsersRoles). */
 export interface Identities {
@@ -76,7 +73,7 @@ export class SessionsTokens implements AccessRevoker {
    * same, and takes the same time (a dummy hash is verified for unknown users).
    */
   async login(username: unknown, password: unknown): Promise<Result<{ sessionId: string; principal: Principal }>> {
-    const wrong = failure(401, 'invalid_credentials', 'Wrong username or password.');
+    const wrong = fail('invalid_credentials', 'Wrong username or password.');
     if (typeof username !== 'string' || typeof password !== 'string' || password.length > 1024) return wrong;
     return this.ctx.guard('login', async () => {
       const p = await this.users.checkCredentials(username, password);
@@ -85,7 +82,7 @@ export class SessionsTokens implements AccessRevoker {
       const now = this.ctx.now();
       const s: SessionRecord = { user: p.user, csrf: randomId(32), createdAt: now, lastSeenAt: now };
       const key = sessionKey(sha256(sessionId));
-      await this.ctx.store.put(key, JSON.stringify(s));
+      await this.ctx.store.put(key, recordJson('session', s));
       void this.sweepSessions().catch((e) => this.ctx.log.warn({ err: errText(e) }, 'session sweep failed'));
       return { ok: true, sessionId, principal: { ...p, via: 'session', sessionKey: key, csrf: s.csrf } };
     });
@@ -99,7 +96,7 @@ export class SessionsTokens implements AccessRevoker {
     if (!SESSION_ID_RE.test(sessionId)) return undefined;
     const key = sessionKey(sha256(sessionId));
     const kv = await this.ctx.store.get(key);
-    const s = parse<SessionRecord>(kv);
+    const s = parse<SessionRecord>(kv, 'session');
     if (!kv || !s) return undefined;
     const now = this.ctx.now();
     if (sessionExpired(s, now, this.sessionIdleMs)) {
@@ -113,7 +110,7 @@ export class SessionsTokens implements AccessRevoker {
     }
     if (sessionNeedsTouch(s, now, this.sessionIdleMs)) {
       // Only if unchanged: a concurrent logout (delete) must not be undone by this write.
-      await this.ctx.store.txn([{ key, modRevision: kv.modRevision }], [{ type: 'put', key, value: JSON.stringify({ ...s, lastSeenAt: now }) }]);
+      await this.ctx.store.txn([{ key, modRevision: kv.modRevision }], [{ type: 'put', key, value: recordJson('session', { ...s, lastSeenAt: now }) }]);
     }
     return { ...p, via: 'session', sessionKey: key, csrf: s.csrf };
   }
@@ -125,7 +122,7 @@ export class SessionsTokens implements AccessRevoker {
   async dropSessions(user: string, keep?: string): Promise<void> {
     for (const kv of await this.ctx.store.list(SESSIONS)) {
       if (kv.key === keep) continue;
-      if (parse<SessionRecord>(kv)?.user === user) await this.ctx.store.delete(kv.key);
+      if (parse<SessionRecord>(kv, 'session')?.user === user) await this.ctx.store.delete(kv.key);
     }
   }
 
@@ -133,7 +130,7 @@ export class SessionsTokens implements AccessRevoker {
   async sweepSessions(): Promise<number> {
     const now = this.ctx.now();
     const expired = (await this.ctx.store.list(SESSIONS)).filter((kv) => {
-      const s = parse<SessionRecord>(kv);
+      const s = parse<SessionRecord>(kv, 'session');
       return !s || sessionExpired(s, now, this.sessionIdleMs);
     });
     for (let i = 0; i < expired.length; i += 64)
@@ -149,7 +146,7 @@ export class SessionsTokens implements AccessRevoker {
   private async readTokens(): Promise<TokenRecord[]> {
     const out: TokenRecord[] = [];
     for (const kv of await this.ctx.store.list(TOKENS)) {
-      const t = parse<TokenRecord>(kv);
+      const t = parse<TokenRecord>(kv, 'token');
       if (t && typeof t.id === 'string') out.push(t);
     }
     return out;
@@ -162,22 +159,22 @@ export class SessionsTokens implements AccessRevoker {
   /** Creates an API token for `user`; the token itself is returned here only, the store keeps its hash. */
   async createToken(user: string, body: { name?: unknown }): Promise<Result<{ token: string; info: TokenView }>> {
     const name = checkTokenName(body.name);
-    if (!name.ok) return invalid(name);
+    if (!name.ok) return name;
     return this.ctx.guard('createToken', async () => {
       const id = randomBytes(8).toString('hex');
       const secret = randomId(32);
       const rec: TokenRecord = { id, name: name.value, user, hash: sha256(secret), createdAt: this.ctx.iso() };
       // The user must still exist when the token is made.
       const ukv = await this.ctx.store.get(userKey(user));
-      if (!ukv) return failure(404, 'user_not_found', `No user named "${user}".`);
+      if (!ukv) return fail('user_not_found', `No user named "${user}".`);
       const done = await this.ctx.store.txn(
         [
           { key: tokenKey(id), modRevision: 0 },
           { key: ukv.key, modRevision: ukv.modRevision },
         ],
-        [{ type: 'put', key: tokenKey(id), value: JSON.stringify(rec) }],
+        [{ type: 'put', key: tokenKey(id), value: recordJson('token', rec) }],
       );
-      if (!done) return failure(409, 'conflict', 'The user changed while the token was being made; try again.');
+      if (!done) return fail('conflict', 'The user changed while the token was being made; try again.');
       return { ok: true, token: formatToken(id, secret), info: tokenView(rec) };
     });
   }
@@ -191,11 +188,11 @@ export class SessionsTokens implements AccessRevoker {
 
   /** Revokes a token of `owner` (any owner when owner is undefined). */
   async revokeToken(id: string, owner?: string): Promise<Result<{ token: TokenView }>> {
-    const missing = failure(404, 'token_not_found', `No API token with id "${id}".`);
+    const missing = fail('token_not_found', `No API token with id "${id}".`);
     if (!TOKEN_ID_RE.test(id)) return missing;
     return this.ctx.guard('revokeToken', async () => {
       const kv = await this.ctx.store.get(tokenKey(id));
-      const t = parse<TokenRecord>(kv);
+      const t = parse<TokenRecord>(kv, 'token');
       if (!kv || !t || (owner !== undefined && t.user !== owner)) return missing;
       await this.ctx.store.delete(kv.key);
       return { ok: true, token: tokenView(t) };
@@ -207,7 +204,7 @@ export class SessionsTokens implements AccessRevoker {
     const parsed = parseToken(token);
     if (!parsed) return undefined;
     const kv = await this.ctx.store.get(tokenKey(parsed.id));
-    const t = parse<TokenRecord>(kv);
+    const t = parse<TokenRecord>(kv, 'token');
     if (!kv || !t || typeof t.hash !== 'string' || !sameSecret(t.hash, sha256(parsed.secret))) return undefined;
     const p = await this.users.identityOf(t.user);
     if (!p) return undefined;
@@ -215,7 +212,7 @@ export class SessionsTokens implements AccessRevoker {
     if (!t.lastUsedAt || now - Date.parse(t.lastUsedAt) > 5 * 60_000) {
       await this.ctx.store.txn(
         [{ key: kv.key, modRevision: kv.modRevision }],
-        [{ type: 'put', key: kv.key, value: JSON.stringify({ ...t, lastUsedAt: new Date(now).toISOString() }) }],
+        [{ type: 'put', key: kv.key, value: recordJson('token', { ...t, lastUsedAt: new Date(now).toISOString() }) }],
       );
     }
     return { ...p, via: 'token', tokenId: t.id };

@@ -3,6 +3,7 @@
  * shown), the last-user-manager rule, credential checks and the first admin.
  */
 import type { Compare, KeyValue, TxnOp } from '../../adapters/coord/types.js';
+import type { RoleView, UserView } from '../../api/wire.js';
 import {
   BUILTIN_ROLES,
   NAME_RE,
@@ -21,7 +22,9 @@ import {
   userKey,
 } from '../../domain/auth.js';
 import type { AuditLog } from './audit-log.js';
-import { type AuthContext, type Result, failure, invalid, parse } from './common.js';
+import { fail } from '../../domain/outcomes.js';
+import { recordJson } from '../../domain/records.js';
+import { type AuthContext, type Result, parse } from './common.js';
 import { type PasswordHash, type ScryptParams, generatePassword, hashPassword, randomId, verifyPassword, weakerThan } from './password.js';
 
 export interface UserRecord {
@@ -38,19 +41,8 @@ interface RoleRecord {
   createdAt: string;
 }
 
-/** What the API shows of a user: never the hash. */
-export interface UserView {
-  name: string;
-  role: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export interface RoleView {
-  name: string;
-  permissions: Permission[];
-  builtin: boolean;
-}
+/** What the API shows of a user (never the hash) and of a role: src/api/wire.ts. */
+export type { RoleView, UserView };
 
 /** A user with the permissions of their role. */
 export interface Identity {
@@ -87,7 +79,7 @@ export class UsersRoles {
     const out = new Map<string, { role: Role; kv?: KeyValue }>();
     for (const r of BUILTIN_ROLES) out.set(r.name, { role: r });
     for (const kv of await this.ctx.store.list(ROLES)) {
-      const rec = parse<RoleRecord>(kv);
+      const rec = parse<RoleRecord>(kv, 'role');
       if (!rec || builtinRole(rec.name)) continue;
       const perms = checkPermissions(rec.permissions);
       if (!perms.ok) continue;
@@ -100,7 +92,7 @@ export class UsersRoles {
     const b = builtinRole(name);
     if (b) return { role: b };
     const kv = await this.ctx.store.get(roleKey(name));
-    const rec = parse<RoleRecord>(kv);
+    const rec = parse<RoleRecord>(kv, 'role');
     if (!rec || !kv) return undefined;
     const perms = checkPermissions(rec.permissions);
     return perms.ok ? { role: { name, permissions: perms.value, builtin: false }, kv } : undefined;
@@ -115,34 +107,34 @@ export class UsersRoles {
 
   async createRole(body: { name?: unknown; permissions?: unknown }): Promise<Result<{ role: RoleView }>> {
     const name = checkRoleName(body.name, 'name');
-    if (!name.ok) return invalid(name);
+    if (!name.ok) return name;
     const perms = checkPermissions(body.permissions);
-    if (!perms.ok) return invalid(perms);
-    if (builtinRole(name.value)) return failure(409, 'role_exists', `"${name.value}" is a built-in role.`, { field: 'name' });
+    if (!perms.ok) return perms;
+    if (builtinRole(name.value)) return fail('role_exists', `"${name.value}" is a built-in role.`, 'name');
     return this.ctx.guard('createRole', async () => {
       // Every role can view: stored and shown with ViewOnly, as /me shows it.
       const rec: RoleRecord = { name: name.value, permissions: effectivePermissions({ permissions: perms.value }), createdAt: this.ctx.iso() };
       const done = await this.ctx.store.txn(
         [{ key: roleKey(name.value), modRevision: 0 }],
-        [{ type: 'put', key: roleKey(name.value), value: JSON.stringify(rec) }],
+        [{ type: 'put', key: roleKey(name.value), value: recordJson('role', rec) }],
       );
-      if (!done) return failure(409, 'role_exists', `A role named "${name.value}" already exists.`, { field: 'name' });
+      if (!done) return fail('role_exists', `A role named "${name.value}" already exists.`, 'name');
       return { ok: true, role: { name: rec.name, permissions: rec.permissions, builtin: false } };
     });
   }
 
   async deleteRole(name: string): Promise<Result<object>> {
-    if (builtinRole(name)) return failure(409, 'role_builtin', `"${name}" is a built-in role and cannot be deleted.`);
-    if (!NAME_RE.test(name)) return failure(404, 'role_not_found', `No role named "${name}".`);
+    if (builtinRole(name)) return fail('role_builtin', `"${name}" is a built-in role and cannot be deleted.`);
+    if (!NAME_RE.test(name)) return fail('role_not_found', `No role named "${name}".`);
     return this.ctx.guard('deleteRole', async () => {
       const kv = await this.ctx.store.get(roleKey(name));
-      if (!kv) return failure(404, 'role_not_found', `No role named "${name}".`);
+      if (!kv) return fail('role_not_found', `No role named "${name}".`);
       const users = (await this.readUsers()).filter((u) => u.rec.role === name).map((u) => u.rec.name);
       if (users.length > 0)
-        return failure(409, 'role_in_use', `The role "${name}" is held by ${users.length} user(s); give them another role first.`, { users });
+        return fail('role_in_use', `The role "${name}" is held by ${users.length} user(s); give them another role first.`, undefined, { users });
       // Assigning a role rewrites its key (see roleTouch), so a user given this role meanwhile fails this compare.
       const done = await this.ctx.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
-      if (!done) return failure(409, 'conflict', 'The role changed while it was being deleted; try again.');
+      if (!done) return fail('conflict', 'The role changed while it was being deleted; try again.');
       return { ok: true };
     });
   }
@@ -163,7 +155,7 @@ export class UsersRoles {
   private async readUsers(): Promise<{ rec: UserRecord; kv: KeyValue }[]> {
     const out: { rec: UserRecord; kv: KeyValue }[] = [];
     for (const kv of await this.ctx.store.list(USERS)) {
-      const rec = parse<UserRecord>(kv);
+      const rec = parse<UserRecord>(kv, 'user');
       if (rec && typeof rec.name === 'string' && typeof rec.role === 'string') out.push({ rec, kv });
     }
     return out;
@@ -175,8 +167,8 @@ export class UsersRoles {
 
   async getUser(name: string): Promise<Result<{ user: UserView; permissions: Permission[] }>> {
     return this.ctx.guard('getUser', async () => {
-      const rec = NAME_RE.test(name) ? parse<UserRecord>(await this.ctx.store.get(userKey(name))) : undefined;
-      if (!rec) return failure(404, 'user_not_found', `No user named "${name}".`);
+      const rec = NAME_RE.test(name) ? parse<UserRecord>(await this.ctx.store.get(userKey(name)), 'user') : undefined;
+      if (!rec) return fail('user_not_found', `No user named "${name}".`);
       const r = await this.roleOf(rec.role);
       return { ok: true, user: userView(rec), permissions: r ? effectivePermissions(r.role) : [] };
     });
@@ -184,28 +176,27 @@ export class UsersRoles {
 
   async createUser(body: { name?: unknown; password?: unknown; role?: unknown }): Promise<Result<{ user: UserView }>> {
     const name = checkUsername(body.name, 'name');
-    if (!name.ok) return invalid(name);
+    if (!name.ok) return name;
     const role = checkRoleName(body.role ?? 'viewer', 'role');
-    if (!role.ok) return invalid(role);
+    if (!role.ok) return role;
     const pw = checkPassword(body.password, name.value, 'password');
-    if (!pw.ok) return invalid(pw);
+    if (!pw.ok) return pw;
     const password = await hashPassword(pw.value, this.prm);
     return this.ctx.guard('createUser', async () => {
       for (let attempt = 0; attempt < MAX_TXN_ATTEMPTS; attempt++) {
         const r = await this.roleOf(role.value);
-        if (!r) return failure(400, 'invalid_role', `No role named "${role.value}".`, { field: 'role' });
+        if (!r) return fail('invalid_role', `No role named "${role.value}".`, 'role');
         const t = this.ctx.iso();
         const rec: UserRecord = { name: name.value, role: role.value, password, createdAt: t, updatedAt: t };
         const touch = this.roleTouch(r);
         const done = await this.ctx.store.txn(
           [{ key: userKey(name.value), modRevision: 0 }, ...touch.compares],
-          [{ type: 'put', key: userKey(name.value), value: JSON.stringify(rec) }, ...touch.ops],
+          [{ type: 'put', key: userKey(name.value), value: recordJson('user', rec) }, ...touch.ops],
         );
         if (done) return { ok: true, user: userView(rec) };
-        if (await this.ctx.store.get(userKey(name.value)))
-          return failure(409, 'user_exists', `A user named "${name.value}" already exists.`, { field: 'name' });
+        if (await this.ctx.store.get(userKey(name.value))) return fail('user_exists', `A user named "${name.value}" already exists.`, 'name');
       }
-      return failure(409, 'conflict', 'The user store kept changing; try again.');
+      return fail('conflict', 'The user store kept changing; try again.');
     });
   }
 
@@ -230,28 +221,28 @@ export class UsersRoles {
 
   /** Changes a user's role and/or password. keepSession: the caller's own session survives a password change. */
   async updateUser(name: string, body: { role?: unknown; password?: unknown }, keepSession?: string): Promise<Result<{ user: UserView }>> {
-    if (body.role === undefined && body.password === undefined) return failure(400, 'invalid_request', 'Nothing to change: give role and/or password.', {});
+    if (body.role === undefined && body.password === undefined) return fail('invalid_request', 'Nothing to change: give role and/or password.');
     const role = body.role === undefined ? undefined : checkRoleName(body.role, 'role');
-    if (role && !role.ok) return invalid(role);
+    if (role && !role.ok) return role;
     const pw = body.password === undefined ? undefined : checkPassword(body.password, name, 'password');
-    if (pw && !pw.ok) return invalid(pw);
+    if (pw && !pw.ok) return pw;
     const password = pw ? await hashPassword(pw.value, this.prm) : undefined;
     return this.ctx.guard('updateUser', async () => {
       for (let attempt = 0; attempt < MAX_TXN_ATTEMPTS; attempt++) {
         const kv = NAME_RE.test(name) ? await this.ctx.store.get(userKey(name)) : undefined;
-        const cur = parse<UserRecord>(kv);
-        if (!kv || !cur) return failure(404, 'user_not_found', `No user named "${name}".`);
+        const cur = parse<UserRecord>(kv, 'user');
+        if (!kv || !cur) return fail('user_not_found', `No user named "${name}".`);
         const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
         const ops: TxnOp[] = [];
         const next: UserRecord = { ...cur, updatedAt: this.ctx.iso() };
         if (role?.ok && role.value !== cur.role) {
           const r = await this.roleOf(role.value);
-          if (!r) return failure(400, 'invalid_role', `No role named "${role.value}".`, { field: 'role' });
+          if (!r) return fail('invalid_role', `No role named "${role.value}".`, 'role');
           const wasManager = await this.holds(cur.role, 'ManageUsers');
           if (wasManager && !effectivePermissions(r.role).includes('ManageUsers')) {
             const others = await this.otherManagers(name);
             if (others.names.length === 0)
-              return failure(409, 'last_admin', `"${name}" is the last user who can manage users; give another user that right first.`, { field: 'role' });
+              return fail('last_admin', `"${name}" is the last user who can manage users; give another user that right first.`, 'role');
             compares.push(...others.compares);
           }
           const touch = this.roleTouch(r);
@@ -260,13 +251,13 @@ export class UsersRoles {
           next.role = role.value;
         }
         if (password) next.password = password;
-        ops.unshift({ type: 'put', key: kv.key, value: JSON.stringify(next) });
+        ops.unshift({ type: 'put', key: kv.key, value: recordJson('user', next) });
         if (await this.ctx.store.txn(compares, ops)) {
           if (password) await this.revoke.dropSessions(name, keepSession);
           return { ok: true, user: userView(next) };
         }
       }
-      return failure(409, 'conflict', 'The user store kept changing; try again.');
+      return fail('conflict', 'The user store kept changing; try again.');
     });
   }
 
@@ -274,12 +265,12 @@ export class UsersRoles {
     return this.ctx.guard('deleteUser', async () => {
       for (let attempt = 0; attempt < MAX_TXN_ATTEMPTS; attempt++) {
         const kv = NAME_RE.test(name) ? await this.ctx.store.get(userKey(name)) : undefined;
-        const cur = parse<UserRecord>(kv);
-        if (!kv || !cur) return failure(404, 'user_not_found', `No user named "${name}".`);
+        const cur = parse<UserRecord>(kv, 'user');
+        if (!kv || !cur) return fail('user_not_found', `No user named "${name}".`);
         const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
         if (await this.holds(cur.role, 'ManageUsers')) {
           const others = await this.otherManagers(name);
-          if (others.names.length === 0) return failure(409, 'last_admin', `"${name}" is the last user who can manage users and cannot be deleted.`);
+          if (others.names.length === 0) return fail('last_admin', `"${name}" is the last user who can manage users and cannot be deleted.`);
           compares.push(...others.compares);
         }
         if (await this.ctx.store.txn(compares, [{ type: 'delete', key: kv.key }])) {
@@ -288,20 +279,18 @@ export class UsersRoles {
           return { ok: true };
         }
       }
-      return failure(409, 'conflict', 'The user store kept changing; try again.');
+      return fail('conflict', 'The user store kept changing; try again.');
     });
   }
 
   /** A user changes their own password, proving the current one. */
   async changeOwnPassword(name: string, current: unknown, next: unknown, keepSession?: string): Promise<Result<object>> {
-    if (typeof current !== 'string' || current === '')
-      return failure(400, 'invalid_password', 'The current password is required.', { field: 'currentPassword' });
+    if (typeof current !== 'string' || current === '') return fail('invalid_password', 'The current password is required.', 'currentPassword');
     const pw = checkPassword(next, name, 'newPassword');
-    if (!pw.ok) return invalid(pw);
+    if (!pw.ok) return pw;
     return this.ctx.guard('changeOwnPassword', async () => {
-      const rec = parse<UserRecord>(await this.ctx.store.get(userKey(name)));
-      if (!rec || !(await verifyPassword(current, rec.password)))
-        return failure(403, 'invalid_credentials', 'The current password is wrong.', { field: 'currentPassword' });
+      const rec = parse<UserRecord>(await this.ctx.store.get(userKey(name)), 'user');
+      if (!rec || !(await verifyPassword(current, rec.password))) return fail('wrong_password', 'The current password is wrong.', 'currentPassword');
       const r = await this.updateUser(name, { password: pw.value }, keepSession);
       return r.ok ? { ok: true } : r;
     });
@@ -311,7 +300,7 @@ export class UsersRoles {
 
   /** The user and their role's permissions, or undefined when no such user exists. */
   async identityOf(user: string): Promise<Identity | undefined> {
-    const rec = NAME_RE.test(user) ? parse<UserRecord>(await this.ctx.store.get(userKey(user))) : undefined;
+    const rec = NAME_RE.test(user) ? parse<UserRecord>(await this.ctx.store.get(userKey(user)), 'user') : undefined;
     if (!rec) return undefined;
     const r = await this.roleOf(rec.role);
     return { user: rec.name, role: rec.role, permissions: r ? effectivePermissions(r.role) : [] };
@@ -329,12 +318,12 @@ export class UsersRoles {
    */
   async checkCredentials(username: string, password: string): Promise<Identity | undefined> {
     const kv = NAME_RE.test(username) ? await this.ctx.store.get(userKey(username)) : undefined;
-    const rec = parse<UserRecord>(kv);
+    const rec = parse<UserRecord>(kv, 'user');
     const ok = await verifyPassword(password, rec?.password ?? (await this.dummyHash()));
     if (!rec || !kv || !ok) return undefined;
     if (weakerThan(rec.password, this.prm)) {
       const next = { ...rec, password: await hashPassword(password, this.prm) };
-      await this.ctx.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'put', key: kv.key, value: JSON.stringify(next) }]);
+      await this.ctx.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'put', key: kv.key, value: recordJson('user', next) }]);
     }
     return this.identityOf(rec.name);
   }
@@ -365,8 +354,8 @@ export class UsersRoles {
     const compares: Compare[] = [{ key: userKey('admin'), modRevision: 0 }];
     if (!flag) compares.push({ key: SETUP_KEY, modRevision: 0 });
     const done = await this.ctx.store.txn(compares, [
-      { type: 'put', key: userKey('admin'), value: JSON.stringify(rec) },
-      { type: 'put', key: SETUP_KEY, value: JSON.stringify({ firstAdmin: 'admin', at: t, generated }) },
+      { type: 'put', key: userKey('admin'), value: recordJson('user', rec) },
+      { type: 'put', key: SETUP_KEY, value: recordJson('setup', { firstAdmin: 'admin', at: t, generated }) },
     ]);
     if (!done) return { created: false, generated: false }; // another node made it
     await this.audit.append({ user: 'system', via: 'system' }, 'user.create', 'user:admin', 'ok', { role: 'admin', first: true, generated });

@@ -1,0 +1,275 @@
+/**
+ * The API contract: the JSON Schema (TypeBox) of every request and reply. The routes validate requests
+ * and serialize replies with these schemas, the OpenAPI document (/api/docs) is generated from them, and
+ * the wire types (wire.ts: Static<> of these) are what the server, the web client and the CLI share.
+ *
+ * Requests: the schemas guard the shape (JSON types, required fields, no unknown top-level fields); the
+ * meaning (ranges, names, enums, IPs, IQNs...) is the domain's (src/domain), which answers each fault
+ * with its own code naming the field. So a request field is typed as loosely as the domain reads it:
+ * numbers may come as digit strings (as a form sends them), optional fields may be null.
+ *
+ * Replies: every field the clients read must be listed (the serializer drops unlisted ones).
+ */
+import { type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/typebox';
+import { AUDIT_OUTCOMES, PERMISSIONS, VIAS } from '../domain/auth.js';
+import { DISK_STATUSES, PATH_STATES, PLACEMENTS, type SubnetChoice as Subnet } from '../domain/disk.js';
+
+/** A string that is one of `values` (type: the union of them). */
+function StringEnum<T extends string>(values: readonly T[], opts: SchemaOptions = {}) {
+  return Type.Unsafe<T>({ type: 'string', enum: [...values], ...opts });
+}
+
+const Nullable = <T extends TSchema>(s: T, opts: SchemaOptions = {}) => Type.Union([s, Type.Null()], opts);
+
+const PLACEMENT_TEXT =
+  "shared (default): every path of the disk on one node, in one target: SCSI-2 reservations, persistent reservations, unit attentions and LUN resets hold across all paths (clusters of hosts sharing the disk: VMware VMFS, Hyper-V CSV, Windows failover clusters, fence_scsi); the paths fail over and move together. spread: paths over several nodes for one host's multipath throughput; reservations then hold per node, NOT per disk: never share a spread disk between hosts that coordinate with reservations. Disks made before placement existed are spread.";
+
+// ---- failures ------------------------------------------------------------------------------------
+
+export const ErrorBody = Type.Object(
+  {
+    code: Type.String({ description: 'stable, lower-case: e.g. wrong_subnet, disk_not_stopped, forbidden' }),
+    message: Type.String({ description: 'what to change, in words' }),
+    details: Type.Record(Type.String(), Type.Unknown(), {
+      description: 'field: the request field at fault; permission: the permission missing (403 forbidden); reason: why a login is refused (401)',
+    }),
+  },
+  { $id: 'Error', title: 'Error' },
+);
+
+// ---- disks ---------------------------------------------------------------------------------------
+
+export const Placement = StringEnum(PLACEMENTS, { description: PLACEMENT_TEXT });
+export const DiskStatus = StringEnum(DISK_STATUSES);
+export const SubnetChoice = Type.Unsafe<Subnet>({ type: 'integer', enum: [1, 2, 3], description: '3 = both subnets, paths alternate' });
+
+export const DiskView = Type.Object(
+  {
+    id: Type.String({ pattern: '^\\d{5}$' }),
+    name: Type.String(),
+    sizeGb: Type.Integer(),
+    iqn: Type.String(),
+    createdAt: Type.String({ format: 'date-time' }),
+    pathCount: Type.Integer(),
+    pathsServed: Type.Integer(),
+    status: DiskStatus,
+    acl: Type.String({ description: "'' = all initiators, else the one initiator IQN allowed" }),
+    chapUser: Type.String({ description: "'' = no CHAP; the password is never returned" }),
+    subnet: SubnetChoice,
+    placement: Placement,
+    problem: Type.Optional(Type.String({ description: 'Why a path is not served, when its node says (e.g. storage fencing failed): the first such reason' })),
+  },
+  { $id: 'Disk', title: 'Disk' },
+);
+/** A Disk in a reply: a reference to the one shared schema (SHARED_SCHEMAS). */
+export const DiskRef = Type.Unsafe<Static<typeof DiskView>>({ $ref: 'Disk#' });
+
+export const PathView = Type.Object(
+  {
+    index: Type.Integer({ description: 'path number, 1-8' }),
+    ip: Type.String(),
+    subnetMask: Type.String(),
+    eth: Type.String({ description: "the interface of the path's subnet on the nodes" }),
+    node: Nullable(Type.String(), { description: 'the node serving it, or null' }),
+    state: StringEnum(PATH_STATES),
+    problem: Type.Optional(Type.String({ description: 'Why the path is not served yet, when its node says (e.g. storage fencing failed: Ceph unreachable)' })),
+  },
+  { $id: 'Path', title: 'Path' },
+);
+export const PathRef = Type.Unsafe<Static<typeof PathView>>({ $ref: 'Path#' });
+
+const NumberOrDigits = (description: string) => Type.Union([Type.Number(), Type.String()], { description });
+const OptionalText = (description: string) => Type.Optional(Nullable(Type.String(), { description }));
+/**
+ * A text field the domain reads only in one mode and ignores otherwise (a manual IP in automatic mode,
+ * the IQN when every initiator may connect): any JSON is let through, the domain judges it when it reads
+ * it. Its type for clients is a string.
+ */
+const TextReadWhen = (description: string, when: string) =>
+  Type.Optional(Type.Unsafe<string>({ description: `${description}: a string, read only ${when} (ignored otherwise)` }));
+
+const Acl = Type.Object(
+  {
+    mode: Type.String({ description: "'all' (every initiator) or 'iqn' (only `iqn`)" }),
+    iqn: TextReadWhen('iqn.YYYY-MM.domain[:name] or eui.<16 hex>', "with mode 'iqn'"),
+  },
+  { description: 'who may connect; absent or null: all initiators' },
+);
+const chapFields = {
+  mode: Type.String({ description: "'none' or 'chap'" }),
+  user: TextReadWhen('1-64 of A-Z a-z 0-9 . _ : @ -', "with mode 'chap'"),
+  password: TextReadWhen('12-16 printable characters, no spaces or quotes', "with mode 'chap'"),
+};
+const Auth = Type.Object(chapFields, { description: 'CHAP; absent or null: none' });
+
+const addDiskFields = {
+  name: Type.String({ description: '1-64 letters, digits, spaces, . _ -, starting with a letter or digit' }),
+  sizeGb: NumberOrDigits('whole GB, 1 to 1048576 (a digit string is read as a number)'),
+  activePaths: NumberOrDigits('1-8'),
+  subnet: NumberOrDigits('1, 2 or 3 (both subnets, paths alternate)'),
+  ipMode: OptionalText("'auto' (default) or 'manual'; 3 or more paths are always auto"),
+  path1: TextReadWhen('the IP of path 1', "with ipMode 'manual' and 1-2 paths"),
+  path2: TextReadWhen('the IP of path 2', "with ipMode 'manual' and 2 paths"),
+  acl: Type.Optional(Nullable(Acl)),
+  auth: Type.Optional(Nullable(Auth)),
+  placement: OptionalText(`'shared' (default) or 'spread'. ${PLACEMENT_TEXT}`),
+};
+
+export const AddDiskRequest = Type.Object(addDiskFields, { additionalProperties: false, title: 'AddDiskRequest' });
+
+export const EditDiskRequest = Type.Object(
+  {
+    name: Type.Optional(addDiskFields.name),
+    sizeGb: Type.Optional(NumberOrDigits('whole GB: only larger than now (disks never shrink)')),
+    acl: addDiskFields.acl,
+    auth: Type.Optional(
+      Nullable(
+        Type.Object(chapFields, {
+          description: "{mode:'none'} removes CHAP; {mode:'chap', user} without password keeps the password (same user)",
+        }),
+      ),
+    ),
+    placement: addDiskFields.placement,
+  },
+  { additionalProperties: false, description: 'Fields left out are kept.' },
+);
+
+const { sizeGb: _size, ...attachAddFields } = addDiskFields;
+export const AttachRequest = Type.Composite(
+  [
+    Type.Object({
+      image: Type.String({ description: 'an image of the pool that is not a disk (GET /api/v1/images)' }),
+      keepPaths: Type.Optional(Type.Boolean({ description: "true: keep a detached disk's id, name, ACL, CHAP and IPs (when still free)" })),
+      sizeGb: Type.Optional(Type.Unknown({ description: 'ignored: the image keeps its size' })),
+    }),
+    Type.Partial(Type.Object(attachAddFields)),
+  ],
+  { additionalProperties: false, description: 'Without keepPaths the add-disk fields apply (the image keeps its size).' },
+);
+
+export const FreeImage = Type.Object({
+  image: Type.String(),
+  sizeBytes: Type.Integer(),
+  name: Nullable(Type.String(), { description: 'the disk name in its Portway metadata; null when it has none' }),
+  detached: Type.Boolean(),
+});
+
+export const ClusterUsage = Type.Object({ usedBytes: Type.Integer(), totalBytes: Type.Integer() });
+
+export const SubnetView = Type.Object({
+  cidr: Type.String(),
+  network: Type.String(),
+  prefix: Type.Integer(),
+  mask: Type.String(),
+  autoIpFrom: Type.String(),
+  autoIpTo: Type.String(),
+  eth: Type.String(),
+});
+
+export const ClusterConfigView = Type.Object({ iqnBase: Type.String(), pool: Type.String(), subnet1: SubnetView, subnet2: SubnetView });
+
+// ---- paths and nodes -----------------------------------------------------------------------------
+
+export const NodeView = Type.Object({
+  name: Type.String(),
+  up: Type.Boolean({ description: "the node's agent holds its lease" }),
+  drained: Type.Boolean(),
+  paths: Type.Array(Type.String(), { description: 'the paths it holds, "<disk id>/<n>", sorted' }),
+  pathCount: Type.Integer(),
+});
+
+export const PathMove = Type.Object({ id: Type.String(), index: Type.Integer(), from: Type.String(), to: Type.String() });
+
+export const MovedPath = Type.Object({
+  id: Type.String(),
+  index: Type.Integer(),
+  from: Nullable(Type.String()),
+  to: Type.String(),
+  moved: Type.Boolean({ description: 'false when the path already was on the node' }),
+  ms: Type.Number(),
+});
+
+export const MoveRequest = Type.Object({ node: Type.String({ description: 'the node to take the path' }) }, { additionalProperties: false });
+export const MoveReply = Type.Object({ move: MovedPath, moves: Type.Array(MovedPath, { description: 'every path moved (all of a shared disk)' }) });
+export const RebalanceReply = Type.Object({
+  moves: Type.Array(MovedPath),
+  failed: Type.Array(Type.Composite([PathMove, Type.Object({ code: Type.String(), message: Type.String() })])),
+});
+
+// ---- users, roles, logins, tokens, audit ---------------------------------------------------------
+
+export const Permission = StringEnum(PERMISSIONS);
+
+export const Me = Type.Object({
+  user: Type.Object({ name: Type.String(), role: Type.String(), permissions: Type.Array(Permission) }),
+  via: StringEnum(VIAS),
+  csrfToken: Type.Optional(Type.String({ description: 'send as x-csrf-token on every non-GET request made with the session cookie' })),
+  sessionIdleSeconds: Type.Integer(),
+});
+
+export const UserView = Type.Object({ name: Type.String(), role: Type.String(), createdAt: Type.String(), updatedAt: Type.String() });
+export const RoleView = Type.Object({ name: Type.String(), permissions: Type.Array(Permission), builtin: Type.Boolean() });
+export const TokenView = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  user: Type.String(),
+  createdAt: Type.String(),
+  lastUsedAt: Nullable(Type.String()),
+});
+export const TokenCreated = Type.Composite([
+  Type.Object({ token: Type.String({ description: 'pwt_...: shown this once only' }) }),
+  TokenView,
+  Type.Object({ note: Type.String() }),
+]);
+
+export const AuditEntry = Type.Object({
+  id: Type.String(),
+  time: Type.String(),
+  actor: Type.String(),
+  via: StringEnum(VIAS),
+  action: Type.String(),
+  target: Type.String(),
+  outcome: StringEnum(AUDIT_OUTCOMES),
+  ip: Type.Optional(Type.String()),
+  details: Type.Record(Type.String(), Type.Unknown()),
+});
+export const AuditPage = Type.Object({
+  entries: Type.Array(AuditEntry),
+  next: Nullable(Type.String(), { description: 'the `before` of the next page; null on the last' }),
+});
+
+export const LoginRequest = Type.Object({ username: Type.String(), password: Type.String() }, { additionalProperties: false });
+export const PasswordChange = Type.Object({ currentPassword: Type.String(), newPassword: Type.String() }, { additionalProperties: false });
+export const TokenRequest = Type.Object({ name: Type.String({ description: '1-64 printable ASCII characters' }) }, { additionalProperties: false });
+export const UserCreate = Type.Object(
+  {
+    name: Type.String({ description: '2-32 characters: lower-case letters, digits, . _ -, starting with a letter' }),
+    password: Type.String({ description: 'at least 10 characters' }),
+    role: Type.String(),
+  },
+  { additionalProperties: false },
+);
+export const UserUpdate = Type.Object(
+  { role: Type.Optional(Type.String()), password: Type.Optional(Type.String({ description: "a new password logs the user's sessions out" })) },
+  { additionalProperties: false },
+);
+export const RoleCreate = Type.Object(
+  { name: Type.String(), permissions: Type.Array(Type.String(), { description: `any of ${PERMISSIONS.join(', ')}` }) },
+  { additionalProperties: false },
+);
+
+// ---- parameters ----------------------------------------------------------------------------------
+
+export const DiskIdParams = Type.Object({ id: Type.String({ description: 'the disk id, five digits (00001)' }) });
+export const PathParams = Type.Object({ id: DiskIdParams.properties.id, n: Type.String({ description: 'the path number, 1-8' }) });
+export const NameParams = Type.Object({ name: Type.String() });
+export const TokenIdParams = Type.Object({ id: Type.String({ description: 'the token id (16 hex digits)' }) });
+export const AuditQuery = Type.Object({
+  limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
+  before: Type.Optional(Type.String({ description: 'the `next` of the previous page' })),
+});
+export const TokensQuery = Type.Object({ all: Type.Optional(Type.String({ description: "'true' or '1': everyone's tokens (needs ManageUsers)" })) });
+export const DrainQuery = Type.Object({ wait: Type.Optional(Type.String({ description: "'false': return at once instead of when the node is empty" })) });
+
+/** Schemas replies refer to by $ref (added to the app once; components of the document). */
+export const SHARED_SCHEMAS: readonly TSchema[] = [ErrorBody, DiskView, PathView];
