@@ -636,7 +636,7 @@ export class Agent {
       const mine = (await this.o.images.clients(imageName(id))).filter((a) => a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '') === this.storageIp).sort();
       const text = mine.join(' ');
       if (mine.length === 0 || this.recordedClients.get(id) === text) return;
-      await this.o.store.put(clientsKey(id, this.o.node), JSON.stringify({ addrs: mine, at: new Date().toISOString() } satisfies ClientsRecord));
+      await this.o.store.put(clientsKey(id, this.o.node), recordJson('clients', { addrs: mine, at: new Date().toISOString() } satisfies ClientsRecord));
       this.recordedClients.set(id, text);
     } catch (e) {
       this.o.log.warn({ disk: id, err: errText(e) }, 'cannot record the RBD clients of the disk');

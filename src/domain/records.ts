@@ -37,6 +37,8 @@ export const RECORD_VERSIONS = {
   drained: 1,
   /** `/portway/disks/<id>/served`: the disk was fully served once since its start {since}. */
   served: 1,
+  /** `/portway/clients/<id>/<node>`: the RBD clients a node opened a disk's image with (ClientsRecord; read by parseClients, which ignores v). */
+  clients: 1,
   /** `/portway/pending/<id>`: an add in progress {server, image, at}. */
   pending: 1,
   /** `/portway/auth/users/<name>`: UserRecord (scrypt hash). */
