@@ -21,8 +21,9 @@
  * the nodes): one spread disk among the shared ones, most of the time.
  */
 import { performance } from 'node:perf_hooks';
-import type { SimCluster, SimNode } from '../../harness/cluster.js';
+import { INITIATOR, type SimCluster, type SimNode, waitUntil } from '../../harness/cluster.js';
 import type { DiskView } from '../../../src/services/disk-service.js';
+import { type BackgroundVerifier, type VerifierResult, runVerifier, startVerifier } from '../../helpers/write-verifier.js';
 
 export type OpKind = 'add' | 'stop' | 'start' | 'delete' | 'edit';
 export type RestartKind = 'kill' | 'graceful' | 'reboot';
@@ -41,6 +42,12 @@ export interface SoakParams {
   workers: number;
   seed: number;
   log?: (line: string) => void;
+  /**
+   * Awaited before each restart, with the node about to go down (not part of the restart's time):
+   * soak.test.ts moves the disk its write verifier writes to onto that node, so every restart kind hits
+   * a disk under I/O.
+   */
+  beforeRestart?: (node: SimNode, kind: RestartKind) => Promise<void>;
 }
 
 export interface OpRecord {
@@ -269,6 +276,7 @@ export async function runSoak(c: SimCluster, p: SoakParams): Promise<SoakResult>
       if (!more()) return;
       const node = c.nodes[k % c.nodes.length] as SimNode;
       const kind = kinds[k % kinds.length] as RestartKind;
+      if (p.beforeRestart) await p.beforeRestart(node, kind).catch((e) => log(`# soak: before the restart of ${node.name}: ${(e as Error).message}`));
       const at = performance.now();
       const before = [...model.entries()].filter(([, d]) => d === 'started').map(([id]) => id);
       const rec: RestartRecord = { node: node.name, kind, at: Math.round(at - t0), restartMs: 0 };
@@ -348,4 +356,209 @@ export function modelViolations(r: SoakResult, disks: readonly DiskView[]): stri
   }
   for (const d of disks) if (!r.model.has(d.id) && !r.uncertain.has(d.id)) v.push(`disk ${d.id} (${d.name}) is in the store but no successful add made it`);
   return v;
+}
+
+// ---- the write verifier across the soak (issue 17) ---------------------------------------------
+
+export interface SoakVerifierOptions {
+  /** The dedicated disk: started, shared, and never touched by the soak's random ops. */
+  disk: { id: string; iqn: string };
+  /** Its path URLs (a path keeps its IP wherever it is served). */
+  urls: string[];
+  /** pw-verify's state file (kept across a give-up: the next run goes on from it with --continue). */
+  state: string;
+  blocks: number;
+  queueDepth: number;
+  cmdTimeoutS: number;
+  giveUpS: number;
+  /**
+   * A give-up is a failure only if the disk was meant to be reachable: if, inside the give-up window, the
+   * store said every path `served` (= answering, docs/HA.md) for longer than this. The verifier tries each
+   * path at least once per --cmd-timeout per path, so a disk served that long would have been reached.
+   */
+  servedGraceMs: number;
+  log?: (line: string) => void;
+}
+
+export interface SoakVerifierGiveUp {
+  /** ms from the verifier's start */
+  at: number;
+  /** the longest stretch inside the give-up window in which the store said every path served */
+  servedMs: number;
+  /** served longer than servedGraceMs, yet no path answered: a failure */
+  whileServed: boolean;
+  reason: string;
+}
+
+export interface SoakVerifierReport {
+  /** pw-verify processes: the first, a --continue after each give-up, a --verify-only if the last read-back failed */
+  runs: number;
+  /** acknowledged writes over every run */
+  acked: number;
+  inDoubt: number;
+  reconnects: number;
+  /** from the read-back of the whole history (the last run's, or a --verify-only after it) */
+  lost: number;
+  stale: number;
+  giveUps: SoakVerifierGiveUp[];
+  final: VerifierResult;
+  /** set when the verification ended some other way (then lost/stale say nothing) */
+  error?: string;
+  /** ms the verifier wrote, from the first start to the stop */
+  ms: number;
+}
+
+export interface SoakVerifier {
+  /** resolves once the first run has acknowledged writes */
+  readonly started: Promise<void>;
+  /** SIGTERM the run (it drains and reads the region back), or read back after a give-up; the report */
+  stop(): Promise<SoakVerifierReport>;
+  /** After a failure: SIGKILL the run, no read-back, no waiting */
+  abort(): void;
+}
+
+/**
+ * pw-verify writing to one disk from the cluster's client namespace for as long as the soak runs, through
+ * every path URL (reconnecting like a multipath host). Should it give up (no path for --give-up seconds),
+ * the give-up is recorded, and judged against what the store said meanwhile (servedGraceMs); once the
+ * disk is served and answering again a new run goes on from the state file (--continue), so the final
+ * read-back still checks every acknowledged write of the whole soak.
+ */
+export function startSoakVerifier(c: SimCluster, o: SoakVerifierOptions): SoakVerifier {
+  const log = o.log ?? (() => {});
+  const { id, iqn } = o.disk;
+  const t0 = Date.now();
+  const samples: { t: number; served: boolean }[] = [];
+  let stopping = false;
+  let current: BackgroundVerifier | undefined;
+  const results: VerifierResult[] = [];
+  const giveUps: SoakVerifierGiveUp[] = [];
+  const common = {
+    urls: o.urls,
+    netns: c.client,
+    initiator: INITIATOR,
+    state: o.state,
+    blocks: o.blocks,
+    queueDepth: o.queueDepth,
+    cmdTimeoutS: o.cmdTimeoutS,
+    giveUpS: o.giveUpS,
+    onLog: (l: string) => {
+      if (!/^\s*\d+s acked /.test(l.replace(/^pw-verify:\s*/, ''))) log(`# verifier: ${l}`);
+    },
+  };
+
+  // What the store says about the disk's paths, every 500 ms (a failed read says nothing).
+  const sampler = (async () => {
+    while (!stopping) {
+      const r = await c.disks.paths(id).catch(() => undefined);
+      if (r?.ok) samples.push({ t: Date.now(), served: r.paths.length > 0 && r.paths.every((p) => p.state === 'served') });
+      await sleep(500);
+    }
+  })();
+  const longestServed = (from: number, to: number): number => {
+    let best = 0;
+    let since: number | undefined;
+    for (const s of samples) {
+      if (s.t < from || s.t > to) continue;
+      if (!s.served) since = undefined;
+      else {
+        since ??= s.t;
+        best = Math.max(best, s.t - since);
+      }
+    }
+    return best;
+  };
+  let aborted = false;
+  /** Every path served (store) and answering INQUIRY from the client. */
+  const usable = () =>
+    waitUntil(
+      `disk ${id} served and answering again`,
+      async () => {
+        if (aborted) throw new Error('the soak verifier was aborted');
+        const r = await c.disks.paths(id).catch(() => undefined);
+        if (!r?.ok || r.paths.length === 0 || !r.paths.every((p) => p.state === 'served')) return undefined;
+        for (const p of r.paths) if ((await c.inquiry(p.ip, iqn, 3000).catch(() => '')) !== `PW${id}`) return undefined;
+        return true;
+      },
+      300_000,
+      250,
+    );
+
+  let firstRun: (v: BackgroundVerifier) => void = () => {};
+  const first = new Promise<BackgroundVerifier>((res) => {
+    firstRun = res;
+  });
+  const loop = (async (): Promise<{ final: VerifierResult; error?: string }> => {
+    let cont = false;
+    let connectRetries = 0;
+    for (;;) {
+      if (cont) await usable();
+      if (cont && stopping) {
+        const final = await runVerifier({ ...common, verifyOnly: true });
+        results.push(final);
+        return { final };
+      }
+      const v = startVerifier({ ...common, seconds: 0, continue: cont });
+      current = v;
+      firstRun(v);
+      if (stopping) await v.waitFor(/./, 30_000).then(() => v.stop(), () => undefined);
+      const r = await v.result;
+      current = undefined;
+      results.push(r);
+      if (r.exitCode === 3 && r.stage === 'write') {
+        const at = Date.now();
+        const servedMs = longestServed(at - o.giveUpS * 1000, at);
+        const g = { at: at - t0, servedMs, whileServed: servedMs > o.servedGraceMs, reason: r.error ?? '' };
+        giveUps.push(g);
+        log(`# verifier gave up at ${Math.round(g.at / 1000)} s (${g.reason}); the store said served for ${servedMs} ms of that window; going on with --continue once the disk answers`);
+        cont = true;
+        continue;
+      }
+      if (r.exitCode === 2 && r.stage === 'connect' && cont && !stopping && ++connectRetries <= 5) continue; // gone again between the check and the login
+      if (r.exitCode === 3 && r.stage === 'verify') {
+        // the read-back lost the disk (after a stop): read it back again once it answers
+        await usable();
+        const final = await runVerifier({ ...common, verifyOnly: true });
+        results.push(final);
+        return { final };
+      }
+      if (!stopping) return { final: r, error: `the verifier ended by itself: exit ${r.exitCode}, stage ${r.stage}: ${r.error}` };
+      return { final: r };
+    }
+  })();
+  loop.catch(() => {});
+
+  return {
+    started: first.then((v) => v.waitFor(/acked [1-9]/, 120_000)).then(() => undefined),
+    async stop() {
+      stopping = true;
+      const v = current;
+      if (v) await v.stop().catch(() => undefined);
+      const { final, error } = await loop;
+      await sampler;
+      const writes = results.filter((r) => r.mode === 'write');
+      const sum = (f: (r: VerifierResult) => number) => writes.reduce((n, r) => n + f(r), 0);
+      return {
+        runs: results.length,
+        acked: sum((r) => r.acked_writes),
+        inDoubt: sum((r) => r.in_doubt_writes),
+        reconnects: sum((r) => r.reconnects),
+        lost: final.lost,
+        stale: final.stale,
+        giveUps,
+        final,
+        ...(error ? { error } : {}),
+        ms: Date.now() - t0,
+      };
+    },
+    abort() {
+      stopping = true;
+      aborted = true;
+      const pid = current?.pid;
+      if (pid)
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {}
+    },
+  };
 }
