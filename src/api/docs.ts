@@ -5,7 +5,7 @@
  *
  * What is not in a route's schema is added here from the route's own declarations, so it is written
  * once: its permission (config.permission: `x-permission` and a line of the description), that it is
- * public (config.public: no security), the 401/403 every non-public route may answer, and the 503
+ * public (config.public: no security), the 401 (and 403) a non-public route may answer, and the 503
  * `server_closing` any request may get while the server stops.
  */
 import fastifySwagger from '@fastify/swagger';
@@ -41,7 +41,7 @@ interface RouteSchema {
 }
 
 /** The route's schema as the document shows it: permission, security and the common error replies added. */
-export function documented(schema: RouteSchema, config: { permission?: PermissionRequirement; public?: boolean } | undefined): RouteSchema {
+export function documented(schema: RouteSchema, config: { permission?: PermissionRequirement; public?: boolean } | undefined, method: string): RouteSchema {
   const response: Record<string, unknown> = { ...(schema.response ?? {}) };
   const lines = schema.description ? [schema.description] : [];
   const out: RouteSchema = { ...schema };
@@ -55,7 +55,8 @@ export function documented(schema: RouteSchema, config: { permission?: Permissio
       lines.push(`Needs the ${typeof need === 'string' ? need : need.join(' or ')} permission.`);
     }
     response['401'] ??= errors(401)[401];
-    response['403'] ??= errors(403)[403];
+    // 403: a permission beyond ViewOnly (which every user holds), or a change (the CSRF check).
+    if (need !== 'ViewOnly' || !['GET', 'HEAD'].includes(method)) response['403'] ??= errors(403)[403];
   }
   response['503'] = { ...((response['503'] as object | undefined) ?? errors(503)[503]), headers: RETRY_AFTER };
   if (lines.length > 0) out.description = lines.join('\n\n');
@@ -85,7 +86,10 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
     },
     // Shared schemas keep their $id as their name in components.schemas.
     refResolver: { buildLocalReference: (json, _baseUri, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
-    transform: ({ schema, url, route }) => ({ schema: documented((schema ?? {}) as RouteSchema, (route as RouteOptions).config as never) as never, url }),
+    transform: ({ schema, url, route }) => {
+      const r = route as RouteOptions;
+      return { schema: documented((schema ?? {}) as RouteSchema, r.config as never, String(r.method)) as never, url };
+    },
   });
 }
 

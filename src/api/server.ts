@@ -13,6 +13,7 @@ import { type AuthPluginOptions, authPlugin } from './auth-plugin.js';
 import { fail, failureBody, httpStatusOf } from '../domain/outcomes.js';
 import { docsRoutePublic, registerDocs, registerDocsUi } from './docs.js';
 import { sendFail, sendFailure } from './reply.js';
+import { described, operations } from './route.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
 import { configRoutes } from './routes/config.js';
@@ -116,11 +117,9 @@ export async function buildApi(o: ApiOptions) {
     return reply.sendFile('index.html');
   });
 
-  app.get(
-    '/api/v1/health',
-    { config: { public: true }, schema: { tags: ['config'], summary: 'Is the server up', response: { 200: { ...Health, description: 'Up' } } } },
-    async () => ({ ok: true as const }),
-  );
+  app.get('/api/v1/health', operations(['config'])('public', 'Is the server up', { reply: [200, described(Health, 'Up')] }), async () => ({
+    ok: true as const,
+  }));
   authRoutes(app, o.auth.service);
   userRoutes(app, o.auth.service);
   auditRoutes(app, o.auth.service);

@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { NAME_RE } from '../../domain/auth.js';
 import type { AuthService, Principal } from '../../services/auth-service.js';
 import { SESSION_COOKIE, audit, can, refuseWithoutCsrf } from '../auth-plugin.js';
-import { errors } from '../docs.js';
 import { sendFail, sendFailure } from '../reply.js';
+import { answer, described, noContent, operations } from '../route.js';
 import { LoginRequest, Me, PasswordChange, TokenCreated, TokenIdParams, TokenRequest, TokenView, TokensQuery } from '../schemas.js';
 import type { Me as MeView, LoginRequest as Login, TokenCreated as Created } from '../wire.js';
 
@@ -18,169 +18,115 @@ function me(p: Principal, idleMs: number): MeView {
   };
 }
 
-const tags = ['logins and tokens'];
-const MeReply = (description: string) => ({ ...Me, description });
-const NoContent = (description: string) => ({ type: 'null', description });
+const op = operations(['logins and tokens']);
 
 export function authRoutes(app: FastifyInstance, auth: AuthService): void {
-  app.post<{ Body: Login }>(
-    '/api/v1/auth/login',
-    {
-      config: { public: true },
-      schema: {
-        tags,
-        summary: 'Log in: sets the session cookie, returns the CSRF token',
-        body: LoginRequest,
-        response: { 200: MeReply('The caller'), ...errors(400, 401, 503) },
-      },
-    },
-    async (req, reply) => {
-      const body = req.body;
-      const r = await auth.login(body.username, body.password);
-      const who = NAME_RE.test(body.username) ? body.username : '(not a valid username)';
-      if (!r.ok) {
-        if (r.code === 'invalid_credentials') await audit(req, 'auth.login', `user:${who}`, 'failed', { reason: 'wrong username or password' });
-        return sendFailure(reply, r);
-      }
-      // A new login replaces the session this browser had (no fixation, no leftovers).
-      const old = req.cookies[SESSION_COOKIE];
-      if (old) {
-        const prev = await auth.authenticateSession(old).catch(() => undefined);
-        if (prev && prev !== 'expired' && prev.sessionKey) await auth.logout(prev.sessionKey).catch(() => {});
-      }
-      reply.setCookie(SESSION_COOKIE, r.sessionId, app.portwayAuth.cookieOptions(req));
-      req.principal = r.principal;
-      await audit(req, 'auth.login', `user:${r.principal.user}`, 'ok');
-      return me(r.principal, auth.sessionIdleMs);
-    },
-  );
+  const login = op('public', 'Log in: sets the session cookie, returns the CSRF token', {
+    body: LoginRequest,
+    reply: [200, described(Me, 'The caller')],
+    errors: [400, 401, 503],
+  });
+  app.post<{ Body: Login }>('/api/v1/auth/login', login, async (req, reply) => {
+    const body = req.body;
+    const r = await auth.login(body.username, body.password);
+    const who = NAME_RE.test(body.username) ? body.username : '(not a valid username)';
+    if (!r.ok) {
+      if (r.code === 'invalid_credentials') await audit(req, 'auth.login', `user:${who}`, 'failed', { reason: 'wrong username or password' });
+      return sendFailure(reply, r);
+    }
+    // A new login replaces the session this browser had (no fixation, no leftovers).
+    const old = req.cookies[SESSION_COOKIE];
+    if (old) {
+      const prev = await auth.authenticateSession(old).catch(() => undefined);
+      if (prev && prev !== 'expired' && prev.sessionKey) await auth.logout(prev.sessionKey).catch(() => {});
+    }
+    reply.setCookie(SESSION_COOKIE, r.sessionId, app.portwayAuth.cookieOptions(req));
+    req.principal = r.principal;
+    await audit(req, 'auth.login', `user:${r.principal.user}`, 'ok');
+    return me(r.principal, auth.sessionIdleMs);
+  });
 
   // Public so a stale cookie can always be cleared; a live session must still prove its CSRF token.
-  app.post(
-    '/api/v1/auth/logout',
-    {
-      config: { public: true },
-      schema: {
-        tags,
-        summary: 'Log out (deletes the session)',
-        description: 'A live session must send its CSRF token (x-csrf-token); a stale cookie is cleared.',
-        response: { 204: NoContent('Logged out'), ...errors(403, 503) },
-      },
-    },
-    async (req, reply) => {
-      const sid = req.cookies[SESSION_COOKIE];
-      if (sid) {
-        let p: Principal | 'expired' | undefined;
-        try {
-          p = await auth.authenticateSession(sid);
-        } catch {
-          return sendFail(reply, 'coordination_error', 'Logins cannot be checked right now (coordination store unavailable); try again.');
-        }
-        if (p && p !== 'expired') {
-          const refused = refuseWithoutCsrf(req, reply, p);
-          if (refused) return refused;
-          req.principal = p;
-          if (p.sessionKey) await auth.logout(p.sessionKey);
-          await audit(req, 'auth.logout', `user:${p.user}`, 'ok');
-        }
+  const logout = op('public', 'Log out (deletes the session)', {
+    description: 'A live session must send its CSRF token (x-csrf-token); a stale cookie is cleared.',
+    reply: [204, noContent('Logged out')],
+    errors: [403, 503],
+  });
+  app.post('/api/v1/auth/logout', logout, async (req, reply) => {
+    const sid = req.cookies[SESSION_COOKIE];
+    if (sid) {
+      let p: Principal | 'expired' | undefined;
+      try {
+        p = await auth.authenticateSession(sid);
+      } catch {
+        return sendFail(reply, 'coordination_error', 'Logins cannot be checked right now (coordination store unavailable); try again.');
       }
-      reply.clearCookie(SESSION_COOKIE, app.portwayAuth.cookieOptions(req));
-      req.auditDone = true;
-      return reply.code(204).send();
-    },
-  );
+      if (p && p !== 'expired') {
+        const refused = refuseWithoutCsrf(req, reply, p);
+        if (refused) return refused;
+        req.principal = p;
+        if (p.sessionKey) await auth.logout(p.sessionKey);
+        await audit(req, 'auth.logout', `user:${p.user}`, 'ok');
+      }
+    }
+    reply.clearCookie(SESSION_COOKIE, app.portwayAuth.cookieOptions(req));
+    req.auditDone = true;
+    return reply.code(204).send();
+  });
 
   app.get(
     '/api/v1/auth/me',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: { tags, summary: 'The logged-in user, role, permissions and CSRF token', response: { 200: MeReply('The caller') } },
-    },
+    op('ViewOnly', 'The logged-in user, role, permissions and CSRF token', { reply: [200, described(Me, 'The caller')] }),
     async (req) => me(req.principal as Principal, auth.sessionIdleMs),
   );
 
-  app.post<{ Body: { currentPassword: string; newPassword: string } }>(
-    '/api/v1/auth/password',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags,
-        summary: 'Change your own password (your other sessions are logged out)',
-        body: PasswordChange,
-        response: { 204: NoContent('Changed'), ...errors(400, 404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const p = req.principal as Principal;
-      const r = await auth.changeOwnPassword(p.user, req.body.currentPassword, req.body.newPassword, p.sessionKey);
-      await audit(req, 'user.password', `user:${p.user}`, r.ok ? 'ok' : 'failed', r.ok ? {} : { code: r.code });
-      return r.ok ? reply.code(204).send() : sendFailure(reply, r);
-    },
-  );
+  const password = op('ViewOnly', 'Change your own password (your other sessions are logged out)', {
+    body: PasswordChange,
+    reply: [204, noContent('Changed')],
+    errors: [400, 404, 409, 503],
+  });
+  app.post<{ Body: { currentPassword: string; newPassword: string } }>('/api/v1/auth/password', password, async (req, reply) => {
+    const p = req.principal as Principal;
+    const r = await auth.changeOwnPassword(p.user, req.body.currentPassword, req.body.newPassword, p.sessionKey);
+    await audit(req, 'user.password', `user:${p.user}`, r.ok ? 'ok' : 'failed', r.ok ? {} : { code: r.code });
+    return answer(reply, r, () => undefined, 204);
+  });
 
-  app.post<{ Body: { name: string } }>(
-    '/api/v1/auth/tokens',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags,
-        summary: 'Create an API token; the token is returned this once only',
-        body: TokenRequest,
-        response: { 201: { ...TokenCreated, description: 'The token' }, ...errors(400, 404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const p = req.principal as Principal;
-      const r = await auth.createToken(p.user, req.body);
-      await audit(
-        req,
-        'token.create',
-        r.ok ? `token:${r.info.id}` : `user:${p.user}`,
-        r.ok ? 'ok' : 'failed',
-        r.ok ? { name: r.info.name, owner: p.user } : { code: r.code },
-      );
-      if (!r.ok) return sendFailure(reply, r);
-      const created: Created = { token: r.token, ...r.info, note: 'This is the only time the token is shown; store it now.' };
-      return reply.code(201).send(created);
-    },
-  );
+  const newToken = op('ViewOnly', 'Create an API token; the token is returned this once only', {
+    body: TokenRequest,
+    reply: [201, described(TokenCreated, 'The token')],
+    errors: [400, 404, 409, 503],
+  });
+  app.post<{ Body: { name: string } }>('/api/v1/auth/tokens', newToken, async (req, reply) => {
+    const p = req.principal as Principal;
+    const r = await auth.createToken(p.user, req.body);
+    const details = r.ok ? { name: r.info.name, owner: p.user } : { code: r.code };
+    await audit(req, 'token.create', r.ok ? `token:${r.info.id}` : `user:${p.user}`, r.ok ? 'ok' : 'failed', details);
+    const note = 'This is the only time the token is shown; store it now.';
+    return answer(reply, r, (ok): Created => ({ token: ok.token, ...ok.info, note }), 201);
+  });
 
-  app.get<{ Querystring: { all?: string } }>(
-    '/api/v1/auth/tokens',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags,
-        summary: "Your API tokens (?all=true: everyone's, needs ManageUsers); never the secret",
-        querystring: TokensQuery,
-        response: { 200: Type.Object({ tokens: Type.Array(TokenView) }, { description: 'Tokens' }), ...errors(503) },
-      },
-    },
-    async (req, reply) => {
-      const all = req.query.all === 'true' || req.query.all === '1';
-      if (all && !can(req, 'ManageUsers'))
-        return sendFail(reply, 'forbidden', "You need the ManageUsers permission to list every user's tokens.", undefined, { permission: 'ManageUsers' });
-      const r = await auth.listTokens(all ? undefined : (req.principal as Principal).user);
-      return r.ok ? { tokens: r.tokens } : sendFailure(reply, r);
-    },
-  );
+  const tokens = op('ViewOnly', "Your API tokens (?all=true: everyone's, needs ManageUsers); never the secret", {
+    querystring: TokensQuery,
+    reply: [200, Type.Object({ tokens: Type.Array(TokenView) }, { description: 'Tokens' })],
+    errors: [503],
+  });
+  app.get<{ Querystring: { all?: string } }>('/api/v1/auth/tokens', tokens, async (req, reply) => {
+    const all = req.query.all === 'true' || req.query.all === '1';
+    if (all && !can(req, 'ManageUsers'))
+      return sendFail(reply, 'forbidden', "You need the ManageUsers permission to list every user's tokens.", undefined, { permission: 'ManageUsers' });
+    return answer(reply, await auth.listTokens(all ? undefined : (req.principal as Principal).user), (r) => ({ tokens: r.tokens }));
+  });
 
-  app.delete<{ Params: { id: string } }>(
-    '/api/v1/auth/tokens/:id',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags,
-        summary: "Revoke a token (your own; anyone's with ManageUsers)",
-        params: TokenIdParams,
-        response: { 204: NoContent('Revoked'), ...errors(404, 503) },
-      },
-    },
-    async (req, reply) => {
-      const owner = can(req, 'ManageUsers') ? undefined : (req.principal as Principal).user;
-      const r = await auth.revokeToken(req.params.id, owner);
-      await audit(req, 'token.revoke', `token:${req.params.id}`, r.ok ? 'ok' : 'failed', r.ok ? { name: r.token.name, owner: r.token.user } : { code: r.code });
-      return r.ok ? reply.code(204).send() : sendFailure(reply, r);
-    },
-  );
+  const revoke = op('ViewOnly', "Revoke a token (your own; anyone's with ManageUsers)", {
+    params: TokenIdParams,
+    reply: [204, noContent('Revoked')],
+    errors: [404, 503],
+  });
+  app.delete<{ Params: { id: string } }>('/api/v1/auth/tokens/:id', revoke, async (req, reply) => {
+    const owner = can(req, 'ManageUsers') ? undefined : (req.principal as Principal).user;
+    const r = await auth.revokeToken(req.params.id, owner);
+    await audit(req, 'token.revoke', `token:${req.params.id}`, r.ok ? 'ok' : 'failed', r.ok ? { name: r.token.name, owner: r.token.user } : { code: r.code });
+    return answer(reply, r, () => undefined, 204);
+  });
 }

@@ -1,9 +1,9 @@
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { DiskService, DiskView } from '../../services/disk-service.js';
-import { errors } from '../docs.js';
 import { sendFailure } from '../reply.js';
+import { answer, described, operations } from '../route.js';
 import { AddDiskRequest, AttachRequest, ClusterUsage, DiskIdParams, DiskRef, EditDiskRequest, FreeImage, PathRef } from '../schemas.js';
-import { Type } from '@sinclair/typebox';
 
 /**
  * The JSON of a disk list, serialized once per list: the service returns the same array until a disk
@@ -19,20 +19,14 @@ function listJson(list: readonly DiskView[]): string {
   return body;
 }
 
-const tags = ['disks'];
+const op = operations(['disks']);
 const DiskReply = (description: string) => Type.Object({ disk: DiskRef }, { description });
+type ById = { Params: { id: string } };
 
 export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
   app.get(
     '/api/v1/disks',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags,
-        summary: 'Every disk',
-        response: { 200: Type.Object({ disks: Type.Array(DiskRef) }, { description: 'Disks, by id' }), ...errors(503) },
-      },
-    },
+    op('ViewOnly', 'Every disk', { reply: [200, Type.Object({ disks: Type.Array(DiskRef) }, { description: 'Disks, by id' })], errors: [503] }),
     async (_req, reply) => {
       const r = await disks.list();
       // Sent as the cached string: the reply schema documents it (a string is not serialized again).
@@ -40,190 +34,74 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     },
   );
 
-  app.post<{ Body: unknown }>(
-    '/api/v1/disks',
-    {
-      config: { permission: 'AddDisk' },
-      schema: {
-        tags,
-        summary: 'Add a disk (returns at once; the paths are served shortly after)',
-        description: 'docs/PRODUCT.md lists every outcome with its code. The disk is `starting` until every path is served.',
-        body: AddDiskRequest,
-        response: { 201: DiskReply('Added'), ...errors(400, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await disks.add(req.body as Parameters<DiskService['add']>[0]);
-      if (!r.ok) return sendFailure(reply, r);
-      return reply.code(201).send({ disk: r.disk });
-    },
+  const addDoc = 'docs/PRODUCT.md lists every outcome with its code. The disk is `starting` until every path is served.';
+  const add = op('AddDisk', 'Add a disk (returns at once; the paths are served shortly after)', {
+    description: addDoc,
+    body: AddDiskRequest,
+    reply: [201, DiskReply('Added')],
+    errors: [400, 409, 503],
+  });
+  app.post('/api/v1/disks', add, async (req, reply) =>
+    answer(reply, await disks.add(req.body as Parameters<DiskService['add']>[0]), (r) => ({ disk: r.disk }), 201),
   );
 
-  app.patch<{ Params: { id: string } }>(
-    '/api/v1/disks/:id',
-    {
-      config: { permission: 'EditDisk' },
-      schema: {
-        tags,
-        summary: 'Edit: rename, grow (never shrink), ACL, CHAP, placement',
-        description: 'A placement change moves the paths to match (a started disk stays served). auth {mode:"chap", user} without password keeps the password.',
-        params: DiskIdParams,
-        body: EditDiskRequest,
-        response: { 200: DiskReply('The disk, edited'), ...errors(400, 404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await disks.edit(req.params.id, req.body as Parameters<DiskService['edit']>[1]);
-      return r.ok ? { disk: r.disk } : sendFailure(reply, r);
-    },
+  const edit = op('EditDisk', 'Edit: rename, grow (never shrink), ACL, CHAP, placement', {
+    description: 'A placement change moves the paths to match (a started disk stays served). auth {mode:"chap", user} without password keeps the password.',
+    params: DiskIdParams,
+    body: EditDiskRequest,
+    reply: [200, DiskReply('The disk, edited')],
+    errors: [400, 404, 409, 503],
+  });
+  app.patch<ById>('/api/v1/disks/:id', edit, async (req, reply) =>
+    answer(reply, await disks.edit(req.params.id, req.body as Parameters<DiskService['edit']>[1]), (r) => ({ disk: r.disk })),
   );
 
-  app.post<{ Params: { id: string } }>(
-    '/api/v1/disks/:id/stop',
-    {
-      config: { permission: 'StartStopDisk' },
-      schema: {
-        tags,
-        summary: 'Stop: paths released, targets removed (status stopping, then stopped). Idempotent.',
-        params: DiskIdParams,
-        response: { 200: DiskReply('The disk'), ...errors(404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await disks.stop(req.params.id);
-      return r.ok ? { disk: r.disk } : sendFailure(reply, r);
-    },
+  const byId = (access: 'StartStopDisk' | 'DeleteDisk' | 'ViewOnly', summary: string, replySchema: object) =>
+    op(access, summary, { params: DiskIdParams, reply: [200, replySchema], errors: access === 'ViewOnly' ? [404, 503] : [404, 409, 503] });
+  const stopDoc = 'Stop: paths released, targets removed (status stopping, then stopped). Idempotent.';
+  app.post<ById>('/api/v1/disks/:id/stop', byId('StartStopDisk', stopDoc, DiskReply('The disk')), async (req, reply) =>
+    answer(reply, await disks.stop(req.params.id), (r) => ({ disk: r.disk })),
   );
-
-  app.post<{ Params: { id: string } }>(
-    '/api/v1/disks/:id/start',
-    {
-      config: { permission: 'StartStopDisk' },
-      schema: {
-        tags,
-        summary: 'Start: paths served again. Idempotent.',
-        params: DiskIdParams,
-        response: { 200: DiskReply('The disk'), ...errors(404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await disks.start(req.params.id);
-      return r.ok ? { disk: r.disk } : sendFailure(reply, r);
-    },
+  app.post<ById>('/api/v1/disks/:id/start', byId('StartStopDisk', 'Start: paths served again. Idempotent.', DiskReply('The disk')), async (req, reply) =>
+    answer(reply, await disks.start(req.params.id), (r) => ({ disk: r.disk })),
   );
-
-  app.post<{ Params: { id: string } }>(
+  const detachDoc = 'Detach a stopped disk: the image is kept (marked detached), the disk leaves the SAN.';
+  app.post<ById>(
     '/api/v1/disks/:id/detach',
-    {
-      config: { permission: 'DeleteDisk' },
-      schema: {
-        tags,
-        summary: 'Detach a stopped disk: the image is kept (marked detached), the disk leaves the SAN.',
-        params: DiskIdParams,
-        response: { 200: Type.Object({ image: Type.String() }, { description: 'The image kept' }), ...errors(404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await disks.detach(req.params.id);
-      return r.ok ? { image: r.image } : sendFailure(reply, r);
-    },
+    byId('DeleteDisk', detachDoc, Type.Object({ image: Type.String() }, { description: 'The image kept' })),
+    async (req, reply) => answer(reply, await disks.detach(req.params.id), (r) => ({ image: r.image })),
+  );
+  const deleteDoc = 'Delete a stopped disk: its image and every key are removed';
+  app.delete<ById>('/api/v1/disks/:id', byId('DeleteDisk', deleteDoc, Type.Object({ id: Type.String() }, { description: 'Deleted' })), async (req, reply) =>
+    answer(reply, await disks.delete(req.params.id), (r) => ({ id: r.id })),
+  );
+  app.get<ById>('/api/v1/disks/:id', byId('ViewOnly', 'One disk', DiskReply('The disk')), async (req, reply) =>
+    answer(reply, await disks.get(req.params.id), (r) => ({ disk: r.disk })),
+  );
+  const pathsReply = Type.Object({ paths: Type.Array(PathRef) }, { description: 'Paths, by number' });
+  app.get<ById>('/api/v1/disks/:id/paths', byId('ViewOnly', "A disk's paths: IP and serving node", pathsReply), async (req, reply) =>
+    answer(reply, await disks.paths(req.params.id), (r) => ({ paths: r.paths })),
   );
 
-  app.delete<{ Params: { id: string } }>(
-    '/api/v1/disks/:id',
-    {
-      config: { permission: 'DeleteDisk' },
-      schema: {
-        tags,
-        summary: 'Delete a stopped disk: its image and every key are removed',
-        params: DiskIdParams,
-        response: { 200: Type.Object({ id: Type.String() }, { description: 'Deleted' }), ...errors(404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await disks.delete(req.params.id);
-      return r.ok ? { id: r.id } : sendFailure(reply, r);
-    },
+  const usage = op('ViewOnly', 'Bytes used and total of the storage backend', { reply: [200, described(ClusterUsage, 'Usage')], errors: [503] });
+  app.get('/api/v1/cluster/usage', { ...usage, schema: { ...usage.schema, tags: ['config'] } }, async (_req, reply) =>
+    answer(reply, await disks.capacity(), (r) => ({ usedBytes: r.usedBytes, totalBytes: r.totalBytes })),
   );
 
-  app.get(
-    '/api/v1/cluster/usage',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags: ['config'],
-        summary: 'Bytes used and total of the storage backend',
-        response: { 200: { ...ClusterUsage, description: 'Usage' }, ...errors(503) },
-      },
-    },
-    async (_req, reply) => {
-      const r = await disks.capacity();
-      return r.ok ? { usedBytes: r.usedBytes, totalBytes: r.totalBytes } : sendFailure(reply, r);
-    },
-  );
-
+  const imagesReply = Type.Object({ images: Type.Array(FreeImage) }, { description: 'Images' });
   app.get(
     '/api/v1/images',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags,
-        summary: 'Images that are not disks (detached or made outside Portway)',
-        response: { 200: Type.Object({ images: Type.Array(FreeImage) }, { description: 'Images' }), ...errors(503) },
-      },
-    },
-    async (_req, reply) => {
-      const r = await disks.freeImages();
-      return r.ok ? { images: r.images } : sendFailure(reply, r);
-    },
+    op('ViewOnly', 'Images that are not disks (detached or made outside Portway)', { reply: [200, imagesReply], errors: [503] }),
+    async (_req, reply) => answer(reply, await disks.freeImages(), (r) => ({ images: r.images })),
   );
-
-  app.post<{ Body: unknown }>(
-    '/api/v1/images/attach',
-    {
-      config: { permission: 'AddDisk' },
-      schema: {
-        tags,
-        summary: 'Attach an image as a disk',
-        description: "{image, keepPaths: true} keeps a detached disk's id, name and IPs; otherwise the add-disk fields apply.",
-        body: AttachRequest,
-        response: { 201: DiskReply('Attached'), ...errors(400, 404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await disks.attach(req.body as Parameters<DiskService['attach']>[0]);
-      if (!r.ok) return sendFailure(reply, r);
-      return reply.code(201).send({ disk: r.disk });
-    },
-  );
-
-  app.get<{ Params: { id: string } }>(
-    '/api/v1/disks/:id',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: { tags, summary: 'One disk', params: DiskIdParams, response: { 200: DiskReply('The disk'), ...errors(404, 503) } },
-    },
-    async (req, reply) => {
-      const r = await disks.get(req.params.id);
-      return r.ok ? { disk: r.disk } : sendFailure(reply, r);
-    },
-  );
-
-  app.get<{ Params: { id: string } }>(
-    '/api/v1/disks/:id/paths',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags,
-        summary: "A disk's paths: IP and serving node",
-        params: DiskIdParams,
-        response: { 200: Type.Object({ paths: Type.Array(PathRef) }, { description: 'Paths, by number' }), ...errors(404, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await disks.paths(req.params.id);
-      return r.ok ? { paths: r.paths } : sendFailure(reply, r);
-    },
+  const attach = op('AddDisk', 'Attach an image as a disk', {
+    description: "{image, keepPaths: true} keeps a detached disk's id, name and IPs; otherwise the add-disk fields apply.",
+    body: AttachRequest,
+    reply: [201, DiskReply('Attached')],
+    errors: [400, 404, 409, 503],
+  });
+  app.post('/api/v1/images/attach', attach, async (req, reply) =>
+    answer(reply, await disks.attach(req.body as Parameters<DiskService['attach']>[0]), (r) => ({ disk: r.disk }), 201),
   );
 
   // Event streams never end by themselves: a stopping server ends them so close() can finish.
@@ -232,39 +110,31 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     for (const end of streams) end();
   });
 
-  app.get(
-    '/api/v1/events',
-    {
-      config: { permission: 'ViewOnly' },
-      schema: {
-        tags,
-        summary: 'Server-sent events: `disks` with the whole list on every change',
-        description: 'event: disks, data: {"disks": [Disk...]} at once and on every change; event: error, data: {code, message} when the list cannot be read.',
-        response: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } } },
-      },
-    },
-    async (req, reply) => {
-      reply.hijack();
-      const res = reply.raw;
-      const end = () => res.end();
-      streams.add(end);
-      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
-      let closed = false;
-      const send = async () => {
-        const r = await disks.list();
-        if (closed) return;
-        if (r.ok) res.write(`event: disks\ndata: ${listJson(r.disks)}\n\n`);
-        else res.write(`event: error\ndata: ${JSON.stringify({ code: r.code, message: r.message })}\n\n`);
-      };
-      const unwatch = await disks.watch(() => void send());
-      const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-      req.raw.on('close', () => {
-        closed = true;
-        streams.delete(end);
-        clearInterval(ping);
-        void unwatch();
-      });
-      await send();
-    },
-  );
+  const events = op('ViewOnly', 'Server-sent events: `disks` with the whole list on every change', {
+    description: 'event: disks, data: {"disks": [Disk...]} at once and on every change; event: error, data: {code, message} when the list cannot be read.',
+    reply: [200, { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }],
+  });
+  app.get('/api/v1/events', events, async (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    const end = () => res.end();
+    streams.add(end);
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+    let closed = false;
+    const send = async () => {
+      const r = await disks.list();
+      if (closed) return;
+      if (r.ok) res.write(`event: disks\ndata: ${listJson(r.disks)}\n\n`);
+      else res.write(`event: error\ndata: ${JSON.stringify({ code: r.code, message: r.message })}\n\n`);
+    };
+    const unwatch = await disks.watch(() => void send());
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    req.raw.on('close', () => {
+      closed = true;
+      streams.delete(end);
+      clearInterval(ping);
+      void unwatch();
+    });
+    await send();
+  });
 }

@@ -3,149 +3,83 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { AuthService, Principal } from '../../services/auth-service.js';
 import { audit } from '../auth-plugin.js';
-import { errors } from '../docs.js';
-import { sendFailure } from '../reply.js';
+import { answer, listReply, noContent, operations } from '../route.js';
 import { NameParams, Permission, RoleCreate, RoleView, UserCreate, UserUpdate, UserView } from '../schemas.js';
 import type { RoleCreate as NewRole, UserCreate as NewUser, UserUpdate as UserChange } from '../wire.js';
 
-const MANAGE = { permission: 'ManageUsers' as const };
-const tags = ['users and audit'];
-const NoContent = (description: string) => ({ type: 'null', description });
+const op = operations(['users and audit']);
 const UserReply = (description: string) => Type.Object({ user: UserView }, { description });
+type ByName = { Params: { name: string } };
 
 export function userRoutes(app: FastifyInstance, auth: AuthService): void {
-  app.get(
-    '/api/v1/users',
-    {
-      config: MANAGE,
-      schema: {
-        tags,
-        summary: 'Every user (never a password hash)',
-        response: { 200: Type.Object({ users: Type.Array(UserView) }, { description: 'Users' }), ...errors(503) },
-      },
-    },
-    async (_req, reply) => {
-      const r = await auth.listUsers();
-      return r.ok ? { users: r.users } : sendFailure(reply, r);
-    },
+  const list = op('ManageUsers', 'Every user (never a password hash)', { reply: [200, listReply('users', UserView, 'Users')], errors: [503] });
+  app.get('/api/v1/users', list, async (_req, reply) => answer(reply, await auth.listUsers(), (r) => ({ users: r.users })));
+
+  const one = op('ManageUsers', 'One user, with the permissions of their role', {
+    params: NameParams,
+    reply: [200, Type.Object({ user: UserView, permissions: Type.Array(Permission) }, { description: 'The user' })],
+    errors: [404, 503],
+  });
+  app.get<ByName>('/api/v1/users/:name', one, async (req, reply) =>
+    answer(reply, await auth.getUser(req.params.name), (r) => ({ user: r.user, permissions: r.permissions })),
   );
 
-  app.get<{ Params: { name: string } }>(
-    '/api/v1/users/:name',
-    {
-      config: MANAGE,
-      schema: {
-        tags,
-        summary: 'One user, with the permissions of their role',
-        params: NameParams,
-        response: { 200: Type.Object({ user: UserView, permissions: Type.Array(Permission) }, { description: 'The user' }), ...errors(404, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await auth.getUser(req.params.name);
-      return r.ok ? { user: r.user, permissions: r.permissions } : sendFailure(reply, r);
-    },
-  );
+  const create = op('ManageUsers', 'Add a user', { body: UserCreate, reply: [201, UserReply('Added')], errors: [400, 409, 503] });
+  app.post<{ Body: NewUser }>('/api/v1/users', create, async (req, reply) => {
+    const r = await auth.createUser(req.body);
+    await audit(req, 'user.create', `user:${req.body.name.slice(0, 40)}`, r.ok ? 'ok' : 'failed', r.ok ? { role: r.user.role } : { code: r.code });
+    return answer(reply, r, (ok) => ({ user: ok.user }), 201);
+  });
 
-  app.post<{ Body: NewUser }>(
-    '/api/v1/users',
-    { config: MANAGE, schema: { tags, summary: 'Add a user', body: UserCreate, response: { 201: UserReply('Added'), ...errors(400, 409, 503) } } },
-    async (req, reply) => {
-      const body = req.body;
-      const r = await auth.createUser(body);
-      await audit(req, 'user.create', `user:${body.name.slice(0, 40)}`, r.ok ? 'ok' : 'failed', r.ok ? { role: r.user.role } : { code: r.code });
-      return r.ok ? reply.code(201).send({ user: r.user }) : sendFailure(reply, r);
-    },
-  );
+  const update = op('ManageUsers', "Change a user's role and/or password (a new password logs their sessions out)", {
+    params: NameParams,
+    body: UserUpdate,
+    reply: [200, UserReply('Changed')],
+    errors: [400, 404, 409, 503],
+  });
+  app.patch<ByName & { Body: UserChange }>('/api/v1/users/:name', update, async (req, reply) => {
+    const body = req.body;
+    const p = req.principal as Principal;
+    const r = await auth.updateUser(req.params.name, body, p.user === req.params.name ? p.sessionKey : undefined);
+    const changed = {
+      changed: [...(body.role !== undefined ? ['role'] : []), ...(body.password !== undefined ? ['password'] : [])],
+      ...(body.role !== undefined ? { role: body.role.slice(0, 40) } : {}),
+    };
+    await audit(req, 'user.update', `user:${req.params.name}`, r.ok ? 'ok' : 'failed', r.ok ? changed : { ...changed, code: r.code });
+    return answer(reply, r, (ok) => ({ user: ok.user }));
+  });
 
-  app.patch<{ Params: { name: string }; Body: UserChange }>(
-    '/api/v1/users/:name',
-    {
-      config: MANAGE,
-      schema: {
-        tags,
-        summary: "Change a user's role and/or password (a new password logs their sessions out)",
-        params: NameParams,
-        body: UserUpdate,
-        response: { 200: UserReply('Changed'), ...errors(400, 404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const body = req.body;
-      const p = req.principal as Principal;
-      const r = await auth.updateUser(req.params.name, body, p.user === req.params.name ? p.sessionKey : undefined);
-      const changed = {
-        changed: [...(body.role !== undefined ? ['role'] : []), ...(body.password !== undefined ? ['password'] : [])],
-        ...(body.role !== undefined ? { role: body.role.slice(0, 40) } : {}),
-      };
-      await audit(req, 'user.update', `user:${req.params.name}`, r.ok ? 'ok' : 'failed', r.ok ? changed : { ...changed, code: r.code });
-      return r.ok ? { user: r.user } : sendFailure(reply, r);
-    },
-  );
+  const roles = op('ManageUsers', 'Every role with its permissions', { reply: [200, listReply('roles', RoleView, 'Roles')], errors: [503] });
+  app.get('/api/v1/roles', roles, async (_req, reply) => answer(reply, await auth.listRoles(), (r) => ({ roles: r.roles })));
 
-  app.delete<{ Params: { name: string } }>(
-    '/api/v1/users/:name',
-    {
-      config: MANAGE,
-      schema: {
-        tags,
-        summary: 'Delete a user (not the last one who can manage users)',
-        params: NameParams,
-        response: { 204: NoContent('Deleted'), ...errors(404, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const r = await auth.deleteUser(req.params.name);
-      await audit(req, 'user.delete', `user:${req.params.name}`, r.ok ? 'ok' : 'failed', r.ok ? {} : { code: r.code });
-      return r.ok ? reply.code(204).send() : sendFailure(reply, r);
-    },
-  );
+  const addRole = op('ManageUsers', 'Add a role', {
+    body: RoleCreate,
+    reply: [201, Type.Object({ role: RoleView }, { description: 'Added' })],
+    errors: [400, 409, 503],
+  });
+  app.post<{ Body: NewRole }>('/api/v1/roles', addRole, async (req, reply) => {
+    const r = await auth.createRole(req.body);
+    await audit(
+      req,
+      'role.create',
+      `role:${req.body.name.slice(0, 40)}`,
+      r.ok ? 'ok' : 'failed',
+      r.ok ? { permissions: r.role.permissions } : { code: r.code },
+    );
+    return answer(reply, r, (ok) => ({ role: ok.role }), 201);
+  });
 
-  app.get(
-    '/api/v1/roles',
-    {
-      config: MANAGE,
-      schema: {
-        tags,
-        summary: 'Every role with its permissions',
-        response: { 200: Type.Object({ roles: Type.Array(RoleView) }, { description: 'Roles' }), ...errors(503) },
-      },
-    },
-    async (_req, reply) => {
-      const r = await auth.listRoles();
-      return r.ok ? { roles: r.roles } : sendFailure(reply, r);
-    },
-  );
-
-  app.post<{ Body: NewRole }>(
-    '/api/v1/roles',
-    {
-      config: MANAGE,
-      schema: {
-        tags,
-        summary: 'Add a role',
-        body: RoleCreate,
-        response: { 201: Type.Object({ role: RoleView }, { description: 'Added' }), ...errors(400, 409, 503) },
-      },
-    },
-    async (req, reply) => {
-      const body = req.body;
-      const r = await auth.createRole(body);
-      await audit(req, 'role.create', `role:${body.name.slice(0, 40)}`, r.ok ? 'ok' : 'failed', r.ok ? { permissions: r.role.permissions } : { code: r.code });
-      return r.ok ? reply.code(201).send({ role: r.role }) : sendFailure(reply, r);
-    },
-  );
-
-  app.delete<{ Params: { name: string } }>(
-    '/api/v1/roles/:name',
-    {
-      config: MANAGE,
-      schema: { tags, summary: 'Delete a custom role no user holds', params: NameParams, response: { 204: NoContent('Deleted'), ...errors(404, 409, 503) } },
-    },
-    async (req, reply) => {
-      const r = await auth.deleteRole(req.params.name);
-      await audit(req, 'role.delete', `role:${req.params.name}`, r.ok ? 'ok' : 'failed', r.ok ? {} : { code: r.code });
-      return r.ok ? reply.code(204).send() : sendFailure(reply, r);
-    },
-  );
+  // Deleting a user or a role: the same request, audited the same way.
+  const removals = [
+    ['users', 'user', 'Delete a user (not the last one who can manage users)', (name: string) => auth.deleteUser(name)],
+    ['roles', 'role', 'Delete a custom role no user holds', (name: string) => auth.deleteRole(name)],
+  ] as const;
+  for (const [path, what, summary, run] of removals) {
+    const remove = op('ManageUsers', summary, { params: NameParams, reply: [204, noContent('Deleted')], errors: [404, 409, 503] });
+    app.delete<ByName>(`/api/v1/${path}/:name`, remove, async (req, reply) => {
+      const r = await run(req.params.name);
+      await audit(req, `${what}.delete`, `${what}:${req.params.name}`, r.ok ? 'ok' : 'failed', r.ok ? {} : { code: r.code });
+      return answer(reply, r, () => undefined, 204);
+    });
+  }
 }
