@@ -53,13 +53,9 @@ const loadNow = (): string => (loadavg()[0] ?? 0).toFixed(2);
 
 /** iscsi-perf in the client namespace; collects its progress reports with arrival times. */
 function startPerf(c: SimCluster, url: string, seconds: number): { child: ChildProcess; reports: Report[]; done: Promise<void> } {
-  const child = spawn(
-    'ip',
-    ['netns', 'exec', c.client, 'iscsi-perf', '-i', INITIATOR, '-m', '8', '-b', '8', '-t', String(seconds), '-n', '-x', '1000', url],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn('ip', ['netns', 'exec', c.client, 'iscsi-perf', '-i', INITIATOR, '-m', '8', '-b', '8', '-t', String(seconds), '-n', '-x', '1000', url], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (child.pid) c.trackPid(child.pid);
   const reports: Report[] = [];
   let buf = '';
@@ -164,12 +160,7 @@ async function scenario(c: SimCluster, kind: Kind, placement: Placement, rep: nu
   );
   let fenceMs: number | undefined;
   if (kind === 'cut') {
-    await waitUntil(
-      'victim fenced',
-      async () => ((await victim.pathIps()).length === 0 && victim.tgtds().length === 0 ? true : undefined),
-      30_000,
-      20,
-    );
+    await waitUntil('victim fenced', async () => ((await victim.pathIps()).length === 0 && victim.tgtds().length === 0 ? true : undefined), 30_000, 20);
     fenceMs = Math.round(performance.now() - t0);
   }
   const movedTo = await waitUntil(
@@ -204,12 +195,7 @@ async function scenario(c: SimCluster, kind: Kind, placement: Placement, rep: nu
   );
   const answeringMs = Math.round(Math.max(...answered.values()));
   // Let iscsi-perf go on past the recovery, then stop it.
-  await waitUntil(
-    'iscsi-perf reporting again',
-    () => (perf.reports.some((r) => r.t > t0 + answeringMs) ? true : undefined),
-    30_000,
-    50,
-  ).catch(() => undefined);
+  await waitUntil('iscsi-perf reporting again', () => (perf.reports.some((r) => r.t > t0 + answeringMs) ? true : undefined), 30_000, 50).catch(() => undefined);
   perf.child.kill('SIGINT');
   await Promise.race([perf.done, new Promise((r) => setTimeout(r, 5000))]);
   if (perf.child.exitCode === null) perf.child.kill('SIGKILL');
@@ -306,7 +292,22 @@ function tables(runs: Run[]): { summary: Table; ratios: Table; all: Table } {
   }
   const all: Table = {
     title: 'Every run (ms from the failure)',
-    head: ['scenario', 'placement', 'rep', 'load', 'victim', 'paths before', 'moved to', 'fenced', 'expired', 'served', 'answering', 'expiry → answering', 'io stall (ms)', 'iops'],
+    head: [
+      'scenario',
+      'placement',
+      'rep',
+      'load',
+      'victim',
+      'paths before',
+      'moved to',
+      'fenced',
+      'expired',
+      'served',
+      'answering',
+      'expiry → answering',
+      'io stall (ms)',
+      'iops',
+    ],
     rows: runs.map((r) => [
       r.kind,
       r.placement,
@@ -370,7 +371,9 @@ async function main(): Promise<void> {
           const nodes = await activate(c, on, off);
           const distinct = new Set(nodes).size;
           if ((placement === 'shared' && distinct !== 1) || (placement === 'spread' && distinct !== 3))
-            notes.push(`rep ${rep}, ${placement} ${kind}: paths on ${nodes.join(',')} before the run (expected ${placement === 'shared' ? 'one node' : 'three nodes'}).`);
+            notes.push(
+              `rep ${rep}, ${placement} ${kind}: paths on ${nodes.join(',')} before the run (expected ${placement === 'shared' ? 'one node' : 'three nodes'}).`,
+            );
           const x = await scenario(c, kind, placement, rep, on);
           runs.push(x);
           process.stderr.write(

@@ -122,6 +122,10 @@ async function cpuShare(pid: number, seconds: number): Promise<{ self: number; c
 export async function run(ctx: BenchContext): Promise<Section> {
   const sec = newSection('memory', 'Memory: API server, agent and tgtds with 1,000 disks');
   const disks = Number(process.env.BENCH_MEMORY_DISKS) || size(1000, 100);
+  // BENCH_MEMORY_PATHS=2: two-path disks (subnet both, placement shared: one tgtd per disk, both
+  // paths its portals), e.g. 500 of them for 1,000 paths. Default 1: single-path disks.
+  const pathsPerDisk = Number(process.env.BENCH_MEMORY_PATHS) === 2 ? 2 : 1;
+  const pathsTotal = disks * pathsPerDisk;
   const cli = buildCli();
   const stateDir = mkdtempSync(join(tmpdir(), 'portway-bench-mem-'));
   const webDir = join(stateDir, 'web');
@@ -176,7 +180,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const tAdd = now();
     let seq = 0;
     await mapSettled(Array.from({ length: disks }), 4, async () => {
-      const r = await http(p1.url, 'POST', '/api/v1/disks', addBody(`mem-${++seq}`, { activePaths: 1, subnet: 1 }));
+      const r = await http(
+        p1.url,
+        'POST',
+        '/api/v1/disks',
+        addBody(`mem-${++seq}`, pathsPerDisk === 2 ? { activePaths: 2, subnet: 3, placement: 'shared' } : { activePaths: 1, subnet: 1 }),
+      );
       if (r.status !== 201) throw new Error(`add: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
     });
     const addS = (now() - tAdd) / 1000;
@@ -219,15 +228,20 @@ export async function run(ctx: BenchContext): Promise<Section> {
       if (served >= disks || Date.now() > deadline) break;
       if (now() - lastLog > 30_000) {
         lastLog = now();
-        log(`memory: ${served}/${disks} paths served after ${((now() - tStart) / 1000).toFixed(0)} s (${load()})`);
+        log(`memory: ${served}/${disks} disks (${served * pathsPerDisk} paths) served after ${((now() - tStart) / 1000).toFixed(0)} s (${load()})`);
       }
       await new Promise((r) => setTimeout(r, 2000));
     }
     const serveAllS = (now() - tStart) / 1000;
+    // CPU the product (API + agent, one process) used from its start until then: less dependent on
+    // what else runs on the machine than the wall time.
+    const serveCpuS = spawned.child.pid === undefined ? Number.NaN : (cpuSeconds(spawned.child.pid)?.self ?? Number.NaN);
     const partial = served < disks;
     if (spawned.child.pid === undefined) throw new Error('no pid');
     current = { child: spawned.child, pid: spawned.child.pid, url: url ?? '' };
-    log(`memory: agent served ${served}/${disks} paths in ${serveAllS.toFixed(0)} s`);
+    log(
+      `memory: agent served ${served}/${disks} disks (${served * pathsPerDisk}/${pathsTotal} paths) in ${serveAllS.toFixed(0)} s, ${serveCpuS.toFixed(1)} s CPU (${load()})`,
+    );
     // let the agent settle (a reconcile or two), then measure
     if (!partial) await new Promise((r) => setTimeout(r, 6000));
     const cpu = await cpuShare(current.pid, size(15, 6));
@@ -252,18 +266,18 @@ export async function run(ctx: BenchContext): Promise<Section> {
       ['portway serve, API only, no disks', mib(idleApi), '', ''],
       [`portway serve, API only, ${disks.toLocaleString('en-US')} disks (after 20 lists)`, mib(apiRss), '', ''],
       [
-        `portway serve, API + agent, ${served.toLocaleString('en-US')} paths served`,
+        `portway serve, API + agent, ${(served * pathsPerDisk).toLocaleString('en-US')} paths served`,
         mib(agentRss),
         agentDetail ? mib(agentDetail.pss) : '',
         agentDetail ? mib(agentDetail.privateBytes) : '',
       ],
       ["  the agent's share (difference)", mib(agentRss - apiRss), '', ''],
-      [`tgtd, one per portal: median (of ${tg.length})`, mib(rss.p50), mib(pss.p50), mib(priv.p50)],
+      [`tgtd, one per disk: median (of ${tg.length})`, mib(rss.p50), mib(pss.p50), mib(priv.p50)],
       ['tgtd: largest', mib(rss.max), mib(pss.max), mib(priv.max)],
       [`all ${tg.length} tgtds together`, mib(sum(tg.map((d) => d.rss))), mib(sum(tg.map((d) => d.pss))), mib(sum(tg.map((d) => d.privateBytes)))],
     );
     sec.tables.push({
-      title: `Resident memory, ${disks.toLocaleString('en-US')} single-path disks, embedded store, file images`,
+      title: `Resident memory, ${disks.toLocaleString('en-US')} ${pathsPerDisk === 2 ? 'two-path (shared)' : 'single-path'} disks, embedded store, file images`,
       head: ['process', 'RSS (VmRSS)', 'PSS', 'private'],
       rows,
     });
@@ -277,8 +291,12 @@ export async function run(ctx: BenchContext): Promise<Section> {
         ],
         [`list of ${disks.toLocaleString('en-US')} disks (API alone), p50`, ms(summarize(lt).p50)],
         [
-          `agent start to ${partial ? `the deadline: ${served} of` : 'all'} ${disks.toLocaleString('en-US')} paths served`,
-          `${serveAllS.toFixed(0)} s (${ms((serveAllS * 1000) / Math.max(1, served))} per path)`,
+          `agent start to ${partial ? `the deadline: ${served * pathsPerDisk} of` : 'all'} ${pathsTotal.toLocaleString('en-US')} paths served${pathsPerDisk === 2 ? ` (${disks.toLocaleString('en-US')} disks)` : ''}`,
+          `${serveAllS.toFixed(0)} s (${ms((serveAllS * 1000) / Math.max(1, served * pathsPerDisk))} per path)`,
+        ],
+        [
+          'CPU of portway serve (API + agent) from its start until then',
+          `${serveCpuS.toFixed(1)} s (${ms((serveCpuS * 1000) / Math.max(1, served * pathsPerDisk))} per path)`,
         ],
         ['the API answered (PORTWAY_READY) after', Number.isFinite(readyS) ? `${readyS.toFixed(0)} s` : 'not yet'],
         ['threads in all tgtds', threads.toLocaleString('en-US')],
@@ -290,10 +308,10 @@ export async function run(ctx: BenchContext): Promise<Section> {
       ],
     });
     sec.headline.push(
-      `API server ${mib(apiRss)}, API + agent ${mib(agentRss)} with ${disks.toLocaleString('en-US')} disks (${served.toLocaleString('en-US')} paths served); tgtd ${mib(rss.p50)} RSS / ${mib(priv.p50)} private per portal (${mib(sum(tg.map((d) => d.pss)))} PSS for all ${tg.length})`,
+      `API server ${mib(apiRss)}, API + agent ${mib(agentRss)} with ${disks.toLocaleString('en-US')} disks (${(served * pathsPerDisk).toLocaleString('en-US')} paths served); tgtd ${mib(rss.p50)} RSS / ${mib(priv.p50)} private per portal (${mib(sum(tg.map((d) => d.pss)))} PSS for all ${tg.length})`,
       partial
-        ? `agent: only ${served} of ${disks} paths served within the deadline (${serveAllS.toFixed(0)} s); figures above are at ${served} paths`
-        : `agent at rest with ${disks.toLocaleString('en-US')} paths: ${pct(cpu.self)} CPU itself + ${pct(cpu.children)} in programs it ran; ${serveAllS.toFixed(0)} s from start to all served`,
+        ? `agent: only ${served * pathsPerDisk} of ${pathsTotal} paths served within the deadline (${serveAllS.toFixed(0)} s); figures above are at ${served * pathsPerDisk} paths`
+        : `agent at rest with ${pathsTotal.toLocaleString('en-US')} paths: ${pct(cpu.self)} CPU itself + ${pct(cpu.children)} in programs it ran; ${serveAllS.toFixed(0)} s from start to all served`,
     );
     sec.notes.push(
       `The product runs as its own process: ${cli.how}. Logins off (auth.enabled false), logs at warn.`,
@@ -301,9 +319,13 @@ export async function run(ctx: BenchContext): Promise<Section> {
       "The API server and the agent are one process on a single box (the embedded store lives in it); the agent's share is the difference between the two runs.",
       'CPU at rest is measured right after the last path is served, after the agent settled. The tgt driver talks to each tgtd over its control socket (src/adapters/tgt/tgt-control.ts) and re-checks each target every 60 s (VERIFY_EVERY_MS in src/adapters/tgt/tgt.ts); until 2026-11-25 every control operation was a tgtadm process forked from the agent (1,000 paths took 293 s to serve, and re-checks every 60 s cost ~0.9 CPU at rest).',
       `${QUICK ? `BENCH_QUICK: ${disks} disks.` : ''}`.trim(),
+      pathsPerDisk === 2
+        ? `BENCH_MEMORY_PATHS=2: ${disks} two-path disks (subnet both, placement shared), one tgtd per disk with both path IPs as portals.`
+        : '',
     );
     sec.notes = sec.notes.filter((n) => n !== '');
-    rmSync(logFile, { force: true });
+    if (process.env.BENCH_MEMORY_KEEP_LOG === '1') log(`memory: the product log is ${logFile}`);
+    else rmSync(logFile, { force: true });
   } finally {
     await cleanup();
   }

@@ -11,9 +11,10 @@
  * scripts/ceph-*.sh, on free loopback ports in temp dirs) and stops it by PID, also on Ctrl-C.
  * Nothing here asserts a wall-clock time: figures are printed and recorded, targets marked met/MISSED.
  *
- * bench/failover.ts (another engineer's) runs as a child process when present; a line
- * `BENCH_SECTION <json of lib/report.ts Section>` on its stdout becomes its section, otherwise the end of
- * its output is recorded as is.
+ * bench/failover.ts (another engineer's) and bench/failover-scale.ts (failover with 10 / 50 / 150 disks
+ * moving; BENCH_QUICK: 4 / 16) run as child processes when present (both need root: network
+ * namespaces); a line `BENCH_SECTION <json of lib/report.ts Section>` on its stdout becomes its section,
+ * otherwise the end of its output is recorded as is.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -60,11 +61,17 @@ async function runSection(e: Entry, ctx: BenchContext): Promise<Section> {
   return sec;
 }
 
-/** bench/failover.ts, when another engineer has written it: as a child process. */
-async function failover(limitS: number): Promise<Section | undefined> {
-  const file = join(HERE, 'failover.ts');
+/** The benches on the simulated cluster (test/harness), each a child process: section id -> file, title. */
+const CHILDREN = [
+  { id: 'failover', file: 'failover.ts', title: 'Failover (bench/failover.ts)' },
+  { id: 'failover-scale', file: 'failover-scale.ts', title: 'Failover at scale (bench/failover-scale.ts)' },
+];
+
+/** A bench on the simulated cluster (bench/failover.ts, bench/failover-scale.ts), when present: as a child process. */
+async function failover(limitS: number, child: (typeof CHILDREN)[number] = CHILDREN[0] as (typeof CHILDREN)[number]): Promise<Section | undefined> {
+  const file = join(HERE, child.file);
   if (!existsSync(file)) return undefined;
-  log('--- failover (bench/failover.ts, child process)');
+  log(`--- ${child.id} (bench/${child.file}, child process)`);
   const t0 = performance.now();
   let parsed: Section | undefined;
   const r = await runFor(process.execPath, ['--import', 'tsx', file], limitS, {
@@ -73,12 +80,12 @@ async function failover(limitS: number): Promise<Section | undefined> {
         try {
           parsed = JSON.parse(line.slice('BENCH_SECTION '.length)) as Section;
         } catch {}
-      } else process.stderr.write(`  [failover] ${line}\n`);
+      } else process.stderr.write(`  [${child.id}] ${line}\n`);
     },
     // its deadline: it starts no repetition that would end after it (45 s left for the cluster's teardown)
     env: { ...process.env, BENCH_CHILD: '1', BENCH_DEADLINE_MS: String(Date.now() + (limitS - 45) * 1000) },
   });
-  const sec = parsed ?? newSection('failover', 'Failover (bench/failover.ts)');
+  const sec = parsed ?? newSection(child.id, child.title);
   if (!parsed) {
     sec.status = r.code === 0 ? 'ok' : 'failed';
     sec.notes.push(`exit ${r.code}; its output:\n\n\`\`\`\n${r.stdout.split('\n').slice(-60).join('\n')}\n\`\`\``);
@@ -91,8 +98,8 @@ async function failover(limitS: number): Promise<Section | undefined> {
 async function main(): Promise<void> {
   installSignalHandlers();
   const only = process.argv.slice(2).filter((a) => !a.startsWith('-'));
-  const unknown = only.filter((o) => !SECTIONS.some((s) => s.id === o) && o !== 'failover');
-  if (unknown.length) throw new Error(`unknown section(s) ${unknown.join(', ')}; sections: ${SECTIONS.map((s) => s.id).join(', ')}, failover`);
+  const unknown = only.filter((o) => !SECTIONS.some((s) => s.id === o) && !CHILDREN.some((c) => c.id === o));
+  if (unknown.length) throw new Error(`unknown section(s) ${unknown.join(', ')}; sections: ${[...SECTIONS, ...CHILDREN].map((s) => s.id).join(', ')}`);
   const chosen = only.length ? SECTIONS.filter((s) => only.includes(s.id)) : SECTIONS;
   const m = machine();
   const t0 = performance.now();
@@ -128,8 +135,9 @@ async function main(): Promise<void> {
     ctx = { quick: QUICK, budgetEnd };
   }
   for (const e of last) sections.push(await runSection(e, ctx));
-  if (!only.length || only.includes('failover')) {
-    const f = await failover(Math.min(600, Math.max(120, (budgetEnd - Date.now()) / 1000 + 60)));
+  for (const child of CHILDREN) {
+    if (only.length && !only.includes(child.id)) continue;
+    const f = await failover(Math.min(child.id === 'failover-scale' ? 1500 : 600, Math.max(120, (budgetEnd - Date.now()) / 1000 + 60)), child);
     if (f) sections.push(f);
   }
   await runCleanups();

@@ -151,6 +151,8 @@ export class Agent {
   private readonly retries = new Map<string, number>();
   /** The lease the fence guard is fed for: set once this node's keys are all under it (after adoption). */
   private guardLease: Lease | undefined;
+  /** Released once the last program the serve path started (see paced) has had its event-loop turn. */
+  private paceTail: Promise<void> = Promise.resolve();
   readonly ttl: number;
 
   constructor(private readonly o: AgentOptions) {
@@ -245,16 +247,19 @@ export class Agent {
     this.feedGuard();
     if (this.watchdog) clearTimeout(this.watchdog);
     const due = this.lastRenewSentOk + this.fenceAfterMs() - now();
-    this.watchdog = setTimeout(() => {
-      this.watchdog = undefined;
-      // After a stalled event loop, timers run before the I/O that piled up: let renewal answers that
-      // already arrived count first (setImmediate runs after the poll phase), then decide.
-      setImmediate(() => {
-        if (this.fenced || this.stopped || this.watchdog) return;
-        if (now() - this.lastRenewSentOk >= this.fenceAfterMs()) void this.fence('lease not renewed in time');
-        else this.armWatchdog();
-      });
-    }, Math.max(0, due));
+    this.watchdog = setTimeout(
+      () => {
+        this.watchdog = undefined;
+        // After a stalled event loop, timers run before the I/O that piled up: let renewal answers that
+        // already arrived count first (setImmediate runs after the poll phase), then decide.
+        setImmediate(() => {
+          if (this.fenced || this.stopped || this.watchdog) return;
+          if (now() - this.lastRenewSentOk >= this.fenceAfterMs()) void this.fence('lease not renewed in time');
+          else this.armWatchdog();
+        });
+      },
+      Math.max(0, due),
+    );
   }
 
   private async joinCluster(): Promise<void> {
@@ -338,7 +343,9 @@ export class Agent {
     this.o.guard?.unfeed();
     // Then every path IP of every disk, in one `ip -batch`, and any tgtd started since the reconcile.
     const drop = [...this.knownPaths].map(([ip, p]) => ({ ip, ...p }));
-    const dropping = this.o.net.dropIps ? this.o.net.dropIps(drop).catch((e) => this.o.log.error({ err: errText(e) }, 'fence: dropping IPs failed')) : Promise.resolve();
+    const dropping = this.o.net.dropIps
+      ? this.o.net.dropIps(drop).catch((e) => this.o.log.error({ err: errText(e) }, 'fence: dropping IPs failed'))
+      : Promise.resolve();
     const units = await this.o.target.units().catch((): TargetUnit[] => []);
     for (const u of units) if (u.alive && killIfTgtd(u.pid)) killed++;
     await dropping;
@@ -393,13 +400,14 @@ export class Agent {
     this.fullCheck = false;
     // Also false once the fence deadline has passed, before the watchdog has run: after a stall (a frozen
     // node thawed) a pending step must not add an IP or start a tgtd the overdue fence would only undo.
-    const current = () =>
-      !this.stopped && !this.fenced && this.epoch === epoch && this.lease === lease && now() - this.lastRenewSentOk < this.fenceAfterMs();
+    const current = () => !this.stopped && !this.fenced && this.epoch === epoch && this.lease === lease && now() - this.lastRenewSentOk < this.fenceAfterMs();
     const me = this.o.node;
     const v = await this.observe();
     const { disks } = v;
     this.knownPathIps = new Set([...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => p.ip)));
-    this.knownPaths = new Map([...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => [p.ip, { prefix: prefixOfMask(p.subnetMask) ?? 32, eth: p.eth }] as const)));
+    this.knownPaths = new Map(
+      [...disks.values()].flatMap((d) => [...d.paths.values()].map((p) => [p.ip, { prefix: prefixOfMask(p.subnetMask) ?? 32, eth: p.eth }] as const)),
+    );
     if (!this.strayTgtdsSwept) {
       // A previous run that died between starting a tgtd and recording it left that tgtd running.
       try {
@@ -426,7 +434,9 @@ export class Agent {
     for (const o of plan.adopt as Held[]) {
       if (!current()) return;
       // After a fence in this process its tgtds are gone: the path is not served until served again.
-      const value = this.fencedTargets ? recordJson('owner', { ...(JSON.parse(o.kv.value) as OwnerRecord), node: me, state: 'configuring' } satisfies OwnerRecord) : o.kv.value;
+      const value = this.fencedTargets
+        ? recordJson('owner', { ...(JSON.parse(o.kv.value) as OwnerRecord), node: me, state: 'configuring' } satisfies OwnerRecord)
+        : o.kv.value;
       const ok = await this.o.store.txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value, lease: lease.id }]);
       const now = ok ? await this.o.store.get(o.kv.key) : undefined;
       if (now && now.lease === lease.id) {
@@ -460,8 +470,7 @@ export class Agent {
         if (rest.length === 0) {
           await this.o.target.unserve(id);
           await this.forgetClients(id);
-        }
-        else await this.serveDisk(disks.get(id) as DiskState, v.diskRevs.get(id) ?? 0, rest, lease, current, true);
+        } else await this.serveDisk(disks.get(id) as DiskState, v.diskRevs.get(id) ?? 0, rest, lease, current, true);
       } catch (e) {
         this.o.log.error({ disk: id, err: errText(e) }, 'cannot stop serving released paths; keeping them');
         continue;
@@ -518,7 +527,13 @@ export class Agent {
     // The periodic resync re-serves every disk: one listing of the host's addresses for all of them
     // (a disk served here already re-adds only the IPs the host lost), not an `ip` process or two per
     // path: those were most of the agent's time with a few hundred paths, and stalled its event loop.
-    const hostIps = full && this.o.net.listIps ? await this.o.net.listIps().then((l) => new Set(l), () => undefined) : undefined;
+    const hostIps =
+      full && this.o.net.listIps
+        ? await this.o.net.listIps().then(
+            (l) => new Set(l),
+            () => undefined,
+          )
+        : undefined;
     await mapSettled([...byDisk], this.o.concurrency ?? 16, async ([id, held]) => {
       if (this.stopped) return; // a stop does not wait for paths nobody will serve
       const d = disks.get(id) as DiskState;
@@ -568,7 +583,8 @@ export class Agent {
     // The SERVED markers (status `degraded` vs `starting`), kept by the first eligible node.
     for (const m of plan.markers) {
       const key = servedKey(m.id);
-      if (m.change === 'set') await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: recordJson('served', { since: new Date().toISOString() }) }]);
+      if (m.change === 'set')
+        await this.o.store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: recordJson('served', { since: new Date().toISOString() }) }]);
       else await this.o.store.delete(key);
     }
     for (const kv of plan.staleMarkers) await this.deleteIfUnchanged(kv);
@@ -604,9 +620,16 @@ export class Agent {
         const r = parseClients(kv.key, kv.value);
         return r && r.node !== this.o.node && !live.has(r.node) ? [{ kv, addrs: r.addrs }] : [];
       });
-      const clients = await this.o.images.fenceClients(imageName(id), keepIps, recorded.flatMap((r) => r.addrs));
+      const clients = await this.o.images.fenceClients(
+        imageName(id),
+        keepIps,
+        recorded.flatMap((r) => r.addrs),
+      );
       for (const r of recorded) await this.deleteIfUnchanged(r.kv);
-      this.o.log.warn({ disk: id, clients, ms: Math.round(now() - t0) }, clients.length ? 'storage fenced: blocklisted the other clients of the image' : 'storage fencing: no other client of the image');
+      this.o.log.warn(
+        { disk: id, clients, ms: Math.round(now() - t0) },
+        clients.length ? 'storage fenced: blocklisted the other clients of the image' : 'storage fencing: no other client of the image',
+      );
     } catch (e) {
       const problem = `storage fencing failed, not served until it succeeds: ${errText(e)}`.slice(0, 300);
       this.o.log.error({ disk: id, err: errText(e) }, 'storage fencing failed: not serving the disk');
@@ -614,7 +637,10 @@ export class Agent {
         const rec = JSON.parse(o.kv.value) as OwnerRecord;
         if (rec.problem === problem) continue;
         await this.o.store
-          .txn([{ key: o.kv.key, modRevision: o.kv.modRevision }], [{ type: 'put', key: o.kv.key, value: recordJson('owner', { ...rec, problem } satisfies OwnerRecord), lease: lease.id }])
+          .txn(
+            [{ key: o.kv.key, modRevision: o.kv.modRevision }],
+            [{ type: 'put', key: o.kv.key, value: recordJson('owner', { ...rec, problem } satisfies OwnerRecord), lease: lease.id }],
+          )
           .catch(() => false);
       }
       this.retryLater(id);
@@ -663,11 +689,14 @@ export class Agent {
   private retryLater(id: string): void {
     const n = (this.retries.get(id) ?? 0) + 1;
     this.retries.set(id, n);
-    setTimeout(() => {
-      if (this.stopped) return;
-      this.fullCheck = true;
-      void this.reconciler.trigger();
-    }, Math.min(10_000, 200 * 2 ** (n - 1))).unref();
+    setTimeout(
+      () => {
+        if (this.stopped) return;
+        this.fullCheck = true;
+        void this.reconciler.trigger();
+      },
+      Math.min(10_000, 200 * 2 ** (n - 1)),
+    ).unref();
   }
 
   /** Deletes kv's key if it is unchanged since kv was read. True if it was deleted. */
@@ -688,6 +717,23 @@ export class Agent {
     if (!meta) throw new Error(`image ${imageName(d.record.id)} has no readable Portway metadata`);
     this.metaCache.set(d.record.id, { rev, meta });
     return meta;
+  }
+
+  /**
+   * Runs fn, which starts a program (`ip addr add`, `arping`), in an event-loop turn of its own once
+   * the one before has had its turn. Starting a program blocks this process until the program runs
+   * (fork + exec: 25-50 ms each on a loaded 2-CPU box). A failover's burst of them (16 disks served at
+   * once, an `ip` and an `arping` per IP) held the event loop for 1.5 s, long enough for the fence
+   * guard to fence a survivor in the middle of the failover (TTL 3 s: its deadline is 1.8 s after the
+   * last renewal was sent). Between two starts, timers (renewals, the watchdog) and I/O run. fn runs
+   * only if `current()` still holds at its turn (a fence meanwhile: nothing is added or announced after
+   * it). Not for a network that runs no programs (loopback: no announce): it would only add turns.
+   */
+  private paced(fn: () => Promise<void>, current: () => boolean): Promise<void> {
+    if (!this.o.net.announce) return fn();
+    const turn = this.paceTail.then(() => new Promise<void>((r) => setTimeout(r, 0)));
+    this.paceTail = turn;
+    return turn.then(() => (current() ? fn() : undefined));
   }
 
   /**
@@ -731,13 +777,21 @@ export class Agent {
       // The disk's IPs at once (a shared disk's paths all come up together). A disk this process
       // serves already (a resync) skips the IPs the host has: the check below still connects to each.
       const add = hostIps && this.servedHere.has(id) ? ips.filter((p) => !hostIps.has(p.ip)) : ips;
-      await Promise.all(add.map((p) => this.o.net.addIp(p.ip, p.prefix, p.eth)));
+      await Promise.all(add.map((p) => this.paced(() => this.o.net.addIp(p.ip, p.prefix, p.eth), current)));
       if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IPs
     }
-    await this.o.target.serve(id, spec, ips.map((p) => p.ip));
+    await this.o.target.serve(
+      id,
+      spec,
+      ips.map((p) => p.ip),
+    );
     if (!current() || portalsOnly) return;
     // Served means answering: the process, its port, the target with this disk's identity, every portal.
-    const problem = await this.o.target.check(id, spec, ips.map((p) => p.ip));
+    const problem = await this.o.target.check(
+      id,
+      spec,
+      ips.map((p) => p.ip),
+    );
     if (!current()) return;
     if (problem !== undefined) {
       this.o.log.warn({ disk: id, problem }, 'target not answering: restarting it');
@@ -751,7 +805,8 @@ export class Agent {
     for (const p of ips) {
       if (!this.o.net.announce || this.announced.has(p.ip)) continue;
       this.announced.add(p.ip);
-      void this.o.net.announce(p.ip, p.eth).catch(() => {});
+      const announce = this.o.net.announce.bind(this.o.net);
+      void this.paced(() => announce(p.ip, p.eth), current).catch(() => {});
     }
     // Served: the disk's paths in one transaction (each only if its key is as read), else one by one.
     const toMark = held.filter((o) => (JSON.parse(o.kv.value) as OwnerRecord).state !== 'served');
@@ -763,8 +818,7 @@ export class Agent {
         list.map((o) => ({ type: 'put' as const, key: o.kv.key, value, lease: lease.id })),
       );
     if (await mark(toMark)) this.o.log.info({ disk: id, paths: toMark.map((o) => o.index), ips: toMark.map((o) => o.ip) }, 'paths served');
-    else if (toMark.length > 1)
-      for (const o of toMark) if (await mark([o])) this.o.log.info({ disk: id, paths: [o.index], ips: [o.ip] }, 'paths served');
+    else if (toMark.length > 1) for (const o of toMark) if (await mark([o])) this.o.log.info({ disk: id, paths: [o.index], ips: [o.ip] }, 'paths served');
   }
 
   /**

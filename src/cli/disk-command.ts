@@ -6,7 +6,6 @@ import { ApiError, type CliConfig, call, loadCliConfig, saveCliConfig } from './
 import type { DiskView, MoveReply, PathView } from '../api/wire.js';
 import { table } from './table.js';
 
-
 const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
 };
@@ -45,7 +44,9 @@ const DISK_OPTIONS = {
 async function stdinText(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of process.stdin) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return Buffer.concat(chunks)
+    .toString('utf8')
+    .replace(/\r?\n$/, '');
 }
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof DISK_OPTIONS; allowPositionals: true }>>['values'];
@@ -132,14 +133,25 @@ export async function diskCommand(argv: string[]): Promise<void> {
       if (json) return out(JSON.stringify({ disk, paths }, null, 2));
       printDisks([disk], false);
       out('');
-      return out(table(['PATH', 'IP', 'NODE', 'STATE'], paths.map((p) => [p.index, p.ip, p.node ?? '-', p.state])));
+      return out(
+        table(
+          ['PATH', 'IP', 'NODE', 'STATE'],
+          paths.map((p) => [p.index, p.ip, p.node ?? '-', p.state]),
+        ),
+      );
     }
     case 'add': {
       const { disk } = await call<{ disk: DiskView }>(c, 'POST', '/api/v1/disks', await addBody(v));
       return json ? out(JSON.stringify(disk, null, 2)) : out(`added disk ${disk.id} "${disk.name}" (${disk.status})`);
     }
     case 'edit': {
-      const body = { ...(v.name !== undefined ? { name: v.name } : {}), ...(v.size !== undefined ? { sizeGb: num(v.size) } : {}), ...aclBody(v), ...placementBody(v), ...(await authBody(v)) };
+      const body = {
+        ...(v.name !== undefined ? { name: v.name } : {}),
+        ...(v.size !== undefined ? { sizeGb: num(v.size) } : {}),
+        ...aclBody(v),
+        ...placementBody(v),
+        ...(await authBody(v)),
+      };
       const { disk } = await call<{ disk: DiskView }>(c, 'PATCH', `/api/v1/disks/${need('a disk id')}`, body);
       return json ? out(JSON.stringify(disk, null, 2)) : out(`disk ${disk.id} "${disk.name}" updated`);
     }

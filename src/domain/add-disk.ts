@@ -7,15 +7,7 @@ import type { ResolvedSubnet } from './config.js';
 import { DEFAULT_PLACEMENT, type DiskMeta, type PathSpec, type Placement, type SubnetChoice, diskIqn, isPlacement, nextDiskId } from './disk.js';
 import { formatIp } from './ip.js';
 import { type Failure, fail } from './outcomes.js';
-import {
-  checkChap,
-  checkManualIps,
-  checkName,
-  isValidIqn,
-  parsePathCount,
-  parseSizeGb,
-  parseSubnetChoice,
-} from './validate.js';
+import { checkChap, checkManualIps, checkName, isValidIqn, parsePathCount, parseSizeGb, parseSubnetChoice } from './validate.js';
 
 export interface AddDiskRequest {
   name: unknown;
@@ -56,8 +48,7 @@ export function parseAcl(raw: unknown): string | Failure {
   if (acl.mode !== 'iqn') return fail('invalid_iqn', 'ACL must be all initiators or one initiator IQN.', 'acl.iqn');
   if (typeof acl.iqn !== 'string' || acl.iqn.trim() === '')
     return fail('data_missing', 'Initiator IQN is required when access is limited to one initiator.', 'acl.iqn');
-  if (!isValidIqn(acl.iqn.trim()))
-    return fail('invalid_iqn', `"${acl.iqn.slice(0, 80)}" is not a valid initiator IQN (iqn.YYYY-MM.domain:name).`, 'acl.iqn');
+  if (!isValidIqn(acl.iqn.trim())) return fail('invalid_iqn', `"${acl.iqn.slice(0, 80)}" is not a valid initiator IQN (iqn.YYYY-MM.domain:name).`, 'acl.iqn');
   return acl.iqn.trim();
 }
 
@@ -101,8 +92,7 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
   if (manual) {
     const given = [req.path1, req.path2].slice(0, activePaths);
     for (const [i, v] of given.entries()) {
-      if (typeof v !== 'string' || v.trim() === '')
-        return fail('data_missing', `Path ${i + 1} IP is required in manual mode.`, `path${i + 1}` as 'path1');
+      if (typeof v !== 'string' || v.trim() === '') return fail('data_missing', `Path ${i + 1} IP is required in manual mode.`, `path${i + 1}` as 'path1');
     }
     manualIps = (given as string[]).map((s) => s.trim());
   }
@@ -153,12 +143,7 @@ export function planAddDisk(input: AddDiskInput, cluster: ClusterView, now: Date
     chosen = r;
   } else {
     const r = allocateAuto(input.subnet, input.activePaths, s1, s2, cluster.usedIps);
-    if (!r)
-      return fail(
-        'ip_out_of_range',
-        `No ${input.activePaths} consecutive free IPs are left in the automatic range of the chosen subnet.`,
-        'activePaths',
-      );
+    if (!r) return fail('ip_out_of_range', `No ${input.activePaths} consecutive free IPs are left in the automatic range of the chosen subnet.`, 'activePaths');
     chosen = r;
   }
   const id = nextDiskId(cluster.diskIds);

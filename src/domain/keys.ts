@@ -141,7 +141,9 @@ export interface MoveIntent {
 }
 
 export function asMoveIntent(v: unknown): MoveIntent | undefined {
-  return isObj(v) && typeof v.to === 'string' && v.to !== '' ? { to: v.to, from: typeof v.from === 'string' ? v.from : null, requestedAt: typeof v.requestedAt === 'string' ? v.requestedAt : '' } : undefined;
+  return isObj(v) && typeof v.to === 'string' && v.to !== ''
+    ? { to: v.to, from: typeof v.from === 'string' ? v.from : null, requestedAt: typeof v.requestedAt === 'string' ? v.requestedAt : '' }
+    : undefined;
 }
 
 /** What a key under DISKS or OWNERS is. */
@@ -184,8 +186,14 @@ function isObj(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 function asDiskRecord(v: unknown): DiskRecord | undefined {
-  return isObj(v) && typeof v.id === 'string' && typeof v.name === 'string' && typeof v.iqn === 'string' &&
-    Number.isInteger(v.pathCount) && (v.desired === 'started' || v.desired === 'stopped') ? (v as unknown as DiskRecord) : undefined;
+  return isObj(v) &&
+    typeof v.id === 'string' &&
+    typeof v.name === 'string' &&
+    typeof v.iqn === 'string' &&
+    Number.isInteger(v.pathCount) &&
+    (v.desired === 'started' || v.desired === 'stopped')
+    ? (v as unknown as DiskRecord)
+    : undefined;
 }
 function asPathSpec(v: unknown): PathSpec | undefined {
   return isObj(v) && typeof v.ip === 'string' && typeof v.subnetMask === 'string' && typeof v.eth === 'string' ? (v as unknown as PathSpec) : undefined;

@@ -254,11 +254,7 @@ export interface DiskUnit {
  * (held, plus what this plan gives it), by name on a tie; disks in id order. Pure and deterministic,
  * so every agent computes the same plan and claims only its own share.
  */
-export function placeDisks(
-  units: readonly DiskUnit[],
-  nodes: readonly string[],
-  held: ReadonlyMap<string, readonly PathRef[]>,
-): Map<string, DiskUnit[]> {
+export function placeDisks(units: readonly DiskUnit[], nodes: readonly string[], held: ReadonlyMap<string, readonly PathRef[]>): Map<string, DiskUnit[]> {
   const plan = new Map<string, DiskUnit[]>();
   const order = [...new Set(nodes)].sort();
   if (order.length === 0) return plan;
@@ -296,11 +292,7 @@ export function homeOf(owners: ReadonlyMap<number, string>): string | undefined 
  * emptiest while that narrows the gap (largest first), then the spread disks' paths by planRebalance
  * with the shared disks' paths counted as load. Pure and deterministic.
  */
-export function planRebalanceMixed(
-  assigned: readonly Assignment[],
-  shared: ReadonlySet<string>,
-  nodes: readonly string[],
-): PathMove[] {
+export function planRebalanceMixed(assigned: readonly Assignment[], shared: ReadonlySet<string>, nodes: readonly string[]): PathMove[] {
   const order = [...new Set(nodes)].sort();
   if (order.length === 0) return [];
   const eligible = new Set(order);

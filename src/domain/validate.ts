@@ -14,11 +14,7 @@ const NAME = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} ._-]{0,63}$/u;
 export function checkName(name: unknown): Failure | undefined {
   if (typeof name !== 'string' || name.trim() === '') return fail('data_missing', 'Disk name is required.', 'name');
   if (!NAME.test(name) || name !== name.trim())
-    return fail(
-      'invalid_name',
-      'Disk name must be 1 to 64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit.',
-      'name',
-    );
+    return fail('invalid_name', 'Disk name must be 1 to 64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit.', 'name');
   return undefined;
 }
 
@@ -26,8 +22,7 @@ export function checkName(name: unknown): Failure | undefined {
 export function parseSizeGb(size: unknown): number | Failure {
   if (size === undefined || size === null || size === '') return fail('data_missing', 'Disk size is required.', 'sizeGb');
   const n = typeof size === 'number' ? size : typeof size === 'string' && /^\d{1,8}$/.test(size) ? Number(size) : Number.NaN;
-  if (!Number.isInteger(n) || n <= 0)
-    return fail('invalid_size', 'Disk size must be a whole number of GB greater than 0.', 'sizeGb');
+  if (!Number.isInteger(n) || n <= 0) return fail('invalid_size', 'Disk size must be a whole number of GB greater than 0.', 'sizeGb');
   if (n > MAX_SIZE_GB) return fail('invalid_size', `Disk size must be at most ${MAX_SIZE_GB} GB.`, 'sizeGb');
   return n;
 }
@@ -60,14 +55,9 @@ const CHAP_PASSWORD = /^[!#-&(-~]{12,16}$/;
 export function checkChap(user: unknown, password: unknown): Failure | undefined {
   if (typeof user !== 'string' || user === '') return fail('chap_missing', 'CHAP needs a user name.', 'chap.user');
   if (typeof password !== 'string' || password === '') return fail('chap_missing', 'CHAP needs a password.', 'chap.password');
-  if (!CHAP_USER.test(user))
-    return fail('invalid_chap', 'CHAP user name must be 1 to 64 letters, digits or . _ : @ -', 'chap.user');
+  if (!CHAP_USER.test(user)) return fail('invalid_chap', 'CHAP user name must be 1 to 64 letters, digits or . _ : @ -', 'chap.user');
   if (!CHAP_PASSWORD.test(password))
-    return fail(
-      'invalid_chap',
-      'CHAP password must be 12 to 16 printable characters without spaces or quotes.',
-      'chap.password',
-    );
+    return fail('invalid_chap', 'CHAP password must be 12 to 16 printable characters without spaces or quotes.', 'chap.password');
   return undefined;
 }
 
@@ -88,10 +78,13 @@ export function checkManualIps(
   s2: ResolvedSubnet,
   used: ReadonlySet<number>,
 ): { ip: number; subnet: ResolvedSubnet }[] | Failure {
-  if (activePaths > MAX_MANUAL_PATHS)
-    return fail('wrong_data', `Manual IPs allow at most ${MAX_MANUAL_PATHS} paths; use automatic IPs.`, 'activePaths');
+  if (activePaths > MAX_MANUAL_PATHS) return fail('wrong_data', `Manual IPs allow at most ${MAX_MANUAL_PATHS} paths; use automatic IPs.`, 'activePaths');
   if (ips.length !== activePaths)
-    return fail('wrong_data', `Give one IP for each of the ${activePaths} active path(s).`, ips.length < activePaths ? (`path${ips.length + 1}` as 'path1' | 'path2') : 'activePaths');
+    return fail(
+      'wrong_data',
+      `Give one IP for each of the ${activePaths} active path(s).`,
+      ips.length < activePaths ? (`path${ips.length + 1}` as 'path1' | 'path2') : 'activePaths',
+    );
   const out: { ip: number; subnet: ResolvedSubnet }[] = [];
   for (const [i, raw] of ips.entries()) {
     const field = `path${i + 1}` as 'path1' | 'path2';
@@ -105,8 +98,7 @@ export function checkManualIps(
       const names = candidates.map((s) => `${formatIp(s.subnet.network)}/${s.subnet.prefix}`).join(' or ');
       return fail('wrong_subnet', `Path ${i + 1} IP ${raw} is not a host address of ${names}.`, field);
     }
-    if (used.has(ip) || out.some((o) => o.ip === ip))
-      return fail('ip_used_already', `Path ${i + 1} IP ${raw} is already used by another path.`, field);
+    if (used.has(ip) || out.some((o) => o.ip === ip)) return fail('ip_used_already', `Path ${i + 1} IP ${raw} is already used by another path.`, field);
     out.push({ ip, subnet: hit });
   }
   return out;

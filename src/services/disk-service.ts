@@ -10,7 +10,22 @@ import { type AddDiskInput, type AddDiskRequest, parseAddDisk, planAddDisk } fro
 import { type EditDiskRequest, applyEdit } from '../domain/edit-disk.js';
 import type { ResolvedSubnet } from '../domain/config.js';
 import { type DiskMeta, diskIdOfImage, diskIqn, formatDiskId, imageName, parseDiskId, parseDiskMeta, sizeBytes } from '../domain/disk.js';
-import { type DiskRecord, type DiskState, DISKS, IPS, NAMES, OWNERS, PENDING, pendingKey, assembleDisks, diskKey, diskRecordOf, ipKey, nameKey, registrationKvs } from '../domain/keys.js';
+import {
+  type DiskRecord,
+  type DiskState,
+  DISKS,
+  IPS,
+  NAMES,
+  OWNERS,
+  PENDING,
+  pendingKey,
+  assembleDisks,
+  diskKey,
+  diskRecordOf,
+  ipKey,
+  nameKey,
+  registrationKvs,
+} from '../domain/keys.js';
 import { parseIp } from '../domain/ip.js';
 import { recordJson } from '../domain/records.js';
 import { type Failure, fail } from '../domain/outcomes.js';
@@ -175,7 +190,15 @@ export class DiskService {
 
   /** Steps 2-3 (domain): paths, id and metadata for input, given the disks that exist. */
   private plan(input: AddDiskInput, u: { disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string>; pendingIds: string[] }): DiskMeta | Failure {
-    const cluster = { subnet1: this.o.subnet1, subnet2: this.o.subnet2, iqnBase: this.o.iqnBase, pool: this.o.pool, usedIps: u.usedIps, diskIds: [...u.disks.keys(), ...u.pendingIds], diskNames: u.names };
+    const cluster = {
+      subnet1: this.o.subnet1,
+      subnet2: this.o.subnet2,
+      iqnBase: this.o.iqnBase,
+      pool: this.o.pool,
+      usedIps: u.usedIps,
+      diskIds: [...u.disks.keys(), ...u.pendingIds],
+      diskNames: u.names,
+    };
     return planAddDisk(input, cluster, new Date());
   }
 
@@ -259,7 +282,12 @@ export class DiskService {
     if (pending) ops.push({ type: 'delete', key: pendingKey(meta.id) });
     let failure: Failure | undefined;
     try {
-      if (!(await this.store.txn(kvs.map((kv) => ({ key: kv.key, modRevision: 0 })), ops)))
+      if (
+        !(await this.store.txn(
+          kvs.map((kv) => ({ key: kv.key, modRevision: 0 })),
+          ops,
+        ))
+      )
         failure = fail('disk_exists', `Disk ${meta.id}, its name or one of its IPs is already registered; nothing was added.`);
     } catch (e) {
       this.o.log.error({ disk: meta.id, err: errText(e) }, 'disk registration failed');
@@ -465,7 +493,12 @@ export class DiskService {
       } catch (e) {
         if (!(e instanceof ImageStoreError && e.code === 'not_found')) {
           this.o.log.error({ disk: id, err: errText(e) }, 'image removal failed');
-          return fail('storage_error', e instanceof ImageStoreError && e.code === 'busy' ? `The image of disk ${id} is still in use; try again shortly.` : `The image of disk ${id} could not be removed; nothing was deleted.`);
+          return fail(
+            'storage_error',
+            e instanceof ImageStoreError && e.code === 'busy'
+              ? `The image of disk ${id} is still in use; try again shortly.`
+              : `The image of disk ${id} could not be removed; nothing was deleted.`,
+          );
         }
       }
       const t = await this.txnOrConflict(id, rev, this.unregisterOps(state));
@@ -524,7 +557,8 @@ export class DiskService {
    * its size. Images not named image-<id> are renamed to image-<new id>.
    */
   async attach(req: AddDiskRequest & { image?: unknown; keepPaths?: unknown }): Promise<Result<{ disk: DiskView }>> {
-    if (typeof req.image !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(req.image)) return fail('image_not_found', 'Name an image of the pool to attach.');
+    if (typeof req.image !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(req.image))
+      return fail('image_not_found', 'Name an image of the pool to attach.');
     const image = req.image;
     return this.allocating(async () => {
       const u = await this.usage();
@@ -544,7 +578,8 @@ export class DiskService {
       let meta: DiskMeta;
       if (req.keepPaths === true && old) {
         if (u.names.has(old.name)) return fail('disk_name_exists', `A disk named "${old.name}" already exists.`, 'name');
-        for (const p of old.paths) if (u.usedIps.has(parseIp(p.ip) ?? -1)) return fail('ip_used_already', `Path IP ${p.ip} of this image is used by another disk now.`, 'path1');
+        for (const p of old.paths)
+          if (u.usedIps.has(parseIp(p.ip) ?? -1)) return fail('ip_used_already', `Path IP ${p.ip} of this image is used by another disk now.`, 'path1');
         meta = { ...old, sizeGb };
         delete (meta as { detached?: boolean }).detached;
       } else {
@@ -588,8 +623,7 @@ export class DiskService {
     // Index entries of disks that are not registered (a partly wiped store) would block re-registration.
     try {
       const index = [...(await this.store.list(IPS)), ...(await this.store.list(NAMES))];
-      for (const kv of index)
-        if (!disks.has(kv.value)) await this.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
+      for (const kv of index) if (!disks.has(kv.value)) await this.store.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'delete', key: kv.key }]);
     } catch (e) {
       this.o.log.error({ err: errText(e) }, 'index cleanup failed');
       return fail('coordination_error', 'The coordination store is unavailable; nothing was rebuilt.');

@@ -94,7 +94,12 @@ export class PathService {
     if (!v.nodes.has(to)) return fail('node_not_found', `There is no live node ${to}.`, 'node');
     if (v.drained.has(to)) return fail('node_drained', `Node ${to} is drained; undrain it first.`, 'node');
     const indexes = placementOf(d.record) === 'shared' ? [...d.paths.keys()].sort((a, b) => a - b) : [index];
-    const r = await this.runMove(id, indexes.map((i) => ({ index: i, from: d.owners.get(i)?.node ?? null })), to, v);
+    const r = await this.runMove(
+      id,
+      indexes.map((i) => ({ index: i, from: d.owners.get(i)?.node ?? null })),
+      to,
+      v,
+    );
     if (!r.ok) return r;
     return { ok: true, move: r.moves.find((m) => m.index === index) as MovedPath, moves: r.moves };
   }
@@ -103,7 +108,12 @@ export class PathService {
    * Moves paths of one disk to node `to` (their intents written in one transaction) and waits until
    * `to` serves every one of them.
    */
-  private async runMove(id: string, paths: { index: number; from: string | null }[], to: string, v: ClusterView<KeyValue>): Promise<PathResult<{ moves: MovedPath[] }>> {
+  private async runMove(
+    id: string,
+    paths: { index: number; from: string | null }[],
+    to: string,
+    v: ClusterView<KeyValue>,
+  ): Promise<PathResult<{ moves: MovedPath[] }>> {
     const t0 = Date.now();
     const d = v.disks.get(id);
     const done = (i: number) => d?.owners.get(i)?.node === to && d.owners.get(i)?.state === 'served';
@@ -159,7 +169,9 @@ export class PathService {
               const left = await this.o.store.get(k).catch(() => undefined);
               if (left) await this.o.store.txn([{ key: k, modRevision: left.modRevision }], [{ type: 'delete', key: k }]).catch(() => false);
             }
-            return fail('move_timeout', `Path ${index} of disk ${id} did not reach ${to} in time; the move was called off.`, undefined, { node: rec?.node ?? null });
+            return fail('move_timeout', `Path ${index} of disk ${id} did not reach ${to} in time; the move was called off.`, undefined, {
+              node: rec?.node ?? null,
+            });
           }
         }
         if (pending.size === 0) {
@@ -209,7 +221,12 @@ export class PathService {
           for (const m of group) failed.push({ ...m, code: v.code, message: v.message });
           continue;
         }
-        const r = await this.runMove(first.id, group.map((m) => ({ index: m.index, from: m.from })), first.to, v);
+        const r = await this.runMove(
+          first.id,
+          group.map((m) => ({ index: m.index, from: m.from })),
+          first.to,
+          v,
+        );
         if (r.ok) moves.push(...r.moves);
         else for (const m of group) failed.push({ ...m, code: r.code, message: r.message });
       }
@@ -242,7 +259,10 @@ export class PathService {
       const n = await this.nodeView(name);
       if (!n.ok) return n;
       if (opts.wait === false || n.node.pathCount === 0) return n;
-      if (Date.now() > end) return fail('drain_timeout', `Node ${name} is drained but still holds ${n.node.pathCount} path(s) (no other node could take them?).`, undefined, { paths: n.node.paths });
+      if (Date.now() > end)
+        return fail('drain_timeout', `Node ${name} is drained but still holds ${n.node.pathCount} path(s) (no other node could take them?).`, undefined, {
+          paths: n.node.paths,
+        });
       await sleep(this.o.pollMs ?? 100);
     }
   }

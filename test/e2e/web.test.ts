@@ -156,7 +156,7 @@ describe('web UI in chromium', { skip }, () => {
     assert.equal(d.placement, 'shared');
   });
 
-  it("stops and deletes a disk from its page, each after a confirmation", async () => {
+  it('stops and deletes a disk from its page, each after a confirmation', async () => {
     await page.getByTestId('disk-link-00002').click();
     await page.getByRole('heading', { level: 1, name: /db1-renamed/ }).waitFor();
     assert.equal(new URL(page.url()).pathname, '/disks/00002');

@@ -43,7 +43,20 @@
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, rmdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  rmdirSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { type Server, type Socket, connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -60,19 +73,7 @@ import { DiskService } from '../../src/services/disk-service.js';
 import { PathService } from '../../src/services/path-service.js';
 import { type VerifierResult, runVerifier, startVerifier } from '../helpers/write-verifier.js';
 import { IpWatcher } from './ip-watcher.js';
-import {
-  addNamespace,
-  addrs,
-  alive,
-  cmdline,
-  deleteNamespace,
-  deleteNamespaceSync,
-  ipn,
-  killPid,
-  namespaceInode,
-  pidsInNamespaces,
-  veth,
-} from './netns.js';
+import { addNamespace, addrs, alive, cmdline, deleteNamespace, deleteNamespaceSync, ipn, killPid, namespaceInode, pidsInNamespaces, veth } from './netns.js';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const HA_TOOLS = ['ip', 'arping', 'etcd', 'tgtd', 'tgtadm', 'iscsi-inq', 'iscsi-ls', 'qemu-io'];
@@ -120,7 +121,12 @@ export interface SimCeph {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-export async function waitUntil<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 15_000, everyMs = 50): Promise<T> {
+export async function waitUntil<T>(
+  what: string,
+  fn: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 15_000,
+  everyMs = 50,
+): Promise<T> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const v = await fn();
@@ -344,10 +350,15 @@ export class SimNode {
       exited = String(code ?? sig);
       if (this.agent === child) this.agent = undefined;
     });
-    await waitUntil(`${this.name}: agent ready (see ${log})`, () => {
-      if (exited !== undefined) throw new Error(`${this.name}: agent exited (${exited}) before it was ready; see ${log}`);
-      return readFileSync(log, 'utf8').slice(from).includes('PORTWAY_AGENT_READY') || undefined;
-    }, 90_000, 50);
+    await waitUntil(
+      `${this.name}: agent ready (see ${log})`,
+      () => {
+        if (exited !== undefined) throw new Error(`${this.name}: agent exited (${exited}) before it was ready; see ${log}`);
+        return readFileSync(log, 'utf8').slice(from).includes('PORTWAY_AGENT_READY') || undefined;
+      },
+      90_000,
+      50,
+    );
     return child.pid;
   }
 
@@ -421,7 +432,10 @@ export class SimNode {
 
   /** Path IPs on this node's interfaces now. */
   async pathIps(): Promise<string[]> {
-    return (await addrs(this.ns)).filter((a) => this.c.isPathIp(a.ip)).map((a) => a.ip).sort();
+    return (await addrs(this.ns))
+      .filter((a) => this.c.isPathIp(a.ip))
+      .map((a) => a.ip)
+      .sort();
   }
 
   /** A hard crash: agent and tgtds SIGKILLed, then its cables pulled (its IPs go with its links). */
@@ -671,16 +685,39 @@ export class SimCluster {
     await this.startForward();
     const port = (this.forward?.address() as { port: number } | null)?.port;
     this.store = new EtcdStore({ hosts: [`http://127.0.0.1:${port}`], callTimeoutMs: 5000 });
-    await waitUntil('etcd through the forwarded socket', async () => (await this.store.list('/portway/').then(() => true, () => false)) || undefined, 20_000, 100);
+    await waitUntil(
+      'etcd through the forwarded socket',
+      async () =>
+        (await this.store.list('/portway/').then(
+          () => true,
+          () => false,
+        )) || undefined,
+      20_000,
+      100,
+    );
     const checked = checkConfig(this.config);
     if (!checked.ok) throw new Error(checked.message);
     const log = pino({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
     if (cephUp) {
       this.ceph = await cephUp;
-      this.images = new RbdImageStore({ conf: this.ceph.conf, keyring: this.ceph.keyring, id: this.ceph.id, pool: this.ceph.pool, prefix: ['ip', 'netns', 'exec', this.infra] });
+      this.images = new RbdImageStore({
+        conf: this.ceph.conf,
+        keyring: this.ceph.keyring,
+        id: this.ceph.id,
+        pool: this.ceph.pool,
+        prefix: ['ip', 'netns', 'exec', this.infra],
+      });
     } else this.images = await new FileImageStore(this.imageDir).init();
     const images = this.images;
-    this.disks = new DiskService({ store: this.store, images, subnet1: checked.subnet1, subnet2: checked.subnet2, iqnBase: this.config.iqnBase, pool: this.config.pool, log });
+    this.disks = new DiskService({
+      store: this.store,
+      images,
+      subnet1: checked.subnet1,
+      subnet2: checked.subnet2,
+      iqnBase: this.config.iqnBase,
+      pool: this.config.pool,
+      log,
+    });
     this.paths = new PathService({ store: this.store, log, pollMs: 50 });
     this.watcher = new IpWatcher(
       () => new Map(this.nodes.map((n) => [n.name, n.ns])),
@@ -696,7 +733,10 @@ export class SimCluster {
     const child = spawn(
       'ip',
       [
-        'netns', 'exec', this.infra, 'etcd',
+        'netns',
+        'exec',
+        this.infra,
+        'etcd',
         '--name=infra',
         `--data-dir=${data}`,
         // the nodes reach it on the management bridge; the test process through the unix socket
@@ -777,13 +817,17 @@ export class SimCluster {
   /** 127.0.0.1:<port> in the root namespace -> etcd's unix socket (inside the run dir). */
   private async startForward(): Promise<void> {
     const path = join(this.dir, 'etcd.sock:0');
-    await waitUntil('etcd unix socket', () => {
-      try {
-        return readdirSync(this.dir).includes('etcd.sock:0') || undefined;
-      } catch {
-        return undefined;
-      }
-    }, 20_000);
+    await waitUntil(
+      'etcd unix socket',
+      () => {
+        try {
+          return readdirSync(this.dir).includes('etcd.sock:0') || undefined;
+        } catch {
+          return undefined;
+        }
+      },
+      20_000,
+    );
     this.forward = createServer((down) => {
       const up = connect(path);
       this.sockets.add(down);
@@ -857,18 +901,27 @@ export class SimCluster {
 
   /** Waits until every one of paths answers INQUIRY from the client with disk id's serial (`PW<id>`). */
   async waitAnswering(paths: readonly { ip: string }[], iqn: string, id: string, timeoutMs = 20_000): Promise<void> {
-    await waitUntil(`every path of ${id} answering`, async () => {
-      for (const p of paths) if ((await this.inquiry(p.ip, iqn, 3000).catch(() => '')) !== `PW${id}`) return undefined;
-      return true;
-    }, timeoutMs, 50);
+    await waitUntil(
+      `every path of ${id} answering`,
+      async () => {
+        for (const p of paths) if ((await this.inquiry(p.ip, iqn, 3000).catch(() => '')) !== `PW${id}`) return undefined;
+        return true;
+      },
+      timeoutMs,
+      50,
+    );
   }
 
   /** Waits until disk id's status is started. */
   async waitStarted(id: string, timeoutMs = 10_000): Promise<void> {
-    await waitUntil(`${id} started`, async () => {
-      const d = await this.disks.get(id);
-      return d.ok && d.disk.status === 'started' ? true : undefined;
-    }, timeoutMs);
+    await waitUntil(
+      `${id} started`,
+      async () => {
+        const d = await this.disks.get(id);
+        return d.ok && d.disk.status === 'started' ? true : undefined;
+      },
+      timeoutMs,
+    );
   }
 
   /**
@@ -879,7 +932,9 @@ export class SimCluster {
     await this.watcher.stop();
     assert.ok(this.watcher.rounds > 20, `the watcher sampled (${this.watcher.rounds} rounds)`);
     assert.deepEqual(this.watcher.overlaps(), [], 'no IP was on two nodes at once');
-    process.stderr.write(`# ip watcher: ${this.watcher.rounds} rounds, ${this.watcher.sameRound()} same-round sightings (moves between two reads), 0 overlaps\n`);
+    process.stderr.write(
+      `# ip watcher: ${this.watcher.rounds} rounds, ${this.watcher.sameRound()} same-round sightings (moves between two reads), 0 overlaps\n`,
+    );
   }
 
   /** Stops everything this cluster started and deletes its namespaces and files. */
@@ -1062,7 +1117,13 @@ export async function freezeFailoverRep(c: SimCluster, o: FreezeRepOptions): Pro
       50,
     );
     const acked = (l: string) => Number(/ acked (\d+) /.exec(l)?.[1] ?? Number.NaN);
-    const ackedBefore = Math.max(0, ...lines.filter((l) => l.t <= reconnect.t).map((l) => acked(l.line)).filter(Number.isFinite));
+    const ackedBefore = Math.max(
+      0,
+      ...lines
+        .filter((l) => l.t <= reconnect.t)
+        .map((l) => acked(l.line))
+        .filter(Number.isFinite),
+    );
     const writing = await waitUntil(
       'the verifier writing through the new owner',
       () => lines.find((l) => l.t > reconnect.t && acked(l.line) > ackedBefore),

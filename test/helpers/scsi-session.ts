@@ -163,8 +163,7 @@ export class ScsiSession {
 
   /** Sends one command line (see tools/pw-scsi/pw-scsi.c) and returns its answer. Requests run one at a time. */
   send(line: string): Promise<ScsiResult> {
-    if (/[\r\n\0]/.test(line))
-      return Promise.reject(new Error(`ScsiSession.send: one line without CR/LF/NUL, got ${JSON.stringify(line)}`));
+    if (/[\r\n\0]/.test(line)) return Promise.reject(new Error(`ScsiSession.send: one line without CR/LF/NUL, got ${JSON.stringify(line)}`));
     if (line.trim() === '') return Promise.reject(new Error('ScsiSession.send: empty command'));
     const run = this.queue.then(async () => {
       if (this.exited) throw new Error(`${this.what} has exited${this.stderrTail()}`);
@@ -248,8 +247,7 @@ export class ScsiSession {
     } catch {
       throw new Error(`${this.what}: not a JSON answer to "${cmd}": ${line}`);
     }
-    if (res.cmd !== cmd && res.status !== 'USAGE')
-      throw new Error(`${this.what}: answer for "${res.cmd}" where "${cmd}" was expected: ${line}`);
+    if (res.cmd !== cmd && res.status !== 'USAGE') throw new Error(`${this.what}: answer for "${res.cmd}" where "${cmd}" was expected: ${line}`);
     return res;
   }
 }

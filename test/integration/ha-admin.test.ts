@@ -84,7 +84,10 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
       while (watching) {
         const now = await node.pathIps();
         if (JSON.stringify(now) !== JSON.stringify(ipsBefore)) flapped ??= `IPs ${JSON.stringify(now)}`;
-        const t = node.tgtds().map((x) => x.pid).join(',');
+        const t = node
+          .tgtds()
+          .map((x) => x.pid)
+          .join(',');
         if (t !== tgtdsBefore.map((x) => x.pid).join(',')) flapped ??= `tgtds ${t}`;
         const o = await owners();
         if (JSON.stringify(o) !== JSON.stringify(ownersBefore)) flapped ??= `owners ${JSON.stringify(o)}`;
@@ -185,7 +188,16 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
     await c.waitServed(a.id, 15_000, [name]);
     await c.waitServed(b.id, 15_000, [name]);
     // A new disk while drained: not on the drained node.
-    const rc = await c.disks.add({ name: 'adm-c', sizeGb: 1, activePaths: 2, subnet: 1, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' }, placement: 'spread' });
+    const rc = await c.disks.add({
+      name: 'adm-c',
+      sizeGb: 1,
+      activePaths: 2,
+      subnet: 1,
+      ipMode: 'auto',
+      acl: { mode: 'all' },
+      auth: { mode: 'none' },
+      placement: 'spread',
+    });
     assert.ok(rc.ok);
     const pc = await c.waitServed(rc.disk.id, 20_000);
     assert.ok(pc.every((p) => p.node !== name));
@@ -236,7 +248,14 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
     assert.equal(r.json.move.index, 2);
     assert.deepEqual(r.json.moves.map((m: { index: number; to: string }) => `${m.index}:${m.to}`).sort(), [`1:${other}`, `2:${other}`]);
     assert.equal(await onOneNode(), other);
-    assert.deepEqual(c.node(home).tgtds().filter((t) => t.disk === s.id), [], 'nothing of it left on the old node');
+    assert.deepEqual(
+      c
+        .node(home)
+        .tgtds()
+        .filter((t) => t.disk === s.id),
+      [],
+      'nothing of it left on the old node',
+    );
     // A drain moves it whole.
     const d = await call('POST', `/api/v1/nodes/${other}/drain`);
     assert.equal(d.status, 200, JSON.stringify(d.json));

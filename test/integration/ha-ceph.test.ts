@@ -66,7 +66,9 @@ describe('HA failover on Ceph RBD: Ceph in the infra namespace, 3 nodes, a 4-pat
       // of how slow the failover is on a loaded box.
       cephConf: [`osd client watch timeout = ${WATCH_TIMEOUT}`],
     });
-    process.stderr.write(`# cluster up in ${Date.now() - t0} ms; Ceph (in ${c.infra}, ${c.ceph?.monAddr}:${c.ceph?.monPort}) started in ${c.ceph?.startMs} ms\n`);
+    process.stderr.write(
+      `# cluster up in ${Date.now() - t0} ms; Ceph (in ${c.infra}, ${c.ceph?.monAddr}:${c.ceph?.monPort}) started in ${c.ceph?.startMs} ms\n`,
+    );
   });
   after(async () => {
     await c?.destroy();
@@ -74,7 +76,16 @@ describe('HA failover on Ceph RBD: Ceph in the infra namespace, 3 nodes, a 4-pat
 
   it('serves every path from RBD, fails over a dead node, keeps the data, never puts one IP on two nodes', async () => {
     assert.ok(c.ceph, 'the cluster runs Ceph');
-    const added = await c.disks.add({ name: 'hc1', sizeGb: 1, activePaths: PATHS, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' }, placement: 'spread' });
+    const added = await c.disks.add({
+      name: 'hc1',
+      sizeGb: 1,
+      activePaths: PATHS,
+      subnet: 3,
+      ipMode: 'auto',
+      acl: { mode: 'all' },
+      auth: { mode: 'none' },
+      placement: 'spread',
+    });
     assert.ok(added.ok, JSON.stringify(added));
     const { id, iqn } = added.disk;
     const image = `${c.ceph.pool}/image-${id}`;
@@ -100,10 +111,15 @@ describe('HA failover on Ceph RBD: Ceph in the infra namespace, 3 nodes, a 4-pat
     // of their own: at least one per node serving the disk).
     const expected = [...new Set(paths.map((p) => c.node(p.node as string).mgmtIp))].sort();
     let seen: string[] = [];
-    await waitUntil(`one RBD watcher per node serving the disk, from ${expected.join(' ')} (last seen: ${JSON.stringify(seen)})`, async () => {
-      seen = await rbdWatchers(c, image);
-      return expected.every((ip) => seen.filter((w) => w === ip).length >= expected.filter((e) => e === ip).length) || undefined;
-    }, 30_000, 200).catch((e: Error) => {
+    await waitUntil(
+      `one RBD watcher per node serving the disk, from ${expected.join(' ')} (last seen: ${JSON.stringify(seen)})`,
+      async () => {
+        seen = await rbdWatchers(c, image);
+        return expected.every((ip) => seen.filter((w) => w === ip).length >= expected.filter((e) => e === ip).length) || undefined;
+      },
+      30_000,
+      200,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}; last seen watchers ${JSON.stringify(seen)}`);
     });
     stage('watchers seen');

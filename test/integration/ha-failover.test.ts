@@ -23,7 +23,16 @@ describe('HA failover: 3 nodes, a 4-path disk, one node dies', { skip, timeout: 
 
   it('serves every path, fails over a dead node, keeps the data, never puts one IP on two nodes', async () => {
     // The spread case (ha-shared.test.ts has the shared one): paths placed one by one over the nodes.
-    const added = await c.disks.add({ name: 'ha1', sizeGb: 1, activePaths: 4, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' }, placement: 'spread' });
+    const added = await c.disks.add({
+      name: 'ha1',
+      sizeGb: 1,
+      activePaths: 4,
+      subnet: 3,
+      ipMode: 'auto',
+      acl: { mode: 'all' },
+      auth: { mode: 'none' },
+      placement: 'spread',
+    });
     assert.ok(added.ok, JSON.stringify(added));
     const { id, iqn } = added.disk;
     const paths = await c.waitServed(id, 30_000);
@@ -45,7 +54,7 @@ describe('HA failover: 3 nodes, a 4-path disk, one node dies', { skip, timeout: 
 
     // A pattern per path, each written through its own path.
     for (const [i, p] of paths.entries()) await c.writePattern(p.ip, iqn, 0x41 + i, (i + 1) * MiB, MiB);
-    assert.equal((await c.disks.get(id)).ok && (await c.disks.get(id) as { disk: { status: string } }).disk.status, 'started');
+    assert.equal((await c.disks.get(id)).ok && ((await c.disks.get(id)) as { disk: { status: string } }).disk.status, 'started');
 
     // The node holding the most paths dies.
     const victim = c.node([...perNode.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] as string);
@@ -55,7 +64,7 @@ describe('HA failover: 3 nodes, a 4-path disk, one node dies', { skip, timeout: 
     let sawDegraded = false;
     const statuses: string[] = [];
     const moved = await waitUntil(
-      'the dead node\'s paths served elsewhere',
+      "the dead node's paths served elsewhere",
       async () => {
         const d = await c.disks.get(id);
         if (d.ok && !statuses[statuses.length - 1]?.endsWith(`:${d.disk.status}`)) statuses.push(`${Date.now() - killedAt}:${d.disk.status}`);

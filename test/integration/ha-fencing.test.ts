@@ -43,18 +43,33 @@ describe('HA fencing: a node that cannot renew its lease stops serving before th
     const cutAt = performance.now();
     await victim.cutManagement();
     const cutDoneAt = performance.now(); // the link is down by now (the `ip` command may take a while on a busy box)
-    const fenced = waitUntil('victim fenced', async () => {
-      if ((await victim.pathIps()).length === 0 && tgtds.every((t) => !alive(t.pid))) fencedAt = performance.now();
-      return fencedAt;
-    }, 20_000, 20);
-    const expired = waitUntil('victim lease expired', async () => {
-      if (!(await c.store.get(`/portway/nodes/${victim.name}`))) expiredAt = performance.now();
-      return expiredAt;
-    }, 20_000, 20);
+    const fenced = waitUntil(
+      'victim fenced',
+      async () => {
+        if ((await victim.pathIps()).length === 0 && tgtds.every((t) => !alive(t.pid))) fencedAt = performance.now();
+        return fencedAt;
+      },
+      20_000,
+      20,
+    );
+    const expired = waitUntil(
+      'victim lease expired',
+      async () => {
+        if (!(await c.store.get(`/portway/nodes/${victim.name}`))) expiredAt = performance.now();
+        return expiredAt;
+      },
+      20_000,
+      20,
+    );
     await Promise.all([fenced, expired]);
     const fenceMs = Math.round((fencedAt as number) - cutAt);
     const expireMs = Math.round((expiredAt as number) - cutAt);
-    const line = /"msg":"fenced"/.test(victim.logText()) ? victim.logText().split('\n').find((l) => l.includes('"msg":"fenced"')) : undefined;
+    const line = /"msg":"fenced"/.test(victim.logText())
+      ? victim
+          .logText()
+          .split('\n')
+          .find((l) => l.includes('"msg":"fenced"'))
+      : undefined;
     const info = line ? (JSON.parse(line) as { sinceLastRenewMs: number; tookMs: number }) : undefined;
     process.stderr.write(
       `# fencing: IPs and tgtds gone ${fenceMs} ms after the cut, lease expired ${expireMs} ms after it (TTL ${TTL * 1000} ms); ` +
@@ -81,10 +96,15 @@ describe('HA fencing: a node that cannot renew its lease stops serving before th
 
     // The link comes back: the node rejoins with a new lease and serves nothing (nothing is unowned).
     await victim.restoreManagement();
-    await waitUntil('victim rejoined', async () => {
-      const r = await c.paths.nodes();
-      return r.ok && r.nodes.find((n) => n.name === victim.name)?.up ? true : undefined;
-    }, 20_000, 100);
+    await waitUntil(
+      'victim rejoined',
+      async () => {
+        const r = await c.paths.nodes();
+        return r.ok && r.nodes.find((n) => n.name === victim.name)?.up ? true : undefined;
+      },
+      20_000,
+      100,
+    );
     const r = await c.paths.nodes();
     assert.ok(r.ok);
     assert.equal(r.nodes.find((n) => n.name === victim.name)?.pathCount, 0);

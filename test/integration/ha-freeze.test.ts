@@ -95,7 +95,16 @@ describe('a frozen node under a writing host: failover on Ceph with storage fenc
   it(`fencing on: ${REPS} freeze(s) of the serving node, the disk moves, the verifier loses nothing and finds nothing stale`, async () => {
     for (let rep = 1; rep <= REPS; rep++) {
       const before = new Set(await blocklist(c));
-      const r = await freezeFailoverRep(c, { disk, dir: c.dir, blocks: 4096, queueDepth: 16, cmdTimeoutS: 2, giveUpS: 120, writeAfterFailoverMs: 3000, settleMs: 5000 });
+      const r = await freezeFailoverRep(c, {
+        disk,
+        dir: c.dir,
+        blocks: 4096,
+        queueDepth: 16,
+        cmdTimeoutS: 2,
+        giveUpS: 120,
+        writeAfterFailoverMs: 3000,
+        settleMs: 5000,
+      });
       windows.push({ node: r.frozen, ...r.window });
       stage(`rep ${rep}: ${summary(r)}`);
       const frozenIp = c.node(r.frozen).mgmtIp;
@@ -132,7 +141,16 @@ describe('a frozen node under a writing host: failover on Ceph with storage fenc
     for (let rep = 1; rep <= OFF_REPS; rep++) {
       // A small region (every block rewritten many times through the new owner before the thaw) and a
       // deep queue (many writes held by the frozen tgtd): what the thawed tgtd executes overwrites newer acked data.
-      const r = await freezeFailoverRep(c, { disk, dir: c.dir, blocks: 256, queueDepth: 64, cmdTimeoutS: 2, giveUpS: 120, writeAfterFailoverMs: 3000, settleMs: 5000 });
+      const r = await freezeFailoverRep(c, {
+        disk,
+        dir: c.dir,
+        blocks: 256,
+        queueDepth: 64,
+        cmdTimeoutS: 2,
+        giveUpS: 120,
+        writeAfterFailoverMs: 3000,
+        settleMs: 5000,
+      });
       windows.push({ node: r.frozen, ...r.window });
       stage(`fencing off, rep ${rep}: ${summary(r)}`);
       assert.equal(r.fence, undefined, 'no storage fencing when it is off');

@@ -51,20 +51,34 @@ describe('HA fence guard: an agent that dies or hangs is fenced by its guard', {
     let fencedAt: number | undefined;
     let expiredAt: number | undefined;
     await Promise.all([
-      waitUntil(`${v.name}: IPs and tgtds gone`, async () => {
-        if ((await v.pathIps()).length === 0 && tgtds.every((t) => !alive(t.pid))) fencedAt = performance.now() - t0;
-        return fencedAt;
-      }, 60_000, 20),
-      waitUntil(`${v.name}: lease expired`, async () => {
-        if (!(await c.store.get(`/portway/nodes/${v.name}`))) expiredAt = performance.now() - t0;
-        return expiredAt;
-      }, 60_000, 20),
+      waitUntil(
+        `${v.name}: IPs and tgtds gone`,
+        async () => {
+          if ((await v.pathIps()).length === 0 && tgtds.every((t) => !alive(t.pid))) fencedAt = performance.now() - t0;
+          return fencedAt;
+        },
+        60_000,
+        20,
+      ),
+      waitUntil(
+        `${v.name}: lease expired`,
+        async () => {
+          if (!(await c.store.get(`/portway/nodes/${v.name}`))) expiredAt = performance.now() - t0;
+          return expiredAt;
+        },
+        60_000,
+        20,
+      ),
     ]);
     return { fencedMs: Math.round(fencedAt as number), expiredMs: Math.round(expiredAt as number) };
   };
 
   const guardFenceLine = (v: SimNode): { lateMs: number; tookMs: number; tgtdsKilled: number; ips: string[] } | undefined => {
-    const line = v.guardLogText().split('\n').reverse().find((l) => l.includes('"msg":"guard fenced"'));
+    const line = v
+      .guardLogText()
+      .split('\n')
+      .reverse()
+      .find((l) => l.includes('"msg":"guard fenced"'));
     return line ? JSON.parse(line) : undefined;
   };
 
@@ -84,7 +98,10 @@ describe('HA fence guard: an agent that dies or hangs is fenced by its guard', {
     const t0 = performance.now();
     killPid(v.agentPid as number, 'SIGKILL'); // the agent only: its tgtds and IPs stay as they are
     await v.stopAgent('SIGKILL', 1000);
-    assert.ok(tgtds.every((t) => alive(t.pid)), 'the tgtds outlived the agent');
+    assert.ok(
+      tgtds.every((t) => alive(t.pid)),
+      'the tgtds outlived the agent',
+    );
     const { fencedMs, expiredMs } = await fenceAndExpiry(v, tgtds, t0);
     const info = guardFenceLine(v);
     const { servedMs, answeredMs } = await servedElsewhere(v, ips, t0);
@@ -131,7 +148,12 @@ describe('HA fence guard: an agent that dies or hangs is fenced by its guard', {
     }
     const contAt = performance.now();
     const owners = await c.owners(disk.id);
-    await waitUntil(`${v.name}: rejoined with a new lease`, () => (v.logText().match(/"msg":"agent joined"/g) ?? []).length > joinedBefore || undefined, 30_000, 100);
+    await waitUntil(
+      `${v.name}: rejoined with a new lease`,
+      () => (v.logText().match(/"msg":"agent joined"/g) ?? []).length > joinedBefore || undefined,
+      30_000,
+      100,
+    );
     const rejoinMs = Math.round(performance.now() - contAt);
     await new Promise((r) => setTimeout(r, 3000)); // a few reconciles
     assert.deepEqual(await v.pathIps(), [], 'no IP back on the stopped node');
@@ -156,7 +178,10 @@ describe('HA fence guard: an agent that dies or hangs is fenced by its guard', {
       while (watching) {
         const now = await v.pathIps();
         if (JSON.stringify(now) !== JSON.stringify(ips)) flapped ??= `IPs ${JSON.stringify(now)}`;
-        const t = v.tgtds().map((x) => x.pid).join(',');
+        const t = v
+          .tgtds()
+          .map((x) => x.pid)
+          .join(',');
         if (t !== tgtds.map((x) => x.pid).join(',')) flapped ??= `tgtds ${t}`;
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -170,7 +195,12 @@ describe('HA fence guard: an agent that dies or hangs is fenced by its guard', {
       await v.startAgent();
       readyMs = Math.round(performance.now() - t0);
       // the new agent takes over feeding the guard once it adopted its keys
-      await waitUntil(`${v.name}: guard follows the new lease`, () => v.logText().slice(logFrom).includes('fence guard follows this lease') || undefined, 30_000, 50);
+      await waitUntil(
+        `${v.name}: guard follows the new lease`,
+        () => v.logText().slice(logFrom).includes('fence guard follows this lease') || undefined,
+        30_000,
+        50,
+      );
       await new Promise((r) => setTimeout(r, 0.6 * TTL * 1000)); // past the old deadline
     } finally {
       watching = false;

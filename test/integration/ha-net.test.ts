@@ -27,7 +27,11 @@ describe('IpRouteNetwork in a network namespace', { skip, timeout: 60_000 }, () 
     cleanup();
     process.off('exit', cleanup);
   });
-  const on = async () => (await addrs(NS)).filter((a) => a.dev === 'eth1').map((a) => `${a.ip}/${a.prefix}`).sort();
+  const on = async () =>
+    (await addrs(NS))
+      .filter((a) => a.dev === 'eth1')
+      .map((a) => `${a.ip}/${a.prefix}`)
+      .sort();
 
   it('adds idempotently, keeps secondaries when the primary goes, removes whatever the prefix', async () => {
     await net.addIp('10.98.1.10', 24, 'eth1');

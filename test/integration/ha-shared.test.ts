@@ -50,7 +50,10 @@ describe('a shared disk: reservations across its paths, and failover with unit a
 
   it('serves both paths from one node, in one tgtd', async () => {
     assert.equal(new Set(paths.map((p) => p.node)).size, 1, JSON.stringify(paths));
-    const units = c.node(paths[0]?.node as string).tgtds().filter((t) => t.disk === disk.id);
+    const units = c
+      .node(paths[0]?.node as string)
+      .tgtds()
+      .filter((t) => t.disk === disk.id);
     assert.equal(units.length, 1);
     assert.deepEqual(units[0]?.portals, paths.map((p) => p.ip).sort());
   });
@@ -103,7 +106,10 @@ describe('a shared disk: reservations across its paths, and failover with unit a
     assert.equal(nodes.size, 1, `both paths on one survivor: ${JSON.stringify(moved)}`);
     await c.waitAnswering(moved, disk.iqn, disk.id);
     process.stderr.write(`# shared disk failover: both paths answering ${Date.now() - killedAt} ms after the kill (TTL ${TTL} s)\n`);
-    const units = c.node([...nodes][0] as string).tgtds().filter((t) => t.disk === disk.id);
+    const units = c
+      .node([...nodes][0] as string)
+      .tgtds()
+      .filter((t) => t.disk === disk.id);
     assert.equal(units.length, 1, 'one tgtd for the disk on the survivor');
     assert.deepEqual(units[0]?.portals, moved.map((p) => p.ip).sort());
 

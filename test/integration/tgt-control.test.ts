@@ -59,7 +59,16 @@ describe('tgt-control on real tgtd, tgtadm as witness', { skip }, () => {
     writeFileSync(img, '');
     truncateSync(img, 32 * 1024 * 1024);
     tgtd = spawn('tgtd', ['-f', '-C', String(CP), '--iscsi', `portal=${IP}:3260`], { stdio: 'ignore' });
-    await waitFor('tgtd to answer', () => request(CP, { mode: 'system', op: 'show' }).then(() => true, () => undefined), 15_000, 25);
+    await waitFor(
+      'tgtd to answer',
+      () =>
+        request(CP, { mode: 'system', op: 'show' }).then(
+          () => true,
+          () => undefined,
+        ),
+      15_000,
+      25,
+    );
   });
 
   after(async () => {
@@ -118,7 +127,10 @@ describe('tgt-control on real tgtd, tgtadm as witness', { skip }, () => {
       ],
       // a missing target, a missing account, an existing account
       [{ lld: 'iscsi', mode: 'target', op: 'delete', tid: 7 }, ['--lld', 'iscsi', '--op', 'delete', '--mode', 'target', '--tid', '7']],
-      [{ lld: 'iscsi', mode: 'account', op: 'delete', params: { user: 'nobody' } }, ['--lld', 'iscsi', '--op', 'delete', '--mode', 'account', '--user', 'nobody']],
+      [
+        { lld: 'iscsi', mode: 'account', op: 'delete', params: { user: 'nobody' } },
+        ['--lld', 'iscsi', '--op', 'delete', '--mode', 'account', '--user', 'nobody'],
+      ],
       [
         { lld: 'iscsi', mode: 'account', op: 'new', params: { user: 'ctl-user', password: 'another-pass1' } },
         ['--lld', 'iscsi', '--op', 'new', '--mode', 'account', '--user', 'ctl-user', '--password', 'another-pass1'],
@@ -145,7 +157,8 @@ describe('tgt-control on real tgtd, tgtadm as witness', { skip }, () => {
       { lld: 'iscsi', mode: 'target', op: 'bind', tid: 1, params: { 'initiator-name': 'iqn.2016-05.io.portway.test:a\0,initiator-address=ALL' } },
       { lld: 'iscsi', mode: 'account', op: 'new', params: { user: 'evil,password=x', password: 'y' } },
     ];
-    for (const req of forged) await assert.rejects(request(CP, req), (e: unknown) => e instanceof TgtError && e.code === undefined && /refused/.test(e.message));
+    for (const req of forged)
+      await assert.rejects(request(CP, req), (e: unknown) => e instanceof TgtError && e.code === undefined && /refused/.test(e.message));
     assert.equal(await showTargets(), before);
     assert.doesNotMatch((await request(CP, { lld: 'iscsi', mode: 'account', op: 'show' })).text, /evil/);
   });

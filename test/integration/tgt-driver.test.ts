@@ -194,8 +194,7 @@ describe('TgtDriver on real tgtd', { skip }, () => {
       await driver.serve(DISK, spec, [IP_B, IP]);
       // The session logged in before the change is the same I_T nexus and still does I/O, with no
       // unit attention (nothing was reset).
-      for (let lba = 0; lba < 64; lba += 8)
-        assert.equal((await s.send(`read ${lba} 8`)).status, 'GOOD', `read at ${lba} after the portal was added`);
+      for (let lba = 0; lba < 64; lba += 8) assert.equal((await s.send(`read ${lba} 8`)).status, 'GOOD', `read at ${lba} after the portal was added`);
       assert.deepEqual(await nexuses(before.controlPort), nexus, 'the session was not dropped or re-established');
       assert.equal(await capacity(lunUrl(IP_B, IQN)), 64 * MiB, 'the new portal serves the LUN');
       assert.equal((await s.send('readcap')).status, 'GOOD');
@@ -313,10 +312,7 @@ describe('TgtDriver on real tgtd', { skip }, () => {
     const foreign = start('127.32.1.12', 23291);
     try {
       for (const p of [stray, foreign])
-        await waitFor(
-          `tgtd ${p} started`,
-          async () => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]?.endsWith('tgtd') || undefined,
-        );
+        await waitFor(`tgtd ${p} started`, async () => readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0')[0]?.endsWith('tgtd') || undefined);
       const killed = await driver.killUnrecorded(new Set([IP, '127.32.1.11']));
       assert.deepEqual(killed, [{ pid: stray, ip: '127.32.1.11' }]);
       assert.equal(alive(stray), false, 'the unrecorded tgtd on a path IP is gone');

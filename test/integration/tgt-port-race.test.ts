@@ -25,7 +25,14 @@ describe('tgt control ports under a start race (two drivers, one range, tgtds ki
   let dir: string;
   let img: string;
   const drivers: TgtDriver[] = [];
-  const spec = (disk: string): TargetSpec => ({ iqn: `iqn.2016-05.io.portway.test:${disk}`, backing: { bstype: 'rdwr', path: img, bsopts: '' }, acl: '', chapUser: '', chapPassword: '', serial: disk });
+  const spec = (disk: string): TargetSpec => ({
+    iqn: `iqn.2016-05.io.portway.test:${disk}`,
+    backing: { bstype: 'rdwr', path: img, bsopts: '' },
+    acl: '',
+    chapUser: '',
+    chapPassword: '',
+    serial: disk,
+  });
   const ipOf = (d: number, i: number) => `127.36.${d}.${10 + i}`;
   const diskOf = (d: number, i: number) => String(d * 100 + i + 1).padStart(5, '0');
 
@@ -34,7 +41,8 @@ describe('tgt control ports under a start race (two drivers, one range, tgtds ki
     img = join(dir, 'disk.img');
     writeFileSync(img, '');
     truncateSync(img, 16 * 1024 * 1024);
-    for (const d of [0, 1]) drivers.push(new TgtDriver({ runDir: join(dir, `run${d}`), logDir: join(dir, `log${d}`), controlPortBase: BASE, log: pino({ level: 'silent' }) }));
+    for (const d of [0, 1])
+      drivers.push(new TgtDriver({ runDir: join(dir, `run${d}`), logDir: join(dir, `log${d}`), controlPortBase: BASE, log: pino({ level: 'silent' }) }));
   });
   after(async () => {
     for (const d of drivers) await d.stopAll().catch(() => {});
@@ -86,7 +94,10 @@ describe('tgt control ports under a start race (two drivers, one range, tgtds ki
     await killer;
     // Every disk served in the end (a killed tgtd is restarted by the next serve).
     for (const d of [0, 1]) for (let i = 0; i < PER_DRIVER; i++) await drivers[d]?.serve(diskOf(d, i), spec(diskOf(d, i)), [ipOf(d, i)]);
-    assert.ok(results.flat().every((r) => r.status === 'fulfilled'), JSON.stringify(results.flat().filter((r) => r.status === 'rejected')));
+    assert.ok(
+      results.flat().every((r) => r.status === 'fulfilled'),
+      JSON.stringify(results.flat().filter((r) => r.status === 'rejected')),
+    );
     process.stderr.write(`# port race: ${PER_DRIVER * 2} disks, ${killed} tgtds killed mid-start\n`);
 
     const units = (await Promise.all(drivers.map((d) => d.units()))).flat();

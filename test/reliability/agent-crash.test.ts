@@ -55,11 +55,7 @@ describe('fault: product killed mid-configure, then restarted', { skip, timeout:
       const paths = (await request(cp.url, 'GET', `/api/v1/disks/${id}/paths`)).json.paths as { ip: string }[];
       assert.equal(paths.length, 2);
       for (const p of paths) assert.deepEqual(await discover(p.ip), [r.json.disk.iqn], `${p.ip} serves ${id}`);
-      assert.equal(
-        await verifyPattern(lunUrl(`${PREFIX}1.10`, 'iqn.2016-05.io.portway.test:00001'), 0x3c, 0, 1024 * 1024),
-        true,
-        'data of disk 00001 intact',
-      );
+      assert.equal(await verifyPattern(lunUrl(`${PREFIX}1.10`, 'iqn.2016-05.io.portway.test:00001'), 0x3c, 0, 1024 * 1024), true, 'data of disk 00001 intact');
     });
   }
 

@@ -105,12 +105,10 @@ describe('fault: API server restarted during a burst of 20 concurrent adds', { s
       let first201: () => void = () => {};
       const gotOne = new Promise<void>((r) => (first201 = r));
       const replies = Array.from({ length: 20 }, (_, i) =>
-        request(url, 'POST', '/api/v1/disks', addBody(`${tag}${i}`, { activePaths: 1 + (i % 2), subnet: 1 + (i % 3) }), 60_000).then(
-          (r) => {
-            if (r.status === 201) first201();
-            return r;
-          },
-        ),
+        request(url, 'POST', '/api/v1/disks', addBody(`${tag}${i}`, { activePaths: 1 + (i % 2), subnet: 1 + (i % 3) }), 60_000).then((r) => {
+          if (r.status === 201) first201();
+          return r;
+        }),
       );
       await Promise.race([gotOne, sleep(10_000)]);
       const t0 = Date.now();

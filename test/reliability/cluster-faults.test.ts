@@ -44,15 +44,13 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
   let ceph: CephCluster;
   let etcd: EtcdCluster;
   let tp: TestProduct;
-  const rbd = (args: string[]) =>
-    run('rbd', ['-c', ceph.conf, '--id', ceph.id, '--keyring', ceph.keyring, ...args], { timeoutMs: 120_000 });
+  const rbd = (args: string[]) => run('rbd', ['-c', ceph.conf, '--id', ceph.id, '--keyring', ceph.keyring, ...args], { timeoutMs: 120_000 });
   const rbdImages = async () => JSON.parse((await rbd(['ls', '-p', ceph.pool, '--format', 'json'])).stdout) as string[];
   /**
    * Disk and path keys. The agent writes a disk's served marker (`disks/<id>/served`) a moment after the
    * disk first shows started, so it is left out here and checked on its own in nothingLeft.
    */
-  const diskKeys = async () =>
-    (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key).filter((k) => !k.endsWith('/served'));
+  const diskKeys = async () => (await tp.product.store.list('/portway/disks/')).map((kv) => kv.key).filter((k) => !k.endsWith('/served'));
   /**
    * Once the disks say started, waits (30 s at most) for the agent to converge, then checks strictly;
    * on every poll meanwhile, no path may be served by a node that does not own it. "started" alone

@@ -55,53 +55,61 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
   });
 
   for (const placement of ['shared', 'spread'] as const)
-  it(`agent SIGKILLed while configuring a new ${placement} disk's path, started again: every path served by exactly one node`, async () => {
-    const added = await c.disks.add({
-      name: `mid-cfg-${placement}`,
-      sizeGb: 1,
-      activePaths: 3,
-      subnet: 3,
-      ipMode: 'auto',
-      acl: { mode: 'all' },
-      auth: { mode: 'none' },
-      ...(placement === 'spread' ? { placement } : {}),
+    it(`agent SIGKILLed while configuring a new ${placement} disk's path, started again: every path served by exactly one node`, async () => {
+      const added = await c.disks.add({
+        name: `mid-cfg-${placement}`,
+        sizeGb: 1,
+        activePaths: 3,
+        subnet: 3,
+        ipMode: 'auto',
+        acl: { mode: 'all' },
+        auth: { mode: 'none' },
+        ...(placement === 'spread' ? { placement } : {}),
+      });
+      assert.ok(added.ok, JSON.stringify(added));
+      const { id } = added.disk;
+      assert.equal(added.disk.placement, placement);
+      // The first owner key that says `configuring`: its node is between taking the path and serving it.
+      const hit = await waitFor(
+        async () => {
+          for (const [n, o] of await c.owners(id)) if (o.state === 'configuring') return { n, node: o.node };
+          return undefined;
+        },
+        { what: 'a path in configuring', timeoutMs: 30_000, intervalMs: 5 },
+      );
+      const victim = c.node(hit.node);
+      victim.killAgent();
+      const killed = killNodeChildren(victim);
+      const t0 = Date.now();
+      await victim.stopAgent('SIGKILL', 2000);
+      for (const dev of ['eth1', 'eth2']) await ipn(victim.ns, ['addr', 'flush', 'dev', dev]);
+      process.stderr.write(`# killed ${victim.name}'s agent while path ${hit.n} of ${id} was configuring (+${killed} processes in its namespace)\n`);
+      await victim.startAgent();
+      await c.waitServed(id, 60_000);
+      measured('agent killed mid-configure -> every path of the disk served', Date.now() - t0);
+      await waitClusterConsistent(c, 60_000);
+      const owners = await c.owners(id);
+      assert.equal(owners.size, 3);
+      const nodes = new Set([...owners.values()].map((o) => o.node));
+      if (placement === 'shared') assert.equal(nodes.size, 1, `a shared disk on one node: ${JSON.stringify([...owners])}`);
+      else process.stderr.write(`# spread disk ${id} on nodes [${[...nodes].sort()}]\n`);
+      const adopted = owners.get(hit.n)?.node === victim.name;
+      process.stderr.write(
+        `# path ${hit.n}: ${adopted ? 'adopted by the restarted agent' : `taken by ${owners.get(hit.n)?.node} (the lease ran out before the restart)`}\n`,
+      );
+      // Clean up, so the next test's victim serves nothing of a started disk.
+      assert.ok((await c.disks.stop(id)).ok);
+      await waitFor(
+        async () => {
+          const d = await c.disks.get(id);
+          return d.ok && d.disk.status === 'stopped' ? true : undefined;
+        },
+        { what: 'disk stopped', timeoutMs: 30_000, intervalMs: 100 },
+      );
+      assert.ok((await c.disks.delete(id)).ok);
     });
-    assert.ok(added.ok, JSON.stringify(added));
-    const { id } = added.disk;
-    assert.equal(added.disk.placement, placement);
-    // The first owner key that says `configuring`: its node is between taking the path and serving it.
-    const hit = await waitFor(async () => {
-        for (const [n, o] of await c.owners(id)) if (o.state === 'configuring') return { n, node: o.node };
-        return undefined;
-      }, { what: 'a path in configuring', timeoutMs: 30_000, intervalMs: 5 });
-    const victim = c.node(hit.node);
-    victim.killAgent();
-    const killed = killNodeChildren(victim);
-    const t0 = Date.now();
-    await victim.stopAgent('SIGKILL', 2000);
-    for (const dev of ['eth1', 'eth2']) await ipn(victim.ns, ['addr', 'flush', 'dev', dev]);
-    process.stderr.write(`# killed ${victim.name}'s agent while path ${hit.n} of ${id} was configuring (+${killed} processes in its namespace)\n`);
-    await victim.startAgent();
-    await c.waitServed(id, 60_000);
-    measured('agent killed mid-configure -> every path of the disk served', Date.now() - t0);
-    await waitClusterConsistent(c, 60_000);
-    const owners = await c.owners(id);
-    assert.equal(owners.size, 3);
-    const nodes = new Set([...owners.values()].map((o) => o.node));
-    if (placement === 'shared') assert.equal(nodes.size, 1, `a shared disk on one node: ${JSON.stringify([...owners])}`);
-    else process.stderr.write(`# spread disk ${id} on nodes [${[...nodes].sort()}]\n`);
-    const adopted = owners.get(hit.n)?.node === victim.name;
-    process.stderr.write(`# path ${hit.n}: ${adopted ? 'adopted by the restarted agent' : `taken by ${owners.get(hit.n)?.node} (the lease ran out before the restart)`}\n`);
-    // Clean up, so the next test's victim serves nothing of a started disk.
-    assert.ok((await c.disks.stop(id)).ok);
-    await waitFor(async () => {
-      const d = await c.disks.get(id);
-      return d.ok && d.disk.status === 'stopped' ? true : undefined;
-    }, { what: 'disk stopped', timeoutMs: 30_000, intervalMs: 100 });
-    assert.ok((await c.disks.delete(id)).ok);
-  });
 
-  it('owner agent SIGKILLed right after a shared disk\'s stop: delete says disk_not_stopped, then completes; the restarted agent drops the deleted disk\'s tgtd and IPs', async () => {
+  it("owner agent SIGKILLed right after a shared disk's stop: delete says disk_not_stopped, then completes; the restarted agent drops the deleted disk's tgtd and IPs", async () => {
     const added = await c.disks.add({ name: 'mid-stop', sizeGb: 1, activePaths: 3, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
     assert.ok(added.ok, JSON.stringify(added));
     const { id } = added.disk;
@@ -128,15 +136,24 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
     const early = await c.disks.delete(id);
     if (held) assert.equal(early.ok ? 'deleted' : early.code, 'disk_not_stopped', 'no delete while the dead node holds a path');
     else process.stderr.write(`# note: ${victim.name} had released its path before the kill\n`);
-    const deleted = early.ok || await waitFor(async () => {
-        const r = await c.disks.delete(id);
-        if (r.ok) return true;
-        assert.equal(r.code, 'disk_not_stopped', r.message);
-        return undefined;
-      }, { what: 'the delete to go through', timeoutMs: (TTL + 20) * 1000, intervalMs: 250 });
+    const deleted =
+      early.ok ||
+      (await waitFor(
+        async () => {
+          const r = await c.disks.delete(id);
+          if (r.ok) return true;
+          assert.equal(r.code, 'disk_not_stopped', r.message);
+          return undefined;
+        },
+        { what: 'the delete to go through', timeoutMs: (TTL + 20) * 1000, intervalMs: 250 },
+      ));
     assert.ok(deleted);
     measured('owner agent killed after a stop -> delete completed (its lease ran out)', Date.now() - t0);
-    assert.equal((await clusterImages(c).list()).some((i) => i.name === `image-${id}`), false, 'the image is gone');
+    assert.equal(
+      (await clusterImages(c).list()).some((i) => i.name === `image-${id}`),
+      false,
+      'the image is gone',
+    );
     // The crashed node still serves the deleted disk (its tgtd and IPs outlive the agent: docs/HA.md;
     // safe here only because the victim holds no path of a started disk, which another node would
     // take once the lease ran out); its agent, started again, removes them.
@@ -145,9 +162,13 @@ describe('cluster node faults: agents killed mid-configure and mid-stop', { skip
       const on = await victim.pathIps();
       return !victim.tgtds().some((t) => t.pid === tgtd.pid || t.disk === id || t.portals.some((p) => ips.includes(p))) && !ips.some((ip) => on.includes(ip));
     };
-    await waitFor(gone, { what: 'the deleted disk\'s tgtd and IPs gone from the restarted node', timeoutMs: 60_000, intervalMs: 100 }).catch((e) => {
+    await waitFor(gone, { what: "the deleted disk's tgtd and IPs gone from the restarted node", timeoutMs: 60_000, intervalMs: 100 }).catch((e) => {
       // Seen once under heavy load (30 s bound then): show what the restarted agent did.
-      const tail = victim.logText().split('\n').filter((l) => ips.some((ip) => l.includes(ip)) || l.includes(`"disk":"${id}"`) || /"level":[45]0/.test(l)).slice(-15);
+      const tail = victim
+        .logText()
+        .split('\n')
+        .filter((l) => ips.some((ip) => l.includes(ip)) || l.includes(`"disk":"${id}"`) || /"level":[45]0/.test(l))
+        .slice(-15);
       throw new Error(`${(e as Error).message}; tgtds ${JSON.stringify(victim.tgtds())}; ${victim.name}'s log:\n${tail.join('\n')}`);
     });
     await waitClusterConsistent(c, 60_000);

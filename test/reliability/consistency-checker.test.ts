@@ -74,18 +74,10 @@ describe('consistency checker', () => {
     ['orphan image', (s) => s.images.push({ name: 'image-00002', sizeBytes: 1, meta: null }), /orphan image image-00002/],
     ['detached image is fine', (s) => s.images.push({ name: 'image-00003', sizeBytes: 1, meta: JSON.stringify({ detached: true }) }), /^$/],
     ['lost image', (s) => s.images.splice(0, 1), /image-00001 does not exist/],
-    [
-      'metadata disagrees',
-      (s) => ((s.images[0] as ImageRecord).meta = meta('00001', 'a', ['127.9.1.10', '127.9.1.99'])),
-      /differ from its metadata/,
-    ],
+    ['metadata disagrees', (s) => ((s.images[0] as ImageRecord).meta = meta('00001', 'a', ['127.9.1.10', '127.9.1.99'])), /differ from its metadata/],
     [
       'IP in two paths',
-      (s) =>
-        s.kvs.push(
-          kv('/portway/disks/00002', rec('00002', 'b', 1)),
-          kv('/portway/disks/00002/1', { ip: '127.9.1.10', subnetMask: 'm', eth: 'lo' }),
-        ),
+      (s) => s.kvs.push(kv('/portway/disks/00002', rec('00002', 'b', 1)), kv('/portway/disks/00002/1', { ip: '127.9.1.10', subnetMask: 'm', eth: 'lo' })),
       /IP 127\.9\.1\.10 is used by 2 paths/,
     ],
     ['stale IP index', (s) => s.kvs.push(kv('/portway/ips/127.9.1.50', '00009')), /stale IP index key 127\.9\.1\.50/],

@@ -123,7 +123,7 @@ describe('fault: the state dir filesystem is full', { skip, timeout: 180_000 }, 
     await sleep(tp.settings.agent.leaseTtlSeconds * 1000 + 1000);
     // One tgtd per disk: it holds both path IPs as portals.
     const procs = tgtdProcs(PREFIX);
-    assert.equal(procs.length, 1, 'the disk\'s tgtd still runs');
+    assert.equal(procs.length, 1, "the disk's tgtd still runs");
     assert.deepEqual((await showPortals(procs[0]?.controlPort as number))?.sort(), [`${PREFIX}1.10`, `${PREFIX}1.11`], 'on both portals');
     assert.deepEqual(await discover(`${PREFIX}1.10`), ['iqn.2016-05.io.portway.test:00001']);
     assert.equal(await verifyPattern(lunUrl(`${PREFIX}1.11`, 'iqn.2016-05.io.portway.test:00001'), 0x11, 0, 1024 * 1024), true);

@@ -130,10 +130,14 @@ describe('the etcd leader killed (3 members) under a write verifier: the disk st
       const r = await request(p.url, 'GET', `/api/v1/disks/${disk.id}/paths`, undefined, 5_000);
       return r.status === 200 ? (r.json.paths as { ip: string; state: string; node: string | null }[]) : undefined;
     };
-    const paths = await until('every path served', async () => {
-      const ps = await pathsNow();
-      return ps && ps.length === 2 && ps.every((x) => x.state === 'served') ? ps : undefined;
-    }, 60_000);
+    const paths = await until(
+      'every path served',
+      async () => {
+        const ps = await pathsNow();
+        return ps && ps.length === 2 && ps.every((x) => x.state === 'served') ? ps : undefined;
+      },
+      60_000,
+    );
     const tgtds = await until('the disk has its tgtd', () => (tgtdPids(p).length ? tgtdPids(p) : undefined), 10_000);
     assert.equal(tgtds.length, 1, 'a shared disk: one tgtd for both paths');
 
@@ -213,7 +217,14 @@ describe('the etcd leader killed (3 members) under a write verifier: the disk st
     assert.deepEqual(fenced, [], 'the agent never fenced (its lease was renewed through the other members)');
     assert.deepEqual(tgtdPids(p), tgtds, 'the same tgtd served the disk throughout');
     assert.ok(tgtds.every(alive), 'and it still runs');
-    assert.equal(r.reconnects, 0, `the verifier never lost its session: ${lines.filter((l) => /session|reconnect/.test(l.line)).map((l) => l.line).join(' | ')}`);
+    assert.equal(
+      r.reconnects,
+      0,
+      `the verifier never lost its session: ${lines
+        .filter((l) => /session|reconnect/.test(l.line))
+        .map((l) => l.line)
+        .join(' | ')}`,
+    );
     assert.ok(read.length > 20, `the paths were sampled (${read.length} readable samples)`);
     assert.deepEqual(notServed, [], 'every readable sample said every path served');
   });

@@ -49,16 +49,28 @@ describe('portway serve with etcd runs the fence guard', { skip, timeout: 120_00
 
   it('a crashed serve is fenced by its guard: its tgtds are killed within the lease', async () => {
     const r = await request(p.url, 'POST', '/api/v1/disks', {
-      name: 'guarded', sizeGb: 1, activePaths: 2, subnet: 1, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' },
+      name: 'guarded',
+      sizeGb: 1,
+      activePaths: 2,
+      subnet: 1,
+      ipMode: 'auto',
+      acl: { mode: 'all' },
+      auth: { mode: 'none' },
     });
     assert.equal(r.status, 201, JSON.stringify(r.json));
     const id = (r.json as { disk: { id: string } }).disk.id;
-    await until('started', async () => ((await request(p.url, 'GET', `/api/v1/disks/${id}`)).json as { disk: { status: string } }).disk.status === 'started' || undefined, 30_000);
+    await until(
+      'started',
+      async () => ((await request(p.url, 'GET', `/api/v1/disks/${id}`)).json as { disk: { status: string } }).disk.status === 'started' || undefined,
+      30_000,
+    );
     const pidFile = join(p.stateDir, 'run', GUARD_PID_FILE);
     const guardPid = await until('the guard runs', () => (existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8').trim()) || undefined : undefined), 15_000);
     assert.ok(alive(guardPid), 'the fence guard process runs beside serve');
     const tgtDir = join(p.stateDir, 'run', 'tgt');
-    const tgtds = readdirSync(tgtDir).filter((f) => f.endsWith('.json')).map((f) => (JSON.parse(readFileSync(join(tgtDir, f), 'utf8')) as { pid: number }).pid);
+    const tgtds = readdirSync(tgtDir)
+      .filter((f) => f.endsWith('.json'))
+      .map((f) => (JSON.parse(readFileSync(join(tgtDir, f), 'utf8')) as { pid: number }).pid);
     assert.equal(tgtds.length, 1, 'one tgtd for the shared disk');
     assert.ok(tgtds.every(alive));
     const t0 = Date.now();

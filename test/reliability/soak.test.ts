@@ -66,7 +66,15 @@ describe('soak: 3 nodes, random disk ops, a node restarted on a schedule', { ski
     const log = (l: string) => process.stderr.write(`${l}\n`);
 
     // The verified disk: shared (the default), one path per subnet; not in the soak's model, so no op touches it.
-    const add = await c.disks.add({ name: 'soak-verified', sizeGb: 1, activePaths: 2, subnet: 3, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' } });
+    const add = await c.disks.add({
+      name: 'soak-verified',
+      sizeGb: 1,
+      activePaths: 2,
+      subnet: 3,
+      ipMode: 'auto',
+      acl: { mode: 'all' },
+      auth: { mode: 'none' },
+    });
     assert.ok(add.ok, JSON.stringify(add));
     const vd = { id: add.disk.id, iqn: add.disk.iqn };
     const vpaths = await c.waitServed(vd.id, 60_000);
@@ -141,11 +149,18 @@ describe('soak: 3 nodes, random disk ops, a node restarted on a schedule', { ski
     assert.equal(r.uncertain.size, 0);
     assert.ok(r.ops.length >= 10, `ops ran (${r.ops.length})`);
     assert.ok(r.spread.size >= 1, 'a spread disk was added among the shared ones');
-    assert.ok(r.ops.some((o) => o.kind === 'delete' && o.outcome === 'ok'), 'some deletes went through');
+    assert.ok(
+      r.ops.some((o) => o.kind === 'delete' && o.outcome === 'ok'),
+      'some deletes went through',
+    );
     // The run goes on past its time until minRestarts restarts began (see SoakParams.minRestarts).
     const due = Math.max(params.minRestarts, Math.ceil(params.seconds / params.restartEverySeconds) - 1);
     assert.ok(r.restarts.length >= Math.min(3, due), `${r.restarts.length} restarts of ${due} due (run ${Math.round(r.elapsedMs / 1000)} s)`);
-    assert.deepEqual(r.restarts.filter((x) => x.error), [], 'every restart brought its agent back');
+    assert.deepEqual(
+      r.restarts.filter((x) => x.error),
+      [],
+      'every restart brought its agent back',
+    );
 
     await c.watcher.stop();
     assert.ok(c.watcher.rounds > 20, `the watcher sampled (${c.watcher.rounds} rounds)`);

@@ -55,7 +55,13 @@ describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, (
         const portals = (await showPortals(p.controlPort)) ?? [];
         if (!ips.every((ip) => portals.includes(ip))) return undefined;
         for (const ip of ips)
-          if (!(await discover(ip).then((t) => t.includes(iqn), () => false))) return undefined;
+          if (
+            !(await discover(ip).then(
+              (t) => t.includes(iqn),
+              () => false,
+            ))
+          )
+            return undefined;
         return p.pid;
       },
       { what: `${ips.join(' and ')} restored after the disk's tgtd was killed`, timeoutMs: RESTORE_BOUND_MS - (Date.now() - t0) },
@@ -91,7 +97,7 @@ describe('fault: tgtd killed under a served path', { skip, timeout: 120_000 }, (
     await tp?.cleanup();
   });
 
-  it('the disk\'s tgtd killed: both paths down, restored at once (not at a resync), data intact', async () => {
+  it("the disk's tgtd killed: both paths down, restored at once (not at a resync), data intact", async () => {
     const { pid } = record();
     assert.ok(alive(pid));
     const t0 = Date.now();

@@ -109,7 +109,11 @@ describe('agent: adopting the keys of a previous run', () => {
       await agent.reconcile();
       await agent.reconcile();
       assert.ok(stolen, 'the adoption of path 1 was attempted');
-      assert.equal(calls.some((c) => c.startsWith('serve') && c.includes(IPS[0] as string)), false, `node1 never serves path 1, which node2 owns (calls: ${calls.join(' ')})`);
+      assert.equal(
+        calls.some((c) => c.startsWith('serve') && c.includes(IPS[0] as string)),
+        false,
+        `node1 never serves path 1, which node2 owns (calls: ${calls.join(' ')})`,
+      );
       // Before serving anything, tgtds of the cluster's path IPs a previous run never recorded are swept, once.
       assert.equal(calls[0], `sweep ${IPS.join(',')}`);
       assert.equal(calls.filter((c) => c.startsWith('sweep')).length, 1);
@@ -243,7 +247,10 @@ describe('agent: storage fencing of a shared disk taken over (Ceph mode)', () =>
       assert.deepEqual(JSON.parse((await store.get(clientsKey(ID, 'node1')))?.value ?? '{}').addrs, ['10.99.0.11:0/777']);
       assert.equal((await owner(1)).fence, undefined);
       assert.equal((await owner(1)).problem, undefined);
-      assert.ok(target.calls.indexOf(`unserve ${ID}`) < target.calls.findIndex((c) => c.startsWith('serve ')), 'a local target of the disk goes before the fence');
+      assert.ok(
+        target.calls.indexOf(`unserve ${ID}`) < target.calls.findIndex((c) => c.startsWith('serve ')),
+        'a local target of the disk goes before the fence',
+      );
     } finally {
       await agent.stop({ release: false });
       await store.close();

@@ -11,16 +11,7 @@ import { performance } from 'node:perf_hooks';
 import { after, describe, it } from 'node:test';
 import pino from 'pino';
 import { GuardClient } from '../../src/agent/guard-client.js';
-import {
-  Guard,
-  GuardCore,
-  type HeldIp,
-  deadlineFromRenewal,
-  effectiveDeadline,
-  isTgtdFor,
-  monoMs,
-  parseAgentMessage,
-} from '../../src/agent/guard.js';
+import { Guard, GuardCore, type HeldIp, deadlineFromRenewal, effectiveDeadline, isTgtdFor, monoMs, parseAgentMessage } from '../../src/agent/guard.js';
 
 const log = pino({ level: 'silent' });
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -135,7 +126,14 @@ describe('guard: protocol through the socket (in process)', () => {
     assert.equal(await guard.start(), true);
     // a second guard on the same run dir sees the first one and does not start
     assert.equal(await new Guard({ runDir: dir, log, exit: () => {} }).start(), false);
-    const client = new GuardClient({ runDir: dir, logFile: join(dir, 'guard.log'), node: 'n1', log, command: { file: '/bin/false', args: [] }, connectTimeoutMs: 2000 });
+    const client = new GuardClient({
+      runDir: dir,
+      logFile: join(dir, 'guard.log'),
+      node: 'n1',
+      log,
+      command: { file: '/bin/false', args: [] },
+      connectTimeoutMs: 2000,
+    });
     assert.equal(await client.ensure(), true);
     return { dir, guard, client, dropped, exits };
   };
@@ -148,7 +146,10 @@ describe('guard: protocol through the socket (in process)', () => {
     client.onFenced = (r) => {
       fencedReason = r;
     };
-    await client.hold([{ ip: '10.99.1.10', prefix: 24, eth: 'eth1' }, { ip: '10.99.2.11', prefix: 24, eth: 'eth2' }]);
+    await client.hold([
+      { ip: '10.99.1.10', prefix: 24, eth: 'eth1' },
+      { ip: '10.99.2.11', prefix: 24, eth: 'eth2' },
+    ]);
     await client.hold([{ ip: '10.99.2.12', prefix: 24, eth: 'eth2' }]);
     client.release(['10.99.2.12']);
     const t0 = monoMs();
@@ -163,8 +164,13 @@ describe('guard: protocol through the socket (in process)', () => {
     const fencedAt = monoMs();
     assert.deepEqual(exits, [0]);
     assert.ok(fencedAt >= lastFed, 'not before the deadline');
-    process.stderr.write(`# guard (in process): fenced ${Math.round(fencedAt - lastFed)} ms after its deadline, ${Math.round(fencedAt - t0)} ms after the first feed\n`);
-    assert.deepEqual(dropped.map((l) => l.map((h) => h.ip).sort()), [['10.99.1.10', '10.99.2.11']]);
+    process.stderr.write(
+      `# guard (in process): fenced ${Math.round(fencedAt - lastFed)} ms after its deadline, ${Math.round(fencedAt - t0)} ms after the first feed\n`,
+    );
+    assert.deepEqual(
+      dropped.map((l) => l.map((h) => h.ip).sort()),
+      [['10.99.1.10', '10.99.2.11']],
+    );
     for (let i = 0; i < 50 && fencedReason === undefined; i++) await sleep(10);
     assert.match(fencedReason ?? '', /deadline/);
     assert.equal(guard.core.held.size, 2);
@@ -182,7 +188,7 @@ describe('guard: protocol through the socket (in process)', () => {
     const next = new GuardClient({ runDir: dir, logFile: join(dir, 'guard.log'), node: 'n1', log, command: { file: '/bin/false', args: [] } });
     assert.equal(await next.ensure(), true);
     for (let i = 0; i < 50 && !next.guardState; i++) await sleep(10);
-    assert.equal(next.guardState?.armed, true, 'the guard kept the first agent\'s deadline');
+    assert.equal(next.guardState?.armed, true, "the guard kept the first agent's deadline");
     assert.equal(next.guardState?.held, 1);
     next.feed(monoMs() + 5000);
     await sleep(500);

@@ -16,30 +16,9 @@ import {
 } from './api';
 import { Field, FieldError, FormActions, FormError, focusError } from './Field';
 
-export type FieldName =
-  | 'name'
-  | 'sizeGb'
-  | 'activePaths'
-  | 'subnet'
-  | 'placement'
-  | 'path1'
-  | 'path2'
-  | 'acl.iqn'
-  | 'chap.user'
-  | 'chap.password';
+export type FieldName = 'name' | 'sizeGb' | 'activePaths' | 'subnet' | 'placement' | 'path1' | 'path2' | 'acl.iqn' | 'chap.user' | 'chap.password';
 
-const FIELD_NAMES: readonly FieldName[] = [
-  'name',
-  'sizeGb',
-  'activePaths',
-  'subnet',
-  'placement',
-  'path1',
-  'path2',
-  'acl.iqn',
-  'chap.user',
-  'chap.password',
-];
+const FIELD_NAMES: readonly FieldName[] = ['name', 'sizeGb', 'activePaths', 'subnet', 'placement', 'path1', 'path2', 'acl.iqn', 'chap.user', 'chap.password'];
 
 /** Other spellings a server might use for the same fields. */
 const FIELD_ALIASES: Record<string, FieldName> = {
@@ -228,8 +207,7 @@ export function AddDiskForm({
   // The subnet radios are described by their error only (Field ties the other controls to theirs).
   const subnetDescribedBy = errorFor('subnet') ? errId('subnet') : undefined;
 
-  const ipHint =
-    form.subnet === 3 ? `In ${cidr(s1)} or ${cidr(s2)}` : `In ${cidr(form.subnet === 1 ? s1 : s2)}`;
+  const ipHint = form.subnet === 3 ? `In ${cidr(s1)} or ${cidr(s2)}` : `In ${cidr(form.subnet === 1 ? s1 : s2)}`;
 
   /** The IP of path 1 or 2 (manual IPs). */
   const ipField = (field: 'path1' | 'path2', label: string, placeholder: string | undefined): ReactNode => (
@@ -313,13 +291,7 @@ export function AddDiskForm({
           )}
         </Field>
 
-        <Field
-          id={id('activePaths')}
-          label="Active paths"
-          error={errorFor('activePaths')}
-          errorTestId="error-activePaths"
-          hint="One IP address per path."
-        >
+        <Field id={id('activePaths')} label="Active paths" error={errorFor('activePaths')} errorTestId="error-activePaths" hint="One IP address per path.">
           {(c) => (
             <select
               {...c}
@@ -360,13 +332,7 @@ export function AddDiskForm({
                 <span className="choice-text">
                   <span className="choice-title">{n === 3 ? 'Both subnets' : `Subnet ${n}`}</span>
                   <span className="choice-detail mono" data-testid={`subnet-info-${n}`}>
-                    {n === 3
-                      ? `${cidr(s1)} + ${cidr(s2)}`
-                      : sub
-                        ? `${cidr(sub)} · ${sub.eth}`
-                        : configError
-                          ? 'unknown'
-                          : 'loading…'}
+                    {n === 3 ? `${cidr(s1)} + ${cidr(s2)}` : sub ? `${cidr(sub)} · ${sub.eth}` : configError ? 'unknown' : 'loading…'}
                   </span>
                 </span>
               </label>
@@ -399,8 +365,8 @@ export function AddDiskForm({
         </div>
         {form.placement === 'spread' ? (
           <p className="field-warning" role="note" data-testid="placement-spread-warning">
-            SCSI reservations then hold per node, not per disk: do not share this disk between hosts of a cluster
-            (VMware, Hyper-V, Windows failover cluster, fence_scsi).
+            SCSI reservations then hold per node, not per disk: do not share this disk between hosts of a cluster (VMware, Hyper-V, Windows failover cluster,
+            fence_scsi).
           </p>
         ) : null}
         <FieldError id={errId('placement')} error={errorFor('placement')} testId="error-placement" />

@@ -113,7 +113,9 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
           <div>
             <dt>Placement</dt>
             <dd data-testid="prop-placement">
-              {disk.placement === 'shared' ? 'Shared: every path on one node (reservations across all paths)' : 'Spread: paths over several nodes (reservations per node only)'}
+              {disk.placement === 'shared'
+                ? 'Shared: every path on one node (reservations across all paths)'
+                : 'Spread: paths over several nodes (reservations per node only)'}
             </dd>
           </div>
           <div>

@@ -43,7 +43,8 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
     if (authMode === 'none') {
       if (disk.chapUser !== '') req.auth = { mode: 'none' };
     } else if (chapUser.trim() !== disk.chapUser || chapPassword !== '' || disk.chapUser === '') {
-      req.auth = chapPassword === '' && keepsPassword ? { mode: 'chap', user: chapUser.trim() } : { mode: 'chap', user: chapUser.trim(), password: chapPassword };
+      req.auth =
+        chapPassword === '' && keepsPassword ? { mode: 'chap', user: chapUser.trim() } : { mode: 'chap', user: chapUser.trim(), password: chapPassword };
     }
     if (placement !== disk.placement) req.placement = placement;
     return req;

@@ -107,8 +107,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 function toErrorBody(status: number, statusText: string, body: unknown): ApiErrorBody {
   if (isRecord(body) && typeof body.code === 'string') {
     const details = isRecord(body.details) ? body.details : {};
-    const message =
-      typeof body.message === 'string' && body.message.trim() !== '' ? body.message : `The server refused the request (${body.code}).`;
+    const message = typeof body.message === 'string' && body.message.trim() !== '' ? body.message : `The server refused the request (${body.code}).`;
     return { code: body.code, message, details, status };
   }
   const reason = statusText ? `${status} ${statusText}` : String(status);
@@ -166,11 +165,7 @@ async function request<T>(method: Method, path: string, body?: unknown, opts: Re
     const error = toErrorBody(res.status, res.statusText, parsed);
     if (opts.authEvents !== false) {
       const kind: AuthEventKind | undefined =
-        res.status === 401
-          ? 'unauthenticated'
-          : res.status === 403 && (error.code === 'forbidden' || error.code === 'csrf_failed')
-            ? error.code
-            : undefined;
+        res.status === 401 ? 'unauthenticated' : res.status === 403 && (error.code === 'forbidden' || error.code === 'csrf_failed') ? error.code : undefined;
       if (kind) for (const l of [...authListeners]) l({ kind, error });
     }
     return { ok: false, error };

@@ -259,10 +259,7 @@ function exchange(path: string, bytes: Buffer, deadline: number, what: string): 
       if (e) reject(e);
       else resolve(v as { err: number; text: string });
     };
-    const timer = setTimeout(
-      () => finish(new TgtError(`tgtd on ${path} did not answer ${what} in time`)),
-      Math.max(0, deadline - Date.now()),
-    );
+    const timer = setTimeout(() => finish(new TgtError(`tgtd on ${path} did not answer ${what} in time`)), Math.max(0, deadline - Date.now()));
     let connected = false;
     sock.once('connect', () => {
       connected = true;
@@ -287,7 +284,9 @@ function exchange(path: string, bytes: Buffer, deadline: number, what: string): 
     sock.once('end', () => finish(new TgtError(`tgtd closed the socket (${what})`)));
     sock.once('close', () => finish(new TgtError(`tgtd closed the socket (${what})`)));
     sock.once('error', (e: NodeJS.ErrnoException) =>
-      finish(new TgtError(connected ? `lost tgtd on ${path} (${what}), ${e.code ?? e.message}` : `can't connect to tgt daemon on ${path}, ${e.code ?? e.message}`)),
+      finish(
+        new TgtError(connected ? `lost tgtd on ${path} (${what}), ${e.code ?? e.message}` : `can't connect to tgt daemon on ${path}, ${e.code ?? e.message}`),
+      ),
     );
   });
 }

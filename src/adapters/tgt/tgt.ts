@@ -168,11 +168,40 @@ function startTime(pid: number): string | undefined {
 }
 
 /**
+ * /proc/locks as last read: `<major>:<minor>:<inode>` of each POSIX lock -> the pids holding it, in the
+ * file's order. The kernel writes one line per lock of the whole host (every tgtd holds one), so a read
+ * costs milliseconds with hundreds of tgtds: callers that poll or check many ports share one read.
+ */
+let lockTable: { at: number; holders: Map<string, number[]> } | undefined;
+
+function locksAtMost(maxAgeMs: number): Map<string, number[]> {
+  const t = performance.now();
+  if (lockTable && maxAgeMs > 0 && t - lockTable.at <= maxAgeMs) return lockTable.holders;
+  const holders = new Map<string, number[]>();
+  let text = '';
+  try {
+    text = readFileSync('/proc/locks', 'utf8');
+  } catch {}
+  for (const line of text.split('\n')) {
+    // "1: POSIX  ADVISORY  WRITE 1234 00:1a:5678 0 0"
+    const m = /^\d+:\s+POSIX\s+\S+\s+\S+\s+(\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
+    if (!m) continue;
+    const key = `${Number.parseInt(m[2] as string, 16)}:${Number.parseInt(m[3] as string, 16)}:${m[4]}`;
+    const list = holders.get(key);
+    if (list) list.push(Number(m[1]));
+    else holders.set(key, [Number(m[1])]);
+  }
+  lockTable = { at: t, holders };
+  return holders;
+}
+
+/**
  * The pid holding the POSIX lock on a tgtd control port's lock file (`socket.<port>.lock`): tgtd takes
  * it with lockf() at start and holds it for its life, so the holder is the one process that owns the
- * port, whatever answers on the socket. undefined: no lock file, or nobody holds it.
+ * port, whatever answers on the socket. undefined: no lock file, or nobody holds it. `maxAgeMs`: a
+ * reading of /proc/locks at most that old will do (0: read it now).
  */
-export function lockHolder(socketDir: string, controlPort: number): number | undefined {
+export function lockHolder(socketDir: string, controlPort: number, maxAgeMs = 0): number | undefined {
   let st: { ino: number; dev: number };
   try {
     st = statSync(join(socketDir, `socket.${controlPort}.lock`));
@@ -181,19 +210,7 @@ export function lockHolder(socketDir: string, controlPort: number): number | und
   }
   const major = (st.dev >> 8) & 0xfff;
   const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
-  let locks: string;
-  try {
-    locks = readFileSync('/proc/locks', 'utf8');
-  } catch {
-    return undefined;
-  }
-  for (const line of locks.split('\n')) {
-    // "1: POSIX  ADVISORY  WRITE 1234 00:1a:5678 0 0"
-    const m = /^\d+:\s+POSIX\s+\S+\s+\S+\s+(\d+)\s+([0-9a-f]+):([0-9a-f]+):(\d+)\s/.exec(line);
-    if (!m || Number(m[4]) !== st.ino || Number.parseInt(m[2] as string, 16) !== major || Number.parseInt(m[3] as string, 16) !== minor) continue;
-    const pid = Number(m[1]);
-    if (alive(pid)) return pid;
-  }
+  for (const pid of locksAtMost(maxAgeMs).get(`${major}:${minor}:${st.ino}`) ?? []) if (alive(pid)) return pid;
   return undefined;
 }
 
@@ -338,7 +355,15 @@ export class TgtDriver implements TargetDriver {
   async units(): Promise<TargetUnit[]> {
     const out: TargetUnit[] = [];
     for (const s of [...(await this.loadStates()).values()])
-      out.push({ key: unitKey(s), disk: s.disk, ip: s.ip, portals: [...s.portals], pid: s.pid, controlPort: s.controlPort, alive: await this.isOurTgtd(s.pid, s.ip, s.controlPort) });
+      out.push({
+        key: unitKey(s),
+        disk: s.disk,
+        ip: s.ip,
+        portals: [...s.portals],
+        pid: s.pid,
+        controlPort: s.controlPort,
+        alive: await this.isOurTgtd(s.pid, s.ip, s.controlPort),
+      });
     return out;
   }
 
@@ -521,11 +546,15 @@ export class TgtDriver implements TargetDriver {
     // Ready when its control socket answers. Its portal starts listening just before: wait for that
     // with cheap TCP connects rather than with control requests (which fail until then).
     for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, this.port)); i++) await sleep(5);
+    const t0 = performance.now();
     for (let i = 0; i < 200; i++) {
       if (!alive(pid)) throw new TgtError(`tgtd for disk ${disk} on ${ip} exited at start (see tgtd-${disk}.log)`);
       // Ours only when our tgtd holds the port's lock: another tgtd that took the port first answers on
-      // the same socket (and ours exits), and must never be configured as this disk's target.
-      const holder = lockHolder(this.socketDir, controlPort);
+      // the same socket (and ours exits), and must never be configured as this disk's target. The tgtds
+      // starting at once share a reading of /proc/locks up to 20 ms old (made since this wait began);
+      // another holder is confirmed on a fresh one.
+      let holder = lockHolder(this.socketDir, controlPort, Math.min(20, performance.now() - t0));
+      if (holder !== undefined && holder !== pid) holder = lockHolder(this.socketDir, controlPort);
       if (holder !== undefined && holder !== pid) throw new TgtError(`control port ${controlPort} is held by another tgtd (pid ${holder})`);
       if (holder === pid && (await this.answers(controlPort))) {
         this.o.log.info({ disk, ip, pid, controlPort }, 'tgtd started');
@@ -631,6 +660,9 @@ export class TgtDriver implements TargetDriver {
       await this.configure(s.controlPort, spec);
       await this.writeState({ ...s, specHash: hash, iqn: spec.iqn });
       this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
+      // Just configured, every request answered by this tgtd, its portals added above: check() needs
+      // no control requests to see that again (it still connects to every portal), until VERIFY_EVERY_MS.
+      this.deepChecked.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
       this.o.log.info({ disk, portals: want, iqn: spec.iqn, acl: spec.acl || 'ALL', chap: spec.chapUser !== '' }, 'target configured');
     });
   }
@@ -648,7 +680,10 @@ export class TgtDriver implements TargetDriver {
     if (!s) return 'no target process recorded';
     if (!(await this.isOurTgtd(s.pid, s.ip, s.controlPort))) return `tgtd ${s.pid} is not running`;
     if (!existsSync(join(this.socketDir, `socket.${s.controlPort}`))) return `tgtd ${s.pid} has no control socket any more`;
-    const holder = lockHolder(this.socketDir, s.controlPort);
+    // A reading of /proc/locks up to a second old that names this tgtd will do (it holds the lock for
+    // its life, and it is alive: checked above); anything else is read again.
+    let holder = lockHolder(this.socketDir, s.controlPort, 1000);
+    if (holder !== s.pid) holder = lockHolder(this.socketDir, s.controlPort);
     if (holder !== s.pid) return `control port ${s.controlPort} is held by ${holder === undefined ? 'nobody' : `pid ${holder}`}, not tgtd ${s.pid}`;
     for (const ip of portals) if (!(await listening(ip, this.port))) return `portal ${ip}:${this.port} does not accept connections`;
     const hash = hashSpec(spec);
@@ -685,7 +720,11 @@ export class TgtDriver implements TargetDriver {
       // One identity on every path of the disk, distinct between disks: multipath relies on it.
       const serial = spec.serial.replace(/[^A-Za-z0-9]/g, '');
       await this.ctl(cp, {
-        lld, mode: 'logicalunit', op: 'update', tid: TID, lun: 1,
+        lld,
+        mode: 'logicalunit',
+        op: 'update',
+        tid: TID,
+        lun: 1,
         params: targetOps({ vendor_id: 'PORTWAY', product_id: 'DISK', scsi_id: `portway-${serial}`, scsi_sn: `PW${serial}` }),
       });
     };
@@ -734,7 +773,10 @@ export class TgtDriver implements TargetDriver {
     }
     if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
       // tgtd ignores SIGTERM: delete the target with --force, then the system.
-      const shown = await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' }).then((r) => parseShowTargets(r.text), () => []);
+      const shown = await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' }).then(
+        (r) => parseShowTargets(r.text),
+        () => [],
+      );
       for (const t of shown) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: t.tid, force: true }).catch(() => {});
       await this.ctl(s.controlPort, { mode: 'system', op: 'delete' }).catch(() => {});
       for (let i = 0; i < 120 && alive(s.pid); i++) await sleep(25);

@@ -62,18 +62,7 @@ export function childProduct(octet: number, opts: { stateDir?: string; port?: nu
       const t0 = Date.now();
       child = spawn(
         process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(REPO, 'src/cli/portway.ts'),
-          'serve',
-          '--config',
-          config,
-          '--state-dir',
-          stateDir,
-          '--listen',
-          `127.0.0.1:${opts.port ?? 0}`,
-        ],
+        ['--import', 'tsx', join(REPO, 'src/cli/portway.ts'), 'serve', '--config', config, '--state-dir', stateDir, '--listen', `127.0.0.1:${opts.port ?? 0}`],
         { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'info' } },
       );
       const c = child;
@@ -81,10 +70,7 @@ export function childProduct(octet: number, opts: { stateDir?: string; port?: nu
       c.stderr?.pipe(log);
       const url = await new Promise<string>((resolve, reject) => {
         let buf = '';
-        const timer = setTimeout(
-          () => reject(new Error(`product did not print PORTWAY_READY within 30 s (log: ${join(stateDir, 'log')})`)),
-          30_000,
-        );
+        const timer = setTimeout(() => reject(new Error(`product did not print PORTWAY_READY within 30 s (log: ${join(stateDir, 'log')})`)), 30_000);
         c.stdout?.on('data', (d: Buffer) => {
           log.write(d);
           buf += d.toString('utf8');

@@ -140,7 +140,9 @@ export async function waitClusterConsistent(c: SimCluster, timeoutMs: number): P
       }
       if (Date.now() - said > 10_000) {
         said = Date.now();
-        process.stderr.write(`# still converging after ${Math.round((said - t0) / 1000)} s: ${last.slice(0, 3).join('; ')}${last.length > 3 ? ` (+${last.length - 3})` : ''}\n`);
+        process.stderr.write(
+          `# still converging after ${Math.round((said - t0) / 1000)} s: ${last.slice(0, 3).join('; ')}${last.length > 3 ? ` (+${last.length - 3})` : ''}\n`,
+        );
       }
       return undefined;
     },

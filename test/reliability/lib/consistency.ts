@@ -162,8 +162,7 @@ export function check(s: Snapshot, o: CheckOptions): string[] {
     const p = paths.get(id)?.get(Number(n));
     if (!p) v.push(`owner key of ${k} names no existing path`);
     const ow = list[0];
-    if (!ow || typeof ow.node !== 'string' || (ow.state !== 'served' && ow.state !== 'configuring'))
-      v.push(`owner key of ${k} is unreadable`);
+    if (!ow || typeof ow.node !== 'string' || (ow.state !== 'served' && ow.state !== 'configuring')) v.push(`owner key of ${k} is unreadable`);
     else if (ow.state === 'served' && p?.ip) served.set(p.ip, id);
   }
 
@@ -188,13 +187,11 @@ export function check(s: Snapshot, o: CheckOptions): string[] {
       }
       if (o.settled && (t.count ?? 1) > 1) v.push(`tgtd pid ${p.pid} (${ip}) has ${t.count} targets, not one`);
       if (o.settled && t.iqn !== disks.get(id)?.iqn) v.push(`tgtd on ${ip} serves "${t.iqn}", not disk ${id}'s IQN ${disks.get(id)?.iqn}`);
-      if (o.settled && o.backingOf && !t.backing.includes(o.backingOf(`image-${id}`)))
-        v.push(`tgtd on ${ip} has backing [${t.backing}], not image-${id}`);
+      if (o.settled && o.backingOf && !t.backing.includes(o.backingOf(`image-${id}`))) v.push(`tgtd on ${ip} has backing [${t.backing}], not image-${id}`);
     }
   }
   if (o.settled) {
-    for (const ip of served.keys())
-      if (!byIp.has(ip)) v.push(`path IP ${ip} (disk ${served.get(ip)}) is marked served but no tgtd serves it`);
+    for (const ip of served.keys()) if (!byIp.has(ip)) v.push(`path IP ${ip} (disk ${served.get(ip)}) is marked served but no tgtd serves it`);
     for (const ip of byIp.keys()) if (ipUse.has(ip) && !served.has(ip)) v.push(`tgtd serves ${ip}, whose path is not marked served`);
   }
   return v;

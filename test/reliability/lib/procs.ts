@@ -54,8 +54,7 @@ export async function killTgtds(ipPrefix: string): Promise<number> {
   }
   for (const p of procs) {
     await waitDead(p.pid).catch(() => {});
-    if (p.controlPort > 0)
-      for (const f of [`socket.${p.controlPort}`, `socket.${p.controlPort}.lock`]) rmSync(`/var/run/tgtd/${f}`, { force: true });
+    if (p.controlPort > 0) for (const f of [`socket.${p.controlPort}`, `socket.${p.controlPort}.lock`]) rmSync(`/var/run/tgtd/${f}`, { force: true });
   }
   return procs.length;
 }

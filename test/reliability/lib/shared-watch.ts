@@ -143,7 +143,12 @@ export class SharedDiskWatcher {
     await this.stop();
     const o = this.overlaps();
     if (o.length > 0)
-      throw new Error(`a shared disk was served by tgtds on two nodes at once: ${o.slice(0, 10).map((x) => `disk ${x.disk} on ${x.a} and ${x.b} at ${x.t} ms`).join('; ')}${o.length > 10 ? ` (+${o.length - 10})` : ''}`);
+      throw new Error(
+        `a shared disk was served by tgtds on two nodes at once: ${o
+          .slice(0, 10)
+          .map((x) => `disk ${x.disk} on ${x.a} and ${x.b} at ${x.t} ms`)
+          .join('; ')}${o.length > 10 ? ` (+${o.length - 10})` : ''}`,
+      );
     return `shared-disk watcher: ${this.rounds} rounds, ${this.seen.size} disks seen, ${this.sameRound()} same-round sightings (moves between two reads), 0 overlaps`;
   }
 }

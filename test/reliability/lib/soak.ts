@@ -333,12 +333,12 @@ export function soakTable(r: SoakResult): string {
       `| ${k} | ${list.length} | ${[...outcomes].map(([o, n]) => `${o} ${n}`).join(', ')} | ${Math.round(percentile(ms, 0.5))} | ${Math.round(percentile(ms, 0.99))} |`,
     );
   }
-  lines.push(
-    `| all | ${r.ops.length} | ${(r.ops.length / (r.elapsedMs / 1000)).toFixed(2)} ops/s over ${Math.round(r.elapsedMs / 1000)} s | | |`,
-  );
+  lines.push(`| all | ${r.ops.length} | ${(r.ops.length / (r.elapsedMs / 1000)).toFixed(2)} ops/s over ${Math.round(r.elapsedMs / 1000)} s | | |`);
   const rs = ['| restart | node | kind | at s | restart ms | converged ms |', '|---|---|---|---|---|---|'];
   for (const [i, x] of r.restarts.entries())
-    rs.push(`| ${i + 1} | ${x.node} | ${x.kind} | ${Math.round(x.at / 1000)} | ${x.restartMs} | ${x.convergedMs ?? (x.error ? `failed: ${x.error}` : 'not within the window')} |`);
+    rs.push(
+      `| ${i + 1} | ${x.node} | ${x.kind} | ${Math.round(x.at / 1000)} | ${x.restartMs} | ${x.convergedMs ?? (x.error ? `failed: ${x.error}` : 'not within the window')} |`,
+    );
   const spread = `Disks added spread: ${r.spread.size} (${[...r.spread].join(', ') || 'none'}); every other disk shared.`;
   return `${lines.join('\n')}\n\n${spread}\n\n${rs.join('\n')}`;
 }
@@ -501,7 +501,11 @@ export function startSoakVerifier(c: SimCluster, o: SoakVerifierOptions): SoakVe
       const v = startVerifier({ ...common, seconds: 0, continue: cont });
       current = v;
       firstRun(v);
-      if (stopping) await v.waitFor(/./, 30_000).then(() => v.stop(), () => undefined);
+      if (stopping)
+        await v.waitFor(/./, 30_000).then(
+          () => v.stop(),
+          () => undefined,
+        );
       const r = await v.result;
       current = undefined;
       results.push(r);
@@ -510,7 +514,9 @@ export function startSoakVerifier(c: SimCluster, o: SoakVerifierOptions): SoakVe
         const servedMs = longestServed(at - o.giveUpS * 1000, at);
         const g = { at: at - t0, servedMs, whileServed: servedMs > o.servedGraceMs, reason: r.error ?? '' };
         giveUps.push(g);
-        log(`# verifier gave up at ${Math.round(g.at / 1000)} s (${g.reason}); the store said served for ${servedMs} ms of that window; going on with --continue once the disk answers`);
+        log(
+          `# verifier gave up at ${Math.round(g.at / 1000)} s (${g.reason}); the store said served for ${servedMs} ms of that window; going on with --continue once the disk answers`,
+        );
         cont = true;
         continue;
       }
