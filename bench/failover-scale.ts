@@ -399,7 +399,7 @@ function tables(runs: Run[]): { main: Table; profile: Table; cold: Table } {
       r.rep,
       ...STEPS.map(([, l]) => {
         const s = r.steps[l];
-        return s && s.n ? `${s.p50} / ${s.last}` : '-';
+        return s?.n ? `${s.p50} / ${s.last}` : '-';
       }),
       `${r.p50} / ${r.lastMs}`,
     ]),
