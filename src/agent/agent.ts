@@ -40,7 +40,7 @@ import {
   servedKey,
 } from '../domain/keys.js';
 import { prefixOfMask } from '../domain/ip.js';
-import { type ClientsRecord, clientsKey, clientsPrefix, parseClients } from '../domain/storage-clients.js';
+import { type ClientsRecord, clientsKey, clientsPrefix, ipOfClient, parseClients } from '../domain/storage-clients.js';
 import { recordJson } from '../domain/records.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
@@ -659,7 +659,7 @@ export class Agent {
   private async recordClients(id: string): Promise<void> {
     if (this.o.images.kind !== 'rbd' || !this.storageIp || this.o.storageFencing === false) return;
     try {
-      const mine = (await this.o.images.clients(imageName(id))).filter((a) => a.slice(0, a.lastIndexOf(':')).replace(/^\[|\]$/g, '') === this.storageIp).sort();
+      const mine = (await this.o.images.clients(imageName(id))).filter((a) => ipOfClient(a) === this.storageIp).sort();
       const text = mine.join(' ');
       if (mine.length === 0 || this.recordedClients.get(id) === text) return;
       await this.o.store.put(clientsKey(id, this.o.node), recordJson('clients', { addrs: mine, at: new Date().toISOString() } satisfies ClientsRecord));

@@ -34,3 +34,8 @@ export function parseClients(key: string, value: string): { id: string; node: st
     return undefined;
   }
 }
+
+/** The IP of a client address "IP:port/nonce" (IPv6 without its brackets). */
+export function ipOfClient(addr: string): string {
+  return addr.slice(0, addr.lastIndexOf(':')).replace(/^\[|\]$/g, '');
+}

@@ -13,20 +13,14 @@ import { after, before, describe, it } from 'node:test';
 import { run as runTool } from '../../src/adapters/exec.js';
 import { ISCSI_TOOLS, lunUrl } from '../helpers/iscsi.js';
 import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 
 const skip = missingTools(ISCSI_TOOLS);
 const OCTET = 44;
 const run = promisify(execFile);
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+/** Polls fn until it returns a value; an iSCSI tool failing meanwhile (the target restarting) is a miss. */
+const until = <T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number) => waitFor(fn, { what, timeoutMs, retry: () => true });
 
 describe('served means answering: an unreachable target leaves served and is repaired', { skip, timeout: 180_000 }, () => {
   let tp: TestProduct;

@@ -14,19 +14,12 @@ import { missingTools } from '../helpers/product.js';
 import { type EtcdCluster, etcdAvailable, startEtcd } from '../helpers/services.js';
 import { type ChildProduct, childProduct, request } from './lib/child-product.js';
 import { alive } from './lib/procs.js';
+import { waitFor } from '../helpers/wait.js';
 
 const OCTET = 46;
 const skip = missingTools(ISCSI_TOOLS) ?? (etcdAvailable() ? undefined : process.env.CI === 'true' ? undefined : 'etcd is not installed');
 
-async function until<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs: number): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = <T>(what: string, fn: () => T | Promise<T>, timeoutMs: number) => waitFor(fn, { what, timeoutMs });
 
 describe('portway serve with etcd runs the fence guard', { skip, timeout: 120_000 }, () => {
   let etcd: EtcdCluster;

@@ -16,6 +16,7 @@ import type { DiskMeta } from '../../src/domain/disk.js';
 import { type DiskRecord, type OwnerRecord, diskKey, ownerKey, pathKey } from '../../src/domain/keys.js';
 import { clientsKey } from '../../src/domain/storage-clients.js';
 import { FakeTarget } from '../helpers/fake-target.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ID = '00001';
 const IQN = 'iqn.2016-05.io.portway.test:00001';
@@ -157,13 +158,7 @@ describe('agent: adopting the keys of a previous run', () => {
 
 describe('agent: served means answering', () => {
   const stateOf = async (store: CoordStore, n: number) => (JSON.parse((await store.get(ownerKey(ID, n)))?.value ?? '{}') as OwnerRecord).state;
-  const until = async (what: string, fn: () => Promise<boolean>) => {
-    const end = Date.now() + 10_000;
-    while (!(await fn())) {
-      if (Date.now() > end) throw new Error(`timed out: ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
+  const until = (what: string, fn: () => Promise<boolean>) => waitFor(fn, { what, timeoutMs: 10_000, intervalMs: 20 });
 
   it('a target that fails its check is not marked served; one that stops answering leaves served, is restarted, and comes back', async () => {
     const store = await storeWithDisk();
@@ -230,20 +225,16 @@ describe('agent: storage fencing of a shared disk taken over (Ceph mode)', () =>
       assert.equal(target.calls.filter((c) => c.startsWith('serve')).length, 0, `never served while unfenced: ${target.calls.join(' ')}`);
       // Ceph answers again: fenced, then served; the marks are gone.
       failing = false;
-      const end = Date.now() + 10_000;
-      while ((await owner(1)).state !== 'served' || (await owner(2)).state !== 'served') {
-        if (Date.now() > end) throw new Error('not served after fencing succeeded');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(async () => (await owner(1)).state === 'served' && (await owner(2)).state === 'served', {
+        what: 'served after fencing succeeded',
+        timeoutMs: 10_000,
+        intervalMs: 20,
+      });
       // The live nodes' clients (this node's own) are kept; the gone node's recorded client is blocklisted
       // and its record removed; this node records its own client of the image.
       assert.deepEqual(fenced, [`image-${ID} keeping 10.99.0.11 also 10.99.0.13:0/555`]);
       assert.equal(await store.get(clientsKey(ID, 'node9')), undefined);
-      const endRec = Date.now() + 5000;
-      while (!(await store.get(clientsKey(ID, 'node1')))) {
-        if (Date.now() > endRec) throw new Error('node1 did not record its client');
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(() => store.get(clientsKey(ID, 'node1')), { what: 'node1 records its client', timeoutMs: 5000, intervalMs: 20 });
       assert.deepEqual(JSON.parse((await store.get(clientsKey(ID, 'node1')))?.value ?? '{}').addrs, ['10.99.0.11:0/777']);
       assert.equal((await owner(1)).fence, undefined);
       assert.equal((await owner(1)).problem, undefined);

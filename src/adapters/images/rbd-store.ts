@@ -37,6 +37,7 @@
  * their features (`rbd feature disable POOL/IMAGE fast-diff object-map exclusive-lock`).
  */
 import { readFile } from 'node:fs/promises';
+import { ipOfClient } from '../../domain/storage-clients.js';
 import { ExecError, run } from '../exec.js';
 import { type ImageRecord, type ImageStore, ImageStoreError, type TargetBacking } from './types.js';
 
@@ -68,11 +69,6 @@ export interface RbdImageStoreOptions {
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const FEATURE = /^[a-z][a-z-]{0,31}$/;
-/** The IP of a client address "IP:port/nonce" (IPv6 without its brackets). */
-function ipOfClient(addr: string): string {
-  const host = addr.slice(0, addr.lastIndexOf(':'));
-  return host.replace(/^\[|\]$/g, '');
-}
 /** A RADOS client address as `rbd status` shows a watcher: "IP:port/nonce" (IPv4 or [IPv6]). */
 const CLIENT_ADDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}\/\d{1,20}$/;
 export const DEFAULT_IMAGE_FEATURES: readonly string[] = ['layering'];
