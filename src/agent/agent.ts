@@ -151,8 +151,6 @@ export class Agent {
   private readonly retries = new Map<string, number>();
   /** The lease the fence guard is fed for: set once this node's keys are all under it (after adoption). */
   private guardLease: Lease | undefined;
-  /** Released once the last program the serve path started (see paced) has had its event-loop turn. */
-  private paceTail: Promise<void> = Promise.resolve();
   readonly ttl: number;
 
   constructor(private readonly o: AgentOptions) {
@@ -719,21 +717,11 @@ export class Agent {
     return meta;
   }
 
-  /**
-   * Runs fn, which starts a program (`ip addr add`, `arping`), in an event-loop turn of its own once
-   * the one before has had its turn. Starting a program blocks this process until the program runs
-   * (fork + exec: 25-50 ms each on a loaded 2-CPU box). A failover's burst of them (16 disks served at
-   * once, an `ip` and an `arping` per IP) held the event loop for 1.5 s, long enough for the fence
-   * guard to fence a survivor in the middle of the failover (TTL 3 s: its deadline is 1.8 s after the
-   * last renewal was sent). Between two starts, timers (renewals, the watchdog) and I/O run. fn runs
-   * only if `current()` still holds at its turn (a fence meanwhile: nothing is added or announced after
-   * it). Not for a network that runs no programs (loopback: no announce): it would only add turns.
-   */
-  private paced(fn: () => Promise<void>, current: () => boolean): Promise<void> {
-    if (!this.o.net.announce) return fn();
-    const turn = this.paceTail.then(() => new Promise<void>((r) => setTimeout(r, 0)));
-    this.paceTail = turn;
-    return turn.then(() => (current() ? fn() : undefined));
+  /** Drops path IPs added after a fence (see serveDisk); reconciles run one at a time, so no newer epoch holds them yet. */
+  private async dropLate(ips: { ip: string; prefix: number; eth: string }[]): Promise<void> {
+    this.o.log.warn({ ips: ips.map((p) => p.ip) }, 'path IPs added after a fence: dropping them');
+    if (this.o.net.dropIps) await this.o.net.dropIps(ips).catch((e) => this.o.log.error({ err: errText(e) }, 'cannot drop late IPs'));
+    else for (const p of ips) await this.o.net.removeIp(p.ip, p.prefix, p.eth).catch(() => {});
   }
 
   /**
@@ -777,8 +765,15 @@ export class Agent {
       // The disk's IPs at once (a shared disk's paths all come up together). A disk this process
       // serves already (a resync) skips the IPs the host has: the check below still connects to each.
       const add = hostIps && this.servedHere.has(id) ? ips.filter((p) => !hostIps.has(p.ip)) : ips;
-      await Promise.all(add.map((p) => this.paced(() => this.o.net.addIp(p.ip, p.prefix, p.eth), current)));
-      if (!current()) return; // fenced meanwhile: the sweep after this reconcile drops the IPs
+      // One `ip -batch` for every disk served in this turn (the network adapter gathers them).
+      await Promise.all(add.map((p) => this.o.net.addIp(p.ip, p.prefix, p.eth)));
+      if (!current()) {
+        // Fenced while the addresses were being added: an add that landed after the fence dropped the
+        // node's IPs would stay live (and with a stalled event loop, past the lease's expiry, while
+        // another node takes the path). Dropped at once, not at the sweep after this reconcile.
+        await this.dropLate(add);
+        return;
+      }
     }
     await this.o.target.serve(
       id,
@@ -805,8 +800,7 @@ export class Agent {
     for (const p of ips) {
       if (!this.o.net.announce || this.announced.has(p.ip)) continue;
       this.announced.add(p.ip);
-      const announce = this.o.net.announce.bind(this.o.net);
-      void this.paced(() => announce(p.ip, p.eth), current).catch(() => {});
+      void this.o.net.announce(p.ip, p.eth).catch(() => {});
     }
     // Served: the disk's paths in one transaction (each only if its key is as read), else one by one.
     const toMark = held.filter((o) => (JSON.parse(o.kv.value) as OwnerRecord).state !== 'served');

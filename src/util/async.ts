@@ -81,3 +81,36 @@ export class KeyedMutex {
     return next;
   }
 }
+
+/**
+ * Gathers the calls made in one event-loop turn into one batch: `add(item)` resolves with the batch
+ * function's result for that item. Many callers that each need a program run (an `ip addr add` per
+ * path IP of 16 disks served at once) share one program run instead of starting one each.
+ * `run(items)` returns one result per item, in order: a value, or an Error for that item alone.
+ */
+export class TurnBatcher<T, R> {
+  private pending: { item: T; resolve: (r: R) => void; reject: (e: unknown) => void }[] = [];
+
+  constructor(private readonly run: (items: T[]) => Promise<(R | Error)[]>) {}
+
+  add(item: T): Promise<R> {
+    return new Promise<R>((resolve, reject) => {
+      if (this.pending.push({ item, resolve, reject }) === 1) setImmediate(() => void this.flush());
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.pending;
+    this.pending = [];
+    try {
+      const out = await this.run(batch.map((b) => b.item));
+      batch.forEach((b, i) => {
+        const r = out[i];
+        if (r instanceof Error) b.reject(r);
+        else b.resolve(r as R);
+      });
+    } catch (e) {
+      for (const b of batch) b.reject(e);
+    }
+  }
+}

@@ -57,6 +57,40 @@ describe('IpRouteNetwork in a network namespace', { skip, timeout: 60_000 }, () 
     assert.deepEqual(await on(), []);
   });
 
+  it('adds the addresses of one turn together: one failed address fails alone, one present already is fine', async () => {
+    await net.addIp('10.98.2.5', 24, 'eth1'); // present already: its line fails in the batch, and is fine
+    const results = await Promise.allSettled([
+      net.addIp('10.98.2.1', 24, 'eth1'),
+      net.addIp('10.98.2.2', 24, 'nosuch0'),
+      net.addIp('10.98.2.3', 24, 'eth1'),
+      net.addIp('10.98.2.5', 24, 'eth1'),
+      net.addIp('10.98.2.3', 24, 'eth1'), // twice in one batch: fine
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled', 'fulfilled', 'fulfilled'],
+    );
+    assert.match(String((results[1] as PromiseRejectedResult).reason), /nosuch0/);
+    assert.deepEqual(
+      (await on()).filter((a) => a.startsWith('10.98.2.')),
+      ['10.98.2.1/24', '10.98.2.3/24', '10.98.2.5/24'],
+    );
+    await net.dropIps(['10.98.2.1', '10.98.2.3', '10.98.2.5'].map((ip) => ({ ip, prefix: 24, eth: 'eth1' })));
+  });
+
+  it('announces the addresses of one turn together: every gratuitous ARP reaches the segment', async () => {
+    const ips = ['10.98.3.1', '10.98.3.2', '10.98.3.3', '10.98.3.4', '10.98.3.5'];
+    await Promise.all(ips.map((ip) => net.addIp(ip, 24, 'eth1')));
+    const rx = async () => {
+      const [link] = JSON.parse((await ipn(NS, ['-j', '-s', 'link', 'show', 'peer1'])).stdout) as { stats64: { rx: { packets: number } } }[];
+      return link?.stats64.rx.packets ?? 0;
+    };
+    const before = await rx();
+    await Promise.all(ips.map((ip) => net.announce(ip, 'eth1')));
+    assert.ok((await rx()) - before >= ips.length, `peer1 received ${(await rx()) - before} packets, want >= ${ips.length}`);
+    await net.dropIps(ips.map((ip) => ({ ip, prefix: 24, eth: 'eth1' })));
+  });
+
   it('refuses bad input before running anything', async () => {
     await assert.rejects(net.addIp('10.98.1.300', 24, 'eth1'));
     await assert.rejects(net.addIp('10.98.1.5', 24, 'eth1; reboot'));
