@@ -23,6 +23,7 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'forbidden: the permission in details.permission is missing; csrf_failed: a cookie request without the x-csrf-token header',
   404: 'Not found',
   409: 'Conflicts with the current state',
+  429: "too_many_login_failures: too many failed logins for the username or the client address; retry after the Retry-After header's seconds",
   503: "A backend is unavailable (storage_error, coordination_error, ...), or the server is stopping (server_closing: nothing was done; retry after the Retry-After header's seconds)",
   504: 'Timed out: the agents did not finish in time',
 };

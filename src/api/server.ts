@@ -10,6 +10,7 @@ import type { ClusterConfig, ResolvedSubnet } from '../domain/config.js';
 import type { DiskService } from '../services/disk-service.js';
 import type { PathService } from '../services/path-service.js';
 import { type AuthPluginOptions, authPlugin } from './auth-plugin.js';
+import { DEFAULT_LOGIN_LIMIT, type LoginLimitOptions, loginGuard } from './login-limit.js';
 import { fail, failureBody, httpStatusOf } from '../domain/outcomes.js';
 import { docsRoutePublic, registerDocs, registerDocsUi } from './docs.js';
 import { sendFail, sendFailure } from './reply.js';
@@ -36,6 +37,8 @@ export interface ApiOptions {
   webDir?: string;
   /** Logins, permissions, audit (src/api/auth-plugin.ts). */
   auth: AuthPluginOptions;
+  /** Failed-login limits (src/api/login-limit.ts); DEFAULT_LOGIN_LIMIT when absent. */
+  loginLimit?: LoginLimitOptions;
   /** Told every route as it is registered (tests list them: test/unit/api-routes.test.ts). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -120,7 +123,7 @@ export async function buildApi(o: ApiOptions) {
   app.get('/api/v1/health', operations(['config'])('public', 'Is the server up', { reply: [200, described(Health, 'Up')] }), async () => ({
     ok: true as const,
   }));
-  authRoutes(app, o.auth.service);
+  authRoutes(app, o.auth.service, await loginGuard(app, o.loginLimit ?? DEFAULT_LOGIN_LIMIT));
   userRoutes(app, o.auth.service);
   auditRoutes(app, o.auth.service);
   configRoutes(app, o);

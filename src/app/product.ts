@@ -57,7 +57,13 @@ export async function openDiskService(s: Settings, log: Logger): Promise<{ disks
 
 /** The users/sessions/audit service over a coordination store. */
 export function authService(s: Settings, store: CoordStore, log: Logger): AuthService {
-  return new AuthService({ store, log: log.child({ mod: 'auth' }), sessionIdleMs: s.auth.sessionIdleSeconds * 1000, auditMaxEntries: s.auth.auditMaxEntries });
+  return new AuthService({
+    store,
+    log: log.child({ mod: 'auth' }),
+    sessionIdleMs: s.auth.sessionIdleSeconds * 1000,
+    sessionMaxMs: s.auth.sessionMaxSeconds * 1000,
+    auditMaxEntries: s.auth.auditMaxEntries,
+  });
 }
 
 /** The first admin's password from the settings or PORTWAY_ADMIN_PASSWORD, checked; undefined: generate one. */
@@ -127,6 +133,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     log: log.child({ mod: 'api' }),
     webDir: s.webDir ?? defaultWebDir(),
     auth: { service: auth, enabled: s.auth.enabled, secureCookie: s.auth.secureCookie },
+    loginLimit: s.auth.login,
   });
   await app.listen({ host: s.listenHost, port: s.listenPort });
   const addr = app.server.address();

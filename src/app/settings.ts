@@ -1,6 +1,7 @@
 /** The product's settings file (JSON), its defaults and validation. */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { DEFAULT_LOGIN_LIMIT } from '../api/login-limit.js';
 import { type ClusterConfig, DEFAULT_CONFIG } from '../domain/config.js';
 
 export interface Settings {
@@ -34,6 +35,10 @@ export interface AuthSettings {
   enabled: boolean;
   /** A login session ends after this long without a request (default 8 h). */
   sessionIdleSeconds: number;
+  /** A login session ends this long after the login, however active (default 24 h). */
+  sessionMaxSeconds: number;
+  /** Failed logins allowed per username and per client address within windowSeconds (then locked out until the window ends). */
+  login: { maxFailuresPerUser: number; maxFailuresPerAddress: number; windowSeconds: number };
   /** Always mark the session cookie Secure (TLS ends at a proxy); it is anyway when served over https. */
   secureCookie: boolean;
   /** Password of the first admin, made when no user exists; else PORTWAY_ADMIN_PASSWORD, else generated and printed once. */
@@ -57,7 +62,14 @@ export function defaultSettings(): Settings {
     agent: { enabled: true, leaseTtlSeconds: 10 },
     net: 'loopback',
     tgtControlPortBase: 3000,
-    auth: { enabled: true, sessionIdleSeconds: 8 * 3600, secureCookie: false, auditMaxEntries: 10_000 },
+    auth: {
+      enabled: true,
+      sessionIdleSeconds: 8 * 3600,
+      sessionMaxSeconds: 24 * 3600,
+      login: { ...DEFAULT_LOGIN_LIMIT },
+      secureCookie: false,
+      auditMaxEntries: 10_000,
+    },
   };
 }
 
@@ -82,7 +94,7 @@ export async function loadSettings(file?: string): Promise<Settings> {
     ...r,
     cluster: { ...s.cluster, ...(r.cluster ?? {}) },
     agent: { ...s.agent, ...(r.agent ?? {}) },
-    auth: { ...s.auth, ...(r.auth ?? {}) },
+    auth: { ...s.auth, ...(r.auth ?? {}), login: { ...s.auth.login, ...(r.auth?.login ?? {}) } },
   };
   return checkSettings(merged);
 }
@@ -100,6 +112,11 @@ export function checkSettings(s: Settings): Settings {
   if (typeof s.auth.enabled !== 'boolean') throw new SettingsError('auth.enabled must be true or false');
   if (!Number.isInteger(s.auth.sessionIdleSeconds) || s.auth.sessionIdleSeconds < 1)
     throw new SettingsError('auth.sessionIdleSeconds must be a positive integer');
+  if (!Number.isInteger(s.auth.sessionMaxSeconds) || s.auth.sessionMaxSeconds < 1) throw new SettingsError('auth.sessionMaxSeconds must be a positive integer');
+  for (const k of ['maxFailuresPerUser', 'maxFailuresPerAddress', 'windowSeconds'] as const) {
+    const v = s.auth.login[k];
+    if (!Number.isInteger(v) || v < 1 || v > 1_000_000) throw new SettingsError(`auth.login.${k} must be a positive integer`);
+  }
   if (!Number.isInteger(s.auth.auditMaxEntries) || s.auth.auditMaxEntries < 1) throw new SettingsError('auth.auditMaxEntries must be a positive integer');
   if (s.net !== 'loopback' && s.net !== 'iproute') throw new SettingsError('net must be "loopback" or "iproute"');
   return s;

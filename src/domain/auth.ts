@@ -205,8 +205,9 @@ export interface SessionRecord {
   lastSeenAt: number;
 }
 
-export function sessionExpired(s: Pick<SessionRecord, 'lastSeenAt'>, now: number, idleMs: number): boolean {
-  return now - s.lastSeenAt >= idleMs;
+/** Idle for idleMs, or (maxMs given) older than maxMs since the login, whatever its activity. */
+export function sessionExpired(s: Pick<SessionRecord, 'lastSeenAt' | 'createdAt'>, now: number, idleMs: number, maxMs?: number): boolean {
+  return now - s.lastSeenAt >= idleMs || (maxMs !== undefined && now - s.createdAt >= maxMs);
 }
 
 /**

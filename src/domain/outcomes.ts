@@ -58,6 +58,8 @@ export const HTTP_STATUS = {
   role_in_use: 409,
   last_admin: 409,
   token_not_found: 404,
+  /** Login: too many failed logins for the username or the client address (Retry-After: seconds). */
+  too_many_login_failures: 429,
   /** The record changed under a read-modify-write more often than it was retried. */
   conflict: 409,
   // the request itself, and access control

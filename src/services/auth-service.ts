@@ -29,6 +29,8 @@ export interface AuthServiceOptions {
   log: Logger;
   /** Idle timeout of login sessions. */
   sessionIdleMs: number;
+  /** Longest lifetime of a login session, however active (absent: no limit). */
+  sessionMaxMs?: number;
   /** Oldest audit entries beyond this many are pruned. */
   auditMaxEntries?: number;
   /** Hash parameters for new passwords (tests may lower them; never below N=2^10). */
@@ -50,7 +52,7 @@ export class AuthService {
       dropSessions: (user, keep) => this.access.dropSessions(user, keep),
       dropTokens: (user) => this.access.dropTokens(user),
     });
-    this.access = new SessionsTokens(ctx, this.users, o.sessionIdleMs);
+    this.access = new SessionsTokens(ctx, this.users, o.sessionIdleMs, o.sessionMaxMs);
   }
 
   get sessionIdleMs(): number {

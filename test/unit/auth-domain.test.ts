@@ -182,8 +182,15 @@ describe('scrubbing audit details', () => {
 });
 
 describe('session expiry', () => {
+  it('ends a session at its maximum lifetime even when it is active', () => {
+    const s = { createdAt: 0, lastSeenAt: 9_000 };
+    assert.equal(sessionExpired(s, 9_500, 2000, 10_000), false);
+    assert.equal(sessionExpired(s, 10_000, 2000, 10_000), true, 'active, but as old as the lifetime');
+    assert.equal(sessionExpired(s, 10_000, 2000), false, 'no lifetime given: idle time only');
+  });
+
   it('expires after the idle time; touches are throttled to a tenth of it, at most once a minute', () => {
-    const s = { lastSeenAt: 1000 };
+    const s = { lastSeenAt: 1000, createdAt: 1000 };
     assert.equal(sessionExpired(s, 1000 + 1999, 2000), false);
     assert.equal(sessionExpired(s, 1000 + 2000, 2000), true);
     assert.equal(sessionNeedsTouch(s, 1000 + 199, 2000), false);

@@ -142,6 +142,18 @@ describe('AuthService', () => {
       assert.equal(await auth.authenticateSession(r.sessionId), undefined);
     });
 
+    it('ends at its maximum lifetime however active it is (and is deleted)', async () => {
+      auth = new AuthService({ store, log: pino({ level: 'silent' }), sessionIdleMs: 10_000, sessionMaxMs: 25_000, scrypt: FAST, now: () => now });
+      const r = await loginOk('admin', ADMIN_PW);
+      for (let i = 0; i < 4; i++) {
+        now += 6_000; // active: well within the idle time, 24 s in all
+        assert.equal(typeof (await auth.authenticateSession(r.sessionId)), 'object', `step ${i}`);
+      }
+      now += 1_000;
+      assert.equal(await auth.authenticateSession(r.sessionId), 'expired');
+      assert.equal((await store.list(SESSIONS)).length, 0);
+    });
+
     it('touches the session at most every tenth of the idle time (store writes wake watchers)', async () => {
       auth = make(10_000);
       const r = await loginOk('admin', ADMIN_PW);

@@ -185,6 +185,7 @@ describe('outcomes', () => {
       role_in_use: 409,
       last_admin: 409,
       token_not_found: 404,
+      too_many_login_failures: 429,
       conflict: 409,
       invalid_request: 400,
       not_found: 404,

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { NAME_RE } from '../../domain/auth.js';
 import type { AuthService, Principal } from '../../services/auth-service.js';
 import { SESSION_COOKIE, audit, can, refuseWithoutCsrf } from '../auth-plugin.js';
+import type { LoginGuard } from '../login-limit.js';
 import { sendFail, sendFailure } from '../reply.js';
 import { answer, described, noContent, operations } from '../route.js';
 import { LoginRequest, Me, PasswordChange, TokenCreated, TokenIdParams, TokenRequest, TokenView, TokensQuery } from '../schemas.js';
@@ -20,18 +21,38 @@ function me(p: Principal, idleMs: number): MeView {
 
 const op = operations(['logins and tokens']);
 
-export function authRoutes(app: FastifyInstance, auth: AuthService): void {
+export function authRoutes(app: FastifyInstance, auth: AuthService, guard: LoginGuard): void {
   const login = op('public', 'Log in: sets the session cookie, returns the CSRF token', {
+    description:
+      'Failed logins are limited per username and per client address: past the limit the username or address is refused with 429 `too_many_login_failures` (Retry-After: seconds) until the counting window ends.',
     body: LoginRequest,
     reply: [200, described(Me, 'The caller')],
-    errors: [400, 401, 503],
+    errors: [400, 401, 429, 503],
   });
   app.post<{ Body: Login }>('/api/v1/auth/login', login, async (req, reply) => {
     const body = req.body;
+    const valid = NAME_RE.test(body.username);
+    const who = valid ? body.username : '(not a valid username)';
+    const locked = guard.refusal(req, valid ? body.username : undefined);
+    if (locked) {
+      req.auditDone = true; // the lock-out itself was audited when it began
+      reply.header('retry-after', String(locked.retryAfterSeconds));
+      const what = locked.by === 'user' ? 'this username' : 'your address';
+      return sendFail(reply, 'too_many_login_failures', `Too many failed logins for ${what}; try again in ${locked.retryAfterSeconds} s.`, undefined, {
+        lockedBy: locked.by,
+        retryAfterSeconds: locked.retryAfterSeconds,
+      });
+    }
     const r = await auth.login(body.username, body.password);
-    const who = NAME_RE.test(body.username) ? body.username : '(not a valid username)';
     if (!r.ok) {
-      if (r.code === 'invalid_credentials') await audit(req, 'auth.login', `user:${who}`, 'failed', { reason: 'wrong username or password' });
+      if (r.code === 'invalid_credentials') {
+        await audit(req, 'auth.login', `user:${who}`, 'failed', { reason: 'wrong username or password' });
+        for (const l of await guard.failed(req, valid ? body.username : undefined))
+          await audit(req, 'auth.lockout', l.by === 'user' ? `user:${l.target}` : `address:${l.target}`, 'denied', {
+            reason: `too many failed logins for this ${l.by === 'user' ? 'username' : 'address'}`,
+            seconds: l.retryAfterSeconds,
+          });
+      }
       return sendFailure(reply, r);
     }
     // A new login replaces the session this browser had (no fixation, no leftovers).

@@ -64,6 +64,8 @@ export class SessionsTokens implements AccessRevoker {
     private readonly users: Identities,
     /** Idle timeout of login sessions. */
     readonly sessionIdleMs: number,
+    /** Longest lifetime of a login session, however active (undefined: no limit). */
+    readonly sessionMaxMs?: number,
   ) {}
 
   // ---- login sessions --------------------------------------------------------------------------
@@ -99,7 +101,7 @@ export class SessionsTokens implements AccessRevoker {
     const s = parse<SessionRecord>(kv, 'session');
     if (!kv || !s) return undefined;
     const now = this.ctx.now();
-    if (sessionExpired(s, now, this.sessionIdleMs)) {
+    if (sessionExpired(s, now, this.sessionIdleMs, this.sessionMaxMs)) {
       await this.ctx.store.delete(key);
       return 'expired';
     }
@@ -131,7 +133,7 @@ export class SessionsTokens implements AccessRevoker {
     const now = this.ctx.now();
     const expired = (await this.ctx.store.list(SESSIONS)).filter((kv) => {
       const s = parse<SessionRecord>(kv, 'session');
-      return !s || sessionExpired(s, now, this.sessionIdleMs);
+      return !s || sessionExpired(s, now, this.sessionIdleMs, this.sessionMaxMs);
     });
     for (let i = 0; i < expired.length; i += 64)
       await this.ctx.store.txn(
