@@ -17,6 +17,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import fastifyCookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { refusedEntry } from '../domain/disk-audit.js';
 import { type AuditOutcome, PERMISSIONS, type Permission, type PermissionRequirement, satisfies } from '../domain/auth.js';
 import type { Actor, AuthService, Principal } from '../services/auth-service.js';
 import { errText } from '../util/errors.js';
@@ -191,6 +192,8 @@ async function authPluginImpl(app: FastifyInstance, opts: AuthPluginOptions): Pr
     const status = reply.statusCode;
     const outcome: AuditOutcome = status < 400 ? 'ok' : status === 403 || status === 401 ? 'denied' : 'failed';
     const params = req.params && typeof req.params === 'object' && Object.keys(req.params).length > 0 ? { params: req.params } : {};
+    const known = refusedEntry(req.method, path, req.params);
+    if (known) return opts.service.appendAudit(actorOf(req), known.action, known.target, outcome, { ...known.details, status });
     await opts.service.appendAudit(actorOf(req), `${req.method} ${path}`, req.url.split('?')[0] ?? req.url, outcome, { status, ...params });
   });
 }

@@ -267,6 +267,11 @@ export const TokenIdParams = Type.Object({ id: Type.String({ description: 'the t
 export const AuditQuery = Type.Object({
   limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })),
   before: Type.Optional(Type.String({ description: 'the `next` of the previous page' })),
+  q: Type.Optional(Type.String({ description: "only entries containing this (any field, details too: a disk's name or id), case-insensitive" })),
+});
+export const AuditExportQuery = Type.Object({
+  format: Type.Optional(Type.Union([Type.Literal('csv'), Type.Literal('json')], { default: 'csv' })),
+  q: Type.Optional(Type.String({ description: 'as for the list: only entries containing this' })),
 });
 export const TokensQuery = Type.Object({ all: Type.Optional(Type.String({ description: "'true' or '1': everyone's tokens (needs ManageUsers)" })) });
 export const DrainQuery = Type.Object({ wait: Type.Optional(Type.String({ description: "'false': return at once instead of when the node is empty" })) });

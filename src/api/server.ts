@@ -129,8 +129,8 @@ export async function buildApi(o: ApiOptions) {
   configRoutes(app, o);
   diskRoutes(app, o.disks);
   if (o.paths) {
-    pathRoutes(app, o.paths);
-    nodeRoutes(app, o.paths);
+    pathRoutes(app, o.paths, o.disks);
+    nodeRoutes(app, o.paths, o.disks);
   }
   await registerDocsUi(app);
 

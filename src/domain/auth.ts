@@ -2,7 +2,7 @@
  * Access control, pure: permissions, roles, input rules (usernames, passwords, role and token names),
  * the auth keys of the coordination store, token and audit key formats, session expiry. No I/O, no crypto.
  */
-import type { Failure } from './outcomes.js';
+import { type Failure, fail } from './outcomes.js';
 
 export const PERMISSIONS = ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ManageUsers', 'ManageConfig', 'ViewOnly'] as const;
 
@@ -194,6 +194,37 @@ export function auditPage(idsAscending: readonly string[], limit: number, before
   const start = Math.max(0, end - limit);
   const ids = idsAscending.slice(start, end).reverse();
   return { ids, next: start > 0 && ids.length > 0 ? (ids[ids.length - 1] as string) : null };
+}
+
+/** An audit search: at most 100 printable characters (trimmed); '' matches everything. */
+export function checkAuditQuery(q: unknown): string | Failure {
+  if (q === undefined || q === null) return '';
+  if (typeof q !== 'string' || q.length > 100 || [...q].some((c) => c.charCodeAt(0) < 0x20 || c.charCodeAt(0) === 0x7f))
+    return fail('invalid_request', 'q (the audit search) must be at most 100 printable characters.', 'q');
+  return q.trim().toLowerCase();
+}
+
+/** Whether an entry contains the (lower-case) query in any field, its details included. */
+export function auditMatches(e: AuditEntry & { id?: string }, q: string): boolean {
+  if (q === '') return true;
+  const text = `${e.actor}\n${e.via}\n${e.action}\n${e.target}\n${e.outcome}\n${e.ip ?? ''}\n${JSON.stringify(e.details ?? {})}`;
+  return text.toLowerCase().includes(q);
+}
+
+/** One CSV cell: quoted, quotes doubled; a leading = + - @ is neutralized (spreadsheet formulas). */
+function csvCell(v: string): string {
+  const safe = /^[=+\-@\t\r]/.test(v) ? `'${v}` : v;
+  return `"${safe.replace(/"/g, '""')}"`;
+}
+
+export const AUDIT_CSV_COLUMNS = ['id', 'time', 'actor', 'via', 'ip', 'action', 'target', 'outcome', 'details'] as const;
+
+/** The audit entries as CSV (RFC 4180, CRLF): one row each, details as JSON. */
+export function auditCsv(entries: readonly (AuditEntry & { id: string })[]): string {
+  const rows = [AUDIT_CSV_COLUMNS.join(',')];
+  for (const e of entries)
+    rows.push([e.id, e.time, e.actor, e.via, e.ip ?? '', e.action, e.target, e.outcome, JSON.stringify(e.details ?? {})].map(csvCell).join(','));
+  return `${rows.join('\r\n')}\r\n`;
 }
 
 // ---- sessions ----------------------------------------------------------------------------------

@@ -85,5 +85,6 @@ export class AuthService {
   appendAudit = (actor: Actor, action: string, target: string, outcome: AuditOutcome, details?: Record<string, unknown>) =>
     this.audit.append(actor, action, target, outcome, details);
   pruneAudit = () => this.audit.prune();
-  listAudit: AuditLog['list'] = (limit, before) => this.audit.list(limit, before);
+  listAudit: AuditLog['list'] = (limit, before, q) => this.audit.list(limit, before, q);
+  exportAudit: AuditLog['all'] = (q) => this.audit.all(q);
 }

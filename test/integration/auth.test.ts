@@ -349,8 +349,11 @@ describe('access control on the real product', { skip }, () => {
     has('user deleted', (e) => e.action === 'user.delete' && e.target === 'user:vera' && e.outcome === 'ok');
     has('last admin refused', (e) => e.action === 'user.delete' && e.target === 'user:admin' && e.outcome === 'failed' && e.details.code === 'last_admin');
     has('role created', (e) => e.action === 'role.create' && e.target === 'role:disk-adder');
-    has('disk added (generic entry)', (e) => e.action === 'POST /api/v1/disks' && e.actor === 'admin' && e.outcome === 'ok' && e.details.status === 201);
-    has('disk add denied', (e) => e.action === 'POST /api/v1/disks' && e.actor === 'vera' && e.outcome === 'denied' && e.details.status === 403);
+    has(
+      'disk added (by meaning)',
+      (e) => e.action === 'disk.create' && e.actor === 'admin' && e.outcome === 'ok' && /^disk:\d{5}$/.test(e.target) && typeof e.details.diskName === 'string',
+    );
+    has('disk add denied', (e) => e.action === 'disk.create' && e.actor === 'vera' && e.outcome === 'denied' && e.details.status === 403);
     has('csrf denied', (e) => e.action === 'POST /api/v1/users' && e.outcome === 'denied' && e.actor === 'admin');
     has('token made by token', (e) => e.action === 'token.create' && e.via === 'token' && e.actor === 'otto');
     has('token revoked', (e) => e.action === 'token.revoke' && e.actor === 'otto' && e.outcome === 'ok');

@@ -1,6 +1,10 @@
-/** The audit log, newest first, 50 entries at a time ("Show older" pages back); filter what is loaded. */
-import { useCallback, useEffect, useId, useMemo, useState } from 'react';
-import { type ApiErrorBody, type AuditEntry, listAudit } from './api';
+/**
+ * The audit log, newest first, 50 entries at a time ("Show older" pages back). The search runs on the
+ * server over every entry (a disk's name or id finds every action on it); the same search exports as
+ * CSV or JSON.
+ */
+import { useCallback, useEffect, useId, useRef, useState } from 'react';
+import { type ApiErrorBody, type AuditEntry, auditExportUrl, listAudit } from './api';
 import { CardTable } from './CardTable';
 import { LoadError } from './Field';
 import { formatDateSeconds } from './format';
@@ -10,9 +14,44 @@ import { StatusBadge } from './StatusBadge';
 
 const PAGE = 50;
 
+/** Disk and path actions by meaning; older entries (a method and a route) are shown as they are. */
+const ACTION_LABELS: Record<string, string> = {
+  'disk.create': 'Add disk',
+  'disk.edit': 'Edit disk',
+  'disk.stop': 'Stop disk',
+  'disk.start': 'Start disk',
+  'disk.detach': 'Detach disk',
+  'disk.attach': 'Attach image',
+  'disk.delete': 'Delete disk',
+  'path.move': 'Move path',
+  'paths.rebalance': 'Rebalance paths',
+  'node.drain': 'Drain node',
+  'node.undrain': 'Undrain node',
+};
+
+const valueText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+
 function detailText(d: Record<string, unknown>): string {
-  const parts = Object.entries(d ?? {}).map(([k, v]) => `${k}: ${typeof v === 'string' ? v : JSON.stringify(v)}`);
+  const parts = Object.entries(d ?? {})
+    .filter(([k]) => k !== 'diskId' && k !== 'diskName')
+    .map(([k, v]) => {
+      if (k === 'changed' && v !== null && typeof v === 'object') {
+        const changes = Object.entries(v as Record<string, unknown>).map(([f, c]) =>
+          c !== null && typeof c === 'object' && 'from' in c && 'to' in c ? `${f}: ${valueText(c.from)} → ${valueText(c.to)}` : `${f}: ${valueText(c)}`,
+        );
+        return changes.length ? `changed ${changes.join(', ')}` : 'nothing changed';
+      }
+      return `${k}: ${valueText(v)}`;
+    });
   return parts.join(' · ');
+}
+
+/** The disk an entry is about: "db1 (00001)". */
+function diskOf(e: AuditEntry): string | undefined {
+  const id = typeof e.details?.diskId === 'string' ? e.details.diskId : undefined;
+  const name = typeof e.details?.diskName === 'string' ? e.details.diskName : undefined;
+  if (name && id) return `${name} (${id})`;
+  return name ?? id;
 }
 
 export function AuditPage() {
@@ -23,10 +62,15 @@ export function AuditPage() {
   const [error, setError] = useState<ApiErrorBody | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const [filter, setFilter] = useState('');
+  /** The search the entries shown were loaded for (the answer to an older search is dropped). */
+  const [loadedFor, setLoadedFor] = useState<string | undefined>(undefined);
+  const latest = useRef('');
 
-  const load = useCallback(async (before?: string) => {
+  const load = useCallback(async (search: string, before?: string) => {
+    latest.current = search;
     setBusy(true);
-    const r = await listAudit(PAGE, before);
+    const r = await listAudit(PAGE, before, search || undefined);
+    if (latest.current !== search) return;
     setBusy(false);
     if (!r.ok) {
       setError(r.error);
@@ -35,17 +79,17 @@ export function AuditPage() {
     setError(undefined);
     setEntries((prev) => (before && prev ? [...prev, ...r.value.entries] : r.value.entries));
     setNext(r.value.next);
+    setLoadedFor(search);
   }, []);
 
+  const search = filter.trim();
+  // The search runs on the server, a moment after the last key.
   useEffect(() => {
-    if (canReadAudit) void load();
-  }, [canReadAudit, load]);
-
-  const shown = useMemo(() => {
-    const q = filter.trim().toLowerCase();
-    if (!entries || q === '') return entries;
-    return entries.filter((e) => [e.actor, e.action, e.target, e.outcome, e.via, e.ip ?? ''].some((s) => s.toLowerCase().includes(q)));
-  }, [entries, filter]);
+    if (!canReadAudit) return;
+    const t = setTimeout(() => void load(search), search === '' ? 0 : 250);
+    return () => clearTimeout(t);
+  }, [canReadAudit, load, search]);
+  const shown = entries;
 
   if (!canReadAudit) {
     return (
@@ -64,17 +108,25 @@ export function AuditPage() {
         title="Audit log"
         sub={<span className="page-sub">Who did what, and when. Newest first.</span>}
         actions={
-          <button type="button" className="button" onClick={() => void load()} disabled={busy} data-testid="audit-refresh">
-            Refresh
-          </button>
+          <>
+            <a className="button" href={auditExportUrl('csv', search)} download data-testid="audit-export-csv">
+              Export CSV
+            </a>
+            <a className="button" href={auditExportUrl('json', search)} download data-testid="audit-export-json">
+              Export JSON
+            </a>
+            <button type="button" className="button" onClick={() => void load(search)} disabled={busy} data-testid="audit-refresh">
+              Refresh
+            </button>
+          </>
         }
       />
-      {error ? <LoadError what="the audit log" error={error} onRetry={() => void load()} /> : null}
+      {error ? <LoadError what="the audit log" error={error} onRetry={() => void load(search)} /> : null}
       <CardTable
         label="Audit entries"
         rows={shown}
         failed={error !== undefined}
-        empty={entries?.length === 0 ? 'Nothing has been recorded yet.' : 'No loaded entry matches the filter.'}
+        empty={loadedFor ? `No entry contains “${loadedFor}”.` : 'Nothing has been recorded yet.'}
         testId="audit-table"
         className="table-compact"
         rowKey={(e) => e.id}
@@ -83,25 +135,27 @@ export function AuditPage() {
           <div className="toolbar">
             <div className="search">
               <label htmlFor={filterId} className="sr-only">
-                Filter loaded entries
+                Search the audit log
               </label>
               <input
                 id={filterId}
                 className="input input-search"
                 type="search"
-                placeholder="Filter by user, action, target or outcome"
+                placeholder="Search: disk name or id, user, action, node…"
                 value={filter}
                 onChange={(e) => setFilter(e.target.value)}
                 data-testid="audit-filter"
               />
             </div>
-            <span className="toolbar-range">{entries ? `${shown?.length ?? 0} of ${entries.length} loaded` : ''}</span>
+            <span className="toolbar-range" data-testid="audit-count" data-search={loadedFor ?? ''}>
+              {entries ? `${entries.length} shown${next ? ', more older' : ''}${loadedFor ? ` for “${loadedFor}”` : ''}` : ''}
+            </span>
           </div>
         }
         footer={
           next ? (
             <div className="table-foot">
-              <button type="button" className="button button-small" onClick={() => void load(next)} disabled={busy} data-testid="audit-older">
+              <button type="button" className="button button-small" onClick={() => void load(search, next)} disabled={busy} data-testid="audit-older">
                 Show older entries
               </button>
             </div>
@@ -119,8 +173,22 @@ export function AuditPage() {
               </>
             ),
           },
-          { head: 'Action', className: 'mono', cell: (e) => e.action },
-          { head: 'Target', className: 'mono cell-wrap', cell: (e) => e.target },
+          {
+            head: 'Action',
+            cell: (e) => (
+              <span data-testid="audit-action" data-action={e.action} className={ACTION_LABELS[e.action] ? undefined : 'mono'}>
+                {ACTION_LABELS[e.action] ?? e.action}
+              </span>
+            ),
+          },
+          {
+            head: 'Target',
+            className: 'cell-wrap',
+            cell: (e) => {
+              const disk = diskOf(e);
+              return disk ? <span data-testid="audit-disk">{disk}</span> : <span className="mono">{e.target}</span>;
+            },
+          },
           { head: 'Outcome', cell: (e) => <StatusBadge status={e.outcome} /> },
           {
             head: 'Details',

@@ -316,10 +316,19 @@ export function deleteRole(name: string): Promise<ApiResult<void>> {
   return request<void>('DELETE', `/roles/${enc(name)}`);
 }
 
-export function listAudit(limit: number, before?: string): Promise<ApiResult<AuditPage>> {
+/** A page of the audit log; `search` keeps the entries containing it (a disk's name or id, a user...). */
+export function listAudit(limit: number, before?: string, search?: string): Promise<ApiResult<AuditPage>> {
   const q = new URLSearchParams({ limit: String(limit) });
   if (before) q.set('before', before);
+  if (search) q.set('q', search);
   return request('GET', `/audit?${q}`);
+}
+
+/** The URL of the audit log as a download (the browser sends the session cookie with a plain GET). */
+export function auditExportUrl(format: 'csv' | 'json', search?: string): string {
+  const q = new URLSearchParams({ format });
+  if (search) q.set('q', search);
+  return `/api/v1/audit/export?${q}`;
 }
 
 // ---- events --------------------------------------------------------------------------------------

@@ -1,6 +1,9 @@
 import { Type } from '@sinclair/typebox';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { diskChanges, diskFields, diskNames, diskTarget, requestedFields } from '../../domain/disk-audit.js';
+import type { Failure } from '../../domain/outcomes.js';
 import type { DiskService, DiskView } from '../../services/disk-service.js';
+import { audit } from '../auth-plugin.js';
 import { sendFailure } from '../reply.js';
 import { answer, described, operations } from '../route.js';
 import { AddDiskRequest, AttachRequest, ClusterUsage, DiskIdParams, DiskRef, EditDiskRequest, FreeImage, PathRef } from '../schemas.js';
@@ -23,7 +26,24 @@ const op = operations(['disks']);
 const DiskReply = (description: string) => Type.Object({ disk: DiskRef }, { description });
 type ById = { Params: { id: string } };
 
+/** An entry's outcome and the failure's code. */
+const outcomeOf = (r: { ok: true } | Failure) => (r.ok ? ('ok' as const) : ('failed' as const));
+const failureOf = (r: { ok: true } | Failure) => (r.ok ? {} : { code: r.code, error: r.message });
+
 export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
+  /** The disk as it is now, for the audit entry of an action on it (undefined when it cannot be read). */
+  const current = async (id: string): Promise<DiskView | undefined> => {
+    const r = await disks.get(id);
+    return r.ok ? r.disk : undefined;
+  };
+  const named = (id: string, d: DiskView | undefined) => (d ? diskNames(d) : { diskId: String(id).slice(0, 20) });
+  const stopStart = async (req: FastifyRequest<ById>, reply: FastifyReply, what: 'stop' | 'start') => {
+    const was = await current(req.params.id);
+    const r = what === 'stop' ? await disks.stop(req.params.id) : await disks.start(req.params.id);
+    const details = { ...named(req.params.id, was), ...(was ? { statusBefore: was.status } : {}), ...failureOf(r) };
+    await audit(req, `disk.${what}`, diskTarget(req.params.id), outcomeOf(r), details);
+    return answer(reply, r, (x) => ({ disk: x.disk }));
+  };
   app.get(
     '/api/v1/disks',
     op('ViewOnly', 'Every disk', { reply: [200, Type.Object({ disks: Type.Array(DiskRef) }, { description: 'Disks, by id' })], errors: [503] }),
@@ -41,9 +61,17 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     reply: [201, DiskReply('Added')],
     errors: [400, 409, 503],
   });
-  app.post('/api/v1/disks', add, async (req, reply) =>
-    answer(reply, await disks.add(req.body as Parameters<DiskService['add']>[0]), (r) => ({ disk: r.disk }), 201),
-  );
+  app.post('/api/v1/disks', add, async (req, reply) => {
+    const r = await disks.add(req.body as Parameters<DiskService['add']>[0]);
+    await audit(
+      req,
+      'disk.create',
+      r.ok ? diskTarget(r.disk.id) : 'disk:new',
+      outcomeOf(r),
+      r.ok ? diskFields(r.disk) : { ...requestedFields(req.body), ...failureOf(r) },
+    );
+    return answer(reply, r, (x) => ({ disk: x.disk }), 201);
+  });
 
   const edit = op('EditDisk', 'Edit: rename, grow (never shrink), ACL, CHAP, placement', {
     description: 'A placement change moves the paths to match (a started disk stays served). auth {mode:"chap", user} without password keeps the password.',
@@ -52,29 +80,44 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     reply: [200, DiskReply('The disk, edited')],
     errors: [400, 404, 409, 503],
   });
-  app.patch<ById>('/api/v1/disks/:id', edit, async (req, reply) =>
-    answer(reply, await disks.edit(req.params.id, req.body as Parameters<DiskService['edit']>[1]), (r) => ({ disk: r.disk })),
-  );
+  app.patch<ById>('/api/v1/disks/:id', edit, async (req, reply) => {
+    const was = await current(req.params.id);
+    const r = await disks.edit(req.params.id, req.body as Parameters<DiskService['edit']>[1]);
+    const details = r.ok
+      ? { ...diskNames(r.disk), ...(was ? { changed: diskChanges(was, r.disk, req.body) } : {}) }
+      : { ...named(req.params.id, was), requested: requestedFields(req.body), ...failureOf(r) };
+    await audit(req, 'disk.edit', diskTarget(req.params.id), outcomeOf(r), details);
+    return answer(reply, r, (x) => ({ disk: x.disk }));
+  });
 
   const byId = (access: 'StartStopDisk' | 'DeleteDisk' | 'ViewOnly', summary: string, replySchema: object) =>
     op(access, summary, { params: DiskIdParams, reply: [200, replySchema], errors: access === 'ViewOnly' ? [404, 503] : [404, 409, 503] });
   const stopDoc = 'Stop: paths released, targets removed (status stopping, then stopped). Idempotent.';
-  app.post<ById>('/api/v1/disks/:id/stop', byId('StartStopDisk', stopDoc, DiskReply('The disk')), async (req, reply) =>
-    answer(reply, await disks.stop(req.params.id), (r) => ({ disk: r.disk })),
-  );
+  app.post<ById>('/api/v1/disks/:id/stop', byId('StartStopDisk', stopDoc, DiskReply('The disk')), async (req, reply) => stopStart(req, reply, 'stop'));
   app.post<ById>('/api/v1/disks/:id/start', byId('StartStopDisk', 'Start: paths served again. Idempotent.', DiskReply('The disk')), async (req, reply) =>
-    answer(reply, await disks.start(req.params.id), (r) => ({ disk: r.disk })),
+    stopStart(req, reply, 'start'),
   );
   const detachDoc = 'Detach a stopped disk: the image is kept (marked detached), the disk leaves the SAN.';
   app.post<ById>(
     '/api/v1/disks/:id/detach',
     byId('DeleteDisk', detachDoc, Type.Object({ image: Type.String() }, { description: 'The image kept' })),
-    async (req, reply) => answer(reply, await disks.detach(req.params.id), (r) => ({ image: r.image })),
+    async (req, reply) => {
+      const was = await current(req.params.id);
+      const r = await disks.detach(req.params.id);
+      await audit(req, 'disk.detach', diskTarget(req.params.id), outcomeOf(r), {
+        ...named(req.params.id, was),
+        ...(r.ok ? { image: r.image } : failureOf(r)),
+      });
+      return answer(reply, r, (x) => ({ image: x.image }));
+    },
   );
   const deleteDoc = 'Delete a stopped disk: its image and every key are removed';
-  app.delete<ById>('/api/v1/disks/:id', byId('DeleteDisk', deleteDoc, Type.Object({ id: Type.String() }, { description: 'Deleted' })), async (req, reply) =>
-    answer(reply, await disks.delete(req.params.id), (r) => ({ id: r.id })),
-  );
+  app.delete<ById>('/api/v1/disks/:id', byId('DeleteDisk', deleteDoc, Type.Object({ id: Type.String() }, { description: 'Deleted' })), async (req, reply) => {
+    const was = await current(req.params.id);
+    const r = await disks.delete(req.params.id);
+    await audit(req, 'disk.delete', diskTarget(req.params.id), outcomeOf(r), { ...(was ? diskFields(was) : { diskId: req.params.id }), ...failureOf(r) });
+    return answer(reply, r, (x) => ({ id: x.id }));
+  });
   app.get<ById>('/api/v1/disks/:id', byId('ViewOnly', 'One disk', DiskReply('The disk')), async (req, reply) =>
     answer(reply, await disks.get(req.params.id), (r) => ({ disk: r.disk })),
   );
@@ -100,9 +143,16 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     reply: [201, DiskReply('Attached')],
     errors: [400, 404, 409, 503],
   });
-  app.post('/api/v1/images/attach', attach, async (req, reply) =>
-    answer(reply, await disks.attach(req.body as Parameters<DiskService['attach']>[0]), (r) => ({ disk: r.disk }), 201),
-  );
+  app.post('/api/v1/images/attach', attach, async (req, reply) => {
+    const r = await disks.attach(req.body as Parameters<DiskService['attach']>[0]);
+    const image = String((req.body as { image?: unknown }).image ?? '').slice(0, 80);
+    await audit(req, 'disk.attach', r.ok ? diskTarget(r.disk.id) : `image:${image}`, outcomeOf(r), {
+      ...(r.ok ? diskFields(r.disk) : requestedFields(req.body)),
+      image,
+      ...failureOf(r),
+    });
+    return answer(reply, r, (x) => ({ disk: x.disk }), 201);
+  });
 
   // Event streams never end by themselves: a stopping server ends them so close() can finish.
   const streams = new Set<() => void>();

@@ -1,7 +1,18 @@
 /** The audit log: one key per entry under /portway/audit/, ids sortable by time, oldest pruned. */
 import { randomBytes } from 'node:crypto';
 import type { AuditPage } from '../../api/wire.js';
-import { AUDIT, AUDIT_ID_RE, type AuditEntry, type AuditOutcome, type Via, auditId, auditPage, scrubDetails } from '../../domain/auth.js';
+import {
+  AUDIT,
+  AUDIT_ID_RE,
+  type AuditEntry,
+  type AuditOutcome,
+  type Via,
+  auditId,
+  auditMatches,
+  auditPage,
+  checkAuditQuery,
+  scrubDetails,
+} from '../../domain/auth.js';
 import { errText } from '../../util/errors.js';
 import { fail } from '../../domain/outcomes.js';
 import { readRecord, recordJson } from '../../domain/records.js';
@@ -61,23 +72,47 @@ export class AuditLog {
     return drop.length;
   }
 
-  /** Audit entries newest first; `before` is the id of the last entry of the previous page. */
-  async list(limit: number, before?: string): Promise<Result<AuditPage>> {
+  /**
+   * Audit entries newest first; `before` is the id of the last entry of the previous page; `q` keeps
+   * only the entries that contain it (any field, details too: a disk's name or id), case-insensitive.
+   */
+  async list(limit: number, before?: string, q?: string): Promise<Result<AuditPage>> {
     if (before !== undefined && !AUDIT_ID_RE.test(before)) return fail('invalid_request', 'before must be the id of an audit entry.', 'before');
+    const query = checkAuditQuery(q);
+    if (typeof query !== 'string') return query;
     return this.ctx.guard('listAudit', async () => {
       const byId = new Map<string, string>();
       for (const kv of await this.ctx.store.list(AUDIT)) {
         const id = kv.key.slice(AUDIT.length);
         if (AUDIT_ID_RE.test(id)) byId.set(id, kv.value);
       }
-      const page = auditPage([...byId.keys()], limit, before);
+      const read = (id: string) => {
+        const rec = readRecord('audit', byId.get(id));
+        return rec ? { id, ...(rec as unknown as AuditEntry) } : undefined; // undefined: not ours
+      };
+      let ids = [...byId.keys()];
+      const cache = new Map<string, AuditPage['entries'][number]>();
+      if (query !== '') {
+        ids = ids.filter((id) => {
+          const e = read(id);
+          if (!e || !auditMatches(e, query)) return false;
+          cache.set(id, e);
+          return true;
+        });
+      }
+      const page = auditPage(ids, limit, before);
       const entries: AuditPage['entries'] = [];
       for (const id of page.ids) {
-        const rec = readRecord('audit', byId.get(id));
-        if (!rec) continue; // not ours
-        entries.push({ id, ...(rec as unknown as AuditEntry) });
+        const e = cache.get(id) ?? read(id);
+        if (e) entries.push(e);
       }
       return { ok: true, entries, next: page.next };
     });
+  }
+
+  /** Every entry (newest first) that contains `q` (all when empty): for an export. */
+  async all(q?: string): Promise<Result<{ entries: AuditPage['entries'] }>> {
+    const r = await this.list(this.maxEntries + 1000, undefined, q);
+    return r.ok ? { ok: true, entries: r.entries } : r;
   }
 }
