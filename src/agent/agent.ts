@@ -42,6 +42,7 @@ import {
 import { prefixOfMask } from '../domain/ip.js';
 import { type ClientsRecord, clientsKey, clientsPrefix, ipOfClient, parseClients } from '../domain/storage-clients.js';
 import { recordJson } from '../domain/records.js';
+import { warmPoolSize } from '../domain/warm-pool.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
 import type { GuardClient } from './guard-client.js';
@@ -77,6 +78,8 @@ export interface AgentOptions {
    * that measure what it prevents.
    */
   storageFencing?: boolean;
+  /** At most this many idle target processes kept ready for takeovers (domain/warm-pool.ts; default 32, 0: none). */
+  warmTargets?: number;
 }
 
 export interface FenceInfo {
@@ -418,6 +421,11 @@ export class Agent {
     }
     const plan = planAgent({ view: v, me, leaseId: lease.id });
     await this.act(plan, v, lease, full, current);
+    // Idle target processes for what this node would take over if the busiest other node failed.
+    if (current()) {
+      const n = warmPoolSize(v, me, this.o.warmTargets ?? 32);
+      void this.o.target.warm(n, this.o.images.kind === 'rbd' ? 'rbd' : 'rdwr').catch((e) => this.o.log.warn({ err: errText(e) }, 'warm pool'));
+    }
   }
 
   /** Act: carry the plan out, in the order that never lets a path have two servers. */
@@ -861,6 +869,7 @@ export class Agent {
       for (const ip of u.portals) await this.o.net.removeIp(ip, 32, '');
     });
     for (const ip of await this.pathIpsOnHost()) await this.o.net.removeIp(ip, 32, '').catch(() => {});
+    await this.o.target.warm(0).catch(() => {});
     if (this.lease) await this.lease.revoke().catch((e) => this.o.log.warn({ err: errText(e) }, 'lease revoke failed'));
     await this.releaseUnadopted();
     this.o.log.info({ node: this.o.node }, 'agent stopped, paths released');

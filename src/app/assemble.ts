@@ -87,6 +87,7 @@ export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
     leaseTtlSeconds: s.agent.leaseTtlSeconds,
     ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),
     ...(s.agent.storageFencing === false ? { storageFencing: false } : {}),
+    ...(s.agent.warmTargets !== undefined ? { warmTargets: s.agent.warmTargets } : {}),
     ...(guard ? { guard } : {}),
   });
   if (guard) guard.onFenced = (reason) => void agent.fence(`fence guard: ${reason}`);

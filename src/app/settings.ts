@@ -19,8 +19,10 @@ export interface Settings {
    * tgtd, a removed IP); changes in the store (adds, edits, moves) are acted on at once regardless.
    * storageFencing (Ceph mode, default true): blocklist a taken-over shared disk's other RBD clients
    * before serving it (docs/HA.md). false only for tests that measure what it prevents.
+   * warmTargets (default 32): at most this many idle tgtds kept ready for disks taken over from a failed
+   * node (the agent keeps its share of the busiest other node's disks, plus 2; 0: none). Each is ~20 MB.
    */
-  agent: { enabled: boolean; leaseTtlSeconds: number; resyncSeconds?: number; storageFencing?: boolean };
+  agent: { enabled: boolean; leaseTtlSeconds: number; resyncSeconds?: number; storageFencing?: boolean; warmTargets?: number };
   /** How the agent makes path IPs live: loopback (single box) or iproute (`ip addr` + ARP, cluster nodes). */
   net: 'loopback' | 'iproute';
   /** First tgtd control port this node's agent uses. */
@@ -106,6 +108,8 @@ export function checkSettings(s: Settings): Settings {
   if (s.agent.leaseTtlSeconds < 2) throw new SettingsError('agent.leaseTtlSeconds must be at least 2');
   if (s.agent.storageFencing !== undefined && typeof s.agent.storageFencing !== 'boolean')
     throw new SettingsError('agent.storageFencing must be true or false');
+  const wt = s.agent.warmTargets;
+  if (wt !== undefined && !(Number.isInteger(wt) && wt >= 0 && wt <= 1000)) throw new SettingsError('agent.warmTargets must be a whole number from 0 to 1000');
   const rs = s.agent.resyncSeconds;
   if (rs !== undefined && !(typeof rs === 'number' && Number.isFinite(rs) && rs >= 1 && rs <= 3600))
     throw new SettingsError('agent.resyncSeconds must be a number of seconds from 1 to 3600');

@@ -417,11 +417,31 @@ export class SimNode {
     }
     for (const f of files) {
       try {
-        const s = JSON.parse(readFileSync(join(runDir, f), 'utf8')) as { ip: string; pid: number; disk?: string; portals?: string[] };
+        const s = JSON.parse(readFileSync(join(runDir, f), 'utf8')) as { ip: string; pid: number; disk?: string; portals?: string[]; warm?: string };
+        if (s.warm) continue; // an idle tgtd of the warm pool: serves nothing (warmTgtds())
         if (alive(s.pid) && cmdline(s.pid)[0]?.endsWith('tgtd')) out.push({ ip: s.ip, pid: s.pid, disk: s.disk ?? '', portals: s.portals ?? [s.ip] });
       } catch {}
     }
     return out.sort((a, b) => (a.ip < b.ip ? -1 : 1));
+  }
+
+  /** Idle tgtds of the agent's warm pool (their records, checked against /proc). */
+  warmTgtds(): { pid: number; controlPort: number }[] {
+    const runDir = join(this.dir, 'run', 'tgt');
+    const out: { pid: number; controlPort: number }[] = [];
+    let files: string[] = [];
+    try {
+      files = readdirSync(runDir).filter((f) => f.startsWith('warm-') && f.endsWith('.json'));
+    } catch {
+      return out;
+    }
+    for (const f of files) {
+      try {
+        const s = JSON.parse(readFileSync(join(runDir, f), 'utf8')) as { pid: number; controlPort: number };
+        if (alive(s.pid) && cmdline(s.pid)[0]?.endsWith('tgtd')) out.push({ pid: s.pid, controlPort: s.controlPort });
+      } catch {}
+    }
+    return out;
   }
 
   killTgtds(): number[] {
@@ -961,7 +981,7 @@ export class SimCluster {
       } catch {}
       n.frozen = false;
     }
-    for (const n of this.nodes) for (const t of n.tgtds()) killPid(t.pid, 'SIGKILL');
+    for (const n of this.nodes) for (const t of [...n.tgtds(), ...n.warmTgtds()]) killPid(t.pid, 'SIGKILL');
     // Ceph's daemons by the PIDs in their PID files (also when the start failed half way)
     for (const pid of this.cephPids()) killPid(pid, 'SIGKILL');
     for (const pid of this.pids) if (alive(pid)) killPid(pid, 'SIGKILL');

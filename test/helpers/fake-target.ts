@@ -40,6 +40,13 @@ export class FakeTarget implements TargetDriver {
     return [];
   }
 
+  /** The last pool size asked for (warm()). */
+  warmWanted = 0;
+
+  async warm(n: number): Promise<void> {
+    this.warmWanted = n;
+  }
+
   close(): void {
     this.closed = true;
   }

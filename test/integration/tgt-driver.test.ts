@@ -5,13 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { type TargetSpec, TgtDriver } from '../../src/adapters/tgt/tgt.js';
+import { firstControlPort, lockHolder, type TargetSpec, TgtDriver } from '../../src/adapters/tgt/tgt.js';
 import { request } from '../../src/adapters/tgt/tgt-control.js';
 import { ISCSI_TOOLS, capacity, discover, lunUrl } from '../helpers/iscsi.js';
 import { missingTools, waitFor } from '../helpers/product.js';
@@ -429,8 +429,10 @@ describe('TgtDriver: the control socket of a live tgtd is never removed', { skip
         iqn: `${IQN_BASE}:${DISK4}`,
       }),
     );
-    // Its control port base is the port taken: the first it would pick.
-    const driver = new TgtDriver({ runDir: join(dir, 'run'), logDir: join(dir, 'log'), controlPortBase: CP, log: quiet() });
+    // Its control port base is such that the port taken is the first it would pick for this disk.
+    const base = CP - (firstControlPort(0, DISK4) % 4096);
+    assert.equal(firstControlPort(base, DISK4), CP);
+    const driver = new TgtDriver({ runDir: join(dir, 'run'), logDir: join(dir, 'log'), controlPortBase: base, log: quiet() });
     try {
       assert.deepEqual(
         (await driver.units()).map((u) => [u.key, u.controlPort, u.alive]),
@@ -452,5 +454,91 @@ describe('TgtDriver: the control socket of a live tgtd is never removed', { skip
     }
     assert.ok(existsSync(join(SOCKETS, `socket.${CP}`)), 'stopping the driver left the other socket alone too');
     await request(CP, { mode: 'system', op: 'show' });
+  });
+});
+
+describe('TgtDriver warm pool on real tgtd', { skip }, () => {
+  const DISK5 = '00011';
+  const DISK5_IP = '127.32.1.61';
+  const DISK5_IP_B = '127.32.1.62';
+  let dir: string;
+  let driver: TgtDriver;
+  const warmFiles = () => readdirSync(join(dir, 'run')).filter((f) => f.startsWith('warm-') && f.endsWith('.json'));
+  const warmStates = () =>
+    warmFiles().map((f) => JSON.parse(readFileSync(join(dir, 'run', f), 'utf8')) as { pid: number; controlPort: number; launchPort: number });
+
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'pw-tgt-warm-'));
+    driver = new TgtDriver({ runDir: join(dir, 'run'), logDir: join(dir, 'log'), controlPortBase: 23300, log: quiet() });
+  });
+  after(async () => {
+    await driver.stopAll();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('keeps idle tgtds ready, serves a disk with one of them, and refills', async () => {
+    await driver.warm(2, 'rdwr');
+    await waitFor(
+      async () => {
+        const ws = warmStates();
+        if (ws.length !== 2) return undefined;
+        for (const w of ws)
+          if (
+            !(await request(w.controlPort, { mode: 'system', op: 'show' }).then(
+              () => true,
+              () => false,
+            ))
+          )
+            return undefined;
+        return true;
+      },
+      { what: 'two idle tgtds answering', timeoutMs: 20_000 },
+    );
+    const idle = warmStates();
+    assert.deepEqual(await driver.units(), [], 'idle tgtds are not units: the agent never sees them as stale targets');
+    for (const w of idle) {
+      assert.ok(alive(w.pid));
+      assert.equal(lockHolder(SOCKETS, w.controlPort), w.pid, 'it holds its control port');
+      assert.deepEqual(await targetsAt('127.0.0.1').catch(() => []), [], 'nothing on the iSCSI port of 127.0.0.1');
+    }
+
+    const img = image(dir, 'disk5.img', 16 * MiB);
+    const spec = specOf(DISK5, img);
+    await driver.serve(DISK5, spec, [DISK5_IP, DISK5_IP_B]);
+    const [u] = await driver.units();
+    assert.ok(u, 'one unit');
+    assert.ok(
+      idle.some((w) => w.pid === u.pid),
+      `the disk is served by an idle tgtd (pid ${u.pid}, idle ${idle.map((w) => w.pid).join(',')})`,
+    );
+    assert.equal(u.alive, true);
+    assert.deepEqual(u.portals, [DISK5_IP, DISK5_IP_B]);
+    for (const ip of [DISK5_IP, DISK5_IP_B]) assert.deepEqual(await targetsAt(ip), [spec.iqn]);
+    assert.equal(await driver.check(DISK5, spec, [DISK5_IP, DISK5_IP_B]), undefined, 'served means answering');
+    const portals = (await request(u.controlPort, { lld: 'iscsi', mode: 'portal', op: 'show' })).text;
+    assert.doesNotMatch(portals, /127\.0\.0\.1/, 'the placeholder portal is gone');
+    assert.ok(!warmStates().some((w) => w.pid === u.pid), 'no longer recorded as idle');
+
+    // The pool refills to two, none of them the disk's.
+    await waitFor(() => warmStates().length === 2 && !warmStates().some((w) => w.pid === u.pid), { what: 'the pool refilled', timeoutMs: 20_000 });
+
+    // A driver of a restarted agent adopts the disk's tgtd (same pid) and the idle ones.
+    const again = new TgtDriver({ runDir: join(dir, 'run'), logDir: join(dir, 'log'), controlPortBase: 23300, log: quiet() });
+    assert.deepEqual(
+      (await again.units()).map((x) => [x.key, x.pid, x.alive]),
+      [[DISK5, u.pid, true]],
+    );
+    await again.serve(DISK5, spec, [DISK5_IP, DISK5_IP_B]);
+    assert.equal((await again.units())[0]?.pid, u.pid, 'the same tgtd');
+
+    // A smaller pool stops the extra idle tgtds.
+    const before = warmStates();
+    await again.warm(1, 'rdwr');
+    assert.equal(warmStates().length, 1);
+    for (const w of before) if (!warmStates().some((x) => x.pid === w.pid)) await waitFor(() => !alive(w.pid), { what: `idle tgtd ${w.pid} to exit` });
+
+    await again.stopAll();
+    assert.deepEqual(warmFiles(), [], 'stopAll stops the pool too');
+    assert.equal(alive(u.pid), false);
   });
 });

@@ -25,16 +25,20 @@ describe('tgt control ports under a start race (two drivers, one range, tgtds ki
   let dir: string;
   let img: string;
   const drivers: TgtDriver[] = [];
-  const spec = (disk: string): TargetSpec => ({
-    iqn: `iqn.2016-05.io.portway.test:${disk}`,
+  // The same disk numbers on both drivers, each driver's own target name: a portal answering with the
+  // other driver's target would show.
+  const spec = (d: number, disk: string): TargetSpec => ({
+    iqn: `iqn.2016-05.io.portway.test:d${d}-${disk}`,
     backing: { bstype: 'rdwr', path: img, bsopts: '' },
     acl: '',
     chapUser: '',
     chapPassword: '',
-    serial: disk,
+    serial: `${d}${disk}`,
   });
   const ipOf = (d: number, i: number) => `127.36.${d}.${10 + i}`;
-  const diskOf = (d: number, i: number) => String(d * 100 + i + 1).padStart(5, '0');
+  // The same disk numbers on both drivers (each has its own run dir): each driver starts its port scan
+  // at a place per disk number, so both race for the same ports, disk by disk.
+  const diskOf = (_d: number, i: number) => String(i + 1).padStart(5, '0');
 
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'pw-race-'));
@@ -83,7 +87,7 @@ describe('tgt control ports under a start race (two drivers, one range, tgtds ki
       mapSettled([...Array(PER_DRIVER).keys()], 8, async (i) => {
         for (let attempt = 0; ; attempt++) {
           try {
-            return await drivers[d]?.serve(diskOf(d, i), spec(diskOf(d, i)), [ipOf(d, i)]);
+            return await drivers[d]?.serve(diskOf(d, i), spec(d, diskOf(d, i)), [ipOf(d, i)]);
           } catch (e) {
             if (attempt > 5) throw e;
           }
@@ -93,7 +97,7 @@ describe('tgt control ports under a start race (two drivers, one range, tgtds ki
     stop = true;
     await killer;
     // Every disk served in the end (a killed tgtd is restarted by the next serve).
-    for (const d of [0, 1]) for (let i = 0; i < PER_DRIVER; i++) await drivers[d]?.serve(diskOf(d, i), spec(diskOf(d, i)), [ipOf(d, i)]);
+    for (const d of [0, 1]) for (let i = 0; i < PER_DRIVER; i++) await drivers[d]?.serve(diskOf(d, i), spec(d, diskOf(d, i)), [ipOf(d, i)]);
     assert.ok(
       results.flat().every((r) => r.status === 'fulfilled'),
       JSON.stringify(results.flat().filter((r) => r.status === 'rejected')),
@@ -109,8 +113,8 @@ describe('tgt control ports under a start race (two drivers, one range, tgtds ki
       assert.equal(lockHolder(SOCKETS, u.controlPort), u.pid, `${u.key}: its tgtd holds port ${u.controlPort}'s lock`);
       assert.ok(existsSync(join(SOCKETS, `socket.${u.controlPort}`)), `${u.key}: its control socket exists`);
     }
-    for (const d of drivers) for (const u of await d.units()) assert.equal(await d.check(u.disk, spec(u.disk), u.portals), undefined, u.key);
+    for (const [n, d] of drivers.entries()) for (const u of await d.units()) assert.equal(await d.check(u.disk, spec(n, u.disk), u.portals), undefined, u.key);
     // Each portal shows exactly its own disk's target.
-    for (const d of [0, 1]) for (const i of [0, PER_DRIVER - 1]) assert.deepEqual(await discover(ipOf(d, i)), [spec(diskOf(d, i)).iqn]);
+    for (const d of [0, 1]) for (const i of [0, PER_DRIVER - 1]) assert.deepEqual(await discover(ipOf(d, i)), [spec(d, diskOf(d, i)).iqn]);
   });
 });

@@ -42,11 +42,18 @@ export interface UnitState {
   controlPort: number;
   specHash: string;
   iqn: string;
+  /** The port of the portal on its command line when not the iSCSI port (a warm tgtd's placeholder). */
+  launchPort?: number;
+  /** An idle tgtd of the warm pool (no disk yet), started for a backing store of this type. */
+  warm?: 'rdwr' | 'rbd';
 }
 
 const DISK_ID = /^\d{5}$/;
-/** A unit's key: its disk id, or `ip:<ip>` for a legacy record. */
-const unitKey = (s: { disk: string; ip: string }): string => s.disk || `ip:${s.ip}`;
+/** A unit's key: its disk id, `warm:<control port>` for an idle tgtd of the pool, or `ip:<ip>` for a legacy record. */
+const unitKey = (s: { disk: string; ip: string; controlPort: number; warm?: string }): string => (s.warm ? `warm:${s.controlPort}` : s.disk || `ip:${s.ip}`);
+/** A warm tgtd's placeholder portal: 127.0.0.1 on a port of its own (control ports are 0..32767). */
+const WARM_IP = '127.0.0.1';
+const warmPort = (controlPort: number): number => 32768 + controlPort;
 
 /**
  * Data-path settings of the tgtds this driver starts (bench/datapath.ts measures them; see
@@ -240,6 +247,18 @@ async function strayTgtds(match: (ip: string) => boolean, port: number, known: S
   return out;
 }
 
+/**
+ * The control port a driver with this base tries first for a disk (tgtd takes ports 0..32767): the
+ * disk's number hashed over the first 4,096 ports of the range (random for a unit without a number).
+ */
+export function firstControlPort(base: number, disk: string): number {
+  const span = 32768 - base;
+  if (span <= 0) throw new TgtError('no free tgtd control port');
+  const id = Number(disk);
+  const hash = Number.isSafeInteger(id) && id > 0 ? Math.imul(id, 2654435761) >>> 0 : Math.floor(Math.random() * 2 ** 32);
+  return base + (hash % Math.min(span, 4096));
+}
+
 export class TgtDriver implements TargetDriver {
   private readonly tgtd: string;
   private readonly socketDir: string;
@@ -252,6 +271,14 @@ export class TgtDriver implements TargetDriver {
   private closing = false;
   /** Serializes control-port picking and tgtd start across units. */
   private readonly startLock = new Mutex();
+  /** The warm pool (warm()): how many idle tgtds to keep, for which backing store type. */
+  private warmWant = 0;
+  private warmKind: 'rdwr' | 'rbd' = 'rdwr';
+  /** Keys of idle tgtds seen ready (answering on their control socket): only these are handed out. */
+  private readonly warmReady = new Set<string>();
+  private refilling = false;
+  /** Serves waiting for a tgtd to start: the pool refills only when none waits. */
+  private starting = 0;
 
   constructor(private readonly o: TgtDriverOptions) {
     this.tgtd = o.tgtd ?? 'tgtd';
@@ -260,8 +287,8 @@ export class TgtDriver implements TargetDriver {
     this.tuning = o.tuning ?? DEFAULT_TGT_TUNING;
   }
 
-  private stateFile(s: { disk: string; ip: string }): string {
-    return join(this.o.runDir, `${s.disk || s.ip}.json`);
+  private stateFile(s: UnitState): string {
+    return join(this.o.runDir, `${s.warm ? `warm-${s.controlPort}` : s.disk || s.ip}.json`);
   }
 
   /**
@@ -281,8 +308,11 @@ export class TgtDriver implements TargetDriver {
         const raw = JSON.parse(await readFile(join(this.o.runDir, f), 'utf8')) as Partial<UnitState> | null;
         if (!raw || typeof raw.ip !== 'string' || !Number.isInteger(raw.pid) || !Number.isInteger(raw.controlPort)) continue;
         const disk = typeof raw.disk === 'string' && DISK_ID.test(raw.disk) ? raw.disk : '';
-        if (`${disk || raw.ip}.json` !== f) continue;
+        const warm = raw.warm === 'rdwr' || raw.warm === 'rbd' ? raw.warm : undefined;
+        if (`${warm ? `warm-${raw.controlPort}` : disk || raw.ip}.json` !== f) continue;
         const st: UnitState = {
+          ...(warm ? { warm } : {}),
+          ...(Number.isInteger(raw.launchPort) ? { launchPort: raw.launchPort as number } : {}),
           disk,
           ip: raw.ip,
           portals: Array.isArray(raw.portals) ? raw.portals.filter((x): x is string => typeof x === 'string' && isIp(x)) : [raw.ip],
@@ -322,19 +352,24 @@ export class TgtDriver implements TargetDriver {
   /** pid -> `${start time} ${ip} ${control port}` of the tgtds whose command line was checked. */
   private readonly checked = new Map<number, string>();
 
+  /** Is the unit's pid still the tgtd it records (started on its launch portal with its control port)? */
+  private ours(s: UnitState): Promise<boolean> {
+    return this.isOurTgtd(s.pid, s.ip, s.controlPort, s.launchPort);
+  }
+
   /** Is pid our tgtd started on ip with this control port (and not a recycled pid)? */
-  private async isOurTgtd(pid: number, ip: string, controlPort: number): Promise<boolean> {
+  private async isOurTgtd(pid: number, ip: string, controlPort: number, port = this.port): Promise<boolean> {
     const start = startTime(pid);
     if (start === undefined) {
       this.checked.delete(pid);
       return false;
     }
     // The same process (pid and start time) as last checked: its command line has not changed.
-    const id = `${start} ${ip} ${controlPort}`;
+    const id = `${start} ${ip}:${port} ${controlPort}`;
     if (this.checked.get(pid) === id) return true;
     try {
       const args = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0');
-      const ours = args[0]?.endsWith('tgtd') === true && args.includes(String(controlPort)) && args.includes(`portal=${ip}:${this.port}`);
+      const ours = args[0]?.endsWith('tgtd') === true && args.includes(String(controlPort)) && args.includes(`portal=${ip}:${port}`);
       if (ours) this.checked.set(pid, id);
       else this.checked.delete(pid);
       return ours;
@@ -354,7 +389,8 @@ export class TgtDriver implements TargetDriver {
   /** Every unit recorded in the run dir, and whether its tgtd is alive. */
   async units(): Promise<TargetUnit[]> {
     const out: TargetUnit[] = [];
-    for (const s of [...(await this.loadStates()).values()])
+    for (const s of [...(await this.loadStates()).values()]) {
+      if (s.warm) continue; // idle, serving nothing: the pool's own business (warm())
       out.push({
         key: unitKey(s),
         disk: s.disk,
@@ -362,8 +398,9 @@ export class TgtDriver implements TargetDriver {
         portals: [...s.portals],
         pid: s.pid,
         controlPort: s.controlPort,
-        alive: await this.isOurTgtd(s.pid, s.ip, s.controlPort),
+        alive: await this.ours(s),
       });
+    }
     return out;
   }
 
@@ -391,11 +428,20 @@ export class TgtDriver implements TargetDriver {
     );
   }
 
-  /** Picks a free control port and reserves it (call under startLock). */
-  private async pickControlPort(): Promise<number> {
+  /**
+   * Picks a free control port and reserves it (call under startLock). The scan starts at a place of
+   * its own per disk (its number hashed over the range): two nodes whose ranges overlap (nodes sharing
+   * a socket dir, as simulated nodes do) then rarely try the same port for the disks they start at the
+   * same moment after a failover, where a scan from the lowest port made them race for every one
+   * (the loser's tgtd exits at start, and its disk waits for a retry).
+   */
+  private async pickControlPort(disk: string): Promise<number> {
     const used = await this.usedPorts();
-    // tgtd takes control ports 0..32767.
-    for (let n = this.o.controlPortBase; n <= 32767; n++) {
+    const base = this.o.controlPortBase;
+    const span = 32768 - base;
+    const first = firstControlPort(base, disk);
+    for (let i = 0; i < span; i++) {
+      const n = base + ((first - base + i) % span);
       if (used.has(n)) continue;
       // A socket of another tgtd (another instance, or the system's) that is alive: skip it, and
       // remember it (else every later start asks each such tgtd again).
@@ -443,8 +489,8 @@ export class TgtDriver implements TargetDriver {
    * SIGKILLs pid if it is still a tgtd on ip:port with this control port (not a recycled pid), and
    * waits until it is gone. True when nothing of it runs any more.
    */
-  private async killStarted(pid: number, ip: string, controlPort: number): Promise<boolean> {
-    if (await this.isOurTgtd(pid, ip, controlPort)) {
+  private async killStarted(pid: number, ip: string, controlPort: number, port = this.port): Promise<boolean> {
+    if (await this.isOurTgtd(pid, ip, controlPort, port)) {
       try {
         process.kill(pid, 'SIGKILL');
       } catch {
@@ -461,7 +507,7 @@ export class TgtDriver implements TargetDriver {
 
   /** Undoes a start that failed after the spawn: the tgtd, its socket, its record, its control port. */
   private async discard(s: UnitState): Promise<void> {
-    await this.killStarted(s.pid, s.ip, s.controlPort);
+    await this.killStarted(s.pid, s.ip, s.controlPort, s.launchPort);
     await this.cleanSocket(s.controlPort);
     await this.removeState(s);
     this.portsInUse?.delete(s.controlPort);
@@ -496,15 +542,20 @@ export class TgtDriver implements TargetDriver {
     }
   }
 
-  private async spawnTgtd(disk: string, ip: string, backing: TargetBacking): Promise<UnitState> {
+  /**
+   * Spawns a tgtd for `disk` on its first portal `ip`, or (warm) an idle one for the pool on its
+   * placeholder portal (WARM_IP:warmPort(control port)), and records it.
+   */
+  private async spawnTgtd(disk: string, ip: string, backing: Pick<TargetBacking, 'bstype'>, warm = false): Promise<UnitState> {
     // A tgtd no state file records that holds this portal would keep the new one from binding it. Only
     // when something listens on the portal is /proc searched for it: the search reads every process's
     // cmdline, and run under startLock at every start it made serving 1,000 paths take most of an hour.
-    if (await listening(ip, this.port)) {
+    if (!warm && (await listening(ip, this.port))) {
       const known = new Set((await this.units()).map((p) => p.pid));
       await this.killStrays(await strayTgtds((x) => x === ip, this.port, known));
     }
-    const controlPort = await this.pickControlPort();
+    const controlPort = await this.pickControlPort(disk);
+    const port = warm ? warmPort(controlPort) : this.port;
     let pid: number | undefined;
     try {
       await mkdir(this.o.logDir, { recursive: true });
@@ -515,8 +566,8 @@ export class TgtDriver implements TargetDriver {
         if (t.rbdIoThreads !== undefined) args.push('-t', String(t.rbdIoThreads));
         if (t.rbdClientArgs?.length) env = { ...process.env, CEPH_ARGS: [process.env.CEPH_ARGS ?? '', ...t.rbdClientArgs].join(' ').trim() };
       }
-      args.push('--iscsi', `portal=${ip}:${this.port}`);
-      const logFd = openSync(join(this.o.logDir, `tgtd-${disk}.log`), 'a');
+      args.push('--iscsi', `portal=${ip}:${port}`);
+      const logFd = openSync(join(this.o.logDir, warm ? `tgtd-warm-${controlPort}.log` : `tgtd-${disk}.log`), 'a');
       let child: ReturnType<typeof spawn>;
       try {
         child = spawn(this.tgtd, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
@@ -528,13 +579,15 @@ export class TgtDriver implements TargetDriver {
       pid = child.pid;
       child.unref();
       if (pid === undefined) throw new TgtError(`tgtd for disk ${disk} did not start`);
-      const state: UnitState = { disk, ip, portals: [ip], pid, controlPort, specHash: '', iqn: '' };
+      const state: UnitState = warm
+        ? { disk: '', ip, portals: [], pid, controlPort, specHash: '', iqn: '', launchPort: port, warm: backing.bstype }
+        : { disk, ip, portals: [ip], pid, controlPort, specHash: '', iqn: '' };
       await this.writeState(state);
       return state;
     } catch (e) {
       // Unrecorded, the tgtd would hold the portal for good and nothing would ever stop it (reconcile,
       // unserve and fencing know only recorded tgtds): it goes, by PID, before the error is reported.
-      if (pid !== undefined) await this.killStarted(pid, ip, controlPort);
+      if (pid !== undefined) await this.killStarted(pid, ip, controlPort, port);
       await this.cleanSocket(controlPort);
       this.portsInUse?.delete(controlPort);
       throw e;
@@ -545,7 +598,7 @@ export class TgtDriver implements TargetDriver {
     const { ip, pid, controlPort, disk } = state;
     // Ready when its control socket answers. Its portal starts listening just before: wait for that
     // with cheap TCP connects rather than with control requests (which fail until then).
-    for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, this.port)); i++) await sleep(5);
+    for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, state.launchPort ?? this.port)); i++) await sleep(5);
     const t0 = performance.now();
     for (let i = 0; i < 200; i++) {
       if (!alive(pid)) throw new TgtError(`tgtd for disk ${disk} on ${ip} exited at start (see tgtd-${disk}.log)`);
@@ -578,7 +631,7 @@ export class TgtDriver implements TargetDriver {
         if (!s) return;
         const rest = s.portals.filter((ip) => !portals.has(ip));
         this.o.log.info({ unit: key, disk, portals: s.portals.filter((ip) => portals.has(ip)) }, 'portal taken over by another disk');
-        if (s.disk === '' || rest.length === 0 || !(await this.isOurTgtd(s.pid, s.ip, s.controlPort))) return this.stopUnit(s);
+        if (s.disk === '' || rest.length === 0 || !(await this.ours(s))) return this.stopUnit(s);
         for (const ip of s.portals) if (portals.has(ip)) await this.deletePortal(s.controlPort, ip);
         await this.writeState({ ...s, portals: rest });
       });
@@ -617,7 +670,7 @@ export class TgtDriver implements TargetDriver {
       if (this.closing) throw new TgtError('the target driver is stopping');
       const hash = hashSpec(spec);
       let s = (await this.loadStates()).get(disk);
-      if (s && !(await this.isOurTgtd(s.pid, s.ip, s.controlPort))) {
+      if (s && !(await this.ours(s))) {
         this.o.log.warn({ disk, pid: s.pid }, 'tgtd gone, restarting it');
         await this.cleanSocket(s.controlPort);
         await this.removeState(s);
@@ -626,8 +679,18 @@ export class TgtDriver implements TargetDriver {
         s = undefined;
       }
       let fresh = false;
+      let placeholder: string | undefined;
       if (!s) {
-        s = await this.startTgtd(disk, want[0] as string, spec.backing);
+        s = await this.takeWarm(disk, spec.backing.bstype);
+        if (s) placeholder = `${s.ip}:${s.launchPort}`;
+        else {
+          this.starting++;
+          try {
+            s = await this.startTgtd(disk, want[0] as string, spec.backing);
+          } finally {
+            this.starting--;
+          }
+        }
         fresh = true;
       }
       // Portals: the missing ones added, the others' sessions untouched; then the ones no longer wanted go.
@@ -638,6 +701,11 @@ export class TgtDriver implements TargetDriver {
         this.deepChecked.delete(disk);
         for (const ip of adding) await this.addPortal(s.controlPort, ip);
         for (const ip of removing) await this.deletePortal(s.controlPort, ip);
+        // A tgtd from the warm pool: its placeholder portal goes once the disk's are there.
+        if (placeholder !== undefined)
+          await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'portal', op: 'delete', params: { portal: placeholder } }).catch((e) =>
+            this.o.log.warn({ disk, portal: placeholder, err: String((e as Error).message) }, 'placeholder portal delete failed'),
+          );
         s = { ...s, portals: want };
         await this.writeState(s);
         this.o.log.info({ disk, added: adding, removed: removing }, 'portals changed');
@@ -678,7 +746,7 @@ export class TgtDriver implements TargetDriver {
   async check(disk: string, spec: TargetSpec, portals: readonly string[]): Promise<string | undefined> {
     const s = (await this.loadStates()).get(disk);
     if (!s) return 'no target process recorded';
-    if (!(await this.isOurTgtd(s.pid, s.ip, s.controlPort))) return `tgtd ${s.pid} is not running`;
+    if (!(await this.ours(s))) return `tgtd ${s.pid} is not running`;
     if (!existsSync(join(this.socketDir, `socket.${s.controlPort}`))) return `tgtd ${s.pid} has no control socket any more`;
     // A reading of /proc/locks up to a second old that names this tgtd will do (it holds the lock for
     // its life, and it is alive: checked above); anything else is read again.
@@ -765,13 +833,13 @@ export class TgtDriver implements TargetDriver {
 
   private async kill(s: UnitState): Promise<void> {
     // Without its control socket (removed behind our back) a tgtd cannot be asked to stop: SIGKILL.
-    if (!existsSync(join(this.socketDir, `socket.${s.controlPort}`)) && (await this.isOurTgtd(s.pid, s.ip, s.controlPort))) {
+    if (!existsSync(join(this.socketDir, `socket.${s.controlPort}`)) && (await this.ours(s))) {
       try {
         process.kill(s.pid, 'SIGKILL');
       } catch {}
       for (let i = 0; i < 80 && alive(s.pid); i++) await sleep(25);
     }
-    if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
+    if (await this.ours(s)) {
       // tgtd ignores SIGTERM: delete the target with --force, then the system.
       const shown = await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' }).then(
         (r) => parseShowTargets(r.text),
@@ -780,7 +848,7 @@ export class TgtDriver implements TargetDriver {
       for (const t of shown) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: t.tid, force: true }).catch(() => {});
       await this.ctl(s.controlPort, { mode: 'system', op: 'delete' }).catch(() => {});
       for (let i = 0; i < 120 && alive(s.pid); i++) await sleep(25);
-      if (await this.isOurTgtd(s.pid, s.ip, s.controlPort)) {
+      if (await this.ours(s)) {
         this.o.log.warn({ unit: unitKey(s), pid: s.pid }, 'tgtd did not stop, killing it');
         process.kill(s.pid, 'SIGKILL');
         for (let i = 0; i < 40 && alive(s.pid); i++) await sleep(25);
@@ -804,8 +872,108 @@ export class TgtDriver implements TargetDriver {
     await rm(join(this.socketDir, `socket.${cp}.lock`), { force: true });
   }
 
-  /** Stops every tgtd this driver started. */
+  /**
+   * Keeps `n` idle tgtds (for backing stores of type `bstype`) started and ready: the warm pool. A disk
+   * this node takes over is served by one of them (its portals added and the target configured at run
+   * time) instead of waiting for a tgtd to start: a process start, its modules loaded (librbd among
+   * them) and its control socket up, 0.3-2 s under load and the largest step of a failover (see
+   * bench/RESULTS.md). The pool fills in the background, one tgtd at a time and only while no serve
+   * waits for a start of its own; extra idle tgtds (a smaller n, another type) are stopped before this
+   * resolves. An idle tgtd listens only on its placeholder portal, 127.0.0.1 on a port of its own.
+   */
+  async warm(n: number, bstype: 'rdwr' | 'rbd' = this.warmKind): Promise<void> {
+    this.warmWant = Math.max(0, Math.floor(n));
+    this.warmKind = bstype;
+    const states = await this.loadStates();
+    const idle = [...states.values()].filter((u) => u.warm);
+    const diskPids = new Set([...states.values()].filter((u) => !u.warm).map((u) => u.pid));
+    let keep = 0;
+    for (const u of idle) {
+      const key = unitKey(u);
+      // A record of a previous run (or of a take a crash cut short: the disk's record names its pid).
+      if (!this.warmReady.has(key) && !diskPids.has(u.pid) && (await this.ours(u)) && lockHolder(this.socketDir, u.controlPort) === u.pid)
+        this.warmReady.add(key);
+      if (diskPids.has(u.pid)) {
+        this.warmReady.delete(key);
+        await this.removeState(u);
+        continue;
+      }
+      if (u.warm === bstype && keep < this.warmWant && this.warmReady.has(key)) {
+        keep++;
+        continue;
+      }
+      if (!this.warmReady.has(key) && this.refilling) continue; // starting now
+      this.warmReady.delete(key);
+      await this.locks.run(key, () => this.stopUnit(u));
+    }
+    if (keep < this.warmWant) void this.refill();
+  }
+
+  /** Idle tgtds of the pool that are ready, of a type. */
+  private async readyWarm(bstype: 'rdwr' | 'rbd'): Promise<UnitState[]> {
+    return [...(await this.loadStates()).values()].filter((u) => u.warm === bstype && this.warmReady.has(unitKey(u)));
+  }
+
+  /** Starts idle tgtds until the pool has warmWant of them, one at a time, giving way to serves that start a tgtd. */
+  private async refill(): Promise<void> {
+    if (this.refilling) return;
+    this.refilling = true;
+    let failures = 0;
+    try {
+      while (!this.closing && failures < 3) {
+        if (this.starting > 0) {
+          await sleep(100);
+          continue;
+        }
+        if ((await this.readyWarm(this.warmKind)).length >= this.warmWant) break;
+        const kind = this.warmKind;
+        const st = await this.startLock.run(() => (this.closing ? Promise.resolve(undefined) : this.spawnTgtd('', WARM_IP, { bstype: kind }, true)));
+        if (!st) break;
+        try {
+          await this.waitReady(st);
+          this.warmReady.add(unitKey(st));
+          failures = 0;
+        } catch (e) {
+          failures++;
+          this.o.log.warn({ controlPort: st.controlPort, err: String((e as Error).message) }, 'warm tgtd did not start');
+          await this.discard(st);
+          await sleep(500);
+        }
+      }
+    } catch (e) {
+      this.o.log.warn({ err: String((e as Error).message) }, 'warm pool refill failed');
+    } finally {
+      this.refilling = false;
+    }
+  }
+
+  /**
+   * Hands a ready idle tgtd of the pool to `disk`: recorded as the disk's (its record written before
+   * the idle one's is removed, so the process is never unrecorded), no portal of the disk yet.
+   */
+  private async takeWarm(disk: string, bstype: 'rdwr' | 'rbd'): Promise<UnitState | undefined> {
+    for (const u of await this.readyWarm(bstype)) {
+      const key = unitKey(u);
+      this.warmReady.delete(key);
+      if (!(await this.ours(u))) {
+        await this.locks.run(key, () => this.discard(u));
+        continue;
+      }
+      const { warm: _idle, ...rest } = u;
+      const s: UnitState = { ...rest, disk, portals: [] };
+      await this.writeState(s);
+      await this.removeState(u);
+      this.o.log.info({ disk, pid: s.pid, controlPort: s.controlPort }, 'tgtd taken from the warm pool');
+      void this.refill();
+      return s;
+    }
+    return undefined;
+  }
+
+  /** Stops every tgtd this driver started (the warm pool's too). */
   async stopAll(): Promise<void> {
+    this.warmWant = 0;
     for (const u of await this.units()) await this.unserve(u.key);
+    for (const u of [...(await this.loadStates()).values()].filter((x) => x.warm)) await this.locks.run(unitKey(u), () => this.stopUnit(u));
   }
 }

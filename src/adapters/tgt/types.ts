@@ -56,6 +56,12 @@ export interface TargetDriver {
   units(): Promise<TargetUnit[]>;
   /** Kills target processes of this host serving one of `ips` that no record names (a crash between start and record). */
   killUnrecorded(ips: ReadonlySet<string>): Promise<{ pid: number; ip: string }[]>;
+  /**
+   * Keeps n idle target processes ready for disks of this backing store type (the warm pool: a disk
+   * taken over is served without waiting for a process to start). Resolves once extra ones are stopped;
+   * filling happens in the background. 0 empties the pool.
+   */
+  warm(n: number, bstype?: 'rdwr' | 'rbd'): Promise<void>;
   /** From now on serve() refuses (unserve still works). */
   close(): void;
   /** Stops every unit. */
