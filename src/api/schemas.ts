@@ -154,6 +154,40 @@ export const FreeImage = Type.Object({
   detached: Type.Boolean(),
 });
 
+// ---- snapshots and clones ------------------------------------------------------------------------
+
+export const SnapshotView = Type.Object(
+  {
+    name: Type.String(),
+    createdAt: Type.String({ description: 'when it was taken, ISO 8601' }),
+    sizeBytes: Type.Integer({ description: "the disk's size when it was taken" }),
+    usedBytes: Type.Optional(Type.Integer({ description: 'bytes the snapshot takes on its own, where the backend can tell (file copies)' })),
+    clones: Type.Array(Type.String(), {
+      description: 'disks (ids) or images cloned from it that still depend on it: it cannot be deleted until they are flattened',
+    }),
+    progressPct: Type.Optional(Type.Integer({ description: 'a copy still being made (file images without reflink): 0-100' })),
+  },
+  { $id: 'Snapshot', title: 'Snapshot' },
+);
+export const SnapshotRef = Type.Unsafe<Static<typeof SnapshotView>>({ $ref: 'Snapshot#' });
+export const SnapshotList = Type.Object(
+  {
+    snapshots: Type.Array(SnapshotRef, { description: 'oldest first' }),
+    mode: StringEnum(['instant', 'copy'] as const, {
+      description: "'instant': copy-on-write (RBD, reflink), taken at any time; 'copy': a full copy of the image, taken only while the disk is stopped",
+    }),
+  },
+  { description: 'Snapshots' },
+);
+export const SnapshotCreate = Type.Object(
+  { name: Type.String({ description: '1-64 letters, digits, . _ -, starting with a letter or digit' }) },
+  { additionalProperties: false },
+);
+export const SnapshotParams = Type.Object({
+  id: Type.String({ description: 'the disk id, five digits (00001)' }),
+  snap: Type.String({ description: 'the snapshot name' }),
+});
+
 export const ClusterUsage = Type.Object({ usedBytes: Type.Integer(), totalBytes: Type.Integer() });
 
 export const SubnetView = Type.Object({
@@ -277,4 +311,4 @@ export const TokensQuery = Type.Object({ all: Type.Optional(Type.String({ descri
 export const DrainQuery = Type.Object({ wait: Type.Optional(Type.String({ description: "'false': return at once instead of when the node is empty" })) });
 
 /** Schemas replies refer to by $ref (added to the app once; components of the document). */
-export const SHARED_SCHEMAS: readonly TSchema[] = [ErrorBody, DiskView, PathView];
+export const SHARED_SCHEMAS: readonly TSchema[] = [ErrorBody, DiskView, PathView, SnapshotView];

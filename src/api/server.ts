@@ -20,6 +20,7 @@ import { authRoutes } from './routes/auth.js';
 import { configRoutes } from './routes/config.js';
 import { Type } from '@sinclair/typebox';
 import { diskRoutes } from './routes/disks.js';
+import { snapshotRoutes } from './routes/snapshots.js';
 import { nodeRoutes } from './routes/nodes.js';
 import { pathRoutes } from './routes/paths.js';
 import { userRoutes } from './routes/users.js';
@@ -128,6 +129,7 @@ export async function buildApi(o: ApiOptions) {
   auditRoutes(app, o.auth.service);
   configRoutes(app, o);
   diskRoutes(app, o.disks);
+  snapshotRoutes(app, o.disks.snapshots);
   if (o.paths) {
     pathRoutes(app, o.paths, o.disks);
     nodeRoutes(app, o.paths, o.disks);

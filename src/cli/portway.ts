@@ -11,6 +11,7 @@ import { openDiskService, startProduct } from '../app/product.js';
 import { SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 import { ApiError } from './client.js';
 import { DISK_USAGE, diskCommand, loginCommand, pathCommand } from './disk-command.js';
+import { SNAPSHOT_USAGE, snapshotCommand } from './snapshot-command.js';
 
 const USAGE = `usage:
   portway serve   [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
@@ -18,7 +19,8 @@ const USAGE = `usage:
   portway agent   [--config FILE] [--state-dir DIR] [--node NAME]   node agent only (etcd; SIGTERM gives
                   the paths back, SIGQUIT exits leaving them served for the next start to adopt)
   portway agent-guard --run-dir DIR   the fence guard (started by the agent; see docs/HA.md)
-${DISK_USAGE}`;
+${DISK_USAGE}
+${SNAPSHOT_USAGE}`;
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -85,6 +87,7 @@ async function main(): Promise<void> {
   if (cmd === 'login') return loginCommand(rest);
   if (cmd === 'disk') return diskCommand(rest);
   if (cmd === 'path') return pathCommand(rest);
+  if (cmd === 'snapshot') return snapshotCommand(rest);
   if (cmd === 'user') return (await import('./user-command.js')).userCommand(rest);
   process.stderr.write(`${USAGE}\n`);
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);

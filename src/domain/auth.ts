@@ -4,7 +4,17 @@
  */
 import { type Failure, fail } from './outcomes.js';
 
-export const PERMISSIONS = ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ManageUsers', 'ManageConfig', 'ViewOnly'] as const;
+export const PERMISSIONS = [
+  'AddDisk',
+  'EditDisk',
+  'DeleteDisk',
+  'StartStopDisk',
+  'AssignPaths',
+  'ManageSnapshots',
+  'ManageUsers',
+  'ManageConfig',
+  'ViewOnly',
+] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
 

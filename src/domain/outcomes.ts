@@ -33,6 +33,14 @@ export const HTTP_STATUS = {
   meta_unreadable: 503,
   disk_list_unreadable: 503,
   storage_error: 503,
+  // snapshots and clones
+  invalid_snapshot_name: 400,
+  snapshot_not_found: 404,
+  snapshot_exists: 409,
+  /** a snapshot (or a disk with such a snapshot) that disks are cloned from: flatten them first */
+  snapshot_has_clones: 409,
+  /** a full-copy snapshot (file images without reflink) of a disk that is not stopped */
+  snapshot_needs_stop: 409,
   // paths and nodes
   path_not_found: 404,
   node_not_found: 404,

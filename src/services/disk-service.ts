@@ -34,6 +34,7 @@ import { KeyedMutex, Mutex, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
 import { type DiskView, type PathView, diskView } from './disk-view.js';
 import { DiskListCache } from './disk-list-cache.js';
+import { SnapshotService } from './snapshot-service.js';
 import { withStoreLock } from './store-lock.js';
 
 export { type DiskView, type PathView, diskView } from './disk-view.js';
@@ -66,7 +67,11 @@ export class DiskService {
   /** The store; with the list cache, writes to disk keys return once the cache has seen them. */
   private readonly store: CoordStore;
 
+  /** Snapshots of the disks (services/snapshot-service.ts). */
+  readonly snapshots: SnapshotService;
+
   constructor(private readonly o: DiskServiceOptions) {
+    this.snapshots = new SnapshotService(o.images, this, o.log);
     this.server = o.server ?? 'local';
     this.cache = o.listCache === false ? undefined : new DiskListCache(o.store, o.log);
     this.store = this.cache ? this.cache.track(o.store) : o.store;
@@ -382,6 +387,15 @@ export class DiskService {
       this.o.log.error({ disk: id, err: errText(e) }, 'metadata unreadable');
       return fail('meta_unreadable', `The metadata of disk ${id} cannot be read from its image.`);
     }
+  }
+
+  /**
+   * Runs fn on one disk (snapshots and the like): under its lock in this process unless exclusive is
+   * false (reads).
+   */
+  locked<T>(id: string, fn: (state: DiskState) => Promise<Result<T>>, exclusive = true): Promise<Result<T>> {
+    if (exclusive) return this.onDisk(id, (state) => fn(state));
+    return this.one(id).then((d) => (d.ok ? fn(d.state) : d));
   }
 
   /** Runs fn on one disk, serialized per disk in this process; its store writes compare the record's revision. */

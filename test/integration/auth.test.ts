@@ -104,7 +104,7 @@ describe('access control on the real product', { skip }, () => {
     assert.deepEqual(me.json.user, {
       name: 'admin',
       role: 'admin',
-      permissions: ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ManageUsers', 'ManageConfig', 'ViewOnly'],
+      permissions: ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ManageSnapshots', 'ManageUsers', 'ManageConfig', 'ViewOnly'],
     });
     assert.equal(me.json.csrfToken, admin.csrf);
     assert.doesNotMatch(JSON.stringify(me.json), /hash|salt|password/i);

@@ -35,7 +35,8 @@ const concrete = (url: string) =>
   url
     .replace(':id/paths/:n', '00042/paths/1')
     .replace(':id', url.includes('tokens') ? '0123456789abcdef' : '00042')
-    .replace(':name', 'nobody');
+    .replace(':name', 'nobody')
+    .replace(':snap', 'nosnap');
 const openapiPath = (url: string) => url.replace(/:(\w+)/g, '{$1}');
 
 describe('API routes in process (app.inject, embedded stores)', () => {
@@ -109,6 +110,7 @@ describe('API routes in process (app.inject, embedded stores)', () => {
         'DeleteDisk',
         'StartStopDisk',
         'AssignPaths',
+        'ManageSnapshots',
         'ManageUsers',
         'ManageConfig',
       ]);

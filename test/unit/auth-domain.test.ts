@@ -26,12 +26,23 @@ import {
 
 describe('roles and permissions', () => {
   it('has the eight permissions of the issue', () => {
-    assert.deepEqual([...PERMISSIONS], ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ManageUsers', 'ManageConfig', 'ViewOnly']);
+    assert.deepEqual(
+      [...PERMISSIONS],
+      ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ManageSnapshots', 'ManageUsers', 'ManageConfig', 'ViewOnly'],
+    );
   });
 
   it('admin holds all, operator all but ManageUsers/ManageConfig, viewer only ViewOnly', () => {
     assert.deepEqual(builtinRole('admin')?.permissions, [...PERMISSIONS]);
-    assert.deepEqual(builtinRole('operator')?.permissions, ['AddDisk', 'EditDisk', 'DeleteDisk', 'StartStopDisk', 'AssignPaths', 'ViewOnly']);
+    assert.deepEqual(builtinRole('operator')?.permissions, [
+      'AddDisk',
+      'EditDisk',
+      'DeleteDisk',
+      'StartStopDisk',
+      'AssignPaths',
+      'ManageSnapshots',
+      'ViewOnly',
+    ]);
     assert.deepEqual(builtinRole('viewer')?.permissions, ['ViewOnly']);
     assert.equal(builtinRole('root'), undefined);
     assert.ok(BUILTIN_ROLES.every((r) => r.builtin));

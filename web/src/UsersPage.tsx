@@ -29,6 +29,7 @@ const PERMISSION_TEXT: Record<Permission, string> = {
   DeleteDisk: 'Delete and detach disks',
   StartStopDisk: 'Start and stop disks',
   AssignPaths: 'Move paths, rebalance, drain nodes',
+  ManageSnapshots: 'Take, delete and roll back snapshots',
   ManageUsers: 'Manage users and roles',
   ManageConfig: 'Change cluster settings',
   ViewOnly: 'View everything',

@@ -39,7 +39,7 @@
 import { readFile } from 'node:fs/promises';
 import { ipOfClient } from '../../domain/storage-clients.js';
 import { ExecError, run } from '../exec.js';
-import { type ImageRecord, type ImageStore, ImageStoreError, type TargetBacking } from './types.js';
+import { type ImageRecord, type ImageStore, ImageStoreError, SNAPSHOT_NAME, type SnapshotMode, type SnapshotRecord, type TargetBacking } from './types.js';
 
 export interface RbdImageStoreOptions {
   /** Path of ceph.conf. */
@@ -73,6 +73,8 @@ const FEATURE = /^[a-z][a-z-]{0,31}$/;
 const CLIENT_ADDR = /^(?:\d{1,3}(?:\.\d{1,3}){3}|\[[0-9a-fA-F:]+\]):\d{1,5}\/\d{1,20}$/;
 export const DEFAULT_IMAGE_FEATURES: readonly string[] = ['layering'];
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+/** Deadline of the calls that copy or rewrite a whole image (rollback, flatten, snapshot purge). */
+const LONG_MS = 6 * 3600_000;
 export const META_KEY = 'portway.meta';
 
 /** Lists the pool and reads every image's size and metadata over one cluster connection. */
@@ -160,9 +162,9 @@ export class RbdImageStore implements ImageStore {
   }
 
   /** Runs a tool (through the prefix, when there is one). */
-  private exec(tool: string, args: string[]) {
+  private exec(tool: string, args: string[], timeoutMs = this.timeoutMs) {
     const [cmd, ...pre] = [...this.prefix, tool];
-    return run(cmd as string, [...pre, ...args], { timeoutMs: this.timeoutMs });
+    return run(cmd as string, [...pre, ...args], { timeoutMs });
   }
 
   // ---- helpers -------------------------------------------------------------------------------
@@ -191,17 +193,17 @@ export class RbdImageStore implements ImageStore {
     return args;
   }
 
-  private async cli(tool: 'rbd' | 'ceph', args: string[], what: string): Promise<string> {
+  private async cli(tool: 'rbd' | 'ceph', args: string[], what: string, timeoutMs?: number): Promise<string> {
     try {
-      const { stdout } = await this.exec(tool, [...this.common(), ...args]);
+      const { stdout } = await this.exec(tool, [...this.common(), ...args], timeoutMs);
       return stdout;
     } catch (e) {
       throw this.mapError(e, what);
     }
   }
 
-  private rbd(args: string[], what: string): Promise<string> {
-    return this.cli('rbd', args, what);
+  private rbd(args: string[], what: string, timeoutMs?: number): Promise<string> {
+    return this.cli('rbd', args, what, timeoutMs);
   }
 
   private mapError(e: unknown, what: string): ImageStoreError {
@@ -295,6 +297,15 @@ export class RbdImageStore implements ImageStore {
 
   async remove(name: string): Promise<void> {
     this.checkName(name);
+    // rbd rm refuses an image with snapshots: they go with it, unless images are cloned from one
+    const snaps = await this.snapshotList(name);
+    if (snaps.length > 0) {
+      const cloned = snaps.filter((x) => x.clones.length > 0);
+      if (cloned.length > 0)
+        throw new ImageStoreError('has_clones', `image ${name}: snapshot ${cloned[0]?.name} has clones (${cloned[0]?.clones.join(', ')}); flatten them first`);
+      for (const x of snaps) await this.unprotect(name, x.name);
+      await this.rbd(['snap', 'purge', '--no-progress', this.spec(name)], `remove snapshots of image ${name}`, LONG_MS);
+    }
     await this.rbd(['rm', '--no-progress', this.spec(name)], `remove image ${name}`);
   }
 
@@ -388,6 +399,128 @@ export class RbdImageStore implements ImageStore {
   backing(name: string): TargetBacking {
     this.checkName(name);
     return { bstype: 'rbd', path: this.spec(name), bsopts: `conf=${this.conf};id=${this.id}` };
+  }
+
+  // ---- snapshots and clones ------------------------------------------------------------------------
+
+  private snapSpec(name: string, snap: string): string {
+    this.checkName(name);
+    if (typeof snap !== 'string' || !SNAPSHOT_NAME.test(snap)) throw new ImageStoreError('io', `invalid snapshot name ${JSON.stringify(snap)?.slice(0, 80)}`);
+    return `${this.pool}/${name}@${snap}`;
+  }
+
+  async snapshotMode(_name: string): Promise<SnapshotMode> {
+    return 'instant';
+  }
+
+  async snapshotCreate(name: string, snap: string): Promise<void> {
+    await this.rbd(['snap', 'create', '--no-progress', this.snapSpec(name, snap)], `snapshot ${snap} of image ${name}`);
+  }
+
+  /** The raw `rbd snap ls` rows. */
+  private async snapRows(name: string): Promise<{ name: string; size: number; protected: boolean; timestamp?: string }[]> {
+    const out = await this.rbd(['snap', 'ls', '--format', 'json', this.spec(name)], `snapshots of image ${name}`);
+    if (out.trim() === '') return [];
+    const rows = this.parse<{ name?: unknown; size?: unknown; protected?: unknown; timestamp?: unknown }[]>(out, `rbd snap ls ${name}`);
+    return rows
+      .filter((r) => typeof r.name === 'string' && SNAPSHOT_NAME.test(r.name))
+      .map((r) => ({
+        name: r.name as string,
+        size: Number(r.size ?? 0),
+        protected: r.protected === true || r.protected === 'true',
+        ...(typeof r.timestamp === 'string' ? { timestamp: r.timestamp } : {}),
+      }));
+  }
+
+  /** Images cloned from a snapshot (this pool's and others'), "image" or "pool/image". */
+  private async children(name: string, snap: string): Promise<string[]> {
+    const out = await this.rbd(['children', '--format', 'json', this.snapSpec(name, snap)], `clones of ${name}@${snap}`);
+    if (out.trim() === '') return [];
+    const rows = this.parse<({ pool?: string; image?: string } | string)[]>(out, `rbd children ${name}@${snap}`);
+    return rows
+      .map((r) => (typeof r === 'string' ? r : r.pool && r.pool !== this.pool ? `${r.pool}/${r.image}` : String(r.image ?? '')))
+      .filter((r) => r !== '');
+  }
+
+  async snapshotList(name: string): Promise<SnapshotRecord[]> {
+    const rows = await this.snapRows(name);
+    const out: SnapshotRecord[] = [];
+    for (const r of rows) {
+      const t = r.timestamp ? Date.parse(r.timestamp) : Number.NaN;
+      // a clone needs its snapshot protected (Portway protects it when it clones): only those have children
+      out.push({
+        name: r.name,
+        createdAt: Number.isNaN(t) ? new Date(0).toISOString() : new Date(t).toISOString(),
+        sizeBytes: r.size,
+        clones: r.protected ? await this.children(name, r.name) : [],
+      });
+    }
+    return out;
+  }
+
+  /** Unprotects a snapshot if it is protected (it has no clones: rbd refuses otherwise, EBUSY). */
+  private async unprotect(name: string, snap: string): Promise<void> {
+    const row = (await this.snapRows(name)).find((r) => r.name === snap);
+    if (!row?.protected) return;
+    try {
+      await this.rbd(['snap', 'unprotect', this.snapSpec(name, snap)], `unprotect ${name}@${snap}`);
+    } catch (e) {
+      if (e instanceof ImageStoreError && e.code === 'busy') throw new ImageStoreError('has_clones', `snapshot ${snap} of image ${name} has clones`);
+      throw e;
+    }
+  }
+
+  async snapshotRemove(name: string, snap: string): Promise<void> {
+    const row = (await this.snapRows(name)).find((r) => r.name === snap);
+    if (!row) throw new ImageStoreError('not_found', `image ${name} has no snapshot ${snap}`);
+    if (row.protected) {
+      const clones = await this.children(name, snap);
+      if (clones.length > 0) throw new ImageStoreError('has_clones', `snapshot ${snap} of image ${name} has clones: ${clones.join(', ')}`);
+      await this.unprotect(name, snap);
+    }
+    await this.rbd(['snap', 'rm', '--no-progress', this.snapSpec(name, snap)], `remove snapshot ${snap} of image ${name}`);
+  }
+
+  async snapshotRollback(name: string, snap: string): Promise<void> {
+    // rewrites every object of the image that changed: may take long for a large one
+    await this.rbd(['snap', 'rollback', '--no-progress', this.snapSpec(name, snap)], `rollback of image ${name} to ${snap}`, LONG_MS);
+  }
+
+  async cloneFrom(from: string, snap: string, to: string, meta: string | null): Promise<void> {
+    this.checkName(to);
+    if (meta?.includes('\0')) throw new ImageStoreError('io', `metadata of image ${to} contains NUL`);
+    const row = (await this.snapRows(from)).find((r) => r.name === snap);
+    if (!row) throw new ImageStoreError('not_found', `image ${from} has no snapshot ${snap}`);
+    if (!row.protected) {
+      try {
+        await this.rbd(['snap', 'protect', this.snapSpec(from, snap)], `protect ${from}@${snap}`);
+      } catch (e) {
+        // protected meanwhile by another clone: fine
+        if (!(e instanceof ImageStoreError && e.code === 'busy')) throw e;
+      }
+    }
+    await this.rbd(['clone', '--image-feature', this.features.join(','), this.snapSpec(from, snap), this.spec(to)], `clone ${from}@${snap} to ${to}`);
+    if (meta === null) return;
+    try {
+      await this.rbd(['image-meta', 'set', this.spec(to), META_KEY, '--', meta], `set metadata of image ${to}`);
+    } catch (e) {
+      await this.rbd(['rm', '--no-progress', this.spec(to)], `remove image ${to}`).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async flatten(name: string): Promise<void> {
+    this.checkName(name);
+    await this.rbd(['flatten', '--no-progress', this.spec(name)], `flatten image ${name}`, LONG_MS);
+  }
+
+  async parentOf(name: string): Promise<{ image: string; snap: string } | undefined> {
+    this.checkName(name);
+    const out = await this.rbd(['info', '--format', 'json', this.spec(name)], `image ${name}`);
+    const j = this.parse<{ parent?: { pool?: string; image?: string; snapshot?: string } }>(out, `rbd info ${name}`);
+    const p = j.parent;
+    if (!p?.image || !p.snapshot) return undefined;
+    return { image: p.pool && p.pool !== this.pool ? `${p.pool}/${p.image}` : p.image, snap: p.snapshot };
   }
 
   /** Raw bytes used and raw capacity of the cluster (`ceph df`). */

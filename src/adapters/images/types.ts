@@ -13,6 +13,24 @@ export interface ImageRecord {
   metaError?: string;
 }
 
+/** A point-in-time snapshot of an image. */
+export interface SnapshotRecord {
+  name: string;
+  /** When it was taken (ISO 8601). */
+  createdAt: string;
+  /** The image's size when it was taken. */
+  sizeBytes: number;
+  /** Bytes the snapshot takes on its own, where the backend can tell (file copies); absent otherwise. */
+  usedBytes?: number;
+  /** Images cloned from it (RBD: `rbd children`), by image name. */
+  clones: string[];
+  /** A copy still being made (file store without reflink): 0-100. */
+  progressPct?: number;
+}
+
+/** How a snapshot is taken: an instant copy-on-write one, or a full (sparse) copy that takes a while. */
+export type SnapshotMode = 'instant' | 'copy';
+
 /** How tgtd reaches an image: a file (bstype rdwr) or an RBD image (bstype rbd). */
 export interface TargetBacking {
   bstype: 'rdwr' | 'rbd';
@@ -52,11 +70,52 @@ export interface ImageStore {
   clients(name: string): Promise<string[]>;
   /** The IP this host's clients of the backend come from (RBD: the source address towards a monitor); undefined for files. */
   clientIp(): Promise<string | undefined>;
+  // ---- snapshots and clones (docs/PRODUCT.md "Snapshots and clones") ----
+  /**
+   * How snapshots of this image are taken: 'instant' (RBD, or a filesystem with reflink) or 'copy'
+   * (a full sparse copy: consistent only while nothing writes to the image).
+   */
+  snapshotMode(name: string): Promise<SnapshotMode>;
+  /**
+   * Takes snapshot `snap` of the image. allowCopy false: only an instant one, else
+   * ImageStoreError('unsupported'). 'exists' if the name is taken, 'not_found' without the image.
+   */
+  snapshotCreate(name: string, snap: string, opts?: { allowCopy?: boolean }): Promise<void>;
+  /** The image's snapshots, oldest first (copies in progress included, with progressPct). */
+  snapshotList(name: string): Promise<SnapshotRecord[]>;
+  /** Removes a snapshot: 'not_found' if absent, 'has_clones' while images are cloned from it. */
+  snapshotRemove(name: string, snap: string): Promise<void>;
+  /** Puts the image's data back as it was at the snapshot (nothing may have the image open); size as at the snapshot. */
+  snapshotRollback(name: string, snap: string): Promise<void>;
+  /**
+   * Creates image `to` from snapshot `snap` of `from`, with metadata (RBD: a copy-on-write clone, the
+   * snapshot protected; files: a copy). 'exists' if `to` exists.
+   */
+  cloneFrom(from: string, snap: string, to: string, meta: string | null): Promise<void>;
+  /** Copies the data a clone still shares with its parent snapshot into it (RBD flatten; files: nothing to do). */
+  flatten(name: string): Promise<void>;
+  /** The snapshot an image is a clone of, while it still depends on it; undefined otherwise. */
+  parentOf(name: string): Promise<{ image: string; snap: string } | undefined>;
   /** Bytes used and total of the backend, for the dashboard. */
   usage(): Promise<{ usedBytes: number; totalBytes: number }>;
 }
 
-export type ImageStoreErrorCode = 'exists' | 'not_found' | 'busy' | 'shrink' | 'no_space' | 'too_large' | 'unavailable' | 'io';
+export type ImageStoreErrorCode =
+  | 'exists'
+  | 'not_found'
+  | 'busy'
+  | 'shrink'
+  | 'no_space'
+  | 'too_large'
+  | 'unavailable'
+  | 'io'
+  /** the snapshot has clones (or the image has snapshots with clones) */
+  | 'has_clones'
+  /** the backend cannot do this (an instant snapshot on a filesystem without reflink) */
+  | 'unsupported';
+
+/** Snapshot names: 1-64 of letters, digits, . _ -, starting with a letter or digit. */
+export const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 export class ImageStoreError extends Error {
   constructor(
