@@ -80,6 +80,11 @@ export interface AgentOptions {
   storageFencing?: boolean;
   /** At most this many idle target processes kept ready for takeovers (domain/warm-pool.ts; default 32, 0: none). */
   warmTargets?: number;
+  /**
+   * Work beside the serve path that reads what is served and never changes it (the connected-hosts
+   * and I/O sampler, hosts-publisher.ts): started once the agent has joined, stopped with it.
+   */
+  sidecar?: { start(): void; stop(): Promise<void> };
 }
 
 export interface FenceInfo {
@@ -206,6 +211,7 @@ export class Agent {
     // The first reconcile runs in the background: with many paths it takes a while, and the API
     // (same process on one box) must answer meanwhile.
     void this.reconciler.trigger();
+    this.o.sidecar?.start();
   }
 
   /** Re-serves at once when a tgtd this node serves through has exited (a signal 0 per tgtd: cheap). */
@@ -861,6 +867,7 @@ export class Agent {
     this.watchdog = undefined;
     await Promise.all(this.watches.map((w) => w.close().catch(() => {})));
     this.watches = [];
+    await this.o.sidecar?.stop();
     await this.reconciler.trigger(); // waits for a run in progress (it returns at once: stopped)
     if (!release) return;
     // In parallel: each tgtd takes about a second to exit.

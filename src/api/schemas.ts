@@ -43,6 +43,19 @@ export const Placement = StringEnum(PLACEMENTS, { description: PLACEMENT_TEXT })
 export const DiskStatus = StringEnum(DISK_STATUSES);
 export const SubnetChoice = Type.Unsafe<Subnet>({ type: 'integer', enum: [1, 2, 3], description: '3 = both subnets, paths alternate' });
 
+export const ConnectedHost = Type.Object(
+  {
+    iqn: Type.String({ description: "the initiator's IQN, as the target's tgtd shows its session" }),
+    address: Type.String({ description: "the initiator's IP address (its session's first connection)" }),
+    portal: Type.String({ description: "the path IP the session came in on ('' when the node could not tell)" }),
+    path: Nullable(Type.Integer(), { description: 'the path number of that IP, or null' }),
+    node: Type.String({ description: 'the node whose target holds the session' }),
+    connections: Type.Integer({ description: 'iSCSI connections of the session' }),
+    since: Type.String({ description: 'when that node first saw the session (tgtd does not say when it began): ISO time' }),
+  },
+  { description: "An initiator logged in to the disk's target on one path (one iSCSI session)" },
+);
+
 export const DiskView = Type.Object(
   {
     id: Type.String({ pattern: '^\\d{5}$' }),
@@ -58,6 +71,12 @@ export const DiskView = Type.Object(
     subnet: SubnetChoice,
     placement: Placement,
     problem: Type.Optional(Type.String({ description: 'Why a path is not served, when its node says (e.g. storage fencing failed): the first such reason' })),
+    hosts: Type.Optional(
+      Type.Array(ConnectedHost, {
+        description:
+          "One disk's reply only (GET /disks/{id}): the initiators logged in to its paths now, from the serving nodes' tgtds (sampled every few seconds)",
+      }),
+    ),
   },
   { $id: 'Disk', title: 'Disk' },
 );
@@ -73,6 +92,7 @@ export const PathView = Type.Object(
     node: Nullable(Type.String(), { description: 'the node serving it, or null' }),
     state: StringEnum(PATH_STATES),
     problem: Type.Optional(Type.String({ description: 'Why the path is not served yet, when its node says (e.g. storage fencing failed: Ceph unreachable)' })),
+    hosts: Type.Optional(Type.Array(ConnectedHost, { description: "A disk's paths reply only: the initiators logged in on this path now" })),
   },
   { $id: 'Path', title: 'Path' },
 );
@@ -294,6 +314,12 @@ export const RoleCreate = Type.Object(
 
 // ---- parameters ----------------------------------------------------------------------------------
 
+export const ForceQuery = Type.Object({
+  force: Type.Optional(Type.Boolean({ description: 'true: go ahead even with hosts connected (they lose the disk)' })),
+});
+export const ForceBody = Type.Union([Type.Null(), ForceQuery], {
+  description: '{force: true}: go ahead even with hosts connected; the query ?force=true does the same',
+});
 export const DiskIdParams = Type.Object({ id: Type.String({ description: 'the disk id, five digits (00001)' }) });
 export const PathParams = Type.Object({ id: DiskIdParams.properties.id, n: Type.String({ description: 'the path number, 1-8' }) });
 export const NameParams = Type.Object({ name: Type.String() });

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Agent } from '../agent/agent.js';
 import { GuardClient } from '../agent/guard-client.js';
+import { HostsPublisher } from '../agent/hosts-publisher.js';
 import { EmbeddedStore } from '../adapters/coord/embedded-store.js';
 import type { CoordStore } from '../adapters/coord/types.js';
 import { FileImageStore } from '../adapters/images/file-store.js';
@@ -80,9 +81,11 @@ export interface AgentParts {
 /** The node agent for the settings' node over `parts` (not started). */
 export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
   const { guard, ...rest } = parts;
+  const sidecar = new HostsPublisher({ node: s.node, store: parts.store, target: parts.target, log: log.child({ mod: 'hosts' }) });
   const agent = new Agent({
     node: s.node,
     ...rest,
+    sidecar,
     log: log.child({ mod: 'agent' }),
     leaseTtlSeconds: s.agent.leaseTtlSeconds,
     ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),

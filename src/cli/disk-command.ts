@@ -36,6 +36,7 @@ const DISK_OPTIONS = {
   'chap-password-stdin': { type: 'boolean' },
   'no-chap': { type: 'boolean' },
   'keep-paths': { type: 'boolean' },
+  force: { type: 'boolean' },
   node: { type: 'string' },
   url: { type: 'string' },
   token: { type: 'string' },
@@ -90,7 +91,7 @@ async function addBody(v: Values): Promise<Record<string, unknown>> {
 
 export const DISK_USAGE = `  portway login --url URL --token TOKEN      save where the API is and the API token to use
   portway disk list [--json]
-  portway disk show ID [--json]                 the disk and its paths (IP, node, state)
+  portway disk show ID [--json]                 the disk, its paths (IP, node, state) and the hosts connected
   portway disk add --name NAME --size GB [--paths N] [--subnet 1|2|3] [--ip IP [--ip IP]]
                    [--acl IQN|all] [--chap-user U --chap-password-stdin]
                    [--placement shared|spread] [--json]
@@ -98,7 +99,9 @@ export const DISK_USAGE = `  portway login --url URL --token TOKEN      save whe
                    spread: paths over nodes for one host's throughput, reservations per node only
   portway disk edit ID [--name NAME] [--size GB] [--acl IQN|all] [--chap-user U [--chap-password-stdin] | --no-chap]
                    [--placement shared|spread]
-  portway disk stop|start|detach|delete ID
+  portway disk stop|start|detach|delete ID [--force]
+                   stop, detach and delete are refused while hosts are connected (they are listed),
+                   unless --force
   portway disk attach IMAGE [--keep-paths | --name NAME --paths N ...]
   portway path move ID N --node NODE
   (PORTWAY_URL / PORTWAY_TOKEN override the saved login)`;
@@ -133,10 +136,19 @@ export async function diskCommand(argv: string[]): Promise<void> {
       if (json) return out(JSON.stringify({ disk, paths }, null, 2));
       printDisks([disk], false);
       out('');
-      return out(
+      out(
         table(
           ['PATH', 'IP', 'NODE', 'STATE'],
           paths.map((p) => [p.index, p.ip, p.node ?? '-', p.state]),
+        ),
+      );
+      out('');
+      const hosts = disk.hosts ?? [];
+      if (hosts.length === 0) return out('Connected hosts: none');
+      return out(
+        table(
+          ['HOST IQN', 'ADDRESS', 'PATH', 'NODE', 'CONNS', 'SINCE'],
+          hosts.map((h) => [h.iqn, h.address, h.path === null ? h.portal || '-' : `${h.path} (${h.portal})`, h.node, h.connections, h.since]),
         ),
       );
     }
@@ -157,15 +169,16 @@ export async function diskCommand(argv: string[]): Promise<void> {
     }
     case 'stop':
     case 'start': {
-      const { disk } = await call<{ disk: DiskView }>(c, 'POST', `/api/v1/disks/${need('a disk id')}/${sub}`);
+      const body = sub === 'stop' && v.force ? { force: true } : undefined;
+      const { disk } = await call<{ disk: DiskView }>(c, 'POST', `/api/v1/disks/${need('a disk id')}/${sub}`, body);
       return json ? out(JSON.stringify(disk, null, 2)) : out(`disk ${disk.id}: ${disk.status}`);
     }
     case 'detach': {
-      const r = await call<{ image: string }>(c, 'POST', `/api/v1/disks/${need('a disk id')}/detach`);
+      const r = await call<{ image: string }>(c, 'POST', `/api/v1/disks/${need('a disk id')}/detach`, v.force ? { force: true } : undefined);
       return json ? out(JSON.stringify(r)) : out(`detached; image ${r.image} kept`);
     }
     case 'delete': {
-      const r = await call<{ id: string }>(c, 'DELETE', `/api/v1/disks/${need('a disk id')}`);
+      const r = await call<{ id: string }>(c, 'DELETE', `/api/v1/disks/${need('a disk id')}${v.force ? '?force=true' : ''}`);
       return json ? out(JSON.stringify(r)) : out(`deleted disk ${r.id}`);
     }
     case 'attach': {

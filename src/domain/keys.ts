@@ -15,6 +15,8 @@ export const IPS = `${ROOT}/ips/`;
 export const NAMES = `${ROOT}/names/`;
 /** `<root>/pending/<id>`: an add in progress on a server (image being made, keys not yet registered). */
 export const PENDING = `${ROOT}/pending/`;
+/** `<root>/hosts/<id>/<node>`: the initiators logged in to a disk's target on a node (domain/hosts.ts). */
+export const HOSTS = `${ROOT}/hosts/`;
 
 export function pendingKey(id: string): string {
   return `${PENDING}${id}`;

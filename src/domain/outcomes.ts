@@ -28,6 +28,8 @@ export const HTTP_STATUS = {
   no_disk_id: 409,
   disk_not_found: 404,
   disk_not_stopped: 409,
+  /** Stop, detach or delete of a disk with initiators logged in, without force (details.hosts lists them). */
+  hosts_connected: 409,
   disk_busy: 409,
   image_not_found: 404,
   meta_unreadable: 503,

@@ -39,6 +39,8 @@ export const RECORD_VERSIONS = {
   served: 1,
   /** `/portway/clients/<id>/<node>`: the RBD clients a node opened a disk's image with (ClientsRecord; read by parseClients, which ignores v). */
   clients: 1,
+  /** `/portway/hosts/<id>/<node>`: the initiators logged in to the disk's target on the node (HostsRecord; read by parseHosts, which ignores v). */
+  hosts: 1,
   /** `/portway/pending/<id>`: an add in progress {server, image, at}. */
   pending: 1,
   /** `/portway/auth/users/<name>`: UserRecord (scrypt hash). */

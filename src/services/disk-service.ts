@@ -3,6 +3,7 @@
  * the disk list and each disk's paths. Adds are serialized so two admins never get one id or IP.
  */
 import { clientsPrefix } from '../domain/storage-clients.js';
+import { type ConnectedHost, connectedHosts, describeHosts, hostsPrefix } from '../domain/hosts.js';
 import type { Logger } from 'pino';
 import type { CoordStore, KeyValue, TxnOp } from '../adapters/coord/types.js';
 import { type ImageStore, ImageStoreError } from '../adapters/images/types.js';
@@ -16,6 +17,7 @@ import {
   DISKS,
   IPS,
   NAMES,
+  NODES,
   OWNERS,
   PENDING,
   pendingKey,
@@ -107,17 +109,52 @@ export class DiskService {
 
   async get(id: string): Promise<Result<{ disk: DiskView }>> {
     const d = await this.one(id);
-    return d.ok ? { ok: true, disk: diskView(d.state) } : d;
+    if (!d.ok) return d;
+    const hosts = await this.hostsOf(d.state);
+    return { ok: true, disk: { ...diskView(d.state), ...(hosts ? { hosts } : {}) } };
+  }
+
+  /**
+   * The initiators logged in to the disk's paths, as the serving nodes' tgtds last told (domain/hosts.ts);
+   * undefined when the store cannot be read.
+   */
+  private async hostsOf(state: DiskState): Promise<ConnectedHost[] | undefined> {
+    try {
+      const [records, nodes] = await Promise.all([this.store.list(hostsPrefix(state.record.id)), this.store.list(NODES)]);
+      const live = new Set(nodes.map((kv) => kv.key.slice(NODES.length)));
+      const ips = new Map([...state.paths].map(([n, p]) => [p.ip, n] as const));
+      return connectedHosts(records, live, ips);
+    } catch (e) {
+      this.o.log.warn({ disk: state.record.id, err: errText(e) }, 'connected hosts unreadable');
+      return undefined;
+    }
+  }
+
+  /** Refuses an action that would cut hosts off, listing them, unless forced. */
+  private async refuseIfConnected(state: DiskState, action: string, force: boolean): Promise<Failure | undefined> {
+    if (force) return undefined;
+    const hosts = await this.hostsOf(state);
+    if (hosts === undefined)
+      return fail('coordination_error', `Who is connected to disk ${state.record.id} cannot be read right now; try again, or ${action} it with force.`);
+    if (hosts.length === 0) return undefined;
+    return fail(
+      'hosts_connected',
+      `${hosts.length === 1 ? 'A host is' : `${hosts.length} sessions are`} connected to disk ${state.record.id}: ${describeHosts(hosts)}. They lose the disk if you ${action} it; ${action} it with force to go ahead.`,
+      undefined,
+      { hosts },
+    );
   }
 
   async paths(id: string): Promise<Result<{ paths: PathView[] }>> {
     const d = await this.one(id);
     if (!d.ok) return d;
+    const hosts = (await this.hostsOf(d.state)) ?? [];
     const paths = [...d.state.paths.entries()]
       .sort(([a], [b]) => a - b)
       .map(([index, p]): PathView => {
         const owner = d.state.owners.get(index);
         return {
+          hosts: hosts.filter((h) => h.path === index),
           index,
           ip: p.ip,
           subnetMask: p.subnetMask,
@@ -419,9 +456,11 @@ export class DiskService {
     }
   }
 
-  private setDesired(id: string, desired: DiskRecord['desired']): Promise<Result<{ disk: DiskView }>> {
+  private setDesired(id: string, desired: DiskRecord['desired'], force = true): Promise<Result<{ disk: DiskView }>> {
     return this.onDisk(id, async (state, rev) => {
       if (state.record.desired !== desired) {
+        const refused = desired === 'stopped' ? await this.refuseIfConnected(state, 'stop', force) : undefined;
+        if (refused) return refused;
         const record: DiskRecord = { ...state.record, desired };
         const f = await this.txnOrConflict(id, rev, [{ type: 'put', key: diskKey(id), value: recordJson('disk', record) }]);
         if (f) return f;
@@ -432,9 +471,12 @@ export class DiskService {
     });
   }
 
-  /** Stop: paths are released by their nodes (targets removed); status stopping, then stopped. Idempotent. */
-  stop(id: string): Promise<Result<{ disk: DiskView }>> {
-    return this.setDesired(id, 'stopped');
+  /**
+   * Stop: paths are released by their nodes (targets removed); status stopping, then stopped. Idempotent.
+   * Refused (hosts_connected, listing them) while initiators are logged in, unless `force`.
+   */
+  stop(id: string, opts: { force?: boolean } = {}): Promise<Result<{ disk: DiskView }>> {
+    return this.setDesired(id, 'stopped', opts.force === true);
   }
 
   /** Start: the paths are served again. Idempotent. */
@@ -494,13 +536,14 @@ export class DiskService {
       { type: 'delete', key: nameKey(state.record.name) },
       // RBD clients nodes recorded for storage fencing (domain/storage-clients.ts): nothing to fence any more.
       { type: 'deletePrefix', prefix: clientsPrefix(id) },
+      { type: 'deletePrefix', prefix: hostsPrefix(id) },
     ];
   }
 
   /** Delete (stopped disks only): the image, then every key. Safe to retry after a failure midway. */
-  delete(id: string): Promise<Result<{ id: string }>> {
+  delete(id: string, opts: { force?: boolean } = {}): Promise<Result<{ id: string }>> {
     return this.onDisk(id, async (state, rev) => {
-      const f = this.requireStopped(state, 'delete');
+      const f = this.requireStopped(state, 'delete') ?? (await this.refuseIfConnected(state, 'delete', opts.force === true));
       if (f) return f;
       try {
         await this.o.images.remove(imageName(id));
@@ -523,9 +566,9 @@ export class DiskService {
   }
 
   /** Detach (stopped disks only): the image and its metadata stay, marked detached; the disk leaves the SAN. */
-  detach(id: string): Promise<Result<{ image: string }>> {
+  detach(id: string, opts: { force?: boolean } = {}): Promise<Result<{ image: string }>> {
     return this.onDisk(id, async (state, rev) => {
-      const f = this.requireStopped(state, 'detach');
+      const f = this.requireStopped(state, 'detach') ?? (await this.refuseIfConnected(state, 'detach', opts.force === true));
       if (f) return f;
       const meta = await this.readMeta(id);
       if (!('ok' in meta)) {

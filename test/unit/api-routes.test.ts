@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import type { RouteOptions } from 'fastify';
 import { PERMISSIONS, type PermissionRequirement } from '../../src/domain/auth.js';
 import { diskKey, nodeKey, ownerKey } from '../../src/domain/keys.js';
+import { hostsKey } from '../../src/domain/hosts.js';
 import { recordJson } from '../../src/domain/records.js';
 import { ADMIN_PW, type ApiApp, type Caller, startApiApp } from '../helpers/api-app.js';
 
@@ -306,9 +307,27 @@ describe('API routes in process (app.inject, embedded stores)', () => {
           [2, 'n1', 'served', null],
         ],
       );
-      assert.deepEqual(Object.keys(paths[0]).sort(), ['eth', 'index', 'ip', 'node', 'problem', 'state', 'subnetMask']);
+      assert.deepEqual(Object.keys(paths[0]).sort(), ['eth', 'hosts', 'index', 'ip', 'node', 'problem', 'state', 'subnetMask']);
       const nodes = (await admin('GET', '/api/v1/nodes')).json.nodes;
       assert.deepEqual(nodes, [{ name: 'n1', up: true, drained: false, paths: [`${id}/1`, `${id}/2`], pathCount: 2 }]);
+
+      // Connected hosts (recorded by the node's agent from its tgtd: here straight into the store).
+      const host = { iqn: 'iqn.1994-05.com.example:h1', address: '10.9.0.5', portal: paths[1].ip, connections: 1, since: new Date().toISOString() };
+      await a.store.put(hostsKey(id, 'n1'), recordJson('hosts', { sessions: [host], at: host.since }));
+      await a.store.put(hostsKey(id, 'dead-node'), recordJson('hosts', { sessions: [{ ...host, iqn: 'iqn.1994-05.com.example:gone' }], at: host.since }));
+      const withHosts = (await admin('GET', `/api/v1/disks/${id}`)).json.disk;
+      assert.deepEqual(withHosts.hosts, [{ ...host, node: 'n1', path: 2 }], 'only live nodes count');
+      const pathHosts = (await admin('GET', `/api/v1/disks/${id}/paths`)).json.paths.map((p: { hosts: { iqn: string }[] }) => p.hosts.map((h) => h.iqn));
+      assert.deepEqual(pathHosts, [[], ['iqn.1994-05.com.example:h1']]);
+      const refused = await admin('POST', `/api/v1/disks/${id}/stop`);
+      assert.equal(refused.status, 409, refused.body);
+      assert.equal(refused.json.code, 'hosts_connected');
+      assert.deepEqual(refused.json.details.hosts, withHosts.hosts);
+      assert.equal((await admin('GET', `/api/v1/disks/${id}`)).json.disk.status !== 'stopping', true, 'nothing changed');
+      assert.equal((await admin('POST', `/api/v1/disks/${id}/stop?force=true`)).status, 200);
+      assert.equal((await admin('POST', `/api/v1/disks/${id}/start`)).status, 200);
+      assert.equal((await admin('POST', `/api/v1/disks/${id}/stop`, { force: true })).status, 200);
+      await a.store.delete(hostsKey(id, 'dead-node'));
     });
 
     it('users, roles, tokens, audit entries, me, config', async () => {

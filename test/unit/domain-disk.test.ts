@@ -158,6 +158,7 @@ describe('outcomes', () => {
       no_disk_id: 409,
       disk_not_found: 404,
       disk_not_stopped: 409,
+      hosts_connected: 409,
       disk_busy: 409,
       image_not_found: 404,
       meta_unreadable: 503,

@@ -4,7 +4,8 @@
  * The dialogs follow the live list, so "stop it first" turns into a usable button once it is stopped.
  */
 import { type ReactNode, useCallback, useState } from 'react';
-import { type ApiErrorBody, type DiskView, deleteDisk, detachDisk, startDisk, stopDisk } from './api';
+import { type ApiErrorBody, type ConnectedHost, type DiskView, deleteDisk, detachDisk, startDisk, stopDisk } from './api';
+import { HostList } from './ConnectedHosts';
 import { ConfirmDialog } from './ConfirmDialog';
 import { EditDiskForm } from './EditDiskForm';
 import { Modal } from './Modal';
@@ -48,8 +49,16 @@ export function useDiskActions(disks: DiskView[] | undefined, opts: { onGone?: (
   const notify = useNotify();
   const allowed = useAllowedActions();
   const [pending, setPending] = useState<{ action: DiskAction; disk: DiskView } | undefined>(undefined);
-  const open = useCallback((action: DiskAction, disk: DiskView) => setPending({ action, disk }), []);
-  const close = (): void => setPending(undefined);
+  /** The hosts the server said are connected when it refused the pending action: confirming again forces it. */
+  const [connected, setConnected] = useState<ConnectedHost[] | undefined>(undefined);
+  const open = useCallback((action: DiskAction, disk: DiskView) => {
+    setConnected(undefined);
+    setPending({ action, disk });
+  }, []);
+  const close = (): void => {
+    setConnected(undefined);
+    setPending(undefined);
+  };
 
   const menuItems = useCallback(
     (d: DiskView): MenuItem[] =>
@@ -78,12 +87,25 @@ export function useDiskActions(disks: DiskView[] | undefined, opts: { onGone?: (
     );
     const run = async <T,>(call: Promise<{ ok: true; value: T } | { ok: false; error: ApiErrorBody }>, done: string, gone = false) => {
       const r = await call;
-      if (!r.ok) return r.error;
+      if (!r.ok) {
+        // Hosts are connected: show who, and let the user confirm again (then with force).
+        const hosts = r.error.details.hosts;
+        if (r.error.code === 'hosts_connected' && Array.isArray(hosts)) setConnected(hosts as ConnectedHost[]);
+        return r.error;
+      }
       close();
       notify(done);
       if (gone) opts.onGone?.(d.id);
       return undefined;
     };
+    const force = connected !== undefined;
+    const anyway = (label: string) => (force ? `${label} anyway` : label);
+    const hostsNote = connected ? (
+      <div className="alert alert-warning" data-testid="hosts-connected">
+        <p>{connected.length === 1 ? 'This host is' : `These ${connected.length} sessions are`} connected now and will lose the disk:</p>
+        <HostList hosts={connected} />
+      </div>
+    ) : null;
     const notStopped =
       d.status === 'stopped' ? undefined : (
         <>
@@ -110,11 +132,12 @@ export function useDiskActions(disks: DiskView[] | undefined, opts: { onGone?: (
         dialogs = (
           <ConfirmDialog
             title={title('Stop')}
-            confirmLabel="Stop disk"
+            confirmLabel={anyway('Stop disk')}
             onClose={close}
             testId="stop-dialog"
-            onConfirm={() => run(stopDisk(d.id), `Disk ${d.id} is stopping.`)}
+            onConfirm={() => run(stopDisk(d.id, force), `Disk ${d.id} is stopping.`)}
           >
+            {hostsNote}
             <p>
               Stop {who}? Its {d.pathCount} {d.pathCount === 1 ? 'path is' : 'paths are'} released and its iSCSI targets removed: initiators lose access until
               the disk is started again.
@@ -139,12 +162,13 @@ export function useDiskActions(disks: DiskView[] | undefined, opts: { onGone?: (
         dialogs = (
           <ConfirmDialog
             title={title('Detach')}
-            confirmLabel="Detach disk"
+            confirmLabel={anyway('Detach disk')}
             onClose={close}
             testId="detach-dialog"
             blockedReason={notStopped}
-            onConfirm={() => run(detachDisk(d.id), `Disk ${d.id} detached; its image is kept.`, true)}
+            onConfirm={() => run(detachDisk(d.id, force), `Disk ${d.id} detached; its image is kept.`, true)}
           >
+            {hostsNote}
             <p>
               Detach {who}? It leaves the SAN, but its image and metadata are kept: <strong>Attach image</strong> on the disk list makes it a disk again, with
               the same IP addresses if they are still free.
@@ -156,14 +180,15 @@ export function useDiskActions(disks: DiskView[] | undefined, opts: { onGone?: (
         dialogs = (
           <ConfirmDialog
             title={title('Delete')}
-            confirmLabel="Delete disk"
+            confirmLabel={anyway('Delete disk')}
             danger
             onClose={close}
             testId="delete-dialog"
             blockedReason={notStopped}
             typeToConfirm={d.name}
-            onConfirm={() => run(deleteDisk(d.id), `Disk ${d.id} “${d.name}” deleted.`, true)}
+            onConfirm={() => run(deleteDisk(d.id, force), `Disk ${d.id} “${d.name}” deleted.`, true)}
           >
+            {hostsNote}
             <p>
               Delete {who} and its image? Every byte on the disk is lost. <strong>This cannot be undone.</strong>
             </p>

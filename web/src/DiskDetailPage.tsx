@@ -1,4 +1,5 @@
 /** One disk: its settings, live status, its paths (with moves) and the actions the user may take. */
+import { ConnectedHosts } from './ConnectedHosts';
 import { actionLabel, useDiskActions } from './DiskActions';
 import { formatDate, formatNumber } from './format';
 import { PageHead } from './PageHead';
@@ -134,6 +135,13 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
           Paths
         </h2>
         <PathsTable disk={disk} />
+      </section>
+
+      <section className="card card-pad" aria-labelledby="disk-hosts-h">
+        <h2 id="disk-hosts-h" className="card-title">
+          Connected hosts
+        </h2>
+        <ConnectedHosts id={disk.id} />
       </section>
 
       {actions.dialogs}

@@ -76,6 +76,11 @@ export function PathsTable({ disk }: { disk: DiskView }) {
               { head: 'Interface', className: 'mono', cell: (p) => p.eth },
               { head: 'Node', cell: (p) => p.node ?? <span className="muted">unassigned</span>, cellTestId: (p) => `path-node-${p.index}` },
               { head: 'State', cell: (p) => <StatusBadge status={p.state} testId={`path-state-${p.index}`} /> },
+              {
+                head: 'Hosts',
+                cell: (p) => (p.hosts?.length ? <span className="mono">{p.hosts.map((h) => h.iqn).join(', ')}</span> : <span className="muted">none</span>),
+                cellTestId: (p) => `path-hosts-${p.index}`,
+              },
               { head: 'Move to node', show: canMove, cell: (p) => <MovePath disk={disk} path={p} targets={targets} /> },
             ]}
           />

@@ -17,6 +17,7 @@ import type {
   AuditPage,
   ClusterConfigView,
   ClusterUsage,
+  ConnectedHost,
   DiskView,
   EditDiskRequest,
   ErrorBody,
@@ -45,6 +46,7 @@ export type {
   AuditOutcome,
   ClusterConfigView,
   ClusterUsage,
+  ConnectedHost,
   DiskStatus,
   DiskView,
   EditDiskRequest,
@@ -234,20 +236,26 @@ export async function editDisk(id: string, req: EditDiskRequest): Promise<ApiRes
   return pick(await request<{ disk: DiskView }>('PATCH', `/disks/${enc(id)}`, req), 'disk');
 }
 
-export async function stopDisk(id: string): Promise<ApiResult<DiskView>> {
-  return pick(await request<{ disk: DiskView }>('POST', `/disks/${enc(id)}/stop`), 'disk');
+/** One disk, with the hosts connected to it now (the list has no hosts). */
+export async function getDisk(id: string): Promise<ApiResult<DiskView>> {
+  return pick(await request<{ disk: DiskView }>('GET', `/disks/${enc(id)}`), 'disk');
+}
+
+/** force: stop even with hosts connected (refused with hosts_connected otherwise). */
+export async function stopDisk(id: string, force = false): Promise<ApiResult<DiskView>> {
+  return pick(await request<{ disk: DiskView }>('POST', `/disks/${enc(id)}/stop`, force ? { force: true } : undefined), 'disk');
 }
 
 export async function startDisk(id: string): Promise<ApiResult<DiskView>> {
   return pick(await request<{ disk: DiskView }>('POST', `/disks/${enc(id)}/start`), 'disk');
 }
 
-export async function detachDisk(id: string): Promise<ApiResult<string>> {
-  return pick(await request<{ image: string }>('POST', `/disks/${enc(id)}/detach`), 'image');
+export async function detachDisk(id: string, force = false): Promise<ApiResult<string>> {
+  return pick(await request<{ image: string }>('POST', `/disks/${enc(id)}/detach`, force ? { force: true } : undefined), 'image');
 }
 
-export async function deleteDisk(id: string): Promise<ApiResult<string>> {
-  return pick(await request<{ id: string }>('DELETE', `/disks/${enc(id)}`), 'id');
+export async function deleteDisk(id: string, force = false): Promise<ApiResult<string>> {
+  return pick(await request<{ id: string }>('DELETE', `/disks/${enc(id)}${force ? '?force=true' : ''}`), 'id');
 }
 
 export async function listImages(): Promise<ApiResult<FreeImage[]>> {

@@ -386,6 +386,14 @@ export class TgtDriver implements TargetDriver {
     return tgtRequest(controlPort, req, { socketDir: this.socketDir, timeoutMs: CONTROL_TIMEOUT_MS });
   }
 
+  /**
+   * Read-only look at a unit's tgtd for sessions.ts (connected initiators and I/O counters): the text of
+   * `tgtadm --lld iscsi --op show|stat --mode target [--tid]`, asked on its control socket.
+   */
+  targetText(controlPort: number, op: 'show' | 'stat', tid?: number): Promise<string> {
+    return this.ctl(controlPort, { mode: 'target', op, lld: 'iscsi', ...(tid === undefined ? {} : { tid }) }).then((r) => r.text);
+  }
+
   /** Every unit recorded in the run dir, and whether its tgtd is alive. */
   async units(): Promise<TargetUnit[]> {
     const out: TargetUnit[] = [];

@@ -6,7 +6,7 @@ import type { DiskService, DiskView } from '../../services/disk-service.js';
 import { audit } from '../auth-plugin.js';
 import { sendFailure } from '../reply.js';
 import { answer, described, operations } from '../route.js';
-import { AddDiskRequest, AttachRequest, ClusterUsage, DiskIdParams, DiskRef, EditDiskRequest, FreeImage, PathRef } from '../schemas.js';
+import { AddDiskRequest, AttachRequest, ClusterUsage, DiskIdParams, DiskRef, EditDiskRequest, ForceBody, ForceQuery, FreeImage, PathRef } from '../schemas.js';
 
 /**
  * The JSON of a disk list, serialized once per list: the service returns the same array until a disk
@@ -37,10 +37,10 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     return r.ok ? r.disk : undefined;
   };
   const named = (id: string, d: DiskView | undefined) => (d ? diskNames(d) : { diskId: String(id).slice(0, 20) });
-  const stopStart = async (req: FastifyRequest<ById>, reply: FastifyReply, what: 'stop' | 'start') => {
+  const stopStart = async (req: FastifyRequest<ById>, reply: FastifyReply, what: 'stop' | 'start', force = false) => {
     const was = await current(req.params.id);
-    const r = what === 'stop' ? await disks.stop(req.params.id) : await disks.start(req.params.id);
-    const details = { ...named(req.params.id, was), ...(was ? { statusBefore: was.status } : {}), ...failureOf(r) };
+    const r = what === 'stop' ? await disks.stop(req.params.id, { force }) : await disks.start(req.params.id);
+    const details = { ...named(req.params.id, was), ...(was ? { statusBefore: was.status } : {}), ...(force ? { force: true } : {}), ...failureOf(r) };
     await audit(req, `disk.${what}`, diskTarget(req.params.id), outcomeOf(r), details);
     return answer(reply, r, (x) => ({ disk: x.disk }));
   };
@@ -92,32 +92,58 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
 
   const byId = (access: 'StartStopDisk' | 'DeleteDisk' | 'ViewOnly', summary: string, replySchema: object) =>
     op(access, summary, { params: DiskIdParams, reply: [200, replySchema], errors: access === 'ViewOnly' ? [404, 503] : [404, 409, 503] });
+  const hostsDoc =
+    ' Refused with hosts_connected (409, details.hosts: who) while initiators are logged in to the disk, unless the body says {"force": true} or the query ?force=true.';
+  /** An action that cuts hosts off: the force flag from the query or the body. */
+  const forced = (access: 'StartStopDisk' | 'DeleteDisk', summary: string, replySchema: object, body: boolean) =>
+    op(access, summary, {
+      description: summary + hostsDoc,
+      params: DiskIdParams,
+      querystring: ForceQuery,
+      ...(body ? { body: ForceBody } : {}),
+      reply: [200, replySchema],
+      errors: [404, 409, 503],
+    });
+  type Forced = ById & { Querystring: { force?: boolean }; Body: { force?: boolean } | null | undefined };
+  const force = (req: { query: { force?: boolean }; body?: { force?: boolean } | null | undefined }): boolean =>
+    req.query.force === true || req.body?.force === true;
   const stopDoc = 'Stop: paths released, targets removed (status stopping, then stopped). Idempotent.';
-  app.post<ById>('/api/v1/disks/:id/stop', byId('StartStopDisk', stopDoc, DiskReply('The disk')), async (req, reply) => stopStart(req, reply, 'stop'));
+  app.post<Forced>('/api/v1/disks/:id/stop', forced('StartStopDisk', stopDoc, DiskReply('The disk'), true), async (req, reply) =>
+    stopStart(req, reply, 'stop', force(req)),
+  );
   app.post<ById>('/api/v1/disks/:id/start', byId('StartStopDisk', 'Start: paths served again. Idempotent.', DiskReply('The disk')), async (req, reply) =>
     stopStart(req, reply, 'start'),
   );
   const detachDoc = 'Detach a stopped disk: the image is kept (marked detached), the disk leaves the SAN.';
-  app.post<ById>(
+  app.post<Forced>(
     '/api/v1/disks/:id/detach',
-    byId('DeleteDisk', detachDoc, Type.Object({ image: Type.String() }, { description: 'The image kept' })),
+    forced('DeleteDisk', detachDoc, Type.Object({ image: Type.String() }, { description: 'The image kept' }), true),
     async (req, reply) => {
       const was = await current(req.params.id);
-      const r = await disks.detach(req.params.id);
+      const r = await disks.detach(req.params.id, { force: force(req) });
       await audit(req, 'disk.detach', diskTarget(req.params.id), outcomeOf(r), {
         ...named(req.params.id, was),
+        ...(force(req) ? { force: true } : {}),
         ...(r.ok ? { image: r.image } : failureOf(r)),
       });
       return answer(reply, r, (x) => ({ image: x.image }));
     },
   );
-  const deleteDoc = 'Delete a stopped disk: its image and every key are removed';
-  app.delete<ById>('/api/v1/disks/:id', byId('DeleteDisk', deleteDoc, Type.Object({ id: Type.String() }, { description: 'Deleted' })), async (req, reply) => {
-    const was = await current(req.params.id);
-    const r = await disks.delete(req.params.id);
-    await audit(req, 'disk.delete', diskTarget(req.params.id), outcomeOf(r), { ...(was ? diskFields(was) : { diskId: req.params.id }), ...failureOf(r) });
-    return answer(reply, r, (x) => ({ id: x.id }));
-  });
+  const deleteDoc = 'Delete a stopped disk: its image and every key are removed.';
+  app.delete<Forced>(
+    '/api/v1/disks/:id',
+    forced('DeleteDisk', deleteDoc, Type.Object({ id: Type.String() }, { description: 'Deleted' }), false),
+    async (req, reply) => {
+      const was = await current(req.params.id);
+      const r = await disks.delete(req.params.id, { force: force(req) });
+      await audit(req, 'disk.delete', diskTarget(req.params.id), outcomeOf(r), {
+        ...(was ? diskFields(was) : { diskId: req.params.id }),
+        ...(force(req) ? { force: true } : {}),
+        ...failureOf(r),
+      });
+      return answer(reply, r, (x) => ({ id: x.id }));
+    },
+  );
   app.get<ById>('/api/v1/disks/:id', byId('ViewOnly', 'One disk', DiskReply('The disk')), async (req, reply) =>
     answer(reply, await disks.get(req.params.id), (r) => ({ disk: r.disk })),
   );
