@@ -26,7 +26,7 @@ export interface HostsPublisherOptions {
   log: Logger;
   everyMs?: number;
   /** Every sample: disk id -> what its tgtd said, and when (ms since the epoch). */
-  onSample?: (samples: ReadonlyMap<string, TargetSample>, at: number) => void;
+  onSample?: (samples: ReadonlyMap<string, TargetSample & { pid: number }>, at: number) => void;
 }
 
 export class HostsPublisher {
@@ -69,13 +69,13 @@ export class HostsPublisher {
     if (!this.swept) await this.adoptOld();
     const at = Date.now();
     const units = (await this.o.target.units()).filter((u) => u.alive && u.disk !== '');
-    const samples = new Map<string, TargetSample>();
+    const samples = new Map<string, TargetSample & { pid: number }>();
     await mapSettled(units, 16, async (u) => {
       const prev = this.last.get(u.disk);
       try {
         const s = await readTargetSessions(this.o.target, u, this.o.iscsiPort ?? 3260, prev && prev.pid === u.pid ? prev.sample : undefined);
         this.last.set(u.disk, { pid: u.pid, sample: s });
-        samples.set(u.disk, s);
+        samples.set(u.disk, { ...s, pid: u.pid });
       } catch (e) {
         // A tgtd being stopped or restarted: asked again at the next sample.
         this.last.delete(u.disk);

@@ -21,7 +21,9 @@ import { configRoutes } from './routes/config.js';
 import { Type } from '@sinclair/typebox';
 import { diskRoutes } from './routes/disks.js';
 import { snapshotRoutes } from './routes/snapshots.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { nodeRoutes } from './routes/nodes.js';
+import type { Metrics } from '../services/metrics.js';
 import { pathRoutes } from './routes/paths.js';
 import { userRoutes } from './routes/users.js';
 import { schemaFailure, validatorCompiler } from './validation.js';
@@ -40,6 +42,8 @@ export interface ApiOptions {
   auth: AuthPluginOptions;
   /** Failed-login limits (src/api/login-limit.ts); DEFAULT_LOGIN_LIMIT when absent. */
   loginLimit?: LoginLimitOptions;
+  /** Prometheus metrics: GET /metrics and the request latency histogram (services/metrics.ts). */
+  metrics?: Metrics;
   /** Told every route as it is registered (tests list them: test/unit/api-routes.test.ts). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -124,6 +128,7 @@ export async function buildApi(o: ApiOptions) {
   app.get('/api/v1/health', operations(['config'])('public', 'Is the server up', { reply: [200, described(Health, 'Up')] }), async () => ({
     ok: true as const,
   }));
+  if (o.metrics) metricsRoutes(app, o.metrics);
   authRoutes(app, o.auth.service, await loginGuard(app, o.loginLimit ?? DEFAULT_LOGIN_LIMIT));
   userRoutes(app, o.auth.service);
   auditRoutes(app, o.auth.service);

@@ -7,9 +7,9 @@
  */
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { Agent } from '../agent/agent.js';
+import { Agent, type AgentOptions } from '../agent/agent.js';
 import { GuardClient } from '../agent/guard-client.js';
-import { HostsPublisher } from '../agent/hosts-publisher.js';
+import { HostsPublisher, type HostsPublisherOptions } from '../agent/hosts-publisher.js';
 import { EmbeddedStore } from '../adapters/coord/embedded-store.js';
 import type { CoordStore } from '../adapters/coord/types.js';
 import { FileImageStore } from '../adapters/images/file-store.js';
@@ -76,12 +76,20 @@ export interface AgentParts {
   net: HostNetwork;
   /** The fence guard: told the agent's IPs and deadlines; a fence it reports fences the agent. */
   guard?: GuardClient;
+  /** Told every sample of the node's targets (I/O counters) and every fence (metrics). */
+  observer?: { onSample?: HostsPublisherOptions['onSample']; onFence?: AgentOptions['onFence'] };
 }
 
 /** The node agent for the settings' node over `parts` (not started). */
 export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
-  const { guard, ...rest } = parts;
-  const sidecar = new HostsPublisher({ node: s.node, store: parts.store, target: parts.target, log: log.child({ mod: 'hosts' }) });
+  const { guard, observer, ...rest } = parts;
+  const sidecar = new HostsPublisher({
+    node: s.node,
+    store: parts.store,
+    target: parts.target,
+    log: log.child({ mod: 'hosts' }),
+    ...(observer?.onSample ? { onSample: observer.onSample } : {}),
+  });
   const agent = new Agent({
     node: s.node,
     ...rest,
@@ -92,6 +100,7 @@ export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
     ...(s.agent.storageFencing === false ? { storageFencing: false } : {}),
     ...(s.agent.warmTargets !== undefined ? { warmTargets: s.agent.warmTargets } : {}),
     ...(guard ? { guard } : {}),
+    ...(observer?.onFence ? { onFence: observer.onFence } : {}),
   });
   if (guard) guard.onFenced = (reason) => void agent.fence(`fence guard: ${reason}`);
   return agent;

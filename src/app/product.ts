@@ -14,6 +14,7 @@ import { checkPassword } from '../domain/auth.js';
 import { checkConfig } from '../domain/config.js';
 import { AuthService } from '../services/auth-service.js';
 import { DiskService } from '../services/disk-service.js';
+import { Metrics } from '../services/metrics.js';
 import { PathService } from '../services/path-service.js';
 import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
 import type { GuardClient } from '../agent/guard-client.js';
@@ -109,6 +110,16 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
       throw e;
     }
   }
+  const metrics = new Metrics({
+    store,
+    node: s.node,
+    log: log.child({ mod: 'metrics' }),
+    diskStatuses: async () => {
+      const r = await disks.list();
+      return r.ok ? r.disks.map((d) => d.status) : undefined;
+    },
+  });
+  await metrics.start();
   let agent: Agent | undefined;
   let guard: GuardClient | undefined;
   if (s.agent.enabled) {
@@ -120,7 +131,11 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
       await mkdir(join(s.stateDir, 'log'), { recursive: true });
       void guard.ensure();
     }
-    agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log), ...(guard ? { guard } : {}) }, log);
+    const observer = {
+      onSample: (samples: Parameters<Metrics['addIoSample']>[0]) => metrics.addIoSample(samples),
+      onFence: () => metrics.fences.inc({ node: s.node }),
+    };
+    agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log), observer, ...(guard ? { guard } : {}) }, log);
     await agent.start();
   }
   const paths = new PathService({ store, log: log.child({ mod: 'paths' }) });
@@ -134,6 +149,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     webDir: s.webDir ?? defaultWebDir(),
     auth: { service: auth, enabled: s.auth.enabled, secureCookie: s.auth.secureCookie },
     loginLimit: s.auth.login,
+    metrics,
   });
   await app.listen({ host: s.listenHost, port: s.listenPort });
   const addr = app.server.address();
@@ -163,6 +179,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
         if (opts.release ?? true) await guard.standDown();
         else guard.close();
       }
+      await metrics.close();
       await disks.close();
       await store.close();
     },
