@@ -89,4 +89,67 @@ describe("the admin's daily work in chromium", { skip }, () => {
     const csv = await page.evaluate(async (h) => (await fetch(h)).text(), href);
     assert.equal(csv.trimEnd().split('\r\n').length, 4, 'a header and three entries');
   });
+
+  it('on a phone (390x844): the disk list as card rows with status and actions in sight, every page in the navigation, a dialog that fits', async () => {
+    for (const [i, kind] of [
+      { activePaths: 1, subnet: 1 },
+      { activePaths: 2, subnet: 3 },
+      { activePaths: 4, subnet: 3, placement: 'spread' },
+    ].entries()) {
+      const r = await admin.api('POST', '/api/v1/disks', { name: `phone-datastore-with-a-long-name-${i + 1}`, sizeGb: 10 * (i + 1), ...kind });
+      assert.equal(r.status, 201, JSON.stringify(r.json));
+    }
+    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+    try {
+      const phone = await ctx.newPage();
+      await uiLogin(phone, tp.product.url, 'admin', ADMIN_PASSWORD);
+      const inView = async (testId: string, what: string) => {
+        const box = await phone.getByTestId(testId).boundingBox();
+        assert.ok(box, `${what} is shown`);
+        assert.ok(
+          box.x >= 0 && box.y >= 0 && box.x + box.width <= 390 && box.y + box.height <= 844,
+          `${what} inside the 390x844 viewport: ${JSON.stringify(box)}`,
+        );
+      };
+      const pageWidth = () => phone.evaluate(() => document.documentElement.scrollWidth);
+      // Every page is reachable from the navigation, without scrolling it sideways.
+      for (const n of ['dashboard', 'disks', 'paths', 'nodes', 'users', 'audit', 'settings'] as const) await inView(`nav-${n}`, `the ${n} link`);
+      for (const n of ['audit', 'settings', 'users', 'paths', 'nodes', 'dashboard', 'disks'] as const) {
+        await navTo(phone, n);
+        assert.ok((await pageWidth()) <= 390, `the ${n} page is no wider than the screen (${await pageWidth()} px)`);
+      }
+      const ids = ((await admin.api('GET', '/api/v1/disks')).json.disks as { id: string }[]).map((d) => d.id);
+      for (const id of ids) {
+        await phone.getByTestId(`disk-row-${id}`).waitFor();
+        await phone.getByTestId(`disk-row-${id}`).scrollIntoViewIfNeeded();
+        await inView(`disk-status-${id}`, `disk ${id}'s status`);
+        await inView(`disk-menu-${id}`, `disk ${id}'s actions`);
+        await inView(`disk-link-${id}`, `disk ${id}'s name`);
+      }
+      const last = ids[ids.length - 1] as string;
+      await waitDiskStatus(phone, last, 'started');
+      await phone.evaluate(() => window.scrollTo(0, 0));
+      await docShot(phone, 'disk-list-phone.png', { blur: true });
+      // The actions are usable: the menu opens in sight and stops the disk.
+      await phone.getByTestId(`disk-row-${last}`).scrollIntoViewIfNeeded();
+      await phone.getByTestId(`disk-menu-${last}`).click();
+      const stop = phone.getByRole('menuitem', { name: 'Stop' });
+      await stop.waitFor();
+      const sb = await stop.boundingBox();
+      assert.ok(sb && sb.x >= 0 && sb.x + sb.width <= 390, `the menu is in sight: ${JSON.stringify(sb)}`);
+      await stop.click();
+      await phone.getByTestId('confirm-button').click();
+      await waitDiskStatus(phone, last, 'stopped');
+      // The add-disk dialog fits, its buttons in sight.
+      await phone.evaluate(() => window.scrollTo(0, 0));
+      await phone.getByRole('button', { name: 'Add disk' }).click();
+      await phone.getByTestId('add-disk-dialog').waitFor();
+      await inView('add-disk-dialog', 'the add-disk dialog');
+      await inView('create-disk', 'the create button');
+      assert.ok((await pageWidth()) <= 390);
+      await phone.keyboard.press('Escape');
+    } finally {
+      await ctx.close();
+    }
+  });
 });

@@ -35,7 +35,7 @@ const COLUMNS: { key: SortKey; label: string; className?: string }[] = [
 export function DiskTable({ disks, sort, onSort, onShowPaths, highlightId, menuItems }: DiskTableProps) {
   return (
     <div className="table-wrap">
-      <table className="table" data-testid="disk-table">
+      <table className="table disk-table" data-testid="disk-table">
         <caption className="sr-only">Disks</caption>
         <thead>
           <tr>
@@ -98,17 +98,20 @@ const DiskRow = memo(
     const items = menuItems?.(d);
     return (
       <tr data-testid={`disk-row-${d.id}`} className={highlighted ? 'row-highlight' : undefined}>
-        <td className="mono">{d.id}</td>
+        <td className="mono cell-id">{d.id}</td>
         <td className="cell-name" title={d.name}>
           <Link to={`/disks/${d.id}`} className="row-link" data-testid={`disk-link-${d.id}`}>
             {d.name}
           </Link>
         </td>
-        <td className="num">{formatNumber(d.sizeGb)}</td>
+        <td className="num cell-size">
+          {formatNumber(d.sizeGb)}
+          <span className="phone-only"> GB</span>
+        </td>
         <td className="mono cell-iqn" title={d.iqn}>
           {d.iqn}
         </td>
-        <td className="nowrap">
+        <td className="nowrap cell-created">
           <time dateTime={d.createdAt}>{formatDate(d.createdAt)}</time>
         </td>
         <td className="cell-paths">
@@ -120,11 +123,15 @@ const DiskRow = memo(
             title={`${d.pathsServed} of ${d.pathCount} paths served`}
           >
             {d.pathCount}
+            <span className="phone-only" aria-hidden="true">
+              {' '}
+              {d.pathCount === 1 ? 'path' : 'paths'}
+            </span>
             <span className="sr-only"> paths of disk {d.id}</span>
           </button>
           {partly ? <span className="served-hint">{d.pathsServed} served</span> : null}
         </td>
-        <td data-testid={`disk-status-${d.id}`} data-status={d.status}>
+        <td className="cell-status" data-testid={`disk-status-${d.id}`} data-status={d.status}>
           <StatusBadge status={d.status} />
         </td>
         {items ? (
