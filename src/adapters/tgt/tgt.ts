@@ -277,6 +277,8 @@ export class TgtDriver implements TargetDriver {
   /** Keys of idle tgtds seen ready (answering on their control socket): only these are handed out. */
   private readonly warmReady = new Set<string>();
   private refilling = false;
+  /** Choosing idle tgtds to stop (warm) and handing one out (takeWarm) exclude each other. */
+  private readonly poolLock = new Mutex();
   /** Serves waiting for a tgtd to start: the pool refills only when none waits. */
   private starting = 0;
 
@@ -892,28 +894,34 @@ export class TgtDriver implements TargetDriver {
   async warm(n: number, bstype: 'rdwr' | 'rbd' = this.warmKind): Promise<void> {
     this.warmWant = Math.max(0, Math.floor(n));
     this.warmKind = bstype;
-    const states = await this.loadStates();
-    const idle = [...states.values()].filter((u) => u.warm);
-    const diskPids = new Set([...states.values()].filter((u) => !u.warm).map((u) => u.pid));
-    let keep = 0;
-    for (const u of idle) {
-      const key = unitKey(u);
-      // A record of a previous run (or of a take a crash cut short: the disk's record names its pid).
-      if (!this.warmReady.has(key) && !diskPids.has(u.pid) && (await this.ours(u)) && lockHolder(this.socketDir, u.controlPort) === u.pid)
-        this.warmReady.add(key);
-      if (diskPids.has(u.pid)) {
+    // Chosen under poolLock (takeWarm hands idle tgtds out under it too: one being handed to a disk is
+    // never stopped as extra), stopped outside it.
+    const { stop, keep } = await this.poolLock.run(async () => {
+      const states = await this.loadStates();
+      const diskPids = new Set([...states.values()].filter((u) => !u.warm).map((u) => u.pid));
+      const stop: UnitState[] = [];
+      let keep = 0;
+      for (const u of [...states.values()].filter((x) => x.warm)) {
+        const key = unitKey(u);
+        if (diskPids.has(u.pid)) {
+          // A take that a crash cut short: the disk's record names the process; the idle record goes.
+          this.warmReady.delete(key);
+          await this.removeState(u);
+          continue;
+        }
+        // One of a previous run: ready if it is still ours and holds its control port.
+        if (!this.warmReady.has(key) && (await this.ours(u)) && lockHolder(this.socketDir, u.controlPort) === u.pid) this.warmReady.add(key);
+        if (u.warm === bstype && keep < this.warmWant && this.warmReady.has(key)) {
+          keep++;
+          continue;
+        }
+        if (!this.warmReady.has(key) && this.refilling) continue; // maybe the one starting now
         this.warmReady.delete(key);
-        await this.removeState(u);
-        continue;
+        stop.push(u);
       }
-      if (u.warm === bstype && keep < this.warmWant && this.warmReady.has(key)) {
-        keep++;
-        continue;
-      }
-      if (!this.warmReady.has(key) && this.refilling) continue; // starting now
-      this.warmReady.delete(key);
-      await this.locks.run(key, () => this.stopUnit(u));
-    }
+      return { stop, keep };
+    });
+    for (const u of stop) await this.locks.run(unitKey(u), () => this.stopUnit(u));
     if (keep < this.warmWant) void this.refill();
   }
 
@@ -959,7 +967,11 @@ export class TgtDriver implements TargetDriver {
    * Hands a ready idle tgtd of the pool to `disk`: recorded as the disk's (its record written before
    * the idle one's is removed, so the process is never unrecorded), no portal of the disk yet.
    */
-  private async takeWarm(disk: string, bstype: 'rdwr' | 'rbd'): Promise<UnitState | undefined> {
+  private takeWarm(disk: string, bstype: 'rdwr' | 'rbd'): Promise<UnitState | undefined> {
+    return this.poolLock.run(() => this.takeWarmLocked(disk, bstype));
+  }
+
+  private async takeWarmLocked(disk: string, bstype: 'rdwr' | 'rbd'): Promise<UnitState | undefined> {
     for (const u of await this.readyWarm(bstype)) {
       const key = unitKey(u);
       this.warmReady.delete(key);
