@@ -4,6 +4,7 @@ import { actionLabel, useDiskActions } from './DiskActions';
 import { formatDate, formatNumber } from './format';
 import { PageHead } from './PageHead';
 import { PathsTable } from './PathsTable';
+import { SnapshotsPanel } from './SnapshotsPanel';
 import { Link, navigate } from './router';
 import { StatusBadge } from './StatusBadge';
 import type { LiveDisks } from './useLiveDisks';
@@ -142,6 +143,13 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
           Connected hosts
         </h2>
         <ConnectedHosts id={disk.id} />
+      </section>
+
+      <section className="card card-pad" aria-labelledby="disk-snapshots-h" data-testid="snapshots-section">
+        <h2 id="disk-snapshots-h" className="card-title">
+          Snapshots
+        </h2>
+        <SnapshotsPanel disk={disk} />
       </section>
 
       {actions.dialogs}

@@ -30,6 +30,8 @@ import type {
   RebalanceResult,
   RoleCreate,
   RoleView,
+  SnapshotList,
+  SnapshotView,
   SubnetView,
   UserCreate,
   UserUpdate,
@@ -61,6 +63,8 @@ export type {
   Placement,
   RebalanceResult,
   RoleView,
+  SnapshotList,
+  SnapshotView,
   SubnetChoice,
   SubnetView,
   UserView,
@@ -264,6 +268,24 @@ export async function listImages(): Promise<ApiResult<FreeImage[]>> {
 
 export async function attachImage(req: AttachRequest): Promise<ApiResult<DiskView>> {
   return pick(await request<{ disk: DiskView }>('POST', '/images/attach', req), 'disk');
+}
+
+// ---- snapshots -----------------------------------------------------------------------------------
+
+export async function listSnapshots(id: string): Promise<ApiResult<SnapshotList>> {
+  return request<SnapshotList>('GET', `/disks/${enc(id)}/snapshots`);
+}
+
+export async function createSnapshot(id: string, name: string): Promise<ApiResult<SnapshotView>> {
+  return pick(await request<{ snapshot: SnapshotView }>('POST', `/disks/${enc(id)}/snapshots`, { name }), 'snapshot');
+}
+
+export async function deleteSnapshot(id: string, name: string): Promise<ApiResult<string>> {
+  return pick(await request<{ name: string }>('DELETE', `/disks/${enc(id)}/snapshots/${enc(name)}`), 'name');
+}
+
+export async function rollbackSnapshot(id: string, name: string): Promise<ApiResult<string>> {
+  return pick(await request<{ name: string }>('POST', `/disks/${enc(id)}/snapshots/${enc(name)}/rollback`), 'name');
 }
 
 // ---- paths and nodes -----------------------------------------------------------------------------
