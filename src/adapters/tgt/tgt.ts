@@ -51,6 +51,9 @@ export interface UnitState {
 const DISK_ID = /^\d{5}$/;
 /** A unit's key: its disk id, `warm:<control port>` for an idle tgtd of the pool, or `ip:<ip>` for a legacy record. */
 const unitKey = (s: { disk: string; ip: string; controlPort: number; warm?: string }): string => (s.warm ? `warm:${s.controlPort}` : s.disk || `ip:${s.ip}`);
+/** The warm pool refills only this long after the last take or start by a serve, one tgtd per REFILL_GAP_MS at most. */
+const REFILL_QUIET_MS = 2000;
+const REFILL_GAP_MS = 100;
 /** A warm tgtd's placeholder portal: 127.0.0.1 on a port of its own (control ports are 0..32767). */
 const WARM_IP = '127.0.0.1';
 const warmPort = (controlPort: number): number => 32768 + controlPort;
@@ -277,8 +280,12 @@ export class TgtDriver implements TargetDriver {
   /** Keys of idle tgtds seen ready (answering on their control socket): only these are handed out. */
   private readonly warmReady = new Set<string>();
   private refilling = false;
-  /** Choosing idle tgtds to stop (warm) and handing one out (takeWarm) exclude each other. */
+  /** One warm() at a time chooses what to stop. */
   private readonly poolLock = new Mutex();
+  /** Idle tgtds being handed to a disk (takeWarm): never stopped as extra. */
+  private readonly taking = new Set<string>();
+  /** When a serve last took an idle tgtd or started one: the pool refills only after a quiet spell. */
+  private lastBusy = 0;
   /** Serves waiting for a tgtd to start: the pool refills only when none waits. */
   private starting = 0;
 
@@ -695,6 +702,7 @@ export class TgtDriver implements TargetDriver {
         if (s) placeholder = `${s.ip}:${s.launchPort}`;
         else {
           this.starting++;
+          this.lastBusy = performance.now();
           try {
             s = await this.startTgtd(disk, want[0] as string, spec.backing);
           } finally {
@@ -894,8 +902,7 @@ export class TgtDriver implements TargetDriver {
   async warm(n: number, bstype: 'rdwr' | 'rbd' = this.warmKind): Promise<void> {
     this.warmWant = Math.max(0, Math.floor(n));
     this.warmKind = bstype;
-    // Chosen under poolLock (takeWarm hands idle tgtds out under it too: one being handed to a disk is
-    // never stopped as extra), stopped outside it.
+    // Chosen under poolLock (one warm() at a time; one being handed to a disk is skipped), stopped outside it.
     const { stop, keep } = await this.poolLock.run(async () => {
       const states = await this.loadStates();
       const diskPids = new Set([...states.values()].filter((u) => !u.warm).map((u) => u.pid));
@@ -916,6 +923,7 @@ export class TgtDriver implements TargetDriver {
           continue;
         }
         if (!this.warmReady.has(key) && this.refilling) continue; // maybe the one starting now
+        if (this.taking.has(key)) continue; // being handed to a disk
         this.warmReady.delete(key);
         stop.push(u);
       }
@@ -937,8 +945,10 @@ export class TgtDriver implements TargetDriver {
     let failures = 0;
     try {
       while (!this.closing && failures < 3) {
-        if (this.starting > 0) {
-          await sleep(100);
+        // Not while serves start tgtds or take idle ones (a failover): the refill waits for a quiet
+        // spell, then starts one tgtd at a time with a pause between them.
+        if (this.starting > 0 || performance.now() - this.lastBusy < REFILL_QUIET_MS) {
+          await sleep(250);
           continue;
         }
         if ((await this.readyWarm(this.warmKind)).length >= this.warmWant) break;
@@ -949,6 +959,7 @@ export class TgtDriver implements TargetDriver {
           await this.waitReady(st);
           this.warmReady.add(unitKey(st));
           failures = 0;
+          await sleep(REFILL_GAP_MS);
         } catch (e) {
           failures++;
           this.o.log.warn({ controlPort: st.controlPort, err: String((e as Error).message) }, 'warm tgtd did not start');
@@ -967,27 +978,32 @@ export class TgtDriver implements TargetDriver {
    * Hands a ready idle tgtd of the pool to `disk`: recorded as the disk's (its record written before
    * the idle one's is removed, so the process is never unrecorded), no portal of the disk yet.
    */
-  private takeWarm(disk: string, bstype: 'rdwr' | 'rbd'): Promise<UnitState | undefined> {
-    return this.poolLock.run(() => this.takeWarmLocked(disk, bstype));
-  }
-
-  private async takeWarmLocked(disk: string, bstype: 'rdwr' | 'rbd'): Promise<UnitState | undefined> {
-    for (const u of await this.readyWarm(bstype)) {
+  private async takeWarm(disk: string, bstype: 'rdwr' | 'rbd'): Promise<UnitState | undefined> {
+    this.lastBusy = performance.now();
+    for (;;) {
+      // Chosen with no await between the look and the mark: takes run in parallel (a failover serves
+      // many disks at once), and warm() never stops one being taken (it skips `taking`).
+      const u = [...(this.states?.values() ?? [])].find((x) => x.warm === bstype && this.warmReady.has(unitKey(x)) && !this.taking.has(unitKey(x)));
+      if (!u) return undefined;
       const key = unitKey(u);
       this.warmReady.delete(key);
-      if (!(await this.ours(u))) {
-        await this.locks.run(key, () => this.discard(u));
-        continue;
+      this.taking.add(key);
+      try {
+        if (!(await this.ours(u))) {
+          await this.locks.run(key, () => this.discard(u));
+          continue;
+        }
+        const { warm: _idle, ...rest } = u;
+        const s: UnitState = { ...rest, disk, portals: [] };
+        await this.writeState(s);
+        await this.removeState(u);
+        this.o.log.info({ disk, pid: s.pid, controlPort: s.controlPort }, 'tgtd taken from the warm pool');
+        void this.refill();
+        return s;
+      } finally {
+        this.taking.delete(key);
       }
-      const { warm: _idle, ...rest } = u;
-      const s: UnitState = { ...rest, disk, portals: [] };
-      await this.writeState(s);
-      await this.removeState(u);
-      this.o.log.info({ disk, pid: s.pid, controlPort: s.controlPort }, 'tgtd taken from the warm pool');
-      void this.refill();
-      return s;
     }
-    return undefined;
   }
 
   /** Stops every tgtd this driver started (the warm pool's too). */
