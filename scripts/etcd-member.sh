@@ -31,11 +31,16 @@ running() {
 # alive: the process exists and is not a zombie (an orphan's zombie may wait a while for its reaper)
 alive() { local st; st=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' /proc/"$1"/status 2>/dev/null) && [ -n "$st" ] && [ "$st" != Z ]; }
 
-client_port() { sed -n 's|^--listen-client-urls=http://127.0.0.1:\([0-9]*\)$|\1|p' "$MDIR/args"; }
+client_port() { sed -n 's|^--listen-client-urls=https\{0,1\}://127.0.0.1:\([0-9]*\)$|\1|p' "$MDIR/args"; }
 
-health() { # GET /health on the member's client port over bash's /dev/tcp (no curl, no proxy)
+health() { # GET /health on the member's client port over bash's /dev/tcp (no curl, no proxy); TLS: curl
   local port
   port=$(client_port)
+  if grep -q -- '^--client-cert-auth$' "$MDIR/args"; then
+    curl -s --noproxy '*' --max-time 2 --cacert "$DIR/tls/ca.pem" --cert "$DIR/tls/client.pem" --key "$DIR/tls/client.key" \
+      "https://127.0.0.1:$port/health" 2>/dev/null | grep -q '"health":"true"'
+    return
+  fi
   timeout 2 bash -c 'exec 3<>/dev/tcp/127.0.0.1/"$1" && printf "GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n" >&3 && cat <&3' _ "$port" 2>/dev/null |
     grep -q '"health":"true"'
 }

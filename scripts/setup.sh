@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(tgt tgt-rbd libiscsi-bin qemu-utils qemu-block-extra etcd-server etcd-client
       ceph-mon ceph-osd ceph-mgr ceph-common iproute2 iputils-arping chromium procps
-      libiscsi-dev gcc libc6-dev pkg-config)
+      libiscsi-dev gcc libc6-dev pkg-config openssl curl)
 
 need_node() {
   command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]

@@ -40,6 +40,8 @@ export interface ApiOptions {
   webDir?: string;
   /** Logins, permissions, audit (src/api/auth-plugin.ts). */
   auth: AuthPluginOptions;
+  /** Serve over HTTPS with this certificate and key (PEM); plain HTTP when absent. */
+  https?: { cert: string; key: string };
   /** Failed-login limits (src/api/login-limit.ts); DEFAULT_LOGIN_LIMIT when absent. */
   loginLimit?: LoginLimitOptions;
   /** Prometheus metrics: GET /metrics and the request latency histogram (services/metrics.ts). */
@@ -62,6 +64,7 @@ const Health = Type.Object({ ok: Type.Literal(true) });
 
 export async function buildApi(o: ApiOptions) {
   const app = Fastify({
+    ...(o.https ? { https: { cert: o.https.cert, key: o.https.key } } : {}),
     loggerInstance: o.log as FastifyBaseLogger,
     bodyLimit: 64 * 1024,
     // A stop lets requests in flight finish; idle keep-alive connections are closed at once.

@@ -5,6 +5,7 @@
  *
  * The driver and agent constructors are thin pass-throughs of settings: the adapters own their options.
  */
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { Agent, type AgentOptions } from '../agent/agent.js';
@@ -17,7 +18,7 @@ import type { ImageStore } from '../adapters/images/types.js';
 import { IpRouteNetwork } from '../adapters/net/iproute.js';
 import { type HostNetwork, LoopbackNetwork } from '../adapters/net/loopback.js';
 import { TgtDriver } from '../adapters/tgt/tgt.js';
-import type { Settings } from './settings.js';
+import { type Settings, SettingsError } from './settings.js';
 
 /** The image store the settings name (sparse files under stateDir, or Ceph RBD). */
 export async function openImageStore(s: Settings): Promise<ImageStore> {
@@ -30,7 +31,26 @@ export async function openImageStore(s: Settings): Promise<ImageStore> {
 export async function openCoordStore(s: Settings): Promise<CoordStore> {
   if (s.coord.kind === 'embedded') return new EmbeddedStore({ dir: join(s.stateDir, 'coord') });
   const { EtcdStore } = await import('../adapters/coord/etcd-store.js');
-  return new EtcdStore({ hosts: s.coord.endpoints });
+  const c = s.coord;
+  const read = async (what: string, file: string): Promise<Buffer> => {
+    try {
+      return await readFile(file);
+    } catch (e) {
+      throw new SettingsError(`cannot read coord.${what} ${file}: ${(e as Error).message}`);
+    }
+  };
+  const credentials = c.ca
+    ? {
+        rootCertificate: await read('ca', c.ca),
+        ...(c.cert && c.key ? { certChain: await read('cert', c.cert), privateKey: await read('key', c.key) } : {}),
+      }
+    : undefined;
+  const password = c.password ?? (c.passwordFile ? (await read('passwordFile', c.passwordFile)).toString('utf8').replace(/\r?\n$/, '') : undefined);
+  return new EtcdStore({
+    hosts: c.endpoints,
+    ...(credentials ? { credentials } : {}),
+    ...(c.username && password !== undefined ? { auth: { username: c.username, password } } : {}),
+  });
 }
 
 export async function openStores(s: Settings): Promise<{ store: CoordStore; images: ImageStore }> {

@@ -19,10 +19,13 @@ import { PathService } from '../services/path-service.js';
 import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
 import type { GuardClient } from '../agent/guard-client.js';
 import { withRedaction } from './logging.js';
+import { type TlsMaterial, TlsError, loadOrMakeCert } from '../adapters/tls/certs.js';
 import { type Settings, SettingsError } from './settings.js';
 
 export interface Product {
   url: string;
+  /** HTTPS: the certificate served and its fingerprints (absent: plain HTTP). */
+  tls?: { certFile: string; fingerprint256: string; spkiSha256: string };
   disks: DiskService;
   agent?: Agent;
   store: CoordStore;
@@ -84,6 +87,8 @@ export interface StartOptions {
    * from this process's own script). command: how to start it (default `portway agent-guard`).
    */
   guard?: boolean | { command: { file: string; args: string[] } };
+  /** false: do not print the PORTWAY_TLS_CERT line (tests that run several products). */
+  printTls?: boolean;
 }
 
 export async function startProduct(s: Settings, rootLog: Logger, opts: StartOptions = {}): Promise<Product> {
@@ -109,6 +114,28 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
       await store.close();
       throw e;
     }
+  }
+  // The certificate before anything is served: a bad cert/key stops the start with nothing half-done.
+  let tls: TlsMaterial | undefined;
+  if (s.tls.enabled) {
+    try {
+      tls = await loadOrMakeCert({
+        ...(s.tls.cert !== undefined ? { certFile: s.tls.cert } : {}),
+        ...(s.tls.key !== undefined ? { keyFile: s.tls.key } : {}),
+        dir: join(s.stateDir, 'tls'),
+        listenHost: s.listenHost,
+        ...(s.tls.altNames ? { altNames: s.tls.altNames } : {}),
+      });
+    } catch (e) {
+      await disks.close();
+      await store.close();
+      throw e instanceof TlsError ? new SettingsError(e.message) : e;
+    }
+    // Not a secret: what a client pins or a browser is told to trust (stdout, like the first admin's password).
+    if (opts.printTls !== false)
+      process.stdout.write(
+        `PORTWAY_TLS_CERT ${tls.generated ? 'made (self-signed)' : 'loaded'} ${tls.certFile} sha256=${tls.fingerprint256} spki-sha256=${tls.spkiSha256}\n`,
+      );
   }
   const metrics = new Metrics({
     store,
@@ -150,15 +177,17 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     auth: { service: auth, enabled: s.auth.enabled, secureCookie: s.auth.secureCookie },
     loginLimit: s.auth.login,
     metrics,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
   });
   await app.listen({ host: s.listenHost, port: s.listenPort });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : s.listenPort;
-  const url = `http://${s.listenHost.includes(':') ? `[${s.listenHost}]` : s.listenHost}:${port}`;
+  const url = `${tls ? 'https' : 'http'}://${s.listenHost.includes(':') ? `[${s.listenHost}]` : s.listenHost}:${port}`;
   log.info({ url, node: s.node, images: s.images.kind, coord: s.coord.kind }, 'portway is up');
   let stopped = false;
   return {
     url,
+    ...(tls ? { tls: { certFile: tls.certFile, fingerprint256: tls.fingerprint256, spkiSha256: tls.spkiSha256 } } : {}),
     disks,
     ...(agent ? { agent } : {}),
     store,

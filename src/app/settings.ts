@@ -13,7 +13,7 @@ export interface Settings {
   node: string;
   cluster: ClusterConfig;
   images: { kind: 'file' } | { kind: 'rbd'; conf: string; keyring?: string; id: string; pool: string };
-  coord: { kind: 'embedded' } | { kind: 'etcd'; endpoints: string[] };
+  coord: { kind: 'embedded' } | EtcdSettings;
   /**
    * resyncSeconds: how often the agent checks every path it holds against tgtd and the host (a killed
    * tgtd, a removed IP); changes in the store (adds, edits, moves) are acted on at once regardless.
@@ -30,6 +30,36 @@ export interface Settings {
   /** Built web UI; defaults to dist/web of the install. */
   webDir?: string;
   auth: AuthSettings;
+  tls: TlsSettings;
+}
+
+/**
+ * HTTPS for the API and web UI (default on). cert + key: the admin's own certificate and key (PEM
+ * files); neither: a self-signed certificate made at the first start in <stateDir>/tls. enabled false:
+ * plain HTTP (only when asked for, e.g. behind a TLS-terminating proxy).
+ */
+export interface TlsSettings {
+  enabled: boolean;
+  cert?: string;
+  key?: string;
+  /** More names (DNS names or IPs) the self-signed certificate is made for, beside the listen address, loopback and this host's name. */
+  altNames?: string[];
+}
+
+/**
+ * etcd: client URLs (https:// for TLS), the CA file that signed etcd's certificate, this node's client
+ * certificate and key (when etcd asks for one: --client-cert-auth), and an etcd user with its password
+ * (inline or, better, in a file of its own readable by root only).
+ */
+export interface EtcdSettings {
+  kind: 'etcd';
+  endpoints: string[];
+  ca?: string;
+  cert?: string;
+  key?: string;
+  username?: string;
+  password?: string;
+  passwordFile?: string;
 }
 
 export interface AuthSettings {
@@ -64,6 +94,7 @@ export function defaultSettings(): Settings {
     agent: { enabled: true, leaseTtlSeconds: 10 },
     net: 'loopback',
     tgtControlPortBase: 3000,
+    tls: { enabled: true },
     auth: {
       enabled: true,
       sessionIdleSeconds: 8 * 3600,
@@ -97,6 +128,7 @@ export async function loadSettings(file?: string): Promise<Settings> {
     cluster: { ...s.cluster, ...(r.cluster ?? {}) },
     agent: { ...s.agent, ...(r.agent ?? {}) },
     auth: { ...s.auth, ...(r.auth ?? {}), login: { ...s.auth.login, ...(r.auth?.login ?? {}) } },
+    tls: { ...s.tls, ...(r.tls ?? {}) },
   };
   return checkSettings(merged);
 }
@@ -122,6 +154,38 @@ export function checkSettings(s: Settings): Settings {
     if (!Number.isInteger(v) || v < 1 || v > 1_000_000) throw new SettingsError(`auth.login.${k} must be a positive integer`);
   }
   if (!Number.isInteger(s.auth.auditMaxEntries) || s.auth.auditMaxEntries < 1) throw new SettingsError('auth.auditMaxEntries must be a positive integer');
+  if (typeof s.tls.enabled !== 'boolean') throw new SettingsError('tls.enabled must be true or false');
+  for (const k of ['cert', 'key'] as const)
+    if (s.tls[k] !== undefined && (typeof s.tls[k] !== 'string' || s.tls[k] === '')) throw new SettingsError(`tls.${k} must be a file path`);
+  if ((s.tls.cert === undefined) !== (s.tls.key === undefined))
+    throw new SettingsError('tls.cert and tls.key go together: give both, or neither for a self-signed certificate');
+  if (
+    s.tls.altNames !== undefined &&
+    !(Array.isArray(s.tls.altNames) && s.tls.altNames.every((n) => typeof n === 'string' && /^[A-Za-z0-9.:-]{1,253}$/.test(n)))
+  )
+    throw new SettingsError('tls.altNames must be a list of DNS names or IP addresses');
+  if (s.coord.kind === 'etcd') checkEtcd(s.coord);
+  else if (s.coord.kind !== 'embedded') throw new SettingsError('coord.kind must be "embedded" or "etcd"');
   if (s.net !== 'loopback' && s.net !== 'iproute') throw new SettingsError('net must be "loopback" or "iproute"');
   return s;
+}
+
+function checkEtcd(c: EtcdSettings): void {
+  if (!Array.isArray(c.endpoints) || c.endpoints.length === 0) throw new SettingsError('coord.endpoints must list the etcd client URLs');
+  const schemes = new Set<string>();
+  for (const e of c.endpoints) {
+    const m = typeof e === 'string' ? /^(https?):\/\/[^/\s]+$/.exec(e) : null;
+    if (!m) throw new SettingsError(`coord.endpoints: "${String(e)}" is not an etcd client URL (http://HOST:PORT or https://HOST:PORT)`);
+    schemes.add(m[1] as string);
+  }
+  if (schemes.size > 1) throw new SettingsError('coord.endpoints must all be https:// or all http://');
+  for (const k of ['ca', 'cert', 'key', 'username', 'password', 'passwordFile'] as const)
+    if (c[k] !== undefined && (typeof c[k] !== 'string' || c[k] === '')) throw new SettingsError(`coord.${k} must be a non-empty string`);
+  if ((c.cert === undefined) !== (c.key === undefined)) throw new SettingsError('coord.cert and coord.key (the client certificate) go together');
+  if ((c.ca || c.cert) && !schemes.has('https')) throw new SettingsError('coord.ca / coord.cert are for TLS: the endpoints must be https://');
+  if (schemes.has('https') && !c.ca) throw new SettingsError("coord.ca (the CA file that signed etcd's certificate) is needed for https:// endpoints");
+  if (c.password !== undefined && c.passwordFile !== undefined) throw new SettingsError('coord.password and coord.passwordFile exclude each other');
+  if ((c.password !== undefined || c.passwordFile !== undefined) && c.username === undefined) throw new SettingsError('coord.password needs coord.username');
+  if (c.username !== undefined && c.password === undefined && c.passwordFile === undefined)
+    throw new SettingsError('coord.username needs coord.password or coord.passwordFile');
 }

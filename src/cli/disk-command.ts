@@ -40,6 +40,8 @@ const DISK_OPTIONS = {
   node: { type: 'string' },
   url: { type: 'string' },
   token: { type: 'string' },
+  ca: { type: 'string' },
+  fingerprint: { type: 'string' },
 } as const;
 
 async function stdinText(): Promise<string> {
@@ -89,7 +91,8 @@ async function addBody(v: Values): Promise<Record<string, unknown>> {
   };
 }
 
-export const DISK_USAGE = `  portway login --url URL --token TOKEN      save where the API is and the API token to use
+export const DISK_USAGE = `  portway login --url URL --token TOKEN [--ca FILE | --fingerprint SHA256]
+                   save where the API is, the API token, and how to trust its certificate
   portway disk list [--json]
   portway disk show ID [--json]                 the disk, its paths (IP, node, state) and the hosts connected
   portway disk add --name NAME --size GB [--paths N] [--subnet 1|2|3] [--ip IP [--ip IP]]
@@ -104,12 +107,17 @@ export const DISK_USAGE = `  portway login --url URL --token TOKEN      save whe
                    unless --force
   portway disk attach IMAGE [--keep-paths | --name NAME --paths N ...]
   portway path move ID N --node NODE
-  (PORTWAY_URL / PORTWAY_TOKEN override the saved login)`;
+  (PORTWAY_URL / PORTWAY_TOKEN / PORTWAY_CA / PORTWAY_FINGERPRINT override the saved login)`;
 
 export async function loginCommand(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: DISK_OPTIONS, allowPositionals: true });
   if (!values.url || !values.token) throw new ApiError(0, 'usage', 'portway login needs --url and --token');
-  const c: CliConfig = { url: values.url, token: values.token };
+  const c: CliConfig = {
+    url: values.url,
+    token: values.token,
+    ...(values.ca ? { ca: values.ca } : {}),
+    ...(values.fingerprint ? { fingerprint: values.fingerprint } : {}),
+  };
   await call(c, 'GET', '/api/v1/disks');
   await saveCliConfig(c);
   out(`logged in to ${c.url}`);
@@ -121,6 +129,8 @@ export async function diskCommand(argv: string[]): Promise<void> {
   const c = await loadCliConfig();
   if (v.url) c.url = v.url;
   if (v.token) c.token = v.token;
+  if (v.ca) c.ca = v.ca;
+  if (v.fingerprint) c.fingerprint = v.fingerprint;
   const json = v.json === true;
   const need = (what: string) => {
     if (!arg) throw new ApiError(0, 'usage', `portway disk ${sub} needs ${what}`);

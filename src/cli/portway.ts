@@ -13,8 +13,20 @@ import { ApiError } from './client.js';
 import { DISK_USAGE, diskCommand, loginCommand, pathCommand } from './disk-command.js';
 import { SNAPSHOT_USAGE, snapshotCommand } from './snapshot-command.js';
 
+const SERVE_USAGE = `usage: portway serve [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
+                     [--tls-cert FILE --tls-key FILE | --plain-http]
+  Runs the API, the web UI and (unless agent.enabled is false) this node's agent.
+  --config FILE      settings (JSON) over the defaults (README "Settings file")
+  --state-dir DIR    embedded stores, logs, the self-signed certificate (default /var/lib/portway)
+  --listen HOST:PORT where the API and web UI listen (default 127.0.0.1:8080)
+  --node NAME        this node's name (default: the host name)
+  --tls-cert FILE --tls-key FILE   serve HTTPS with this certificate and key (PEM)
+  --plain-http       serve plain HTTP (only behind a TLS-terminating proxy, or on a trusted loopback)
+  By default it serves HTTPS with a self-signed certificate made at the first start in DIR/tls; its
+  fingerprints are printed on stdout (PORTWAY_TLS_CERT ... sha256=... spki-sha256=...).`;
+
 const USAGE = `usage:
-  portway serve   [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
+  portway serve   [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME] [--plain-http]  (--help)
   portway rebuild [--config FILE] [--state-dir DIR]   register every disk found in the image store
   portway agent   [--config FILE] [--state-dir DIR] [--node NAME]   node agent only (etcd; SIGTERM gives
                   the paths back, SIGQUIT exits leaving them served for the next start to adopt)
@@ -27,6 +39,10 @@ const OPTIONS = {
   'state-dir': { type: 'string' },
   listen: { type: 'string' },
   node: { type: 'string' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  'plain-http': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** Re-registers disks from their images' metadata (after the coordination store was lost). */
@@ -48,7 +64,18 @@ async function rebuild(argv: string[]): Promise<void> {
 
 async function serve(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: OPTIONS });
+  if (values.help) {
+    process.stdout.write(`${SERVE_USAGE}\n`);
+    return;
+  }
   const s = await loadSettings(values.config);
+  if (values['plain-http'] && (values['tls-cert'] || values['tls-key'])) throw new SettingsError('--plain-http and --tls-cert/--tls-key exclude each other');
+  if (values['plain-http']) s.tls = { enabled: false };
+  if (values['tls-cert'] || values['tls-key']) {
+    s.tls = { ...s.tls, enabled: true };
+    if (values['tls-cert']) s.tls.cert = values['tls-cert'];
+    if (values['tls-key']) s.tls.key = values['tls-key'];
+  }
   if (values['state-dir']) s.stateDir = values['state-dir'];
   if (values.node) s.node = values.node;
   if (values.listen) {

@@ -42,7 +42,8 @@ export interface TestProduct {
 
 /**
  * Distinct loopback subnets per test file (octet 2), so files never share an IP.
- * Logins are off (every request acts as an admin) unless `over.auth` turns them on (see withAuth).
+ * Logins are off (every request acts as an admin) unless `over.auth` turns them on (see withAuth);
+ * plain HTTP unless `over.tls` turns HTTPS on.
  */
 export async function startTestProduct(octet: number, over: Partial<Settings> = {}, opts: { log?: Logger } = {}): Promise<TestProduct> {
   const stateDir = mkdtempSync(join(tmpdir(), 'portway-test-'));
@@ -60,15 +61,17 @@ export async function startTestProduct(octet: number, over: Partial<Settings> = 
     },
     agent: { enabled: true, leaseTtlSeconds: 6 },
     auth: { ...defaultSettings().auth, enabled: false },
+    // Plain HTTP, asked for explicitly (HTTPS is the default: test/integration/tls.test.ts, test/e2e/https.test.ts).
+    tls: { enabled: false },
     ...over,
   };
   const log = opts.log ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
   const tp: TestProduct = {
-    product: await startProduct(s, log),
+    product: await startProduct(s, log, { printTls: false }),
     settings: s,
     async restart(opts = {}) {
       await tp.product.stop(opts);
-      tp.product = await startProduct(s, log);
+      tp.product = await startProduct(s, log, { printTls: false });
     },
     async cleanup() {
       await tp.product.stop({ release: true });

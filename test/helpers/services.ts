@@ -117,6 +117,8 @@ export interface EtcdCluster {
   basePort: number;
   /** Client URLs, member i at index i. */
   endpoints: string[];
+  /** tls: the CA and a client certificate and key (etcd-start.sh ETCD_TLS=1). */
+  tls?: { ca: string; cert: string; key: string };
   /** ms the start script took until every member was healthy. */
   startMs: number;
   /** PID of member i, or undefined when it does not run. */
@@ -140,15 +142,28 @@ async function withPortRetry<T>(start: () => Promise<T>): Promise<T> {
   }
 }
 
-export function startEtcd(opts: { members?: 1 | 3 } = {}): Promise<EtcdCluster> {
+/** tls: clients speak TLS with a client certificate; rootPassword: etcd authentication on, user root. */
+export interface EtcdStartOptions {
+  members?: 1 | 3;
+  tls?: boolean;
+  rootPassword?: string;
+}
+
+export function startEtcd(opts: EtcdStartOptions = {}): Promise<EtcdCluster> {
   return withPortRetry(() => startEtcdOnce(opts));
 }
 
-async function startEtcdOnce(opts: { members?: 1 | 3 }): Promise<EtcdCluster> {
+async function startEtcdOnce(opts: EtcdStartOptions): Promise<EtcdCluster> {
   const members = opts.members ?? 1;
   const dir = mkdtempSync(join(tmpdir(), 'portway-etcd-'));
   const basePort = await freePortRange(members * 2);
-  const env = { ETCD_DIR: dir, ETCD_MEMBERS: String(members), ETCD_BASE_PORT: String(basePort) };
+  const env = {
+    ETCD_DIR: dir,
+    ETCD_MEMBERS: String(members),
+    ETCD_BASE_PORT: String(basePort),
+    ...(opts.tls ? { ETCD_TLS: '1' } : {}),
+    ...(opts.rootPassword ? { ETCD_ROOT_PASSWORD: opts.rootPassword } : {}),
+  };
   const stopSync = () => execFileSync('bash', [join(SCRIPTS, 'etcd-stop.sh')], { env: { ...process.env, ...env }, stdio: 'ignore' });
   onExitStop(dir, () => {
     stopSync();
@@ -168,6 +183,9 @@ async function startEtcdOnce(opts: { members?: 1 | 3 }): Promise<EtcdCluster> {
   const m = /^ETCD_ENDPOINTS=(.*)$/m.exec(out);
   if (!m?.[1]) throw new Error(`etcd-start.sh printed no endpoints: ${out}`);
   const endpoints = m[1].split(',');
+  const tlsFile = (k: string) => new RegExp(`^ETCD_${k}=(.*)$`, 'm').exec(out)?.[1];
+  const ca = tlsFile('CA');
+  const tls = ca ? { ca, cert: tlsFile('CERT') as string, key: tlsFile('KEY') as string } : undefined;
   const member = (cmd: string, i: number) => script('etcd-member.sh', env, 30_000, [cmd, String(i)]);
   let stopped = false;
   return {
@@ -175,6 +193,7 @@ async function startEtcdOnce(opts: { members?: 1 | 3 }): Promise<EtcdCluster> {
     members,
     basePort,
     endpoints,
+    ...(tls ? { tls } : {}),
     startMs,
     async pid(i) {
       try {

@@ -33,6 +33,10 @@ import { type Compare, CoordError, type CoordStore, type KeyValue, type Lease, t
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
   hosts: string[];
+  /** TLS (https:// endpoints): the CA to trust, and the client certificate and key when etcd asks for one. */
+  credentials?: { rootCertificate: Buffer; privateKey?: Buffer; certChain?: Buffer };
+  /** etcd user/password authentication. */
+  auth?: { username: string; password: string };
   /** Prepended to every key (and stripped from keys handed back). Default: none. */
   namespace?: string;
   /** Deadline of one operation, in ms. Default 5000. */
@@ -94,6 +98,8 @@ export class EtcdStore implements CoordStore {
     const timeout = this.timeoutMs;
     this.client = new Etcd3({
       hosts: opts.hosts,
+      ...(opts.credentials ? { credentials: opts.credentials } : {}),
+      ...(opts.auth ? { auth: opts.auth } : {}),
       dialTimeout: opts.dialTimeoutMs ?? 3000,
       // unary calls get a deadline; streams (watch, keepalive) get theirs where they are opened
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + timeout }),

@@ -38,6 +38,7 @@ export function childSettings(octet: number, over: Partial<Settings> = {}): Part
     agent: { enabled: true, leaseTtlSeconds: 6 },
     // The API's login is tested elsewhere; fault tests drive the API without it (as test/helpers/product.ts).
     auth: { enabled: false } as Settings['auth'],
+    tls: { enabled: false },
     ...over,
   };
 }
