@@ -12,9 +12,8 @@
  * (`<runDir>/<ip>.json`, no disk id) are reported as legacy units: the agent stops them, and a portal
  * one of them holds is freed before a disk's tgtd takes it.
  */
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -23,6 +22,7 @@ import { isValidIqn } from '../../domain/validate.js';
 import { isIp } from '../../domain/ip.js';
 import { KeyedMutex, Mutex, sleep } from '../../util/async.js';
 import type { TargetBacking } from '../images/types.js';
+import { TgtdLauncher } from './launcher.js';
 import { TgtError, type TgtRequest, request as tgtRequest, targetOps } from './tgt-control.js';
 import { parseShowPortals, parseShowTargets } from './tgt-show.js';
 import type { TargetDriver, TargetSpec, TargetUnit } from './types.js';
@@ -53,6 +53,8 @@ const DISK_ID = /^\d{5}$/;
 const unitKey = (s: { disk: string; ip: string; controlPort: number; warm?: string }): string => (s.warm ? `warm:${s.controlPort}` : s.disk || `ip:${s.ip}`);
 /** The warm pool refills only this long after the last take or start by a serve, one tgtd per REFILL_GAP_MS at most. */
 const REFILL_QUIET_MS = 2000;
+/** How long a launched tgtd may take to take its control port's lock. */
+const START_TIMEOUT_MS = 10_000;
 const REFILL_GAP_MS = 100;
 /** A warm tgtd's placeholder portal: 127.0.0.1 on a port of its own (control ports are 0..32767). */
 const WARM_IP = '127.0.0.1';
@@ -280,6 +282,10 @@ export class TgtDriver implements TargetDriver {
   /** Keys of idle tgtds seen ready (answering on their control socket): only these are handed out. */
   private readonly warmReady = new Set<string>();
   private refilling = false;
+  /** Starts tgtds, those of one event-loop turn together. */
+  private readonly launcher: TgtdLauncher;
+  /** tgtds launched and not yet recorded (killUnrecorded waits for them). */
+  private launching = 0;
   /** One warm() at a time chooses what to stop. */
   private readonly poolLock = new Mutex();
   /** Idle tgtds being handed to a disk (takeWarm): never stopped as extra. */
@@ -294,6 +300,7 @@ export class TgtDriver implements TargetDriver {
     this.socketDir = o.socketDir ?? '/var/run/tgtd';
     this.port = o.iscsiPort ?? 3260;
     this.tuning = o.tuning ?? DEFAULT_TGT_TUNING;
+    this.launcher = new TgtdLauncher(this.tgtd, join(o.logDir, 'tgtd.log'), o.log);
   }
 
   private stateFile(s: UnitState): string {
@@ -487,10 +494,7 @@ export class TgtDriver implements TargetDriver {
    * paths served one tgtd start at a time took minutes.
    */
   private async startTgtd(disk: string, ip: string, backing: TargetBacking): Promise<UnitState> {
-    const state = await this.startLock.run(async () => {
-      if (this.closing) throw new TgtError('the target driver is stopping');
-      return this.spawnTgtd(disk, ip, backing);
-    });
+    const state = await this.spawnTgtd(disk, ip, backing);
     try {
       await this.waitReady(state);
     } catch (e) {
@@ -540,6 +544,8 @@ export class TgtDriver implements TargetDriver {
   async killUnrecorded(ips: ReadonlySet<string>): Promise<{ pid: number; ip: string }[]> {
     if (ips.size === 0) return [];
     return this.startLock.run(async () => {
+      // A tgtd being launched is not recorded until it is found: not a stray.
+      while (this.launching > 0) await sleep(20);
       const known = new Set([...(await this.loadStates()).values()].map((s) => s.pid));
       const strays = await strayTgtds((ip) => ips.has(ip), this.port, known);
       await this.killStrays(strays);
@@ -564,38 +570,38 @@ export class TgtDriver implements TargetDriver {
    * placeholder portal (WARM_IP:warmPort(control port)), and records it.
    */
   private async spawnTgtd(disk: string, ip: string, backing: Pick<TargetBacking, 'bstype'>, warm = false): Promise<UnitState> {
-    // A tgtd no state file records that holds this portal would keep the new one from binding it. Only
-    // when something listens on the portal is /proc searched for it: the search reads every process's
-    // cmdline, and run under startLock at every start it made serving 1,000 paths take most of an hour.
-    if (!warm && (await listening(ip, this.port))) {
-      const known = new Set((await this.units()).map((p) => p.pid));
-      await this.killStrays(await strayTgtds((x) => x === ip, this.port, known));
-    }
-    const controlPort = await this.pickControlPort(disk);
+    // Only picking the control port (and looking for a stray on the portal) is serialized; the starts
+    // themselves go out together (TgtdLauncher).
+    const controlPort = await this.startLock.run(async () => {
+      if (this.closing) throw new TgtError('the target driver is stopping');
+      // A tgtd no state file records that holds this portal would keep the new one from binding it. Only
+      // when something listens on the portal is /proc searched for it: the search reads every process's
+      // cmdline, and run under startLock at every start it made serving 1,000 paths take most of an hour.
+      if (!warm && (await listening(ip, this.port))) {
+        const known = new Set((await this.units()).map((p) => p.pid));
+        await this.killStrays(await strayTgtds((x) => x === ip, this.port, known));
+      }
+      return this.pickControlPort(disk);
+    });
     const port = warm ? warmPort(controlPort) : this.port;
     let pid: number | undefined;
+    this.launching++;
     try {
       await mkdir(this.o.logDir, { recursive: true });
       const args = ['-f', '-C', String(controlPort)];
       let env = process.env;
+      let envKey = '';
       if (backing.bstype === 'rbd') {
         const t = this.tuning;
         if (t.rbdIoThreads !== undefined) args.push('-t', String(t.rbdIoThreads));
-        if (t.rbdClientArgs?.length) env = { ...process.env, CEPH_ARGS: [process.env.CEPH_ARGS ?? '', ...t.rbdClientArgs].join(' ').trim() };
+        if (t.rbdClientArgs?.length) {
+          envKey = [process.env.CEPH_ARGS ?? '', ...t.rbdClientArgs].join(' ').trim();
+          env = { ...process.env, CEPH_ARGS: envKey };
+        }
       }
       args.push('--iscsi', `portal=${ip}:${port}`);
-      const logFd = openSync(join(this.o.logDir, warm ? `tgtd-warm-${controlPort}.log` : `tgtd-${disk}.log`), 'a');
-      let child: ReturnType<typeof spawn>;
-      try {
-        child = spawn(this.tgtd, args, { detached: true, stdio: ['ignore', logFd, logFd], env });
-      } finally {
-        closeSync(logFd);
-      }
-      // A spawn failure (no tgtd binary) is reported as an 'error' event: unheard, it would crash the agent.
-      child.once('error', (e) => this.o.log.error({ disk, ip, err: e.message }, 'tgtd could not be started'));
-      pid = child.pid;
-      child.unref();
-      if (pid === undefined) throw new TgtError(`tgtd for disk ${disk} did not start`);
+      await this.launcher.launch(args, env, envKey);
+      pid = await this.startedPid(controlPort, ip, port);
       const state: UnitState = warm
         ? { disk: '', ip, portals: [], pid, controlPort, specHash: '', iqn: '', launchPort: port, warm: backing.bstype }
         : { disk, ip, portals: [ip], pid, controlPort, specHash: '', iqn: '' };
@@ -605,9 +611,45 @@ export class TgtDriver implements TargetDriver {
       // Unrecorded, the tgtd would hold the portal for good and nothing would ever stop it (reconcile,
       // unserve and fencing know only recorded tgtds): it goes, by PID, before the error is reported.
       if (pid !== undefined) await this.killStarted(pid, ip, controlPort, port);
+      else await this.killLaunched(controlPort, ip, port);
       await this.cleanSocket(controlPort);
       this.portsInUse?.delete(controlPort);
       throw e;
+    } finally {
+      this.launching--;
+    }
+  }
+
+  /**
+   * The pid of the tgtd just launched for this control port: the process holding the port's lock (tgtd
+   * takes it at start, for life) whose command line is ours (-C port, portal ip:port). Another tgtd
+   * holding it (one that won the port) is an error: ours exits. The tgtds starting at once share a
+   * reading of /proc/locks up to 10 ms old.
+   */
+  private async startedPid(controlPort: number, ip: string, port: number): Promise<number> {
+    const t0 = performance.now();
+    while (performance.now() - t0 < START_TIMEOUT_MS) {
+      const holder = lockHolder(this.socketDir, controlPort, 10);
+      if (holder !== undefined) {
+        if (await this.isOurTgtd(holder, ip, controlPort, port)) return holder;
+        const fresh = lockHolder(this.socketDir, controlPort);
+        if (fresh !== undefined && !(await this.isOurTgtd(fresh, ip, controlPort, port)))
+          throw new TgtError(`control port ${controlPort} is held by another tgtd (pid ${fresh})`);
+      }
+      await sleep(10);
+    }
+    throw new TgtError(`tgtd on ${ip}:${port} did not take control port ${controlPort} (see tgtd.log)`);
+  }
+
+  /** Kills a tgtd launched for this control port that was never found (no lock taken in time), by PID. */
+  private async killLaunched(controlPort: number, ip: string, port: number): Promise<void> {
+    const myNet = await readlink('/proc/self/ns/net').catch(() => '');
+    for (const d of await readdir('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      const pid = Number(d);
+      if (!(await this.isOurTgtd(pid, ip, controlPort, port))) continue;
+      if ((await readlink(`/proc/${d}/ns/net`).catch(() => '')) !== myNet) continue;
+      await this.killStarted(pid, ip, controlPort, port);
     }
   }
 
@@ -618,7 +660,7 @@ export class TgtDriver implements TargetDriver {
     for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, state.launchPort ?? this.port)); i++) await sleep(5);
     const t0 = performance.now();
     for (let i = 0; i < 200; i++) {
-      if (!alive(pid)) throw new TgtError(`tgtd for disk ${disk} on ${ip} exited at start (see tgtd-${disk}.log)`);
+      if (!alive(pid)) throw new TgtError(`tgtd for disk ${disk} on ${ip} exited at start (see tgtd.log)`);
       // Ours only when our tgtd holds the port's lock: another tgtd that took the port first answers on
       // the same socket (and ours exits), and must never be configured as this disk's target. The tgtds
       // starting at once share a reading of /proc/locks up to 20 ms old (made since this wait began);
@@ -953,8 +995,7 @@ export class TgtDriver implements TargetDriver {
         }
         if ((await this.readyWarm(this.warmKind)).length >= this.warmWant) break;
         const kind = this.warmKind;
-        const st = await this.startLock.run(() => (this.closing ? Promise.resolve(undefined) : this.spawnTgtd('', WARM_IP, { bstype: kind }, true)));
-        if (!st) break;
+        const st = await this.spawnTgtd('', WARM_IP, { bstype: kind }, true);
         try {
           await this.waitReady(st);
           this.warmReady.add(unitKey(st));

@@ -1,0 +1,63 @@
+/**
+ * Starts tgtds without a fork of the agent per tgtd: the starts asked for in one event-loop turn (with
+ * the same argument count and environment) go to ONE `xargs -0 -P 0 -n <argc> -- tgtd`, which starts
+ * them side by side. Forking the agent (a large process) blocks its event loop for each start, 50-110 ms
+ * each on a loaded 2-CPU box: a cold start of 500 disks spent tens of seconds there, and a failover
+ * burst stalled the agent long enough for its fence guard to fence it.
+ *
+ * xargs is the tgtds' parent (it reaps them; they outlive it, being daemons of their own session).
+ * Their pids are not known here: the driver finds each tgtd by the control port lock it takes at start
+ * (lockHolder), checking its command line. Output of the tgtds goes to one log file.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { TurnBatcher } from '../../util/async.js';
+
+interface Start {
+  args: string[];
+}
+
+export class TgtdLauncher {
+  private readonly batches = new Map<string, TurnBatcher<Start, void>>();
+
+  constructor(
+    private readonly tgtd: string,
+    private readonly logFile: string,
+    private readonly log: Logger,
+  ) {}
+
+  /** Starts `tgtd ARGS` with `env` (resolves once xargs was started and given the arguments). */
+  launch(args: string[], env: NodeJS.ProcessEnv, envKey: string): Promise<void> {
+    for (const a of args) if (a.includes('\0') || a === '') throw new Error('a tgtd argument is empty or holds a NUL');
+    const key = `${args.length}|${envKey}`;
+    let b = this.batches.get(key);
+    if (!b) {
+      b = new TurnBatcher<Start, void>((items) => this.run(items, env));
+      this.batches.set(key, b);
+    }
+    return b.add({ args });
+  }
+
+  private async run(items: Start[], env: NodeJS.ProcessEnv): Promise<undefined[]> {
+    const n = items[0]?.args.length ?? 0;
+    const fd = openSync(this.logFile, 'a');
+    let child: ReturnType<typeof spawn>;
+    try {
+      child = spawn('xargs', ['-0', '-P', '0', '-n', String(n), '--', this.tgtd], { detached: true, stdio: ['pipe', fd, fd], env });
+    } finally {
+      closeSync(fd);
+    }
+    await new Promise<void>((resolve, reject) => {
+      child.once('error', (e) => {
+        this.log.error({ err: e.message }, 'tgtd starter (xargs) could not be started');
+        reject(e);
+      });
+      child.once('spawn', () => resolve());
+    });
+    child.stdin?.on('error', () => {}); // xargs gone before reading: its tgtds are not found, and reported
+    child.stdin?.end(items.flatMap((i) => i.args.map((a) => `${a}\0`)).join(''));
+    child.unref();
+    return items.map(() => undefined);
+  }
+}
