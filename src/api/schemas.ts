@@ -232,6 +232,17 @@ export const NodeView = Type.Object({
   pathCount: Type.Integer(),
 });
 
+export const PathRow = Type.Object({
+  diskId: Type.String(),
+  diskName: Type.String(),
+  diskStatus: DiskStatus,
+  placement: Placement,
+  index: Type.Integer({ description: 'path number, 1-8' }),
+  ip: Type.String(),
+  node: Nullable(Type.String(), { description: 'the node serving it, or null' }),
+  state: StringEnum(PATH_STATES),
+});
+
 export const PathMove = Type.Object({ id: Type.String(), index: Type.Integer(), from: Type.String(), to: Type.String() });
 
 export const MovedPath = Type.Object({

@@ -49,6 +49,8 @@ export const HTTP_STATUS = {
   node_drained: 409,
   disk_not_started: 409,
   move_in_progress: 409,
+  /** a move of paths to the node that already serves them: nothing to do */
+  path_on_node_already: 409,
   move_timeout: 504,
   drain_timeout: 504,
   // users, roles, logins, tokens

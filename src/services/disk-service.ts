@@ -34,6 +34,7 @@ import { type Failure, fail } from '../domain/outcomes.js';
 import { diskStatus } from '../domain/status.js';
 import { KeyedMutex, Mutex, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
+import type { PathRow } from '../api/wire.js';
 import { type DiskView, type PathView, diskView } from './disk-view.js';
 import { DiskListCache } from './disk-list-cache.js';
 import { SnapshotService } from './snapshot-service.js';
@@ -105,6 +106,30 @@ export class DiskService {
     const disks = await this.readDisks();
     if (disks instanceof Map) return { ok: true, disks: [...disks.values()].map(diskView).sort((a, b) => (a.id < b.id ? -1 : 1)) };
     return disks;
+  }
+
+  /** Every path of every disk (by disk id, then path number): IP, serving node and state. */
+  async allPaths(): Promise<Result<{ paths: PathRow[] }>> {
+    const disks = await this.readDisks();
+    if (!(disks instanceof Map)) return disks;
+    const rows: PathRow[] = [];
+    for (const d of [...disks.values()].sort((a, b) => (a.record.id < b.record.id ? -1 : 1))) {
+      const v = diskView(d);
+      for (const [index, p] of [...d.paths.entries()].sort(([a], [b]) => a - b)) {
+        const owner = d.owners.get(index);
+        rows.push({
+          diskId: v.id,
+          diskName: v.name,
+          diskStatus: v.status,
+          placement: v.placement,
+          index,
+          ip: p.ip,
+          node: owner?.node ?? null,
+          state: owner?.state ?? 'unassigned',
+        });
+      }
+    }
+    return { ok: true, paths: rows };
   }
 
   async get(id: string): Promise<Result<{ disk: DiskView }>> {

@@ -94,6 +94,14 @@ export class PathService {
     if (!v.nodes.has(to)) return fail('node_not_found', `There is no live node ${to}.`, 'node');
     if (v.drained.has(to)) return fail('node_drained', `Node ${to} is drained; undrain it first.`, 'node');
     const indexes = placementOf(d.record) === 'shared' ? [...d.paths.keys()].sort((a, b) => a - b) : [index];
+    if (indexes.every((i) => d.owners.get(i)?.node === to && d.owners.get(i)?.state === 'served'))
+      return fail(
+        'path_on_node_already',
+        indexes.length > 1
+          ? `Disk ${id} is shared: its paths are served together, and ${to} serves them already. Pick another node.`
+          : `Path ${index} of disk ${id} is served by ${to} already. Pick another node.`,
+        'node',
+      );
     const r = await this.runMove(
       id,
       indexes.map((i) => ({ index: i, from: d.owners.get(i)?.node ?? null })),

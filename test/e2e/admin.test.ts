@@ -135,14 +135,14 @@ describe('web UI administration in chromium', { skip }, () => {
   it('moves a path and plans a rebalance on the paths page', async () => {
     await navTo(page, 'paths');
     await page.getByTestId('load-row-node1').waitFor();
-    await page.getByTestId('move-disk').fill('00001');
-    await page.getByTestId('move-index').selectOption('2');
-    await page.getByTestId('move-submit').click();
-    await page.getByTestId('notice').getByText('Path 2 of disk 00001 is already on node1.').waitFor();
-    // A disk that does not exist: the server's message beside the disk field.
-    await page.getByTestId('move-disk').fill('00042');
-    await page.getByTestId('move-submit').click();
-    await page.getByTestId('move-error-disk').getByText('There is no disk 00042.').waitFor();
+    // One node: the move form offers no other node, and the API refuses a move to where the path is.
+    await page.getByTestId('move-find').fill('00001');
+    await page.waitForFunction(() => (document.querySelector('[data-testid="move-disk"]') as HTMLSelectElement | null)?.value === '00001');
+    assert.equal(await page.getByTestId('move-to').isDisabled(), true);
+    assert.equal(await page.getByTestId('move-submit').isDisabled(), true);
+    const noop = await pageFetch(page, 'POST', '/api/v1/disks/00001/paths/2/move', { node: 'node1' });
+    assert.equal(noop.status, 409);
+    assert.equal(noop.json.code, 'path_on_node_already');
     await page.getByTestId('rebalance').click();
     await page.getByTestId('rebalance-nothing').waitFor();
     await page.keyboard.press('Escape');

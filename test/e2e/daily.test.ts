@@ -12,6 +12,7 @@ import type { Browser, Page } from 'playwright-core';
 import { defaultWebDir } from '../../src/app/product.js';
 import { CHROMIUM, launchChromium } from '../helpers/browser.js';
 import { type LoggedIn, type TestProduct, login, missingTools, startTestProduct, withAuth } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
 import { docShot, navTo, uiLogin, waitDiskStatus } from './ui.js';
 
 const skip = missingTools(['tgtd', 'tgtadm', CHROMIUM]);
@@ -151,5 +152,68 @@ describe("the admin's daily work in chromium", { skip }, () => {
     } finally {
       await ctx.close();
     }
+  });
+
+  it('lists every path in one table, searchable and filterable, and moves a selection (1280x800)', async () => {
+    // The phone test stopped the last disk: started again, every path served.
+    for (const d of (await admin.api('GET', '/api/v1/disks')).json.disks as { id: string; status: string }[])
+      if (d.status === 'stopped') assert.equal((await admin.api('POST', `/api/v1/disks/${d.id}/start`)).status, 200);
+    await waitFor(async () => ((await admin.api('GET', '/api/v1/paths')).json.paths as { state: string }[]).every((p) => p.state === 'served'), {
+      what: 'every path served',
+    });
+    await navTo(page, 'paths');
+    const all = (await admin.api('GET', '/api/v1/paths')).json.paths as { diskId: string; diskName: string; index: number; ip: string; node: string }[];
+    const disks = (await admin.api('GET', '/api/v1/disks')).json.disks as { id: string; name: string; pathCount: number }[];
+    assert.equal(
+      all.length,
+      disks.reduce((n, d) => n + d.pathCount, 0),
+      'every path of every disk',
+    );
+    await page.getByTestId('all-paths').waitFor();
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid^="path-row-"]').length === n, all.length);
+    // Search by a disk name: only its paths.
+    const four = disks.find((d) => d.pathCount === 4) as { id: string; name: string };
+    await page.getByTestId('paths-search').fill(four.name);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid^="path-row-"]').length === 4);
+    // By an IP: one row.
+    const one = all.find((p) => p.diskId === four.id && p.index === 3) as { ip: string };
+    await page.getByTestId('paths-search').fill(one.ip);
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid^="path-row-"]').length === 1);
+    await page.getByTestId(`path-row-${four.id}-3`).waitFor();
+    // Filters: a node that holds none, then the state.
+    await page.getByTestId('paths-search').fill('');
+    await page.getByTestId('paths-node-filter').selectOption('-');
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid^="path-row-"]').length === 0);
+    await page.getByTestId('paths-node-filter').selectOption('node1');
+    await page.getByTestId('paths-state-filter').selectOption('served');
+    await page.waitForFunction((n) => document.querySelectorAll('[data-testid^="path-row-"]').length === n, all.length);
+    await docShot(page, 'paths-table.png', { blur: true });
+    // Select two paths and move them to node1, which serves them: the server refuses each no-op, the page says so.
+    await page.getByTestId(`path-select-${four.id}-1`).check();
+    await page.getByTestId(`path-select-${four.id}-2`).check();
+    await page.getByTestId('paths-selection').getByText('2 selected').waitFor();
+    assert.deepEqual(await page.getByTestId('paths-move-to').locator('option').allTextContents(), ['node1']);
+    await page.getByTestId('paths-move-selected').click();
+    await page.getByTestId('notice').getByText('0 move(s) to node1 done, 2 already there.').waitFor();
+    // The single move: the disk from a searchable list, only its paths, only other nodes (none here).
+    await page.getByTestId('move-find').fill(four.name);
+    await page.waitForFunction((id) => (document.querySelector('[data-testid="move-disk"]') as HTMLSelectElement | null)?.value === id, four.id);
+    assert.equal(await page.getByTestId('move-index').locator('option').count(), 4, "only the disk's own paths");
+    assert.equal(
+      await page
+        .getByTestId('move-to')
+        .locator('option')
+        .allTextContents()
+        .then((o) => o.join()),
+      'no other node can take it',
+    );
+    assert.equal(await page.getByTestId('move-submit').isDisabled(), true);
+    // The audit log has the refused moves, by the disk's name.
+    const audit = await admin.api('GET', `/api/v1/audit?q=${encodeURIComponent(four.name)}`);
+    assert.ok(
+      audit.json.entries.some(
+        (e: { action: string; outcome: string; details: { code?: string } }) => e.action === 'path.move' && e.details.code === 'path_on_node_already',
+      ),
+    );
   });
 });

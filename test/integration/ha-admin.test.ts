@@ -153,10 +153,11 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
     const ip = (await c.waitServed(a.id)).find((p) => p.index === 1)?.ip as string;
     assert.deepEqual(await c.node(empty.name).pathIps(), [ip]);
     assert.equal(await c.inquiry(ip, a.iqn), `PW${a.id}`);
-    // Again to the same node: nothing to do.
+    // Again to the same node: nothing to do, refused with its own code (no success reported for a no-op).
     const again = await call('POST', `/api/v1/disks/${a.id}/paths/1/move`, { node: empty.name });
-    assert.equal(again.status, 200);
-    assert.equal(again.json.move.moved, false);
+    assert.equal(again.status, 409);
+    assert.equal(again.json.code, 'path_on_node_already');
+    assert.equal(again.json.details.field, 'node');
     // Errors.
     const e1 = await call('POST', `/api/v1/disks/${a.id}/paths/1/move`, { node: 'nope' });
     assert.equal(e1.status, 404);

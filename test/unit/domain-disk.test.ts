@@ -174,6 +174,7 @@ describe('outcomes', () => {
       node_drained: 409,
       disk_not_started: 409,
       move_in_progress: 409,
+      path_on_node_already: 409,
       move_timeout: 504,
       drain_timeout: 504,
       invalid_username: 400,

@@ -1,9 +1,11 @@
 /**
- * Path assignment: how many paths each node serves, moving one path to a node, and rebalancing
- * every path (the plan is shown before it runs).
+ * Path assignment: how many paths each node serves, every path in one searchable table (IP, disk,
+ * path, node, state) with a multi-select move to a node, moving one path (the disk picked from a
+ * searchable list, only its paths, only other nodes), and rebalancing every path (the plan is shown
+ * before it runs).
  */
-import { useEffect, useId, useState } from 'react';
-import { type ApiErrorBody, movePath, type PathMove, planRebalance, type RebalanceResult, rebalance } from './api';
+import { useCallback, useEffect, useId, useMemo, useState } from 'react';
+import { type ApiErrorBody, listPaths, movePath, type PathMove, type PathRow, planRebalance, type RebalanceResult, rebalance } from './api';
 import { CardTable, Table } from './CardTable';
 import { Field, FormError, focusError, LoadError, placeError, TextField, useFormSubmit } from './Field';
 import { Modal } from './Modal';
@@ -29,6 +31,28 @@ export function PathsPage({ live }: { live: LiveDisks }) {
     if (d.status !== 'stopped' && d.status !== 'stopping') unserved += d.pathCount - d.pathsServed;
   }
   const max = Math.max(1, ...(nodes ?? []).map((n) => n.pathCount));
+  const [rows, setRows] = useState<PathRow[] | undefined>(undefined);
+  const [rowsError, setRowsError] = useState<ApiErrorBody | undefined>(undefined);
+  const loadRows = useCallback(() => {
+    void listPaths().then((r) => {
+      if (r.ok) {
+        setRows(r.value);
+        setRowsError(undefined);
+      } else setRowsError(r.error);
+    });
+  }, []);
+  // Again on every change of the live disk list (a path served elsewhere changes it), and every 5 s.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: disks is the trigger
+  useEffect(loadRows, [loadRows, disks]);
+  useEffect(() => {
+    const t = setInterval(loadRows, 5000);
+    return () => clearInterval(t);
+  }, [loadRows]);
+  const takers = (nodes ?? []).filter((n) => n.up && !n.drained).map((n) => n.name);
+  const moved = () => {
+    reload();
+    loadRows();
+  };
 
   return (
     <>
@@ -82,10 +106,13 @@ export function PathsPage({ live }: { live: LiveDisks }) {
         ]}
       />
 
-      {canAssign ? <MoveOnePath nodes={(nodes ?? []).filter((n) => n.up && !n.drained).map((n) => n.name)} onMoved={reload} /> : null}
+      {rowsError ? <LoadError what="the paths" error={rowsError} onRetry={loadRows} /> : null}
+      <AllPaths rows={rows} failed={rowsError !== undefined} nodes={takers} allNodes={(nodes ?? []).map((n) => n.name)} canAssign={canAssign} onMoved={moved} />
+
+      {canAssign ? <MoveOnePath rows={rows ?? []} nodes={takers} onMoved={moved} /> : null}
 
       <p className="page-note">
-        Every disk's paths are listed, with their IPs and nodes, on the disk's page (open it from the <Link to="/disks">disk list</Link>).
+        A disk's page shows its paths with the hosts logged in to each (open it from the <Link to="/disks">disk list</Link>).
       </p>
 
       {rebalancing ? (
@@ -100,17 +127,250 @@ export function PathsPage({ live }: { live: LiveDisks }) {
   );
 }
 
-function MoveOnePath({ nodes, onMoved }: { nodes: string[]; onMoved: () => void }) {
+const pathKey = (p: { diskId: string; index: number }) => `${p.diskId}/${p.index}`;
+
+/** Moves paths to a node, one request per disk for a shared disk (its paths move together). */
+async function moveMany(paths: PathRow[], to: string): Promise<{ moved: number; already: number; failed: string[] }> {
+  const out = { moved: 0, already: 0, failed: [] as string[] };
+  const done = new Set<string>();
+  for (const p of paths) {
+    if (p.placement === 'shared' && done.has(p.diskId)) continue;
+    done.add(p.diskId);
+    const r = await movePath(p.diskId, p.index, to);
+    if (r.ok) out.moved++;
+    else if (r.error.code === 'path_on_node_already') out.already++;
+    else out.failed.push(`${p.diskName} (${p.diskId}) path ${p.index}: ${r.error.message}`);
+  }
+  return out;
+}
+
+function AllPaths({
+  rows,
+  failed,
+  nodes,
+  allNodes,
+  canAssign,
+  onMoved,
+}: {
+  rows: PathRow[] | undefined;
+  failed: boolean;
+  nodes: string[];
+  allNodes: string[];
+  canAssign: boolean;
+  onMoved: () => void;
+}) {
+  const uid = useId();
+  const notify = useNotify();
+  const [q, setQ] = useState('');
+  const [nodeFilter, setNodeFilter] = useState('');
+  const [stateFilter, setStateFilter] = useState('');
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
+  const [target, setTarget] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [problems, setProblems] = useState<string[]>([]);
+
+  const shown = useMemo(() => {
+    const text = q.trim().toLowerCase();
+    return (rows ?? []).filter(
+      (p) =>
+        (nodeFilter === '' || (nodeFilter === '-' ? p.node === null : p.node === nodeFilter)) &&
+        (stateFilter === '' || p.state === stateFilter) &&
+        (text === '' || [p.ip, p.diskId, p.diskName, p.node ?? ''].some((f) => f.toLowerCase().includes(text))),
+    );
+  }, [rows, q, nodeFilter, stateFilter]);
+  const chosen = (rows ?? []).filter((p) => selected.has(pathKey(p)));
+  const to = nodes.includes(target) ? target : (nodes[0] ?? '');
+  const allShownSelected = shown.length > 0 && shown.every((p) => selected.has(pathKey(p)));
+  const toggle = (k: string) =>
+    setSelected((prev) => {
+      const next = new Set(prev);
+      if (next.has(k)) next.delete(k);
+      else next.add(k);
+      return next;
+    });
+
+  async function moveSelected(): Promise<void> {
+    setBusy(true);
+    const r = await moveMany(chosen, to);
+    setBusy(false);
+    setProblems(r.failed);
+    setSelected(new Set());
+    notify(
+      `${r.moved} move(s) to ${to} done${r.already ? `, ${r.already} already there` : ''}${r.failed.length ? `, ${r.failed.length} failed` : ''}.`,
+      r.failed.length ? 'error' : undefined,
+    );
+    onMoved();
+  }
+
+  const states = [...new Set((rows ?? []).map((p) => p.state))].sort();
+  return (
+    <CardTable
+      title="All paths"
+      rows={shown}
+      failed={failed}
+      empty={rows?.length === 0 ? 'No disk has a path yet.' : 'No path matches the search and filters.'}
+      testId="all-paths"
+      className="table-compact"
+      rowKey={pathKey}
+      rowTestId={(p) => `path-row-${p.diskId}-${p.index}`}
+      toolbar={
+        <>
+          <div className="toolbar">
+            <div className="toolbar-filters">
+              <div className="search">
+                <label htmlFor={`${uid}-q`} className="sr-only">
+                  Search paths
+                </label>
+                <input
+                  id={`${uid}-q`}
+                  className="input input-search"
+                  type="search"
+                  placeholder="Search: IP, disk name or id, node"
+                  value={q}
+                  onChange={(e) => setQ(e.target.value)}
+                  data-testid="paths-search"
+                />
+              </div>
+              <label htmlFor={`${uid}-node`} className="sr-only">
+                Node
+              </label>
+              <select
+                id={`${uid}-node`}
+                className="select select-filter"
+                value={nodeFilter}
+                onChange={(e) => setNodeFilter(e.target.value)}
+                data-testid="paths-node-filter"
+              >
+                <option value="">All nodes</option>
+                {allNodes.map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+                <option value="-">No node</option>
+              </select>
+              <label htmlFor={`${uid}-state`} className="sr-only">
+                State
+              </label>
+              <select
+                id={`${uid}-state`}
+                className="select select-filter"
+                value={stateFilter}
+                onChange={(e) => setStateFilter(e.target.value)}
+                data-testid="paths-state-filter"
+              >
+                <option value="">All states</option>
+                {states.map((st) => (
+                  <option key={st} value={st}>
+                    {st}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <span className="toolbar-range" data-testid="paths-count">
+              {rows ? `${shown.length} of ${rows.length}` : ''}
+            </span>
+          </div>
+          {canAssign && chosen.length > 0 ? (
+            <div className="toolbar toolbar-selection" data-testid="paths-selection">
+              <span>{chosen.length} selected</span>
+              <label htmlFor={`${uid}-to`}>Move to</label>
+              <select id={`${uid}-to`} className="select select-filter" value={to} onChange={(e) => setTarget(e.target.value)} data-testid="paths-move-to">
+                {nodes.length === 0 ? <option value="">no node can take paths</option> : null}
+                {nodes.map((n) => (
+                  <option key={n} value={n}>
+                    {n}
+                  </option>
+                ))}
+              </select>
+              <button
+                type="button"
+                className="button button-primary button-small"
+                disabled={busy || to === ''}
+                onClick={() => void moveSelected()}
+                data-testid="paths-move-selected"
+              >
+                {busy ? <span className="spinner" aria-hidden="true" /> : null}
+                Move {chosen.length} path(s)
+              </button>
+              <button type="button" className="button button-small" onClick={() => setSelected(new Set())}>
+                Clear
+              </button>
+            </div>
+          ) : null}
+          {problems.length > 0 ? (
+            <ul className="alert alert-error plain-list" role="alert" data-testid="paths-move-problems">
+              {problems.map((m) => (
+                <li key={m}>{m}</li>
+              ))}
+            </ul>
+          ) : null}
+        </>
+      }
+      columns={[
+        {
+          head: (
+            <input
+              type="checkbox"
+              aria-label="Select every path shown"
+              checked={allShownSelected}
+              onChange={() => setSelected(allShownSelected ? new Set() : new Set(shown.map(pathKey)))}
+              data-testid="paths-select-all"
+            />
+          ),
+          show: canAssign,
+          cell: (p) => (
+            <input
+              type="checkbox"
+              aria-label={`Select path ${p.index} of disk ${p.diskId} ${p.diskName}`}
+              checked={selected.has(pathKey(p))}
+              onChange={() => toggle(pathKey(p))}
+              data-testid={`path-select-${p.diskId}-${p.index}`}
+            />
+          ),
+        },
+        { head: 'IP', className: 'mono', cell: (p) => p.ip },
+        {
+          head: 'Disk',
+          className: 'cell-name',
+          cell: (p) => (
+            <Link to={`/disks/${p.diskId}`} className="row-link">
+              {p.diskName} <span className="muted mono">{p.diskId}</span>
+            </Link>
+          ),
+        },
+        { head: 'Path', className: 'num', headClassName: 'num', cell: (p) => p.index },
+        { head: 'Node', className: 'mono', cell: (p) => p.node ?? '—', cellTestId: (p) => `path-node-${p.diskId}-${p.index}` },
+        { head: 'State', cell: (p) => <StatusBadge status={p.state} /> },
+      ]}
+    />
+  );
+}
+
+function MoveOnePath({ rows, nodes, onMoved }: { rows: PathRow[]; nodes: string[]; onMoved: () => void }) {
   const uid = useId();
   const id = (f: string): string => `${uid}-${f}`;
   const notify = useNotify();
+  const [find, setFind] = useState('');
   const [disk, setDisk] = useState('');
-  const [index, setIndex] = useState('1');
+  const [index, setIndex] = useState('');
   const [node, setNode] = useState('');
-  const to = nodes.includes(node) ? node : (nodes[0] ?? '');
-  const { busy, error, errorFor, onSubmit } = useFormSubmit(() => movePath(disk.trim(), Number(index), to), {
+  const disks = useMemo(() => {
+    const m = new Map<string, string>();
+    for (const p of rows) m.set(p.diskId, p.diskName);
+    return [...m.entries()];
+  }, [rows]);
+  const text = find.trim().toLowerCase();
+  const matching = disks.filter(([i, n]) => text === '' || i.includes(text) || n.toLowerCase().includes(text));
+  const diskId = matching.some(([i]) => i === disk) ? disk : (matching[0]?.[0] ?? '');
+  const paths = rows.filter((p) => p.diskId === diskId);
+  const path = paths.find((p) => String(p.index) === index) ?? paths[0];
+  // Only the nodes that do not serve it already (a shared disk: the node of its paths).
+  const others = nodes.filter((n) => n !== path?.node);
+  const to = others.includes(node) ? node : (others[0] ?? '');
+  const { busy, error, errorFor, onSubmit } = useFormSubmit(() => movePath(diskId, path?.index ?? 1, to), {
     onDone: (m) => {
-      notify(m.moved ? `Path ${m.index} of disk ${m.id} moved to ${m.to} (${m.ms} ms).` : `Path ${m.index} of disk ${m.id} is already on ${m.to}.`);
+      notify(`Path ${m.index} of disk ${m.id} moved to ${m.to} (${m.ms} ms).`);
       onMoved();
     },
     place: (e) => {
@@ -130,25 +390,39 @@ function MoveOnePath({ nodes, onMoved }: { nodes: string[]; onMoved: () => void 
       <form className="form form-inline" onSubmit={onSubmit} noValidate aria-busy={busy} data-testid="move-form">
         <FormError id={id('form-error')} error={error} />
         <div className="form-grid form-grid-4">
-          <TextField
-            id={id('disk')}
-            label="Disk ID"
-            error={errorFor('disk')}
-            errorTestId="move-error-disk"
-            className="mono"
-            placeholder="00001"
-            inputMode="numeric"
-            autoComplete="off"
-            data-testid="move-disk"
-            value={disk}
-            onChange={setDisk}
-          />
+          <TextField id={id('find')} label="Find disk" placeholder="name or id" autoComplete="off" data-testid="move-find" value={find} onChange={setFind} />
+          <Field id={id('disk')} label="Disk" error={errorFor('disk')} errorTestId="move-error-disk">
+            {(c) => (
+              <select
+                {...c}
+                className="select"
+                data-testid="move-disk"
+                value={diskId}
+                onChange={(e) => setDisk(e.target.value)}
+                disabled={matching.length === 0}
+              >
+                {matching.length === 0 ? <option value="">no disk matches</option> : null}
+                {matching.map(([i, n]) => (
+                  <option key={i} value={i}>
+                    {n} ({i})
+                  </option>
+                ))}
+              </select>
+            )}
+          </Field>
           <Field id={id('index')} label="Path" error={errorFor('index')} errorTestId="move-error-index">
             {(c) => (
-              <select {...c} className="select" data-testid="move-index" value={index} onChange={(e) => setIndex(e.target.value)}>
-                {[1, 2, 3, 4, 5, 6, 7, 8].map((n) => (
-                  <option key={n} value={n}>
-                    {n}
+              <select
+                {...c}
+                className="select"
+                data-testid="move-index"
+                value={path ? String(path.index) : ''}
+                onChange={(e) => setIndex(e.target.value)}
+                disabled={!path}
+              >
+                {paths.map((p) => (
+                  <option key={p.index} value={p.index}>
+                    {p.index} · {p.ip} on {p.node ?? 'no node'}
                   </option>
                 ))}
               </select>
@@ -156,9 +430,9 @@ function MoveOnePath({ nodes, onMoved }: { nodes: string[]; onMoved: () => void 
           </Field>
           <Field id={id('node')} label="To node" error={errorFor('node')} errorTestId="move-error-node">
             {(c) => (
-              <select {...c} className="select" data-testid="move-to" value={to} onChange={(e) => setNode(e.target.value)} disabled={nodes.length === 0}>
-                {nodes.length === 0 ? <option value="">no node can take paths</option> : null}
-                {nodes.map((n) => (
+              <select {...c} className="select" data-testid="move-to" value={to} onChange={(e) => setNode(e.target.value)} disabled={others.length === 0}>
+                {others.length === 0 ? <option value="">no other node can take it</option> : null}
+                {others.map((n) => (
                   <option key={n} value={n}>
                     {n}
                   </option>
@@ -167,7 +441,7 @@ function MoveOnePath({ nodes, onMoved }: { nodes: string[]; onMoved: () => void 
             )}
           </Field>
           <div className="field field-submit">
-            <button type="submit" className="button button-primary" disabled={busy || disk.trim() === '' || to === ''} data-testid="move-submit">
+            <button type="submit" className="button button-primary" disabled={busy || !path || to === ''} data-testid="move-submit">
               {busy ? <span className="spinner" aria-hidden="true" /> : null}
               Move path
             </button>

@@ -26,6 +26,7 @@ import type {
   MovedPath,
   NodeView,
   PathMove,
+  PathRow,
   PathView,
   RebalanceResult,
   RoleCreate,
@@ -57,6 +58,7 @@ export type {
   MovedPath,
   NodeView,
   PathMove,
+  PathRow,
   PathState,
   PathView,
   Permission,
@@ -306,6 +308,11 @@ export async function undrainNode(name: string): Promise<ApiResult<NodeView>> {
 /** Moves path n of a disk to a node; resolves once that node serves it. */
 export async function movePath(id: string, index: number, node: string): Promise<ApiResult<MovedPath>> {
   return pick(await request<{ move: MovedPath }>('POST', `/disks/${enc(id)}/paths/${index}/move`, { node }), 'move');
+}
+
+/** Every path of every disk: IP, disk, path number, node, state. */
+export async function listPaths(): Promise<ApiResult<PathRow[]>> {
+  return pick(await request<{ paths: PathRow[] }>('GET', '/paths'), 'paths');
 }
 
 export async function planRebalance(): Promise<ApiResult<PathMove[]>> {

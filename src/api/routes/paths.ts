@@ -5,7 +5,7 @@ import type { DiskService } from '../../services/disk-service.js';
 import type { PathService } from '../../services/path-service.js';
 import { audit } from '../auth-plugin.js';
 import { answer, described, operations } from '../route.js';
-import { MoveReply, MoveRequest, PathMove, PathParams, RebalanceReply } from '../schemas.js';
+import { MoveReply, MoveRequest, PathMove, PathParams, PathRow, RebalanceReply } from '../schemas.js';
 
 const op = operations(['paths and nodes']);
 
@@ -18,6 +18,7 @@ export function pathRoutes(app: FastifyInstance, paths: PathService, disks: Disk
     body: MoveRequest,
     reply: [200, described(MoveReply, 'The move is done')],
     errors: [400, 404, 409, 503, 504],
+    // path_on_node_already (409): the node serves the path already; nothing is moved.
   });
   app.post<{ Params: { id: string; n: string }; Body: { node: string } }>('/api/v1/disks/:id/paths/:n/move', move, async (req, reply) => {
     const n = /^\d{1,3}$/.test(req.params.n) ? Number(req.params.n) : Number.NaN;
@@ -31,6 +32,12 @@ export function pathRoutes(app: FastifyInstance, paths: PathService, disks: Disk
     });
     return answer(reply, r, (x) => ({ move: x.move, moves: x.moves }));
   });
+
+  const all = op('ViewOnly', 'Every path of every disk: IP, disk, path number, serving node, state', {
+    reply: [200, Type.Object({ paths: Type.Array(PathRow) }, { description: 'By disk id, then path number' })],
+    errors: [503],
+  });
+  app.get('/api/v1/paths', all, async (_req, reply) => answer(reply, await disks.allPaths(), (r) => ({ paths: r.paths })));
 
   const plan = op('ViewOnly', 'The moves a rebalance would make (a shared disk on one node, a spread disk over nodes, even loads)', {
     reply: [200, Type.Object({ moves: Type.Array(PathMove) }, { description: 'The plan' })],
