@@ -144,6 +144,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     tgtControlPortBase: CONTROL_PORT_BASE,
     webDir,
     auth: { enabled: false },
+    // The bench talks plain HTTP to its own product on 127.0.0.1 (HTTPS is the product's default).
+    tls: { enabled: false },
   });
   const cfg = (agent: boolean) => {
     const f = join(stateDir, agent ? 'with-agent.json' : 'api-only.json');

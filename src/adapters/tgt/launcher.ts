@@ -6,8 +6,8 @@
  * burst stalled the agent long enough for its fence guard to fence it.
  *
  * xargs is the tgtds' parent (it reaps them; they outlive it, being daemons of their own session).
- * Their pids are not known here: the driver finds each tgtd by the control port lock it takes at start
- * (lockHolder), checking its command line. Output of the tgtds goes to one log file.
+ * launch() resolves with xargs's pid: the driver finds its tgtd among xargs's children by command line
+ * (or, once xargs is gone, by the control port's lock). Output of the tgtds goes to one log file.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
@@ -19,7 +19,7 @@ interface Start {
 }
 
 export class TgtdLauncher {
-  private readonly batches = new Map<string, TurnBatcher<Start, void>>();
+  private readonly batches = new Map<string, TurnBatcher<Start, number>>();
 
   constructor(
     private readonly tgtd: string,
@@ -27,19 +27,19 @@ export class TgtdLauncher {
     private readonly log: Logger,
   ) {}
 
-  /** Starts `tgtd ARGS` with `env` (resolves once xargs was started and given the arguments). */
-  launch(args: string[], env: NodeJS.ProcessEnv, envKey: string): Promise<void> {
+  /** Starts `tgtd ARGS` with `env`; resolves with the pid of the xargs that starts it, once it has the arguments. */
+  launch(args: string[], env: NodeJS.ProcessEnv, envKey: string): Promise<number> {
     for (const a of args) if (a.includes('\0') || a === '') throw new Error('a tgtd argument is empty or holds a NUL');
     const key = `${args.length}|${envKey}`;
     let b = this.batches.get(key);
     if (!b) {
-      b = new TurnBatcher<Start, void>((items) => this.run(items, env));
+      b = new TurnBatcher<Start, number>((items) => this.run(items, env));
       this.batches.set(key, b);
     }
     return b.add({ args });
   }
 
-  private async run(items: Start[], env: NodeJS.ProcessEnv): Promise<undefined[]> {
+  private async run(items: Start[], env: NodeJS.ProcessEnv): Promise<number[]> {
     const n = items[0]?.args.length ?? 0;
     const fd = openSync(this.logFile, 'a');
     let child: ReturnType<typeof spawn>;
@@ -58,6 +58,7 @@ export class TgtdLauncher {
     child.stdin?.on('error', () => {}); // xargs gone before reading: its tgtds are not found, and reported
     child.stdin?.end(items.flatMap((i) => i.args.map((a) => `${a}\0`)).join(''));
     child.unref();
-    return items.map(() => undefined);
+    const pid = child.pid as number;
+    return items.map(() => pid);
   }
 }

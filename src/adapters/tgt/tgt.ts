@@ -154,6 +154,15 @@ function listening(ip: string, port: number): Promise<boolean> {
   });
 }
 
+/** A process's command line (empty when it is gone). */
+function cmdlineOf(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
 /** Is pid a running process? A zombie (exited, not yet reaped) is not. */
 function alive(pid: number): boolean {
   return startTime(pid) !== undefined;
@@ -600,8 +609,8 @@ export class TgtDriver implements TargetDriver {
         }
       }
       args.push('--iscsi', `portal=${ip}:${port}`);
-      await this.launcher.launch(args, env, envKey);
-      pid = await this.startedPid(controlPort, ip, port);
+      const parent = await this.launcher.launch(args, env, envKey);
+      pid = await this.startedPid(parent, controlPort, ip, port);
       const state: UnitState = warm
         ? { disk: '', ip, portals: [], pid, controlPort, specHash: '', iqn: '', launchPort: port, warm: backing.bstype }
         : { disk, ip, portals: [ip], pid, controlPort, specHash: '', iqn: '' };
@@ -621,24 +630,41 @@ export class TgtDriver implements TargetDriver {
   }
 
   /**
-   * The pid of the tgtd just launched for this control port: the process holding the port's lock (tgtd
-   * takes it at start, for life) whose command line is ours (-C port, portal ip:port). Another tgtd
-   * holding it (one that won the port) is an error: ours exits. The tgtds starting at once share a
-   * reading of /proc/locks up to 10 ms old.
+   * The pid of the tgtd just launched for this control port: the child of its xargs (`parent`) whose
+   * command line is ours (-C port, portal ip:port). Once xargs is gone (it stops early when one of its
+   * tgtds is killed by a signal, leaving the others to run on), the process holding the port's lock
+   * (tgtd takes it at start, for life) whose command line is ours. waitReady then checks that it holds
+   * the lock: one that lost the port to another tgtd exits.
    */
-  private async startedPid(controlPort: number, ip: string, port: number): Promise<number> {
+  private async startedPid(parent: number, controlPort: number, ip: string, port: number): Promise<number> {
     const t0 = performance.now();
+    const others = new Set<number>();
+    let polls = 0;
     while (performance.now() - t0 < START_TIMEOUT_MS) {
-      const holder = lockHolder(this.socketDir, controlPort, 10);
-      if (holder !== undefined) {
-        if (await this.isOurTgtd(holder, ip, controlPort, port)) return holder;
-        const fresh = lockHolder(this.socketDir, controlPort);
-        if (fresh !== undefined && !(await this.isOurTgtd(fresh, ip, controlPort, port)))
-          throw new TgtError(`control port ${controlPort} is held by another tgtd (pid ${fresh})`);
+      let kids: string[] | undefined;
+      try {
+        kids = readFileSync(`/proc/${parent}/task/${parent}/children`, 'utf8').split(' ');
+      } catch {
+        kids = undefined;
       }
-      await sleep(10);
+      for (const k of kids ?? []) {
+        const pid = Number(k);
+        if (!Number.isInteger(pid) || pid <= 1 || others.has(pid)) continue;
+        if (await this.isOurTgtd(pid, ip, controlPort, port)) return pid;
+        // Another tgtd of the batch (exec'd: its command line will not change); before its exec a child
+        // still shows xargs's command line, and is looked at again.
+        if (cmdlineOf(pid)[0]?.endsWith('tgtd')) others.add(pid);
+      }
+      if (kids === undefined || ++polls % 20 === 0) {
+        const holder = lockHolder(this.socketDir, controlPort, 50);
+        if (holder !== undefined && (await this.isOurTgtd(holder, ip, controlPort, port))) return holder;
+        // Another tgtd took the port first: ours exits (or has), no need to wait for it.
+        if (holder !== undefined && lockHolder(this.socketDir, controlPort) === holder)
+          throw new TgtError(`control port ${controlPort} is held by another tgtd (pid ${holder})`);
+      }
+      await sleep(kids === undefined ? 25 : 5);
     }
-    throw new TgtError(`tgtd on ${ip}:${port} did not take control port ${controlPort} (see tgtd.log)`);
+    throw new TgtError(`tgtd on ${ip}:${port} (control port ${controlPort}) was not found running (see tgtd.log)`);
   }
 
   /** Kills a tgtd launched for this control port that was never found (no lock taken in time), by PID. */
