@@ -193,6 +193,16 @@ export const SnapshotRef = Type.Unsafe<Static<typeof SnapshotView>>({ $ref: 'Sna
 export const SnapshotList = Type.Object(
   {
     snapshots: Type.Array(SnapshotRef, { description: 'oldest first' }),
+    parent: Type.Optional(
+      Type.Object(
+        {
+          disk: Type.String({ description: 'the disk (id) whose snapshot this disk is cloned from' }),
+          snapshot: Type.String(),
+          flattening: Type.Boolean({ description: 'a flatten started by this API server is running' }),
+        },
+        { description: 'present while this disk is a clone that still depends on its parent snapshot (RBD)' },
+      ),
+    ),
     mode: StringEnum(['instant', 'copy'] as const, {
       description: "'instant': copy-on-write (RBD, reflink), taken at any time; 'copy': a full copy of the image, taken only while the disk is stopped",
     }),
@@ -202,6 +212,18 @@ export const SnapshotList = Type.Object(
 export const SnapshotCreate = Type.Object(
   { name: Type.String({ description: '1-64 letters, digits, . _ -, starting with a letter or digit' }) },
   { additionalProperties: false },
+);
+export const CloneRequest = Type.Composite(
+  [
+    Type.Object({
+      flatten: Type.Optional(
+        Type.Boolean({ description: "true: copy the clone's data out of the snapshot in the background (RBD flatten), so the snapshot may be deleted" }),
+      ),
+      sizeGb: Type.Optional(Type.Unknown({ description: "ignored: a clone has the snapshot's size (grow it with edit)" })),
+    }),
+    Type.Partial(Type.Object(attachAddFields)),
+  ],
+  { additionalProperties: false, description: "The add-disk fields (name, paths, subnet, IPs, ACL, CHAP, placement); the size is the snapshot's." },
 );
 export const SnapshotParams = Type.Object({
   id: Type.String({ description: 'the disk id, five digits (00001)' }),

@@ -19,6 +19,7 @@ export type AttachRequest = Static<typeof S.AttachRequest>;
 export type FreeImage = Static<typeof S.FreeImage>;
 export type SnapshotView = Static<typeof S.SnapshotView>;
 export type SnapshotList = Static<typeof S.SnapshotList>;
+export type CloneRequest = Static<typeof S.CloneRequest>;
 export type ClusterUsage = Static<typeof S.ClusterUsage>;
 export type SubnetView = Static<typeof S.SubnetView>;
 export type ClusterConfigView = Static<typeof S.ClusterConfigView>;

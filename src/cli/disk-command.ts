@@ -23,7 +23,7 @@ function printDisks(disks: DiskView[], json: boolean): void {
   );
 }
 
-const DISK_OPTIONS = {
+export const DISK_OPTIONS = {
   json: { type: 'boolean' },
   name: { type: 'string' },
   size: { type: 'string' },
@@ -73,7 +73,7 @@ function num(s: string | undefined): number | string | undefined {
   return s !== undefined && /^\d+$/.test(s) ? Number(s) : s;
 }
 
-async function addBody(v: Values): Promise<Record<string, unknown>> {
+export async function addBody(v: Values): Promise<Record<string, unknown>> {
   const ips = v.ip ?? [];
   return {
     ...(v.name !== undefined ? { name: v.name } : {}),

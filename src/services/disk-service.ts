@@ -44,6 +44,12 @@ export { type DiskView, type PathView, diskView } from './disk-view.js';
 
 export type Result<T> = ({ ok: true } & T) | Failure;
 
+/** A new disk's data from a snapshot of another (clone). */
+export interface CloneSource {
+  disk: string;
+  snapshot: string;
+}
+
 export interface DiskServiceOptions {
   /** This server's name in intent keys (the node name); adds it left unfinished are undone at its next start. */
   server?: string;
@@ -235,7 +241,7 @@ export class DiskService {
    * registration transaction, which creates one index key per IP and per name only if absent:
    * the loser of a race removes its image and plans again.
    */
-  async add(req: AddDiskRequest): Promise<Result<{ disk: DiskView }>> {
+  async add(req: AddDiskRequest, source?: CloneSource): Promise<Result<{ disk: DiskView }>> {
     const input = parseAddDisk(req);
     if ('ok' in input) return input;
     return this.allocating(async () => {
@@ -245,7 +251,7 @@ export class DiskService {
         if ('ok' in u) return u;
         const plan = this.plan(input, u);
         if ('ok' in plan) return plan;
-        const created = await this.createImage(plan);
+        const created = await this.createImage(plan, source);
         if ('ok' in created) return created;
         const r = await this.register(created);
         if (r.ok || r.code !== 'disk_exists') return r;
@@ -287,7 +293,7 @@ export class DiskService {
    * registration, so an add cut short by a crash is found and undone at the next start
    * (recoverInterruptedAdds): no orphan image survives a crash between image and keys.
    */
-  private async createImage(meta: DiskMeta): Promise<DiskMeta | Failure> {
+  private async createImage(meta: DiskMeta, source?: CloneSource): Promise<DiskMeta | Failure> {
     let m = meta;
     for (let attempt = 0; attempt < 1000; attempt++) {
       try {
@@ -297,7 +303,8 @@ export class DiskService {
         return fail('coordination_error', 'The coordination store is unavailable; nothing was added. Try again.');
       }
       try {
-        await this.o.images.create(imageName(m.id), sizeBytes(m.sizeGb), recordJson('meta', m));
+        if (source) await this.o.images.cloneFrom(imageName(source.disk), source.snapshot, imageName(m.id), recordJson('meta', m));
+        else await this.o.images.create(imageName(m.id), sizeBytes(m.sizeGb), recordJson('meta', m));
         this.o.log.info({ disk: m.id, name: m.name, sizeGb: m.sizeGb, paths: m.paths.map((p) => p.ip) }, 'image created');
         return m;
       } catch (e) {
@@ -321,6 +328,8 @@ export class DiskService {
           continue;
         }
         this.o.log.error({ disk: m.id, err: errText(e) }, 'image creation failed');
+        if (source && e instanceof ImageStoreError && e.code === 'not_found')
+          return fail('snapshot_not_found', `Disk ${source.disk} has no snapshot "${source.snapshot}" (any more); nothing was added.`);
         if (e instanceof ImageStoreError && e.code === 'no_space') return fail('storage_error', 'The storage backend has no space left for this disk.');
         return fail('storage_error', 'The disk image could not be created in the storage backend; nothing was added.');
       }
@@ -575,6 +584,8 @@ export class DiskService {
       } catch (e) {
         if (!(e instanceof ImageStoreError && e.code === 'not_found')) {
           this.o.log.error({ disk: id, err: errText(e) }, 'image removal failed');
+          if (e instanceof ImageStoreError && e.code === 'has_clones')
+            return fail('snapshot_has_clones', `Disk ${id} has a snapshot that other disks are cloned from: flatten them first (${e.message}).`);
           return fail(
             'storage_error',
             e instanceof ImageStoreError && e.code === 'busy'

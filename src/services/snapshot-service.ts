@@ -12,6 +12,10 @@ import { type Failure, fail } from '../domain/outcomes.js';
 import { cloneRef, parseSnapshotName } from '../domain/snapshot.js';
 import { diskStatus } from '../domain/status.js';
 import { errText } from '../util/errors.js';
+import type { AddDiskRequest } from '../domain/add-disk.js';
+import type { DiskView } from './disk-view.js';
+
+const GiB = 1024 ** 3;
 
 type Result<T> = ({ ok: true } & T) | Failure;
 
@@ -27,8 +31,19 @@ export interface SnapshotView {
 }
 
 export interface SnapshotAccess {
+  /** The add-disk flow, with the new disk's data from a snapshot. */
+  add(req: AddDiskRequest, source: { disk: string; snapshot: string }): Promise<Result<{ disk: DiskView }>>;
   /** Runs fn on the disk under its lock; disk_not_found / disk_list_unreadable when it cannot be read. */
   locked<T>(id: string, fn: (state: DiskState) => Promise<Result<T>>, exclusive?: boolean): Promise<Result<T>>;
+}
+
+/** The snapshot a clone still depends on. */
+export interface ParentView {
+  /** The disk id (or the image name when the image is no disk's). */
+  disk: string;
+  snapshot: string;
+  /** This server is flattening it now. */
+  flattening: boolean;
 }
 
 export function snapshotView(r: SnapshotRecord): SnapshotView {
@@ -68,13 +83,25 @@ export class SnapshotService {
     return fail('storage_error', `The storage backend did not complete ${what}; try again.`);
   }
 
-  async list(id: string): Promise<Result<{ snapshots: SnapshotView[]; mode: SnapshotMode }>> {
+  /** Disks being flattened by this server now. */
+  private readonly flattening = new Set<string>();
+
+  async list(id: string): Promise<Result<{ snapshots: SnapshotView[]; mode: SnapshotMode; parent?: ParentView }>> {
     return this.disks.locked(
       id,
       async () => {
         try {
-          const [snaps, mode] = await Promise.all([this.images.snapshotList(imageName(id)), this.images.snapshotMode(imageName(id))]);
-          return { ok: true, snapshots: snaps.map(snapshotView), mode };
+          const [snaps, mode, parent] = await Promise.all([
+            this.images.snapshotList(imageName(id)),
+            this.images.snapshotMode(imageName(id)),
+            this.images.parentOf(imageName(id)),
+          ]);
+          return {
+            ok: true as const,
+            snapshots: snaps.map(snapshotView),
+            mode,
+            ...(parent ? { parent: { disk: cloneRef(parent.image), snapshot: parent.snap, flattening: this.flattening.has(id) } } : {}),
+          };
         } catch (e) {
           this.log.error({ disk: id, err: errText(e) }, 'snapshot list unreadable');
           return fail('storage_error', `The snapshots of disk ${id} cannot be read from the storage backend.`);
@@ -158,5 +185,73 @@ export class SnapshotService {
       this.log.info({ disk: id, snapshot: name, ms: Date.now() - t0 }, 'disk rolled back to a snapshot');
       return { ok: true, name };
     });
+  }
+
+  /**
+   * A new disk from a snapshot, through the add-disk flow (name, paths, subnet, IPs, ACL, CHAP,
+   * placement; its own id, IQN and IPs); its size is the snapshot's (grow it later with edit). RBD: a
+   * copy-on-write clone (the snapshot is protected); files: a copy. flatten: the clone's data is copied
+   * out of the snapshot in the background, after which the snapshot may be deleted.
+   */
+  async clone(id: string, snap: string, req: AddDiskRequest & { flatten?: unknown }): Promise<Result<{ disk: DiskView }>> {
+    const name = parseSnapshotName(snap);
+    if (typeof name !== 'string') return fail('snapshot_not_found', `Disk ${id} has no snapshot ${JSON.stringify(String(snap)).slice(0, 70)}.`);
+    if (req.flatten !== undefined && typeof req.flatten !== 'boolean') return fail('invalid_request', 'flatten is true or false.', 'flatten');
+    const found = await this.disks.locked(
+      id,
+      async (): Promise<Result<{ snap: SnapshotRecord }>> => {
+        try {
+          const s = (await this.images.snapshotList(imageName(id))).find((x) => x.name === name && x.progressPct === undefined);
+          return s ? { ok: true, snap: s } : fail('snapshot_not_found', `Disk ${id} has no snapshot "${name}".`);
+        } catch (e) {
+          return this.storeFailure(e, id, name, 'the clone');
+        }
+      },
+      false,
+    );
+    if (!found.ok) return found;
+    const { flatten, ...add } = req;
+    const r = await this.disks.add({ ...add, sizeGb: Math.max(1, Math.ceil(found.snap.sizeBytes / GiB)) }, { disk: id, snapshot: name });
+    if (!r.ok) return r;
+    this.log.info({ disk: r.disk.id, from: id, snapshot: name, flatten: flatten === true }, 'disk cloned from a snapshot');
+    if (flatten === true) void this.flatten(r.disk.id);
+    return r;
+  }
+
+  /**
+   * Copies the data a clone shares with its parent snapshot into it, in the background (the disk keeps
+   * serving). Returns at once: started (or already running here), or the reason it cannot.
+   */
+  async flatten(id: string): Promise<Result<{ flattening: boolean }>> {
+    const checked = await this.disks.locked(
+      id,
+      async (): Promise<Result<{ parent: boolean }>> => {
+        try {
+          return { ok: true, parent: (await this.images.parentOf(imageName(id))) !== undefined };
+        } catch (e) {
+          this.log.error({ disk: id, err: errText(e) }, 'clone parent unreadable');
+          return fail('storage_error', `The storage backend cannot tell whether disk ${id} is a clone; try again.`);
+        }
+      },
+      false,
+    );
+    if (!checked.ok) return checked;
+    if (!checked.parent) return { ok: true, flattening: false };
+    if (this.flattening.has(id)) return { ok: true, flattening: true };
+    this.flattening.add(id);
+    const t0 = Date.now();
+    void this.images
+      .flatten(imageName(id))
+      .then(
+        () => this.log.info({ disk: id, ms: Date.now() - t0 }, 'clone flattened'),
+        (e) => this.log.error({ disk: id, err: errText(e) }, 'flatten failed'),
+      )
+      .finally(() => this.flattening.delete(id));
+    return { ok: true, flattening: true };
+  }
+
+  /** Is this server flattening the disk now (for tests and the list)? */
+  isFlattening(id: string): boolean {
+    return this.flattening.has(id);
   }
 }

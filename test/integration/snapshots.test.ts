@@ -98,6 +98,34 @@ async function rollbackFlow(tp: TestProduct, h: ReturnType<typeof harness>, inst
   return { id, url };
 }
 
+/**
+ * After rollbackFlow: the source gets new data, snapshot `before` is cloned into a new disk (CLI), which
+ * serves the first pattern on its own IP while the source keeps its new data. Returns the clone's id.
+ */
+async function cloneFlow(tp: TestProduct, h: ReturnType<typeof harness>, src: { id: string; url: string }): Promise<{ id: string; url: string }> {
+  await writePattern(src.url, 0xc3, OFF, LEN);
+  const made = await h.cli(['snapshot', 'clone', src.id, 'before', '--name', `clone-of-${src.id}`, '--paths', '1', '--json']);
+  assert.equal(made.code, 0, made.err);
+  const clone = JSON.parse(made.out);
+  assert.notEqual(clone.id, src.id);
+  assert.notEqual(clone.iqn, (await api(tp.product, 'GET', `/api/v1/disks/${src.id}`)).json.disk.iqn);
+  await h.status(clone.id, 'started');
+  const ip = (await api(tp.product, 'GET', `/api/v1/disks/${clone.id}/paths`)).json.paths[0].ip as string;
+  const srcIp = (await api(tp.product, 'GET', `/api/v1/disks/${src.id}/paths`)).json.paths[0].ip as string;
+  assert.notEqual(ip, srcIp);
+  const url = lunUrl(ip, clone.iqn);
+  assert.equal(await verifyPattern(url, 0xa1, OFF, LEN), true, 'the clone serves the snapshot pattern on its own IP');
+  assert.equal(await verifyPattern(src.url, 0xc3, OFF, LEN), true, 'the source keeps its new data');
+  // a bad clone request: the add-disk codes, nothing added
+  const bad = await h.cli(['snapshot', 'clone', src.id, 'before', '--name', 'bad name!', '--paths', '1']);
+  assert.equal(bad.code, 1);
+  assert.match(bad.err, /invalid_name/);
+  const none = await h.cli(['snapshot', 'clone', src.id, 'nosuch', '--name', 'x1', '--paths', '1']);
+  assert.match(none.err, /snapshot_not_found/);
+  assert.equal((await api(tp.product, 'GET', '/api/v1/disks')).json.disks.length, 2);
+  return { id: clone.id, url };
+}
+
 const fileSkip = missingTools(ISCSI_TOOLS);
 
 describe('snapshots on a single box (file images) through iSCSI', { skip: fileSkip, timeout: 300_000 }, () => {
@@ -111,14 +139,18 @@ describe('snapshots on a single box (file images) through iSCSI', { skip: fileSk
     h.cleanup();
   });
 
-  it('pattern, snapshot (stopped: full copy), overwrite, stop, rollback, start: the first pattern reads back', async () => {
-    const { id } = await rollbackFlow(tp, h, false);
+  it('pattern, snapshot (stopped: full copy), overwrite, stop, rollback, start: the first pattern reads back; clone', async () => {
+    const src = await rollbackFlow(tp, h, false);
+    const { id } = src;
+    const clone = await cloneFlow(tp, h, src);
+    // a file clone is a copy: the snapshot can go at once
     const del = await h.cli(['snapshot', 'delete', id, 'before']);
     assert.equal(del.code, 0, del.err);
     assert.match((await h.cli(['snapshot', 'list', id])).out, /has no snapshots/);
     const gone = await h.cli(['snapshot', 'delete', id, 'before']);
     assert.equal(gone.code, 1);
     assert.match(gone.err, /snapshot_not_found/);
+    assert.equal(await verifyPattern(clone.url, 0xa1, OFF, LEN), true);
   });
 });
 
@@ -143,9 +175,25 @@ describe('snapshots on Ceph RBD + etcd through iSCSI', { skip: cephSkip, timeout
     h.cleanup();
   });
 
-  it('pattern, snapshot of the started disk (RBD, instant), overwrite, stop, rollback, start: the first pattern reads back', async () => {
-    const { id } = await rollbackFlow(tp, h, true);
+  it('pattern, snapshot of the started disk (RBD, instant), overwrite, stop, rollback, start: the first pattern reads back; clone, flatten', async () => {
+    const src = await rollbackFlow(tp, h, true);
+    const { id } = src;
+    const clone = await cloneFlow(tp, h, src);
+    // the snapshot has a copy-on-write clone: deleting it is refused until the clone is flattened
+    const refused = await h.cli(['snapshot', 'delete', id, 'before']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /flatten them first.*\(snapshot_has_clones\)/);
+    assert.match((await h.cli(['snapshot', 'list', id])).out, new RegExp(`^before .* ${clone.id}$`, 'm'));
+    assert.match((await h.cli(['snapshot', 'list', clone.id])).out, new RegExp(`clone of ${id}@before`));
+    const fl = await h.cli(['snapshot', 'flatten', clone.id]);
+    assert.equal(fl.code, 0, fl.err);
+    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${clone.id}/snapshots`)).json.parent === undefined ? true : undefined), {
+      what: 'clone flattened',
+      timeoutMs: 120_000,
+    });
     const del = await h.cli(['snapshot', 'delete', id, 'before']);
     assert.equal(del.code, 0, del.err);
+    assert.equal(await verifyPattern(clone.url, 0xa1, OFF, LEN), true, 'the flattened clone keeps its data');
+    assert.equal(await verifyPattern(src.url, 0xc3, OFF, LEN), true);
   });
 });

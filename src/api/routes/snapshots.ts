@@ -6,7 +6,8 @@ import type { SnapshotService } from '../../services/snapshot-service.js';
 import { audit } from '../auth-plugin.js';
 import { answer } from '../route.js';
 import { operations } from '../route.js';
-import { DiskIdParams, SnapshotCreate, SnapshotList, SnapshotParams, SnapshotRef } from '../schemas.js';
+import { CloneRequest, DiskIdParams, DiskRef, SnapshotCreate, SnapshotList, SnapshotParams, SnapshotRef } from '../schemas.js';
+import type { AddDiskRequest } from '../../domain/add-disk.js';
 
 const op = operations(['snapshots']);
 type ById = { Params: { id: string } };
@@ -29,7 +30,8 @@ export function snapshotRoutes(app: FastifyInstance, snaps: SnapshotService): vo
   app.get<ById>(
     '/api/v1/disks/:id/snapshots',
     op('ViewOnly', "A disk's snapshots", { params: DiskIdParams, reply: [200, SnapshotList], errors: [404, 503] }),
-    async (req, reply) => answer(reply, await snaps.list(req.params.id), (r) => ({ snapshots: r.snapshots, mode: r.mode })),
+    async (req, reply) =>
+      answer(reply, await snaps.list(req.params.id), (r) => ({ snapshots: r.snapshots, mode: r.mode, ...(r.parent ? { parent: r.parent } : {}) })),
   );
 
   const create = op('ManageSnapshots', 'Take a snapshot', {
@@ -67,5 +69,35 @@ export function snapshotRoutes(app: FastifyInstance, snaps: SnapshotService): vo
   app.post<BySnap>('/api/v1/disks/:id/snapshots/:snap/rollback', rollback, async (req, reply) => {
     const r = await audited(req, 'rollback', req.params.id, req.params.snap, await snaps.rollback(req.params.id, req.params.snap));
     return answer(reply, r, (ok) => ({ name: ok.name }));
+  });
+
+  const clone = op('AddDisk', 'A new disk from a snapshot (clone)', {
+    description:
+      "The add-disk flow (its own id, IQN and IPs) with the snapshot's data and size. Ceph: a copy-on-write RBD clone (the snapshot is protected; it cannot be deleted while the clone depends on it: flatten: true, or POST /disks/{id}/flatten later). File images: a full copy.",
+    params: SnapshotParams,
+    body: CloneRequest,
+    reply: [201, Type.Object({ disk: DiskRef }, { description: 'Added' })],
+    errors: [400, 404, 409, 503],
+  });
+  app.post<BySnap>('/api/v1/disks/:id/snapshots/:snap/clone', clone, async (req, reply) => {
+    const body = req.body as AddDiskRequest & { flatten?: unknown };
+    const r = await snaps.clone(req.params.id, req.params.snap, body);
+    await audit(req, 'snapshot.clone', `disk:${req.params.id}`, r.ok ? 'ok' : 'failed', {
+      snapshot: req.params.snap.slice(0, 64),
+      ...(r.ok ? { disk: r.disk.id, flatten: body.flatten === true } : { code: r.code }),
+    });
+    return answer(reply, r, (ok) => ({ disk: ok.disk }), 201);
+  });
+
+  const flatten = op('ManageSnapshots', 'Flatten a clone: copy its data out of its parent snapshot (in the background)', {
+    description:
+      'Returns at once; the disk keeps serving. GET /disks/{id}/snapshots shows `parent` until it is done. flattening false: the disk depends on no snapshot.',
+    params: DiskIdParams,
+    reply: [202, Type.Object({ flattening: Type.Boolean() }, { description: 'Started (or nothing to do)' })],
+    errors: [404, 503],
+  });
+  app.post<ById>('/api/v1/disks/:id/flatten', flatten, async (req, reply) => {
+    const r = await audited(req, 'flatten', req.params.id, undefined, await snaps.flatten(req.params.id));
+    return answer(reply, r, (ok) => ({ flattening: ok.flattening }), 202);
   });
 }
