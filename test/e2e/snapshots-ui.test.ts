@@ -84,6 +84,26 @@ describe('snapshots in the web UI (chromium)', { skip, timeout: 180_000 }, () =>
     assert.deepEqual((await admin.api('GET', `/api/v1/disks/${id}/snapshots`)).json.snapshots, []);
   });
 
+  it('clones a snapshot through the add-disk form into a new disk, which opens', async () => {
+    if ((await status()) !== 'stopped') {
+      assert.equal((await admin.api('POST', `/api/v1/disks/${id}/stop`)).status, 200);
+      await waitFor(async () => ((await status()) === 'stopped' ? true : undefined), { what: 'stopped' });
+    }
+    assert.equal((await admin.api('POST', `/api/v1/disks/${id}/snapshots`, { name: 'base' })).status, 201);
+    await page.goto(`${tp.product.url}/disks/${id}`);
+    await page.getByTestId('snapshot-clone-base').click();
+    const dialog = page.getByTestId('clone-dialog');
+    await dialog.waitFor();
+    await dialog.getByTestId('field-name').fill('from-base');
+    await dialog.getByRole('button', { name: 'Create clone' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const disks = (await admin.api('GET', '/api/v1/disks')).json.disks as { id: string; name: string }[];
+    const clone = disks.find((d) => d.name === 'from-base');
+    assert.ok(clone, 'the clone is a disk');
+    await page.waitForURL(new RegExp(`/disks/${clone.id}$`));
+    assert.ok(JSON.stringify((await admin.api('GET', '/api/v1/audit?limit=20')).json).includes('snapshot.clone'), 'the clone is audited');
+  });
+
   it('a viewer sees the snapshots without actions', async () => {
     assert.equal((await admin.api('POST', `/api/v1/disks/${id}/stop`)).status, 200);
     await waitFor(async () => ((await status()) === 'stopped' ? true : undefined), { what: 'stopped' });
@@ -96,6 +116,7 @@ describe('snapshots in the web UI (chromium)', { skip, timeout: 180_000 }, () =>
       await vp.getByTestId('snapshot-row-seen').waitFor();
       assert.equal(await vp.getByTestId('snapshot-rollback-seen').count(), 0);
       assert.equal(await vp.getByTestId('snapshot-name').count(), 0);
+      assert.equal(await vp.getByTestId('snapshot-clone-seen').count(), 0);
     } finally {
       await ctx.close();
     }

@@ -137,6 +137,49 @@ describe('snapshot routes (app.inject, file images)', () => {
     assert.ok(mine.some((e) => e.action === 'snapshot.delete' && e.outcome === 'ok'));
   });
 
+  it('clones a snapshot into a new disk (own id, IQN, IP; the data of the snapshot), flatten, codes', async () => {
+    await writeAt(8192, 'clone me');
+    assert.equal((await admin('POST', `/api/v1/disks/${id}/snapshots`, { name: 'golden' })).status, 201);
+    await writeAt(8192, 'CHANGED!');
+    const req = { name: 'from-golden', activePaths: 1, subnet: 1, ipMode: 'auto', acl: { mode: 'all' }, auth: { mode: 'none' }, sizeGb: 99 };
+    let r = await viewer('POST', `/api/v1/disks/${id}/snapshots/golden/clone`, req);
+    assert.equal(r.status, 403);
+    assert.equal(r.json.details.permission, 'AddDisk');
+    r = await admin('POST', `/api/v1/disks/${id}/snapshots/golden/clone`, { ...req, flatten: 'yes' });
+    assert.equal(r.status, 400);
+    assert.equal(r.json.details.field, 'flatten');
+    r = await admin('POST', `/api/v1/disks/${id}/snapshots/nosuch/clone`, req);
+    assert.equal(r.status, 404);
+    assert.equal(r.json.code, 'snapshot_not_found');
+    r = await admin('POST', `/api/v1/disks/${id}/snapshots/golden/clone`, { ...req, name: 'snapdisk' });
+    assert.equal(r.status, 409);
+    assert.equal(r.json.code, 'disk_name_exists');
+    r = await admin('POST', `/api/v1/disks/${id}/snapshots/golden/clone`, req);
+    assert.equal(r.status, 201, r.body);
+    const clone = r.json.disk;
+    assert.notEqual(clone.id, id);
+    assert.equal(clone.sizeGb, 1, "the snapshot's size, not the request's");
+    assert.match(clone.iqn, new RegExp(`:${clone.id}$`));
+    const fh = await open(join(a.images.dir, `image-${clone.id}.img`), 'r');
+    try {
+      const b = Buffer.alloc(8);
+      await fh.read(b, 0, 8, 8192);
+      assert.equal(b.toString(), 'clone me');
+    } finally {
+      await fh.close();
+    }
+    assert.equal(await readAt(8192, 8), 'CHANGED!', 'the source keeps its data');
+    // a file clone is a copy: nothing to flatten, no parent, the snapshot can go
+    r = await admin('POST', `/api/v1/disks/${clone.id}/flatten`);
+    assert.equal(r.status, 202);
+    assert.equal(r.json.flattening, false);
+    assert.equal((await admin('GET', `/api/v1/disks/${clone.id}/snapshots`)).json.parent, undefined);
+    assert.equal((await admin('DELETE', `/api/v1/disks/${id}/snapshots/golden`)).status, 200);
+    const audit = JSON.stringify((await admin('GET', '/api/v1/audit?limit=50')).json);
+    assert.match(audit, /snapshot\.clone/);
+    assert.match(audit, /snapshot\.flatten/);
+  });
+
   it('a deleted disk takes its snapshots with it', async () => {
     assert.equal((await admin('POST', `/api/v1/disks/${id}/snapshots`, { name: 'last' })).status, 201);
     assert.equal((await admin('DELETE', `/api/v1/disks/${id}`)).status, 200);

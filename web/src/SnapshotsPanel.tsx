@@ -4,8 +4,15 @@
  * full copies (file images without reflink), taking one needs the disk stopped too, and says so.
  */
 import { useCallback, useEffect, useId, useState } from 'react';
+import { AddDiskForm } from './AddDiskForm';
+import { Modal } from './Modal';
+import { Link, navigate } from './router';
 import {
   type ApiErrorBody,
+  type ClusterConfigView,
+  cloneSnapshot,
+  flattenDisk,
+  getConfig,
   type DiskView,
   type SnapshotList,
   type SnapshotView,
@@ -31,11 +38,57 @@ function bytes(n: number | undefined): string {
   return `${(n / 1024 ** 2).toFixed(1)} MB`;
 }
 
-type Dialog = { kind: 'rollback' | 'delete'; snap: SnapshotView } | undefined;
+type Dialog = { kind: 'rollback' | 'delete' | 'clone'; snap: SnapshotView } | undefined;
+const GIB = 1024 ** 3;
+
+/** A new disk from a snapshot: the add-disk form (size fixed: the snapshot's) and the flatten choice. */
+function CloneDialog({ disk, snap, instant, onClose }: { disk: DiskView; snap: SnapshotView; instant: boolean; onClose: () => void }) {
+  const notify = useNotify();
+  const [config, setConfig] = useState<ClusterConfigView | undefined>(undefined);
+  const [configError, setConfigError] = useState<ApiErrorBody | undefined>(undefined);
+  const [flatten, setFlatten] = useState(false);
+  const flattenId = useId();
+  useEffect(() => {
+    void getConfig().then((r) => (r.ok ? setConfig(r.value) : setConfigError(r.error)));
+  }, []);
+  return (
+    <Modal
+      title={`Clone ${disk.id}@${snap.name} into a new disk`}
+      description="The new disk gets its own id, IQN and IPs, and the snapshot's data and size."
+      onClose={onClose}
+      testId="clone-dialog"
+      wide
+    >
+      {instant ? (
+        <p>
+          <input id={flattenId} type="checkbox" checked={flatten} onChange={(e) => setFlatten(e.target.checked)} data-testid="clone-flatten" />{' '}
+          <label htmlFor={flattenId}>Flatten in the background (copy the data out of the snapshot, so the snapshot can be deleted later)</label>
+        </p>
+      ) : (
+        <p className="muted">On this storage a clone is a full copy: it never depends on the snapshot.</p>
+      )}
+      <AddDiskForm
+        config={config}
+        configError={configError}
+        fixedSizeGb={Math.max(1, Math.ceil(snap.sizeBytes / GIB))}
+        submitLabel="Create clone"
+        submit={(req) => cloneSnapshot(disk.id, snap.name, { ...req, flatten })}
+        onCreated={(d) => {
+          notify(`Disk ${d.id} "${d.name}" cloned from ${disk.id}@${snap.name}.`);
+          onClose();
+          navigate(`/disks/${d.id}`);
+        }}
+        onCancel={onClose}
+      />
+    </Modal>
+  );
+}
 
 export function SnapshotsPanel({ disk }: { disk: DiskView }) {
   const { can } = usePermissions();
   const canManage = can('ManageSnapshots');
+  const canClone = can('AddDisk');
+  const [flattenError, setFlattenError] = useState<string | undefined>(undefined);
   const notify = useNotify();
   const nameId = useId();
   const [list, setList] = useState<SnapshotList | undefined>(undefined);
@@ -110,6 +163,33 @@ export function SnapshotsPanel({ disk }: { disk: DiskView }) {
           Rolling back needs the disk stopped.
         </p>
       ) : null}
+      {list?.parent ? (
+        <p className="alert alert-warning" data-testid="clone-parent">
+          This disk is a clone of <Link to={`/disks/${list.parent.disk}`}>{list.parent.disk}</Link>@{list.parent.snapshot}: it shares data with that snapshot,
+          which cannot be deleted until this disk is flattened.{' '}
+          {list.parent.flattening ? (
+            <span data-testid="clone-flattening">Flattening…</span>
+          ) : canManage ? (
+            <button
+              type="button"
+              className="button button-small"
+              data-testid="clone-flatten-now"
+              onClick={() =>
+                void flattenDisk(id).then((r) => {
+                  if (r.ok) {
+                    notify(`Disk ${id} is being flattened.`);
+                    setFlattenError(undefined);
+                  } else setFlattenError(r.error.message);
+                  reload();
+                })
+              }
+            >
+              Flatten now
+            </button>
+          ) : null}
+          {flattenError ? <span className="field-error"> {flattenError}</span> : null}
+        </p>
+      ) : null}
       {list && list.snapshots.length === 0 ? <p className="muted">No snapshots yet.</p> : null}
       {list && list.snapshots.length > 0 ? (
         <Table
@@ -135,26 +215,40 @@ export function SnapshotsPanel({ disk }: { disk: DiskView }) {
             { head: 'Clones', cell: (s) => (s.clones.length ? s.clones.join(', ') : <span className="muted">none</span>) },
             {
               head: 'Actions',
-              show: canManage,
+              show: canManage || canClone,
               cell: (s) =>
                 s.progressPct !== undefined ? null : (
                   <div className="button-row">
-                    <button
-                      type="button"
-                      className="button button-small"
-                      onClick={() => setDialog({ kind: 'rollback', snap: s })}
-                      data-testid={`snapshot-rollback-${s.name}`}
-                    >
-                      Roll back
-                    </button>
-                    <button
-                      type="button"
-                      className="button button-small button-danger-outline"
-                      onClick={() => setDialog({ kind: 'delete', snap: s })}
-                      data-testid={`snapshot-delete-${s.name}`}
-                    >
-                      Delete
-                    </button>
+                    {canClone ? (
+                      <button
+                        type="button"
+                        className="button button-small"
+                        onClick={() => setDialog({ kind: 'clone', snap: s })}
+                        data-testid={`snapshot-clone-${s.name}`}
+                      >
+                        Clone
+                      </button>
+                    ) : null}
+                    {canManage ? (
+                      <button
+                        type="button"
+                        className="button button-small"
+                        onClick={() => setDialog({ kind: 'rollback', snap: s })}
+                        data-testid={`snapshot-rollback-${s.name}`}
+                      >
+                        Roll back
+                      </button>
+                    ) : null}
+                    {canManage ? (
+                      <button
+                        type="button"
+                        className="button button-small button-danger-outline"
+                        onClick={() => setDialog({ kind: 'delete', snap: s })}
+                        data-testid={`snapshot-delete-${s.name}`}
+                      >
+                        Delete
+                      </button>
+                    ) : null}
                   </div>
                 ),
             },
@@ -235,6 +329,7 @@ export function SnapshotsPanel({ disk }: { disk: DiskView }) {
           </ConfirmDialog>
         )
       ) : null}
+      {dialog?.kind === 'clone' ? <CloneDialog disk={disk} snap={dialog.snap} instant={list?.mode === 'instant'} onClose={() => setDialog(undefined)} /> : null}
       {dialog?.kind === 'delete' ? (
         <ConfirmDialog
           title={`Delete snapshot ${dialog.snap.name}?`}

@@ -17,6 +17,7 @@ import type {
   AuditPage,
   ClusterConfigView,
   ClusterUsage,
+  CloneRequest,
   ConnectedHost,
   DiskView,
   EditDiskRequest,
@@ -288,6 +289,14 @@ export async function deleteSnapshot(id: string, name: string): Promise<ApiResul
 
 export async function rollbackSnapshot(id: string, name: string): Promise<ApiResult<string>> {
   return pick(await request<{ name: string }>('POST', `/disks/${enc(id)}/snapshots/${enc(name)}/rollback`), 'name');
+}
+
+export async function cloneSnapshot(id: string, name: string, req: CloneRequest): Promise<ApiResult<DiskView>> {
+  return pick(await request<{ disk: DiskView }>('POST', `/disks/${enc(id)}/snapshots/${enc(name)}/clone`, req), 'disk');
+}
+
+export async function flattenDisk(id: string): Promise<ApiResult<boolean>> {
+  return pick(await request<{ flattening: boolean }>('POST', `/disks/${enc(id)}/flatten`), 'flattening');
 }
 
 // ---- paths and nodes -----------------------------------------------------------------------------
