@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Portway needs on a Debian 12 machine (as root) and builds it.
 #   apt packages: tgt (+rbd backing store), libiscsi and qemu-io (test initiators), etcd, Ceph, chromium,
+#                 openssl (certificates), curl (etcd health over TLS), systemd (systemd-analyze for the unit test),
 #                 libiscsi-dev + gcc (tools/pw-scsi, the SCSI test initiator)
 #   npm ci, then the build (server to dist/src, web UI to dist/web, tools/pw-scsi to dist/bin/pw-scsi)
 set -euo pipefail
@@ -8,7 +9,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(tgt tgt-rbd libiscsi-bin qemu-utils qemu-block-extra etcd-server etcd-client
       ceph-mon ceph-osd ceph-mgr ceph-common iproute2 iputils-arping chromium procps
-      libiscsi-dev gcc libc6-dev pkg-config openssl curl)
+      libiscsi-dev gcc libc6-dev pkg-config openssl curl systemd)
 
 need_node() {
   command -v node >/dev/null && [ "$(node -p 'process.versions.node.split(".")[0]')" -ge 20 ]

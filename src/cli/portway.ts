@@ -28,6 +28,10 @@ const SERVE_USAGE = `usage: portway serve [--config FILE] [--state-dir DIR] [--l
 const USAGE = `usage:
   portway serve   [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME] [--plain-http]  (--help)
   portway rebuild [--config FILE] [--state-dir DIR]   register every disk found in the image store
+                  (each as it was: a stopped disk comes back stopped)
+  portway backup  --out FILE [--config FILE] [--state-dir DIR]   the coordination store (etcd snapshot,
+                  or the embedded store's files): users, roles, tokens, audit log, settings, disk keys
+  portway restore --in FILE [--config FILE] [--state-dir DIR]    the embedded store, product stopped
   portway agent   [--config FILE] [--state-dir DIR] [--node NAME]   node agent only (etcd; SIGTERM gives
                   the paths back, SIGQUIT exits leaving them served for the next start to adopt)
   portway agent-guard --run-dir DIR   the fence guard (started by the agent; see docs/HA.md)
@@ -43,7 +47,21 @@ const OPTIONS = {
   'tls-key': { type: 'string' },
   'plain-http': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  out: { type: 'string' },
+  in: { type: 'string' },
 } as const;
+
+/** portway backup --out FILE / portway restore --in FILE (src/app/backup.ts). */
+async function backupOrRestore(cmd: 'backup' | 'restore', argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: OPTIONS });
+  const file = cmd === 'backup' ? values.out : values.in;
+  if (!file) throw new SettingsError(`portway ${cmd} needs ${cmd === 'backup' ? '--out FILE' : '--in FILE'}`);
+  const s = await loadSettings(values.config);
+  if (values['state-dir']) s.stateDir = values['state-dir'];
+  checkSettings(s);
+  const { backupStore, restoreStore } = await import('../app/backup.js');
+  process.stdout.write(`${cmd === 'backup' ? await backupStore(s, file) : await restoreStore(s, file)}\n`);
+}
 
 /** Re-registers disks from their images' metadata (after the coordination store was lost). */
 async function rebuild(argv: string[]): Promise<void> {
@@ -111,6 +129,7 @@ async function main(): Promise<void> {
   if (cmd === 'agent') return (await import('../agent/main.js')).agentCommand(rest);
   if (cmd === 'agent-guard') return (await import('../agent/guard.js')).guardCommand(rest);
   if (cmd === 'rebuild') return rebuild(rest);
+  if (cmd === 'backup' || cmd === 'restore') return backupOrRestore(cmd, rest);
   if (cmd === 'login') return loginCommand(rest);
   if (cmd === 'disk') return diskCommand(rest);
   if (cmd === 'path') return pathCommand(rest);

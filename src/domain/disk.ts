@@ -57,6 +57,11 @@ export interface DiskMeta {
   paths: PathSpec[];
   /** Left out by versions before placement existed: LEGACY_PLACEMENT. */
   placement?: Placement;
+  /**
+   * Started or stopped as the admin last asked, kept with the image so `portway rebuild` brings the disk
+   * back as it was. Absent (images written before it existed, new disks): started.
+   */
+  desired?: 'started' | 'stopped';
 }
 
 export const DISK_STATUSES = ['starting', 'started', 'degraded', 'stopping', 'stopped'] as const;
@@ -129,6 +134,7 @@ export function parseDiskMeta(raw: string | null): DiskMeta | undefined {
     typeof d.chapPassword === 'string' &&
     (d.subnet === 1 || d.subnet === 2 || d.subnet === 3) &&
     (d.placement === undefined || isPlacement(d.placement)) &&
+    (d.desired === undefined || d.desired === 'started' || d.desired === 'stopped') &&
     Array.isArray(d.paths) &&
     d.paths.every((p) => p && typeof p.ip === 'string' && typeof p.subnetMask === 'string' && typeof p.eth === 'string');
   return ok ? (d as DiskMeta) : undefined;

@@ -496,13 +496,33 @@ export class DiskService {
         const refused = desired === 'stopped' ? await this.refuseIfConnected(state, 'stop', force) : undefined;
         if (refused) return refused;
         const record: DiskRecord = { ...state.record, desired };
+        // The image's metadata first (what a rebuild reads back); put back if the store refuses the change.
+        const meta = await this.readMeta(id);
+        if ('ok' in meta) return meta;
+        const marked = await this.markDesired(id, meta, desired);
+        if (marked) return marked;
         const f = await this.txnOrConflict(id, rev, [{ type: 'put', key: diskKey(id), value: recordJson('disk', record) }]);
-        if (f) return f;
+        if (f) {
+          await this.markDesired(id, meta, meta.desired ?? 'started');
+          return f;
+        }
         state.record = record;
         this.o.log.info({ disk: id, desired }, desired === 'stopped' ? 'disk stopping' : 'disk starting');
       }
       return { ok: true, disk: diskView(state) };
     });
+  }
+
+  /** Writes the desired state into the image's metadata; a failure to return when it could not. */
+  private async markDesired(id: string, meta: DiskMeta, desired: 'started' | 'stopped'): Promise<Failure | undefined> {
+    if ((meta.desired ?? 'started') === desired) return undefined;
+    try {
+      await this.o.images.setMeta(imageName(id), recordJson('meta', { ...meta, desired }));
+      return undefined;
+    } catch (e) {
+      this.o.log.error({ disk: id, err: errText(e) }, 'metadata update failed');
+      return fail('storage_error', `The metadata of disk ${id} cannot be written to its image; nothing was changed.`);
+    }
   }
 
   /**
@@ -684,7 +704,9 @@ export class DiskService {
       }
       // Keep the image's own id when it has one that is free; else the planned (next) id.
       const id = ownId && !u.disks.has(ownId) ? ownId : meta.id;
+      // An attached disk starts (as it registers started): its image says so for a later rebuild.
       meta = { ...meta, id, iqn: diskIqn(this.o.iqnBase, id) };
+      delete meta.desired;
       try {
         if (image !== imageName(id)) await this.o.images.rename(image, imageName(id));
         await this.o.images.setMeta(imageName(id), recordJson('meta', meta));
@@ -735,7 +757,7 @@ export class DiskService {
         skipped.push({ image: img.name, reason: 'detached' });
         continue;
       }
-      const r = await this.registerKeys(meta);
+      const r = await this.registerKeys(meta, meta.desired ?? 'started');
       if (r) skipped.push({ image: img.name, reason: r.message });
       else registered.push(id);
     }
