@@ -13,6 +13,7 @@
 import { type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/typebox';
 import { AUDIT_OUTCOMES, PERMISSIONS, VIAS } from '../domain/auth.js';
 import { DISK_STATUSES, PATH_STATES, PLACEMENTS, type SubnetChoice as Subnet } from '../domain/disk.js';
+import { EVENT_KINDS } from '../domain/health.js';
 
 /** A string that is one of `values` (type: the union of them). */
 function StringEnum<T extends string>(values: readonly T[], opts: SchemaOptions = {}) {
@@ -371,3 +372,37 @@ export const DrainQuery = Type.Object({ wait: Type.Optional(Type.String({ descri
 
 /** Schemas replies refer to by $ref (added to the app once; components of the document). */
 export const SHARED_SCHEMAS: readonly TSchema[] = [ErrorBody, DiskView, PathView, SnapshotView];
+
+// ---- cluster events and health ----------------------------------------------------------------------
+
+const EventKind = StringEnum(EVENT_KINDS);
+const Severity = StringEnum(['critical', 'warning', 'info'] as const);
+export const ClusterEventView = Type.Object(
+  {
+    id: Type.String({ description: 'sortable: time, then a sequence number' }),
+    at: Type.String({ format: 'date-time' }),
+    kind: EventKind,
+    severity: Severity,
+    subject: Type.String({ description: 'node:<name>, disk:<id> or path:<id>/<n>' }),
+    message: Type.String(),
+    clears: Type.Optional(EventKind),
+  },
+  { description: 'A cluster event (also the body of the webhook POST: {event})' },
+);
+export const ProblemView = Type.Object({
+  kind: StringEnum(['node_down', 'disk_degraded', 'path_failed'] as const),
+  severity: Severity,
+  subject: Type.String(),
+  message: Type.String(),
+});
+export const HealthView = Type.Object(
+  {
+    status: StringEnum(['ok', 'warning', 'critical'] as const),
+    problems: Type.Array(ProblemView),
+    nodesUp: Type.Integer(),
+    nodesKnown: Type.Integer(),
+  },
+  { description: 'What is wrong now' },
+);
+export const AlertsQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) });
+export const WebhookView = Type.Object({ url: Nullable(Type.String(), { description: 'where every event is POSTed as JSON {event}; null: none' }) });

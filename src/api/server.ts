@@ -22,6 +22,8 @@ import { Type } from '@sinclair/typebox';
 import { diskRoutes } from './routes/disks.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { metricsRoutes } from './routes/metrics.js';
+import { alertRoutes } from './routes/alerts.js';
+import type { EventService } from '../services/event-service.js';
 import { nodeRoutes } from './routes/nodes.js';
 import type { Metrics } from '../services/metrics.js';
 import { pathRoutes } from './routes/paths.js';
@@ -46,6 +48,8 @@ export interface ApiOptions {
   loginLimit?: LoginLimitOptions;
   /** Prometheus metrics: GET /metrics and the request latency histogram (services/metrics.ts). */
   metrics?: Metrics;
+  /** Cluster events and health (services/event-service.ts): /api/v1/alerts. */
+  events?: EventService;
   /** Told every route as it is registered (tests list them: test/unit/api-routes.test.ts). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -132,6 +136,7 @@ export async function buildApi(o: ApiOptions) {
     ok: true as const,
   }));
   if (o.metrics) metricsRoutes(app, o.metrics);
+  if (o.events) alertRoutes(app, o.events);
   authRoutes(app, o.auth.service, await loginGuard(app, o.loginLimit ?? DEFAULT_LOGIN_LIMIT));
   userRoutes(app, o.auth.service);
   auditRoutes(app, o.auth.service);

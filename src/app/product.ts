@@ -15,6 +15,7 @@ import { checkConfig } from '../domain/config.js';
 import { AuthService } from '../services/auth-service.js';
 import { DiskService } from '../services/disk-service.js';
 import { Metrics } from '../services/metrics.js';
+import { EventService } from '../services/event-service.js';
 import { PathService } from '../services/path-service.js';
 import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
 import type { GuardClient } from '../agent/guard-client.js';
@@ -147,6 +148,8 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     },
   });
   await metrics.start();
+  const events = new EventService({ store, log: log.child({ mod: 'events' }) });
+  await events.start();
   let agent: Agent | undefined;
   let guard: GuardClient | undefined;
   if (s.agent.enabled) {
@@ -160,7 +163,10 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     }
     const observer = {
       onSample: (samples: Parameters<Metrics['addIoSample']>[0]) => metrics.addIoSample(samples),
-      onFence: () => metrics.fences.inc({ node: s.node }),
+      onFence: (info: { reason: string }) => {
+        metrics.fences.inc({ node: s.node });
+        events.fence(s.node, info.reason);
+      },
     };
     agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log), observer, ...(guard ? { guard } : {}) }, log);
     await agent.start();
@@ -178,6 +184,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     loginLimit: s.auth.login,
     metrics,
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
+    events,
   });
   await app.listen({ host: s.listenHost, port: s.listenPort });
   const addr = app.server.address();
@@ -208,6 +215,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
         if (opts.release ?? true) await guard.standDown();
         else guard.close();
       }
+      await events.close();
       await metrics.close();
       await disks.close();
       await store.close();

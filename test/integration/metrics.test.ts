@@ -78,4 +78,19 @@ describe('Prometheus metrics', { skip }, () => {
     assert.ok((sampleValue(m, 'portway_disk_writes_total', { disk: busy, node: 'node1' }) ?? 0) >= 1);
     assert.equal(sampleValue(m, 'portway_disk_written_bytes_total', { disk: idle, node: 'node1' }) ?? 0, 0, 'the other disk shows no write');
   });
+
+  it('answers the health summary and the events; refuses a webhook that is not an http(s) URL', async () => {
+    const r = await api(tp.product, 'GET', '/api/v1/alerts');
+    assert.equal(r.status, 200, JSON.stringify(r.json));
+    assert.deepEqual(r.json.health, { status: 'ok', problems: [], nodesUp: 1, nodesKnown: 1 });
+    assert.deepEqual(r.json.events, []);
+    const bad = await api(tp.product, 'PUT', '/api/v1/alerts/webhook', { url: 'file:///etc/passwd' });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.json.code, 'invalid_request');
+    assert.equal(bad.json.details.field, 'url');
+    const good = await api(tp.product, 'PUT', '/api/v1/alerts/webhook', { url: 'http://127.0.0.1:9/hook' });
+    assert.deepEqual([good.status, good.json], [200, { url: 'http://127.0.0.1:9/hook' }]);
+    assert.deepEqual((await api(tp.product, 'GET', '/api/v1/alerts/webhook')).json, { url: 'http://127.0.0.1:9/hook' });
+    assert.deepEqual((await api(tp.product, 'PUT', '/api/v1/alerts/webhook', { url: null })).json, { url: null });
+  });
 });

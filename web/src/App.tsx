@@ -2,11 +2,12 @@
  * The app: session gate (login page until logged in), then the shell — top bar with the live-update
  * state and the user, a side navigation showing only what the user may open, and the routed page.
  *
- * Routes: /login, / (dashboard), /disks, /disks/:id, /paths, /nodes, /users, /audit, /settings.
+ * Routes: /login, / (dashboard), /disks, /disks/:id, /paths, /nodes, /users, /events, /audit, /settings.
  */
 import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { type ApiErrorBody, type ClusterConfigView, getConfig } from './api';
 import { AuditPage } from './AuditPage';
+import { EventsPage } from './EventsPage';
 import { DashboardPage } from './DashboardPage';
 import { DiskDetailPage } from './DiskDetailPage';
 import { DiskListPage } from './DiskListPage';
@@ -126,6 +127,7 @@ function Shell() {
     { to: '/paths', label: 'Paths', show: true },
     { to: '/nodes', label: 'Nodes', show: true },
     { to: '/users', label: 'Users and roles', show: can('ManageUsers') },
+    { to: '/events', label: 'Events', show: true },
     { to: '/audit', label: 'Audit log', show: canReadAudit },
     { to: '/settings', label: 'Settings', show: true },
   ];
@@ -140,6 +142,7 @@ function Shell() {
   else if (loc.path === '/nodes') page = <NodesPage live={live} />;
   else if (loc.path === '/users') page = <UsersPage />;
   else if (loc.path === '/audit') page = <AuditPage />;
+  else if (loc.path === '/events') page = <EventsPage />;
   else if (loc.path === '/settings') page = <SettingsPage config={config} configError={configError} reloadConfig={loadConfig} />;
   else
     page = (

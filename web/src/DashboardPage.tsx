@@ -3,6 +3,8 @@
  * paths served and not, nodes up. Capacity used needs GET /api/v1/cluster/usage, which the server
  * does not offer yet: until it does, a placeholder says so (no made-up numbers).
  */
+import { HealthSummary } from './HealthSummary';
+import { useAlerts } from './useAlerts';
 import { type ReactNode, useEffect, useMemo, useState } from 'react';
 import { type ApiErrorBody, type ClusterUsage, getClusterUsage } from './api';
 import { STATUSES, statusCounts } from './DiskListPage';
@@ -69,6 +71,7 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
   return (
     <>
       <PageHead title="Dashboard" sub={<span className="page-sub">The cluster at a glance, updated live.</span>} />
+      <DashboardHealth />
       {error ? (
         <p className="alert alert-error" role="alert">
           Cannot refresh the disk list: {error.message}
@@ -237,4 +240,10 @@ function Meter({ value, max }: { value: number; max: number }) {
       <div className="meter-bar" style={{ width: `${pct}%` }} />
     </div>
   );
+}
+
+/** The health summary (problems now), from the event service. */
+function DashboardHealth() {
+  const { health } = useAlerts(1);
+  return <HealthSummary health={health} linkToEvents />;
 }

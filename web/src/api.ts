@@ -133,7 +133,7 @@ function toErrorBody(status: number, statusText: string, body: unknown): ApiErro
   };
 }
 
-type Method = 'GET' | 'POST' | 'PATCH' | 'DELETE';
+type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
 interface RequestOptions {
   /** false: a 401 is an answer, not a lost login (login, /auth/me). */
@@ -388,4 +388,22 @@ export function parseDisksEvent(data: string): DiskView[] | undefined {
     // fall through
   }
   return undefined;
+}
+
+// ---- cluster events and health -----------------------------------------------------------------
+
+export type { ClusterEventView, HealthView } from '../../src/api/wire';
+
+export function getAlerts(
+  limit = 100,
+): Promise<ApiResult<{ events: import('../../src/api/wire').ClusterEventView[]; health: import('../../src/api/wire').HealthView }>> {
+  return request('GET', `/alerts?limit=${limit}`);
+}
+
+export async function getWebhook(): Promise<ApiResult<string | null>> {
+  return pick(await request<{ url: string | null }>('GET', '/alerts/webhook'), 'url');
+}
+
+export async function setWebhook(url: string | null): Promise<ApiResult<string | null>> {
+  return pick(await request<{ url: string | null }>('PUT', '/alerts/webhook', { url }), 'url');
 }

@@ -1,0 +1,214 @@
+/**
+ * Cluster events: this server watches the disks, owners and nodes in the store, and on every change
+ * compares the cluster's health with the last look (domain/health.ts): a node down or back, a disk
+ * degraded or recovered, a path its node failed to serve or served again. The agent of this process
+ * adds its fences. Each event is stored (`<root>/events/<id>`, the newest `maxEvents` kept), kept in
+ * memory for the API, and POSTed as JSON to the webhook URL set in the store (`<root>/settings/webhook`).
+ *
+ * Several servers each watch and each would record the same event: run the event service on one
+ * server per cluster (the one `portway serve` that serves the web UI).
+ */
+import type { Logger } from 'pino';
+import type { CoordStore, Watch } from '../adapters/coord/types.js';
+import { clusterView } from '../domain/cluster-view.js';
+import { type ClusterEvent, type HealthSnapshot, type Problem, checkWebhookUrl, healthEvents, healthOf, overall } from '../domain/health.js';
+import { DISKS, NODES, OWNERS, ROOT } from '../domain/keys.js';
+import { type Failure, fail } from '../domain/outcomes.js';
+import { Coalescer } from '../util/async.js';
+import { errText } from '../util/errors.js';
+
+export const EVENTS = `${ROOT}/events/`;
+export const WEBHOOK_KEY = `${ROOT}/settings/webhook`;
+const DEFAULT_MAX_EVENTS = 1000;
+const WEBHOOK_TIMEOUT_MS = 5000;
+
+export interface EventServiceOptions {
+  store: CoordStore;
+  log: Logger;
+  /** Events kept (store and memory); older ones are deleted. */
+  maxEvents?: number;
+}
+
+export interface Health {
+  status: 'ok' | 'warning' | 'critical';
+  problems: Problem[];
+  nodesUp: number;
+  nodesKnown: number;
+}
+
+export class EventService {
+  private last: HealthSnapshot | undefined;
+  private readonly known = new Set<string>();
+  private events: ClusterEvent[] = [];
+  private watches: Watch[] = [];
+  private readonly checker: Coalescer;
+  private seq = 0;
+  private webhook: string | undefined;
+  private readonly listeners = new Set<(e: ClusterEvent) => void>();
+  /** Deliveries in flight (close() waits for them). */
+  private readonly sending = new Set<Promise<void>>();
+
+  constructor(private readonly o: EventServiceOptions) {
+    this.checker = new Coalescer(
+      () => this.check(),
+      (e) => o.log.warn({ err: errText(e) }, 'health check failed'),
+    );
+  }
+
+  private get max(): number {
+    return this.o.maxEvents ?? DEFAULT_MAX_EVENTS;
+  }
+
+  async start(): Promise<void> {
+    const stored = await this.o.store.list(EVENTS);
+    this.events = stored.flatMap((kv) => {
+      try {
+        return [JSON.parse(kv.value) as ClusterEvent];
+      } catch {
+        return [];
+      }
+    });
+    const wh = await this.o.store.get(WEBHOOK_KEY);
+    this.webhook = wh ? parseWebhook(wh.value) : undefined;
+    // The nodes that were up when it last looked: a node down while this server was away is still down.
+    for (const e of this.events) if (e.subject.startsWith('node:')) this.known.add(e.subject.slice(5));
+    await this.check(true);
+    const trigger = () => void this.checker.trigger();
+    for (const prefix of [DISKS, OWNERS, NODES]) this.watches.push(await this.o.store.watch(prefix, trigger, trigger));
+    this.watches.push(
+      await this.o.store.watch(WEBHOOK_KEY, (ev) => {
+        this.webhook = ev.type === 'put' ? parseWebhook(ev.value ?? '') : undefined;
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.watches.map((w) => w.close().catch(() => {})));
+    this.watches = [];
+    await this.checker.trigger();
+    await Promise.allSettled([...this.sending]);
+  }
+
+  /** Looks at the store now (the watches call it; tests may too). */
+  refresh(): Promise<void> {
+    return this.checker.trigger();
+  }
+
+  private async check(first = false): Promise<void> {
+    const kvs = (await Promise.all([DISKS, OWNERS, NODES].map((p) => this.o.store.list(p)))).flat();
+    const v = clusterView(kvs);
+    const live = new Set(v.nodes.keys());
+    for (const n of live) this.known.add(n);
+    for (const d of v.disks.values()) for (const o of d.owners.values()) this.known.add(o.node);
+    const next = healthOf(v.disks, live, this.known);
+    const prev = this.last;
+    this.last = next;
+    if (first || !prev) {
+      // At start: what is wrong now and was not recorded as still open is recorded once.
+      const open = openProblems(this.events);
+      for (const p of next.problems.values())
+        if (!open.has(p.subject)) await this.record({ kind: p.kind, severity: p.severity, subject: p.subject, message: p.message });
+      return;
+    }
+    for (const e of healthEvents(prev, next)) await this.record(e);
+  }
+
+  /** The agent of this process fenced itself. */
+  fence(node: string, reason: string): void {
+    void this.record({ kind: 'fence', severity: 'critical', subject: `node:${node}`, message: `Node ${node} fenced itself: ${reason}.` });
+  }
+
+  private async record(e: Omit<ClusterEvent, 'id' | 'at'>): Promise<void> {
+    const at = new Date();
+    const id = `${at.getTime().toString().padStart(14, '0')}-${(this.seq++ % 1e6).toString().padStart(6, '0')}`;
+    const ev: ClusterEvent = { id, at: at.toISOString(), ...e };
+    this.events.push(ev);
+    const drop = this.events.length > this.max ? this.events.splice(0, this.events.length - this.max) : [];
+    this.o.log.info({ event: ev.kind, subject: ev.subject }, ev.message);
+    for (const l of this.listeners) l(ev);
+    try {
+      await this.o.store.put(`${EVENTS}${id}`, JSON.stringify(ev));
+      for (const old of drop) await this.o.store.delete(`${EVENTS}${old.id}`);
+    } catch (err) {
+      this.o.log.warn({ err: errText(err) }, 'cannot store the event');
+    }
+    if (this.webhook) this.deliver(this.webhook, ev);
+  }
+
+  private deliver(url: string, ev: ClusterEvent): void {
+    const p = (async () => {
+      try {
+        const res = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'user-agent': 'portway-events' },
+          body: JSON.stringify({ event: ev }),
+          signal: AbortSignal.timeout(WEBHOOK_TIMEOUT_MS),
+        });
+        if (!res.ok) this.o.log.warn({ status: res.status, event: ev.id }, 'the webhook refused the event');
+        await res.body?.cancel().catch(() => {});
+      } catch (err) {
+        this.o.log.warn({ err: errText(err), event: ev.id }, 'the webhook did not answer');
+      }
+    })();
+    this.sending.add(p);
+    void p.finally(() => this.sending.delete(p));
+  }
+
+  /** Newest first. */
+  list(limit = 100): ClusterEvent[] {
+    return this.events.slice(-Math.max(1, Math.min(limit, this.max))).reverse();
+  }
+
+  health(): Health {
+    const problems = [...(this.last?.problems.values() ?? [])];
+    return { status: overall(problems), problems, nodesUp: this.last?.live.size ?? 0, nodesKnown: this.known.size };
+  }
+
+  /** Called with every new event (the API's live stream). */
+  onEvent(l: (e: ClusterEvent) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  getWebhook(): string | null {
+    return this.webhook ?? null;
+  }
+
+  async setWebhook(url: string | null): Promise<{ ok: true; url: string | null } | Failure> {
+    try {
+      if (url === null || url === '') {
+        await this.o.store.delete(WEBHOOK_KEY);
+        this.webhook = undefined;
+        return { ok: true, url: null };
+      }
+      const c = checkWebhookUrl(url);
+      if (!c.ok) return fail('invalid_request', c.message, 'url');
+      await this.o.store.put(WEBHOOK_KEY, JSON.stringify({ url: c.url }));
+      this.webhook = c.url;
+      return { ok: true, url: c.url };
+    } catch (e) {
+      this.o.log.error({ err: errText(e) }, 'cannot store the webhook');
+      return fail('coordination_error', 'The coordination store did not accept the change; try again.');
+    }
+  }
+}
+
+function parseWebhook(value: string): string | undefined {
+  try {
+    const c = checkWebhookUrl((JSON.parse(value) as { url?: unknown }).url);
+    return c.ok ? c.url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Subjects whose last recorded event raised a problem (not cleared since). */
+function openProblems(events: readonly ClusterEvent[]): Set<string> {
+  const open = new Set<string>();
+  for (const e of events) {
+    if (e.kind === 'fence') continue;
+    if (e.clears) open.delete(e.subject);
+    else open.add(e.subject);
+  }
+  return open;
+}
