@@ -664,6 +664,13 @@ export class TgtDriver implements TargetDriver {
       }
       await sleep(kids === undefined ? 25 : 5);
     }
+    // Given up: its xargs must not start it later (an unrecorded tgtd holding the portal), and it goes
+    // with the others of its batch that it has not started yet (their starts fail and are retried).
+    if (cmdlineOf(parent)[0] === 'xargs') {
+      try {
+        process.kill(parent, 'SIGKILL');
+      } catch {}
+    }
     throw new TgtError(`tgtd on ${ip}:${port} (control port ${controlPort}) was not found running (see tgtd.log)`);
   }
 
@@ -785,6 +792,14 @@ export class TgtDriver implements TargetDriver {
       const removing = s.portals.filter((ip) => !want.includes(ip));
       if (adding.length || removing.length) {
         this.deepChecked.delete(disk);
+        // A portal to add that something listens on already (freePortals moved our own units off it):
+        // a tgtd no record names (one launched by a run that gave up waiting for it) would refuse it
+        // for good ("Address already in use"): found by its command line and killed, as at a fresh start.
+        for (const ip of adding) {
+          if (!(await listening(ip, this.port))) continue;
+          const known = new Set([...(await this.loadStates()).values()].map((u) => u.pid));
+          await this.killStrays(await strayTgtds((x) => x === ip, this.port, known));
+        }
         for (const ip of adding) await this.addPortal(s.controlPort, ip);
         for (const ip of removing) await this.deletePortal(s.controlPort, ip);
         // A tgtd from the warm pool: its placeholder portal goes once the disk's are there.
