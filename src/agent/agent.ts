@@ -762,6 +762,7 @@ export class Agent {
       acl: meta.acl,
       chapUser: meta.chapUser,
       chapPassword: meta.chapPassword,
+      ...(meta.chapUser && meta.targetChapUser ? { targetChapUser: meta.targetChapUser, targetChapPassword: meta.targetChapPassword ?? '' } : {}),
       serial: id,
       sizeGb: meta.sizeGb,
       // Its own target id, so its NAA designator differs from every other disk's; disks made before

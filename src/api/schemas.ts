@@ -69,6 +69,7 @@ export const DiskView = Type.Object(
     status: DiskStatus,
     acl: Type.String({ description: "'' = all initiators, else the one initiator IQN allowed" }),
     chapUser: Type.String({ description: "'' = no CHAP; the password is never returned" }),
+    targetChapUser: Type.String({ description: "mutual CHAP: the target's user name, which hosts check; '' = none" }),
     subnet: SubnetChoice,
     placement: Placement,
     problem: Type.Optional(Type.String({ description: 'Why a path is not served, when its node says (e.g. storage fencing failed): the first such reason' })),
@@ -120,6 +121,11 @@ const chapFields = {
   mode: Type.String({ description: "'none' or 'chap'" }),
   user: TextReadWhen('1-64 of A-Z a-z 0-9 . _ : @ -', "with mode 'chap'"),
   password: TextReadWhen('12-16 printable characters, no spaces or quotes', "with mode 'chap'"),
+  targetUser: TextReadWhen("mutual CHAP: the target's own user name, which hosts check (as user); absent or '': none", "with mode 'chap'"),
+  targetPassword: TextReadWhen(
+    "mutual CHAP: the target's password (as password, and not the initiator's); on edit, left out with the same targetUser: kept",
+    "with mode 'chap'",
+  ),
 };
 const Auth = Type.Object(chapFields, { description: 'CHAP; absent or null: none' });
 

@@ -34,6 +34,8 @@ export interface AddDiskInput {
   acl: string;
   chapUser: string;
   chapPassword: string;
+  targetChapUser?: string;
+  targetChapPassword?: string;
   placement: Placement;
 }
 
@@ -63,14 +65,39 @@ export function parsePlacement(raw: unknown): Placement | Failure {
   );
 }
 
-/** Authentication from the form: no CHAP ('' user), or a checked CHAP user and password. */
-export function parseAuth(raw: unknown): { chapUser: string; chapPassword: string } | Failure {
+/**
+ * Mutual CHAP (the target's own credentials) of an auth object: none when targetUser is absent or '',
+ * else a checked user and password, the password differing from the initiator's (RFC 3720 12.1.3).
+ */
+export function parseMutual(
+  auth: Record<string, unknown>,
+  chapPassword: string,
+  keep?: { user: string; password: string },
+): { targetChapUser?: string; targetChapPassword?: string } | Failure {
+  const user = auth.targetUser;
+  if (user === undefined || user === null || user === '') {
+    if (auth.targetPassword !== undefined && auth.targetPassword !== null && auth.targetPassword !== '')
+      return fail('chap_missing', 'Mutual CHAP needs the target user name too.', 'chap.targetUser');
+    return {};
+  }
+  const password = auth.targetPassword === undefined && keep && keep.user === user ? keep.password : auth.targetPassword;
+  const f = checkChap(user, password);
+  if (f) return { ...f, field: f.field === 'chap.user' ? 'chap.targetUser' : 'chap.targetPassword', message: `Mutual ${f.message}` };
+  if (auth.user === user) return fail('invalid_chap', "The target's CHAP user must differ from the initiator's.", 'chap.targetUser');
+  if (password === chapPassword) return fail('invalid_chap', "The target's CHAP password must differ from the initiator's.", 'chap.targetPassword');
+  return { targetChapUser: user as string, targetChapPassword: password as string };
+}
+
+/** Authentication from the form: no CHAP ('' user), or a checked CHAP user and password (and mutual CHAP). */
+export function parseAuth(raw: unknown): { chapUser: string; chapPassword: string; targetChapUser?: string; targetChapPassword?: string } | Failure {
   const auth = raw == null ? { mode: 'none' } : (obj(raw) ?? {});
   if (auth.mode === 'none') return { chapUser: '', chapPassword: '' };
   if (auth.mode !== 'chap') return fail('invalid_chap', 'Authentication must be none or CHAP.', 'chap.user');
   const chapFail = checkChap(auth.user, auth.password);
   if (chapFail) return chapFail;
-  return { chapUser: auth.user as string, chapPassword: auth.password as string };
+  const mutual = parseMutual(auth, auth.password as string);
+  if ('ok' in mutual) return mutual;
+  return { chapUser: auth.user as string, chapPassword: auth.password as string, ...mutual };
 }
 
 /** Step 1 of adding a disk (docs/PRODUCT.md): check what the user sent, field by field in the form's order. */
@@ -102,6 +129,7 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
   const auth = parseAuth(req.auth);
   if ('ok' in auth) return auth;
   const { chapUser, chapPassword } = auth;
+  const mutual = auth.targetChapUser ? { targetChapUser: auth.targetChapUser, targetChapPassword: auth.targetChapPassword as string } : {};
   const aclIqn = acl;
   const placement = parsePlacement(req.placement);
   if (typeof placement !== 'string') return placement;
@@ -115,6 +143,7 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
     acl: aclIqn,
     chapUser,
     chapPassword,
+    ...mutual,
     placement,
   };
 }
@@ -157,6 +186,7 @@ export function planAddDisk(input: AddDiskInput, cluster: ClusterView, now: Date
     acl: input.acl,
     chapUser: input.chapUser,
     chapPassword: input.chapPassword,
+    ...(input.targetChapUser ? { targetChapUser: input.targetChapUser, targetChapPassword: input.targetChapPassword as string } : {}),
     iqn: diskIqn(cluster.iqnBase, id),
     pool: cluster.pool,
     subnet: input.subnet,

@@ -51,6 +51,12 @@ export interface DiskMeta {
   /** '' = no CHAP. */
   chapUser: string;
   chapPassword: string;
+  /**
+   * Mutual CHAP: the target's own credentials, which the host checks (tgt's outgoing account). Left out:
+   * none (and by versions before mutual CHAP existed). Only with chapUser.
+   */
+  targetChapUser?: string;
+  targetChapPassword?: string;
   iqn: string;
   pool: string;
   subnet: SubnetChoice;
@@ -111,10 +117,10 @@ export function sizeBytes(sizeGb: number): number {
 }
 
 /** DiskMeta without secrets, as lists and logs show it. */
-export type PublicDiskMeta = Omit<DiskMeta, 'chapPassword'> & { chap: boolean };
+export type PublicDiskMeta = Omit<DiskMeta, 'chapPassword' | 'targetChapPassword'> & { chap: boolean };
 
 export function publicMeta(meta: DiskMeta): PublicDiskMeta {
-  const { chapPassword: _secret, ...rest } = meta;
+  const { chapPassword: _secret, targetChapPassword: _target, ...rest } = meta;
   return { ...rest, chap: meta.chapUser !== '' };
 }
 
@@ -132,6 +138,8 @@ export function parseDiskMeta(raw: string | null): DiskMeta | undefined {
     typeof d.acl === 'string' &&
     typeof d.chapUser === 'string' &&
     typeof d.chapPassword === 'string' &&
+    (d.targetChapUser === undefined || typeof d.targetChapUser === 'string') &&
+    (d.targetChapPassword === undefined || typeof d.targetChapPassword === 'string') &&
     (d.subnet === 1 || d.subnet === 2 || d.subnet === 3) &&
     (d.placement === undefined || isPlacement(d.placement)) &&
     (d.desired === undefined || d.desired === 'started' || d.desired === 'stopped') &&

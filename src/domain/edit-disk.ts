@@ -1,5 +1,5 @@
 /** Editing a disk: rename, grow, ACL, CHAP, placement. Pure. */
-import { obj, parseAcl, parsePlacement } from './add-disk.js';
+import { obj, parseAcl, parseMutual, parsePlacement } from './add-disk.js';
 import type { DiskMeta } from './disk.js';
 import { type Failure, fail } from './outcomes.js';
 import { checkChap, checkName, parseSizeGb } from './validate.js';
@@ -38,6 +38,8 @@ export function applyEdit(meta: DiskMeta, req: EditDiskRequest): DiskMeta | Fail
     if (auth?.mode === 'none') {
       next.chapUser = '';
       next.chapPassword = '';
+      delete next.targetChapUser;
+      delete next.targetChapPassword;
     } else if (auth?.mode === 'chap') {
       const keep = auth.password === undefined && auth.user === meta.chapUser && meta.chapPassword !== '';
       const password = keep ? meta.chapPassword : auth.password;
@@ -45,6 +47,15 @@ export function applyEdit(meta: DiskMeta, req: EditDiskRequest): DiskMeta | Fail
       if (f) return f;
       next.chapUser = auth.user as string;
       next.chapPassword = password as string;
+      const mutual = parseMutual(
+        auth,
+        password as string,
+        meta.targetChapUser ? { user: meta.targetChapUser, password: meta.targetChapPassword ?? '' } : undefined,
+      );
+      if ('ok' in mutual) return mutual;
+      delete next.targetChapUser;
+      delete next.targetChapPassword;
+      Object.assign(next, mutual);
     } else {
       return fail('invalid_chap', 'Authentication must be none or CHAP.', 'chap.user');
     }

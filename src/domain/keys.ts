@@ -79,6 +79,8 @@ export interface DiskRecord {
   createdAt: string;
   acl: string;
   chapUser: string;
+  /** Mutual CHAP's target user; absent: none. */
+  targetChapUser?: string;
   subnet: SubnetChoice;
   pathCount: number;
   desired: 'started' | 'stopped';
@@ -95,6 +97,7 @@ export function diskRecordOf(meta: DiskMeta, desired: DiskRecord['desired']): Di
     createdAt: meta.createdAt,
     acl: meta.acl,
     chapUser: meta.chapUser,
+    ...(meta.targetChapUser ? { targetChapUser: meta.targetChapUser } : {}),
     subnet: meta.subnet,
     pathCount: meta.paths.length,
     desired,

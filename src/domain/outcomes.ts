@@ -92,7 +92,20 @@ export const HTTP_STATUS = {
 export type FailureCode = keyof typeof HTTP_STATUS;
 
 /** The request field at fault, as the add-disk form names it. */
-export type Field = 'name' | 'sizeGb' | 'activePaths' | 'subnet' | 'ipMode' | 'placement' | 'path1' | 'path2' | 'acl.iqn' | 'chap.user' | 'chap.password';
+export type Field =
+  | 'name'
+  | 'sizeGb'
+  | 'activePaths'
+  | 'subnet'
+  | 'ipMode'
+  | 'placement'
+  | 'path1'
+  | 'path2'
+  | 'acl.iqn'
+  | 'chap.user'
+  | 'chap.password'
+  | 'chap.targetUser'
+  | 'chap.targetPassword';
 
 /**
  * A failure: on the wire `{code, message, details}`, with `details.field` the request field at fault

@@ -19,6 +19,7 @@ export function diskView(d: DiskState): DiskView {
     status: diskStatus(d),
     acl: r.acl,
     chapUser: r.chapUser,
+    targetChapUser: r.targetChapUser ?? '',
     subnet: r.subnet,
     placement: placementOf(r),
     ...problemOf(d),

@@ -289,6 +289,7 @@ describe('API routes in process (app.inject, embedded stores)', () => {
         'sizeGb',
         'status',
         'subnet',
+        'targetChapUser',
       ]);
       await a.store.put(nodeKey('n1'), recordJson('node', { name: 'n1', startedAt: new Date().toISOString() }));
       await a.store.put(ownerKey(id, 1), recordJson('owner', { node: 'n1', state: 'configuring', problem: 'storage fencing failed: Ceph unreachable' }));

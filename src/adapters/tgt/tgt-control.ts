@@ -104,6 +104,8 @@ export interface TgtRequest {
   lun?: number;
   /** Delete a target even with sessions. */
   force?: boolean;
+  /** An account request about the target's outgoing account (mutual CHAP; tgtadm --outgoing). */
+  outgoing?: boolean;
   /**
    * The parameter text: name/value pairs (encoded `n=v,n=v`), or a text in that form (or tgtadm's
    * `targetOps n=v,...,` form for a logical unit update), which is checked pair by pair the same way.
@@ -230,7 +232,7 @@ export function encodeRequest(req: TgtRequest): Buffer {
   v.setUint32(96, 0, LE); // cid
   v.setUint32(100, 0, LE); // host_no
   v.setUint32(104, 0, LE); // device_type: disk
-  v.setUint32(108, 0, LE); // ac_dir: incoming account
+  v.setUint32(108, req.outgoing ? 1 : 0, LE); // ac_dir: incoming (0) or outgoing (1) account
   v.setUint32(112, 0, LE); // pack
   v.setUint32(116, req.force ? 1 : 0, LE);
   return Buffer.concat([h, body]);

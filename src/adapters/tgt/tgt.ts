@@ -904,6 +904,12 @@ export class TgtDriver implements TargetDriver {
       // The password last: tgtd reads it to the end of the request.
       await this.ctl(cp, { lld, mode: 'account', op: 'new', params: { user, password: spec.chapPassword } });
       await this.ctl(cp, { lld, mode: 'account', op: 'bind', tid: TID, params: { user } });
+      // Mutual CHAP: the target's own account, bound as the target's outgoing one (the host checks it).
+      const target = spec.targetChapUser;
+      if (!target || !spec.targetChapPassword) return;
+      await this.ctl(cp, { lld, mode: 'account', op: 'delete', params: { user: target } }).catch(() => {});
+      await this.ctl(cp, { lld, mode: 'account', op: 'new', params: { user: target, password: spec.targetChapPassword } });
+      await this.ctl(cp, { lld, mode: 'account', op: 'bind', tid: TID, outgoing: true, params: { user: target } });
     };
     // tgtd takes one session parameter per request.
     const params = Object.entries(this.tuning.targetParams ?? {}).map(([name, value]) =>

@@ -8,6 +8,9 @@ export interface TargetSpec {
   acl: string;
   chapUser: string;
   chapPassword: string;
+  /** Mutual CHAP: the target's own account (tgt: bound as outgoing); left out: none. */
+  targetChapUser?: string;
+  targetChapPassword?: string;
   /** Same on every path of a disk so multipath sees one device: the disk id. */
   serial: string;
   /** The image's size: a grown image is re-read by recreating the LUN. */
