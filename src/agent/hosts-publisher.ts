@@ -11,6 +11,7 @@ import { type TargetSample, type TargetTextSource, readTargetSessions } from '..
 import type { TargetUnit } from '../adapters/tgt/types.js';
 import { type HostSession, hostsKey, parseHosts } from '../domain/hosts.js';
 import { HOSTS } from '../domain/keys.js';
+import { type Counters, type IoRecord, type Rate, ioKey, ratesBetween } from '../domain/io-rates.js';
 import { recordJson } from '../domain/records.js';
 import { mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
@@ -40,6 +41,10 @@ export class HostsPublisher {
   /** disk -> the JSON of the sessions last written ('' = none written). */
   private readonly published = new Map<string, string>();
   private swept = false;
+  /** The session counters of the previous sample, and when it was taken (the I/O rates' base). */
+  private lastCounters: { at: number; counters: Map<string, Counters> } | undefined;
+  /** The last I/O record written had some I/O (an idle node writes one all-idle record, then nothing). */
+  private ioBusy = false;
 
   constructor(private readonly o: HostsPublisherOptions) {}
 
@@ -85,6 +90,7 @@ export class HostsPublisher {
     if (this.stopped) return;
     for (const d of [...this.last.keys()]) if (!units.some((u) => u.disk === d)) this.last.delete(d);
     this.o.onSample?.(samples, at);
+    const ioWrite = this.publishIo(samples, at);
     const seen = new Set<string>();
     const now = new Date(at).toISOString();
     const writes: Promise<unknown>[] = [];
@@ -108,7 +114,29 @@ export class HostsPublisher {
     for (const k of [...this.firstSeen.keys()]) if (!seen.has(k)) this.firstSeen.delete(k);
     // Disks this node no longer runs a target for: their records go.
     for (const d of [...this.published.keys()]) if (!units.some((u) => u.disk === d)) writes.push(this.publish(d, []));
-    await Promise.all(writes);
+    await Promise.all([...writes, ioWrite]);
+  }
+
+  /** The I/O rates since the previous sample, at `<root>/io/<node>` (domain/io-rates.ts). */
+  private async publishIo(samples: ReadonlyMap<string, TargetSample & { pid: number }>, at: number): Promise<void> {
+    const counters = new Map<string, Counters>();
+    for (const [disk, s] of samples) for (const [sid, c] of s.perSession) counters.set(`${disk}/${s.pid}/${sid}`, c);
+    const prev = this.lastCounters;
+    this.lastCounters = { at, counters };
+    if (!prev) return;
+    const rates = ratesBetween(prev.counters, counters, at - prev.at, (k) => k.slice(0, k.indexOf('/')));
+    if (rates.size === 0 && !this.ioBusy) return;
+    const rec: IoRecord = {
+      at,
+      intervalMs: at - prev.at,
+      disks: Object.fromEntries([...rates].map(([d, r]) => [d, r.map((x) => Math.round(x * 10) / 10) as Rate])),
+    };
+    try {
+      await this.o.store.put(ioKey(this.o.node), JSON.stringify(rec));
+      this.ioBusy = rates.size > 0;
+    } catch (e) {
+      this.o.log.debug({ err: errText(e) }, 'cannot record the I/O rates');
+    }
   }
 
   private async publish(disk: string, sessions: HostSession[]): Promise<void> {

@@ -412,3 +412,17 @@ export const HealthView = Type.Object(
 );
 export const AlertsQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, default: 100 })) });
 export const WebhookView = Type.Object({ url: Nullable(Type.String(), { description: 'where every event is POSTed as JSON {event}; null: none' }) });
+
+// ---- I/O rates -------------------------------------------------------------------------------------
+
+const IoPoint = Type.Array(Type.Number(), {
+  minItems: 5,
+  maxItems: 5,
+  description: '[ms since the epoch, read bytes/s, write bytes/s, read IOPS, write IOPS]',
+});
+export const IoSeries = Type.Object({ node: Type.String(), points: Type.Array(IoPoint) });
+export const IoReply = Type.Object(
+  { series: Type.Array(IoSeries), sampleSeconds: Type.Number({ description: 'how often the nodes sample their targets' }) },
+  { description: "Rates over the last hour, from tgtd's own counters (per node)" },
+);
+export const IoQuery = Type.Object({ since: Type.Optional(Type.Number({ description: 'only points after this time (ms since the epoch)' })) });

@@ -23,6 +23,8 @@ import { diskRoutes } from './routes/disks.js';
 import { snapshotRoutes } from './routes/snapshots.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { alertRoutes } from './routes/alerts.js';
+import { ioRoutes } from './routes/io.js';
+import type { IoHistory } from '../services/io-history.js';
 import type { EventService } from '../services/event-service.js';
 import { nodeRoutes } from './routes/nodes.js';
 import type { Metrics } from '../services/metrics.js';
@@ -50,6 +52,8 @@ export interface ApiOptions {
   metrics?: Metrics;
   /** Cluster events and health (services/event-service.ts): /api/v1/alerts. */
   events?: EventService;
+  /** I/O rates of the last hour (services/io-history.ts). */
+  io?: IoHistory;
   /** Told every route as it is registered (tests list them: test/unit/api-routes.test.ts). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -137,6 +141,7 @@ export async function buildApi(o: ApiOptions) {
   }));
   if (o.metrics) metricsRoutes(app, o.metrics);
   if (o.events) alertRoutes(app, o.events);
+  if (o.io) ioRoutes(app, o.io);
   authRoutes(app, o.auth.service, await loginGuard(app, o.loginLimit ?? DEFAULT_LOGIN_LIMIT));
   userRoutes(app, o.auth.service);
   auditRoutes(app, o.auth.service);

@@ -46,3 +46,4 @@ export type RoleCreate = Static<typeof S.RoleCreate>;
 export type ClusterEventView = Static<typeof S.ClusterEventView>;
 export type HealthView = Static<typeof S.HealthView>;
 export type WebhookView = Static<typeof S.WebhookView>;
+export type IoReply = Static<typeof S.IoReply>;

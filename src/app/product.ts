@@ -16,6 +16,7 @@ import { AuthService } from '../services/auth-service.js';
 import { DiskService } from '../services/disk-service.js';
 import { Metrics } from '../services/metrics.js';
 import { EventService } from '../services/event-service.js';
+import { IoHistory } from '../services/io-history.js';
 import { PathService } from '../services/path-service.js';
 import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
 import type { GuardClient } from '../agent/guard-client.js';
@@ -150,6 +151,8 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
   await metrics.start();
   const events = new EventService({ store, log: log.child({ mod: 'events' }) });
   await events.start();
+  const io = new IoHistory({ store, log: log.child({ mod: 'io' }) });
+  await io.start();
   let agent: Agent | undefined;
   let guard: GuardClient | undefined;
   if (s.agent.enabled) {
@@ -185,6 +188,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     metrics,
     ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}),
     events,
+    io,
   });
   await app.listen({ host: s.listenHost, port: s.listenPort });
   const addr = app.server.address();
@@ -215,6 +219,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
         if (opts.release ?? true) await guard.standDown();
         else guard.close();
       }
+      await io.close();
       await events.close();
       await metrics.close();
       await disks.close();
