@@ -174,6 +174,14 @@ export const AttachRequest = Type.Composite(
   { additionalProperties: false, description: 'Without keepPaths the add-disk fields apply (the image keeps its size).' },
 );
 
+export const IpPreviewQuery = Type.Object({
+  activePaths: Type.Optional(Type.String({ description: '1-8 (default 1)' })),
+  subnet: Type.Optional(Type.String({ description: '1, 2 or 3 (both; default 1)' })),
+});
+export const IpPreview = Type.Object({
+  ips: Type.Array(Type.Object({ path: Type.Integer(), ip: Type.String(), subnet: Type.Integer({ description: '1 or 2' }) })),
+});
+
 export const FreeImage = Type.Object({
   image: Type.String(),
   sizeBytes: Type.Integer(),

@@ -12,6 +12,7 @@ export type ErrorBody = Static<typeof S.ErrorBody>;
 export type DiskView = Static<typeof S.DiskView>;
 export type PathView = Static<typeof S.PathView>;
 export type PathRow = Static<typeof S.PathRow>;
+export type IpPreview = Static<typeof S.IpPreview>;
 export type ConnectedHost = Static<typeof S.ConnectedHost>;
 export type AddDiskRequest = Static<typeof S.AddDiskRequest>;
 export type EditDiskRequest = Static<typeof S.EditDiskRequest>;

@@ -5,9 +5,9 @@
 import { allocateAuto } from './allocate.js';
 import type { ResolvedSubnet } from './config.js';
 import { DEFAULT_PLACEMENT, type DiskMeta, type PathSpec, type Placement, type SubnetChoice, diskIqn, isPlacement, nextDiskId } from './disk.js';
-import { formatIp } from './ip.js';
+import { formatIp, parseIp } from './ip.js';
 import { type Failure, fail } from './outcomes.js';
-import { checkChap, checkManualIps, checkName, isValidIqn, parsePathCount, parseSizeGb, parseSubnetChoice } from './validate.js';
+import { checkChap, checkManualIp, checkManualIps, checkName, isValidIqn, parsePathCount, parseSizeGb, parseSubnetChoice } from './validate.js';
 
 export interface AddDiskRequest {
   name: unknown;
@@ -148,6 +148,50 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
   };
 }
 
+/**
+ * Every fault of an add request at once (the web form shows them all before sending): the same checks
+ * parseAddDisk makes one after another, each field judged on its own. With the subnets, manual IPs are
+ * checked too (syntax, subnet of each path, twice the same); whether an IP is taken only the server knows.
+ */
+export function addDiskProblems(req: AddDiskRequest, subnets?: { s1: ResolvedSubnet; s2: ResolvedSubnet }): Failure[] {
+  const out: Failure[] = [];
+  const add = (f: Failure | undefined) => {
+    if (f && !out.some((o) => o.field === f.field)) out.push(f);
+  };
+  add(checkName(req.name));
+  const size = parseSizeGb(req.sizeGb);
+  if (typeof size !== 'number') add(size);
+  const paths = parsePathCount(req.activePaths);
+  if (typeof paths !== 'number') add(paths);
+  const subnet = parseSubnetChoice(req.subnet);
+  if (typeof subnet !== 'number') add(subnet);
+  const mode = req.ipMode ?? 'auto';
+  if (mode !== 'auto' && mode !== 'manual') add(fail('invalid_ip_mode', 'IP mode must be automatic or manual.', 'ipMode'));
+  if (mode === 'manual' && typeof paths === 'number' && paths < 3) {
+    const given = [req.path1, req.path2].slice(0, paths);
+    for (const [i, v] of given.entries()) {
+      const field = `path${i + 1}` as 'path1';
+      if (typeof v !== 'string' || v.trim() === '') {
+        add(fail('data_missing', `Path ${i + 1} IP is required in manual mode.`, field));
+        continue;
+      }
+      if (subnets && typeof subnet === 'number') {
+        const one = checkManualIp(v.trim(), i, paths, subnet, subnets.s1, subnets.s2);
+        if ('ok' in one) add(one);
+        else if (i === 1 && parseIp(String(given[0]).trim()) === one.ip)
+          add(fail('ip_used_already', `Path 2 IP ${v.trim()} is already used by another path of this disk.`, 'path2'));
+      }
+    }
+  }
+  const acl = parseAcl(req.acl);
+  if (typeof acl !== 'string') add(acl);
+  const auth = parseAuth(req.auth);
+  if ('ok' in auth) add(auth);
+  const placement = parsePlacement(req.placement);
+  if (typeof placement !== 'string') add(placement);
+  return out;
+}
+
 export interface ClusterView {
   subnet1: ResolvedSubnet;
   subnet2: ResolvedSubnet;
@@ -159,6 +203,8 @@ export interface ClusterView {
   diskIds: Iterable<string>;
   /** Names of every existing disk. */
   diskNames: ReadonlySet<string>;
+  /** Who holds each used IP ("disk 00003 db1"): named when a manual IP is taken. */
+  ipOwners?: ReadonlyMap<number, string>;
 }
 
 /** Steps 2 and 3: name uniqueness, path allocation and the next id, giving the metadata to store. */
@@ -167,7 +213,7 @@ export function planAddDisk(input: AddDiskInput, cluster: ClusterView, now: Date
   const { subnet1: s1, subnet2: s2 } = cluster;
   let chosen: { ip: number; subnet: ResolvedSubnet }[];
   if (input.manualIps) {
-    const r = checkManualIps(input.manualIps, input.activePaths, input.subnet, s1, s2, cluster.usedIps);
+    const r = checkManualIps(input.manualIps, input.activePaths, input.subnet, s1, s2, cluster.usedIps, cluster.ipOwners);
     if (!Array.isArray(r)) return r;
     chosen = r;
   } else {

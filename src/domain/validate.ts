@@ -11,10 +11,18 @@ export const MAX_SIZE_GB = 1024 * 1024;
 
 const NAME = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} ._-]{0,63}$/u;
 
+/** The input rules in words: the server's messages and the web form's hints say the same. */
+export const RULES = {
+  name: '1 to 64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit.',
+  sizeGb: `A whole number of GB, 1 to ${MAX_SIZE_GB}.`,
+  chapUser: '1 to 64 letters, digits or . _ : @ -',
+  chapPassword: '12 to 16 printable characters without spaces or quotes.',
+  iqn: 'iqn.YYYY-MM.reversed.domain[:name] (lower case), or eui. and 16 hex digits.',
+} as const;
+
 export function checkName(name: unknown): Failure | undefined {
   if (typeof name !== 'string' || name.trim() === '') return fail('data_missing', 'Disk name is required.', 'name');
-  if (!NAME.test(name) || name !== name.trim())
-    return fail('invalid_name', 'Disk name must be 1 to 64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit.', 'name');
+  if (!NAME.test(name) || name !== name.trim()) return fail('invalid_name', `Disk name must be ${RULES.name}`, 'name');
   return undefined;
 }
 
@@ -55,15 +63,46 @@ const CHAP_PASSWORD = /^[!#-&(-~]{12,16}$/;
 export function checkChap(user: unknown, password: unknown): Failure | undefined {
   if (typeof user !== 'string' || user === '') return fail('chap_missing', 'CHAP needs a user name.', 'chap.user');
   if (typeof password !== 'string' || password === '') return fail('chap_missing', 'CHAP needs a password.', 'chap.password');
-  if (!CHAP_USER.test(user)) return fail('invalid_chap', 'CHAP user name must be 1 to 64 letters, digits or . _ : @ -', 'chap.user');
-  if (!CHAP_PASSWORD.test(password))
-    return fail('invalid_chap', 'CHAP password must be 12 to 16 printable characters without spaces or quotes.', 'chap.password');
+  if (!CHAP_USER.test(user)) return fail('invalid_chap', `CHAP user name must be ${RULES.chapUser}`, 'chap.user');
+  if (!CHAP_PASSWORD.test(password)) return fail('invalid_chap', `CHAP password must be ${RULES.chapPassword}`, 'chap.password');
   return undefined;
 }
 
 /** Subnets a disk's paths may use, by choice. */
 export function subnetsOf(choice: SubnetChoice, s1: ResolvedSubnet, s2: ResolvedSubnet): ResolvedSubnet[] {
   return choice === 1 ? [s1] : choice === 2 ? [s2] : [s1, s2];
+}
+
+/**
+ * The subnets path i (0-based) of a disk may use: with both subnets and 2 paths, path 1 in subnet 1 and
+ * path 2 in subnet 2; with both and 1 path, either; else the chosen one.
+ */
+export function pathSubnets(i: number, activePaths: number, choice: SubnetChoice, s1: ResolvedSubnet, s2: ResolvedSubnet): ResolvedSubnet[] {
+  if (choice === 1) return [s1];
+  if (choice === 2) return [s2];
+  return activePaths === 2 ? [i === 0 ? s1 : s2] : [s1, s2];
+}
+
+/** One manual IP (path i, 0-based) on its own: given, valid, a host address of the path's subnet. */
+export function checkManualIp(
+  raw: unknown,
+  i: number,
+  activePaths: number,
+  choice: SubnetChoice,
+  s1: ResolvedSubnet,
+  s2: ResolvedSubnet,
+): { ip: number; subnet: ResolvedSubnet } | Failure {
+  const field = `path${i + 1}` as 'path1' | 'path2';
+  if (typeof raw !== 'string' || raw === '') return fail('data_missing', `Path ${i + 1} IP is required.`, field);
+  const ip = parseIp(raw);
+  if (ip === undefined) return fail('invalid_ip', `Path ${i + 1} IP "${raw.slice(0, 40)}" is not a valid IPv4 address.`, field);
+  const candidates = pathSubnets(i, activePaths, choice, s1, s2);
+  const hit = candidates.find((s) => isHostOf(ip, s.subnet));
+  if (!hit) {
+    const names = candidates.map((s) => `${formatIp(s.subnet.network)}/${s.subnet.prefix}`).join(' or ');
+    return fail('wrong_subnet', `Path ${i + 1} IP ${raw} is not a host address of ${names}.`, field);
+  }
+  return { ip, subnet: hit };
 }
 
 /**
@@ -77,6 +116,8 @@ export function checkManualIps(
   s1: ResolvedSubnet,
   s2: ResolvedSubnet,
   used: ReadonlySet<number>,
+  /** Who uses each used IP ("disk 00003 db1"), named in the message when one is taken. */
+  usedBy?: ReadonlyMap<number, string>,
 ): { ip: number; subnet: ResolvedSubnet }[] | Failure {
   if (activePaths > MAX_MANUAL_PATHS) return fail('wrong_data', `Manual IPs allow at most ${MAX_MANUAL_PATHS} paths; use automatic IPs.`, 'activePaths');
   if (ips.length !== activePaths)
@@ -87,19 +128,21 @@ export function checkManualIps(
     );
   const out: { ip: number; subnet: ResolvedSubnet }[] = [];
   for (const [i, raw] of ips.entries()) {
+    const one = checkManualIp(raw, i, activePaths, choice, s1, s2);
+    if ('ok' in one) return one;
     const field = `path${i + 1}` as 'path1' | 'path2';
-    if (typeof raw !== 'string' || raw === '') return fail('data_missing', `Path ${i + 1} IP is required.`, field);
-    const ip = parseIp(raw);
-    if (ip === undefined) return fail('invalid_ip', `Path ${i + 1} IP "${raw.slice(0, 40)}" is not a valid IPv4 address.`, field);
-    const subnet = choice === 3 ? (activePaths === 2 ? (i === 0 ? s1 : s2) : undefined) : choice === 1 ? s1 : s2;
-    const candidates = subnet ? [subnet] : [s1, s2];
-    const hit = candidates.find((s) => isHostOf(ip, s.subnet));
-    if (!hit) {
-      const names = candidates.map((s) => `${formatIp(s.subnet.network)}/${s.subnet.prefix}`).join(' or ');
-      return fail('wrong_subnet', `Path ${i + 1} IP ${raw} is not a host address of ${names}.`, field);
+    if (out.some((o) => o.ip === one.ip))
+      return fail('ip_used_already', `Path ${i + 1} IP ${String(raw)} is already used by another path of this disk.`, field);
+    if (used.has(one.ip)) {
+      const owner = usedBy?.get(one.ip);
+      return fail(
+        'ip_used_already',
+        `Path ${i + 1} IP ${String(raw)} is already used by another path${owner ? `: ${owner}` : ''}.`,
+        field,
+        owner ? { usedBy: owner } : undefined,
+      );
     }
-    if (used.has(ip) || out.some((o) => o.ip === ip)) return fail('ip_used_already', `Path ${i + 1} IP ${raw} is already used by another path.`, field);
-    out.push({ ip, subnet: hit });
+    out.push(one);
   }
   return out;
 }

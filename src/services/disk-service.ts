@@ -28,7 +28,9 @@ import {
   nameKey,
   registrationKvs,
 } from '../domain/keys.js';
-import { parseIp } from '../domain/ip.js';
+import { allocateAuto } from '../domain/allocate.js';
+import { formatIp, parseIp } from '../domain/ip.js';
+import { parsePathCount, parseSubnetChoice } from '../domain/validate.js';
 import { recordJson } from '../domain/records.js';
 import { type Failure, fail } from '../domain/outcomes.js';
 import { diskStatus } from '../domain/status.js';
@@ -212,7 +214,9 @@ export class DiskService {
     return state ? { ok: true, state } : fail('disk_not_found', `There is no disk ${id}.`);
   }
 
-  private async usage(): Promise<{ disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string>; pendingIds: string[] } | Failure> {
+  private async usage(): Promise<
+    { disks: Map<string, DiskState>; usedIps: Set<number>; ipOwners: Map<number, string>; names: Set<string>; pendingIds: string[] } | Failure
+  > {
     const disks = await this.readDisks();
     if (!(disks instanceof Map)) return disks;
     // Ids of adds in progress or failed and being cleaned up (intent keys): not to be given out again.
@@ -224,15 +228,18 @@ export class DiskService {
       return fail('disk_list_unreadable', 'The disk list cannot be read from the coordination store right now; try again.');
     }
     const usedIps = new Set<number>();
+    const ipOwners = new Map<number, string>();
     const names = new Set<string>();
     for (const d of disks.values()) {
       names.add(d.record.name);
-      for (const p of d.paths.values()) {
+      for (const [index, p] of d.paths) {
         const n = parseIp(p.ip);
-        if (n !== undefined) usedIps.add(n);
+        if (n === undefined) continue;
+        usedIps.add(n);
+        ipOwners.set(n, `path ${index} of disk ${d.record.id} "${d.record.name}"`);
       }
     }
-    return { disks, usedIps, names, pendingIds };
+    return { disks, usedIps, ipOwners, names, pendingIds };
   }
 
   /**
@@ -261,14 +268,34 @@ export class DiskService {
     });
   }
 
+  /**
+   * The IPs automatic allocation would give a new disk now (nothing is reserved: an add made meanwhile
+   * may take them).
+   */
+  async previewIps(activePaths: unknown, subnet: unknown): Promise<Result<{ ips: { path: number; ip: string; subnet: 1 | 2 }[] }>> {
+    const count = parsePathCount(activePaths);
+    if (typeof count !== 'number') return count;
+    const choice = parseSubnetChoice(subnet);
+    if (typeof choice !== 'number') return choice;
+    const u = await this.usage();
+    if ('ok' in u) return u;
+    const r = allocateAuto(choice, count, this.o.subnet1, this.o.subnet2, u.usedIps);
+    if (!r) return fail('ip_out_of_range', `No ${count} consecutive free IPs are left in the automatic range of the chosen subnet.`, 'activePaths');
+    return { ok: true, ips: r.map((a, i) => ({ path: i + 1, ip: formatIp(a.ip), subnet: a.subnet === this.o.subnet1 ? 1 : 2 })) };
+  }
+
   /** Steps 2-3 (domain): paths, id and metadata for input, given the disks that exist. */
-  private plan(input: AddDiskInput, u: { disks: Map<string, DiskState>; usedIps: Set<number>; names: Set<string>; pendingIds: string[] }): DiskMeta | Failure {
+  private plan(
+    input: AddDiskInput,
+    u: { disks: Map<string, DiskState>; usedIps: Set<number>; ipOwners?: Map<number, string>; names: Set<string>; pendingIds: string[] },
+  ): DiskMeta | Failure {
     const cluster = {
       subnet1: this.o.subnet1,
       subnet2: this.o.subnet2,
       iqnBase: this.o.iqnBase,
       pool: this.o.pool,
       usedIps: u.usedIps,
+      ...(u.ipOwners ? { ipOwners: u.ipOwners } : {}),
       diskIds: [...u.disks.keys(), ...u.pendingIds],
       diskNames: u.names,
     };

@@ -216,4 +216,66 @@ describe("the admin's daily work in chromium", { skip }, () => {
       ),
     );
   });
+
+  it('the add form: both subnets by default, rules as hints, every error at once without a request, the taken IP names its disk, automatic IPs previewed', async () => {
+    await navTo(page, 'disks');
+    await page.getByRole('button', { name: 'Add disk' }).click();
+    await page.getByTestId('add-disk-form').waitFor();
+    // Two paths: both subnets by default; the rules are shown before any error.
+    assert.equal(await page.getByTestId('field-activePaths').inputValue(), '2');
+    assert.equal(await page.getByTestId('field-subnet-3').isChecked(), true);
+    await page.getByText('1 to 64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit.').waitFor();
+    // The preview: the IPs the server would pick, one per subnet.
+    await page.waitForFunction(() =>
+      /Automatic IPs now: 127\.118\.1\.\d+, 127\.118\.2\.\d+$/.test(document.querySelector('[data-testid="ip-preview"]')?.textContent ?? ''),
+    );
+    const shown = ((await page.getByTestId('ip-preview').textContent()) ?? '').replace('Automatic IPs now: ', '').split(', ');
+    const api = await admin.api('GET', '/api/v1/disks/ip-preview?activePaths=2&subnet=3');
+    assert.deepEqual(
+      api.json.ips.map((x: { ip: string }) => x.ip),
+      shown,
+    );
+    // Per-path subnet hints.
+    await page.getByTestId('field-ipMode-manual').check();
+    assert.equal(await page.getByTestId('hint-path1').textContent(), 'In subnet 1: 127.118.1.0/24');
+    assert.equal(await page.getByTestId('hint-path2').textContent(), 'In subnet 2: 127.118.2.0/24');
+    // Every fault at once, and no request to add a disk.
+    const posts: string[] = [];
+    const onRequest = (r: { method(): string; url(): string }) => {
+      if (r.method() === 'POST') posts.push(r.url());
+    };
+    page.on('request', onRequest);
+    await page.getByTestId('field-name').fill('-bad name');
+    await page.getByTestId('field-sizeGb').fill('0');
+    await page.getByTestId('field-path1').fill('127.118.2.50');
+    await page.getByTestId('field-path2').fill('300.1.1.1');
+    await page.getByTestId('field-auth-chap').check();
+    await page.getByTestId('field-chap.user').fill('host1');
+    await page.getByTestId('field-chap.password').fill('short');
+    await page.getByTestId('create-disk').click();
+    await page.getByTestId('error-name').waitFor();
+    const errs: Record<string, string> = {};
+    for (const f of ['name', 'sizeGb', 'path1', 'path2', 'chap.password']) errs[f] = (await page.getByTestId(`error-${f}`).textContent()) ?? '';
+    assert.match(errs.name as string, /Disk name must be 1 to 64 letters/);
+    assert.match(errs.sizeGb as string, /greater than 0/);
+    assert.match(errs.path1 as string, /Path 1 IP 127\.118\.2\.50 is not a host address of 127\.118\.1\.0\/24/);
+    assert.match(errs.path2 as string, /not a valid IPv4 address/);
+    assert.match(errs['chap.password'] as string, /12 to 16 printable characters/);
+    await docShot(page, 'add-disk-all-errors.png', { blur: true });
+    page.off('request', onRequest);
+    assert.deepEqual(posts, [], 'nothing was sent to the server');
+    // Fixed, but path 1 is an IP another disk serves: the server names that disk.
+    const taken = ((await admin.api('GET', '/api/v1/paths')).json.paths as { ip: string; diskId: string; diskName: string; index: number }[]).find((p) =>
+      p.ip.startsWith('127.118.1.'),
+    ) as { ip: string; diskId: string; diskName: string; index: number };
+    await page.getByTestId('field-name').fill('form-ok');
+    await page.getByTestId('field-sizeGb').fill('1');
+    await page.getByTestId('field-path1').fill(taken.ip);
+    await page.getByTestId('field-path2').fill('127.118.2.99');
+    await page.getByTestId('field-auth-none').check();
+    await page.getByTestId('create-disk').click();
+    await page.getByTestId('error-path1').getByText(`path ${taken.index} of disk ${taken.diskId} "${taken.diskName}"`).waitFor();
+    await page.keyboard.press('Escape');
+    await page.getByTestId('add-disk-dialog').waitFor({ state: 'detached' });
+  });
 });

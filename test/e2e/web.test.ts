@@ -73,6 +73,9 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByLabel('Disk name').fill('db1');
     await page.getByLabel('Size (GB)').fill('2');
     await page.getByTestId('field-activePaths').selectOption('2');
+    // Two paths default to both subnets; this disk keeps both in subnet 1.
+    assert.equal(await page.getByTestId('field-subnet-3').isChecked(), true);
+    await page.getByTestId('field-subnet-1').check();
     await page.getByTestId('field-ipMode-manual').check();
     await page.getByLabel('Path 1 IP').fill('127.41.1.200');
     await page.getByLabel('Path 2 IP').fill('127.41.1.201');

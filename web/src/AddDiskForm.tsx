@@ -1,8 +1,15 @@
 /**
- * The add-disk form (docs/PRODUCT.md, "Adding a disk"). The server validates; its error message is shown next
- * to the field named by `details.field`, or above the form when there is no such (visible) field.
+ * The add-disk form (docs/PRODUCT.md, "Adding a disk"). Before sending, the server's own domain rules
+ * (src/domain/add-disk.ts addDiskProblems, the same functions the server runs) check the form and every
+ * fault shows beside its field at once; the rules are shown as hints up front. What only the server knows
+ * (a name or IP taken) comes back as its error, beside the field named by `details.field`, or above the
+ * form when there is no such (visible) field. With automatic IPs the IPs the server would pick now are
+ * previewed (GET /api/v1/disks/ip-preview).
  */
-import { type FormEvent, type ReactNode, useId, useState } from 'react';
+import { type FormEvent, type ReactNode, useEffect, useId, useMemo, useState } from 'react';
+import { addDiskProblems } from '../../src/domain/add-disk';
+import { checkConfig } from '../../src/domain/config';
+import { RULES } from '../../src/domain/validate';
 import {
   type AddDiskRequest,
   type ApiErrorBody,
@@ -13,6 +20,7 @@ import {
   type Placement,
   type SubnetChoice,
   type SubnetView,
+  previewIps,
 } from './api';
 import { Field, FieldError, FormActions, FormError, focusError } from './Field';
 
@@ -70,7 +78,8 @@ const INITIAL: FormState = {
   name: '',
   sizeGb: '',
   activePaths: 2,
-  subnet: 1,
+  // Two paths or more: both subnets (network redundancy) unless the admin picks one.
+  subnet: 3,
   placement: 'shared',
   ipMode: 'auto',
   path1: '',
@@ -166,8 +175,17 @@ export function AddDiskForm({
     name: initialName ?? '',
     sizeGb: fixedSizeGb === undefined ? '' : String(fixedSizeGb),
   }));
-  const [error, setError] = useState<ShownError | undefined>(undefined);
+  const [errors, setErrors] = useState<ShownError[]>([]);
+  const error = errors.find((e) => e.field === undefined);
+  const setError = (e: ShownError | undefined) => setErrors(e ? [e] : []);
   const [submitting, setSubmitting] = useState(false);
+  const [subnetChosen, setSubnetChosen] = useState(false);
+  // The server's subnets, resolved by the server's own config rules (for the checks before sending).
+  const resolved = useMemo(() => {
+    if (!config) return undefined;
+    const c = checkConfig(config);
+    return c.ok ? { s1: c.subnet1, s2: c.subnet2 } : undefined;
+  }, [config]);
 
   const manualAllowed = form.activePaths < AUTO_ONLY_FROM;
   const manual = form.ipMode === 'manual' && manualAllowed;
@@ -175,18 +193,49 @@ export function AddDiskForm({
   const s2 = config?.subnet2;
 
   function set<K extends keyof FormState>(key: K, value: FormState[K], field?: FieldName): void {
+    if (key === 'subnet') setSubnetChosen(true);
     setForm((prev) => {
       const next = { ...prev, [key]: value };
       if (next.activePaths >= AUTO_ONLY_FROM) next.ipMode = 'auto';
+      if (key === 'activePaths' && !subnetChosen) next.subnet = next.activePaths >= 2 ? 3 : 1;
       return next;
     });
     // Editing a field clears the error shown on it.
-    if (field !== undefined && error?.field === field) setError(undefined);
+    if (field !== undefined) setErrors((prev) => prev.filter((x) => x.field !== field));
   }
+
+  // The IPs automatic allocation would pick now (a preview: an add meanwhile may take them).
+  const [preview, setPreview] = useState<{ key: string; text: string } | undefined>(undefined);
+  const previewKey = `${form.activePaths}/${form.subnet}`;
+  const auto = !(form.ipMode === 'manual' && form.activePaths < AUTO_ONLY_FROM);
+  useEffect(() => {
+    if (!auto) return;
+    let gone = false;
+    const t = setTimeout(() => {
+      void previewIps(form.activePaths, form.subnet).then((r) => {
+        if (!gone) setPreview({ key: previewKey, text: r.ok ? r.value.map((x) => x.ip).join(', ') : r.error.message });
+      });
+    }, 150);
+    return () => {
+      gone = true;
+      clearTimeout(t);
+    };
+  }, [auto, previewKey, form.activePaths, form.subnet]);
 
   async function onSubmit(e: FormEvent<HTMLFormElement>): Promise<void> {
     e.preventDefault();
     if (submitting) return;
+    // The server's own rules, every fault at once, before any request.
+    const problems = addDiskProblems(toRequest(form), resolved).map((p) =>
+      placeError({ status: 400, code: p.code, message: p.message, details: { ...(p.details ?? {}), ...(p.field ? { field: p.field } : {}) } }, form),
+    );
+    if (problems.length > 0) {
+      const fieldFaults = problems.filter((p) => p.field !== undefined);
+      const shown = fieldFaults.length > 0 ? fieldFaults : problems.slice(0, 1);
+      setErrors(shown);
+      focusError(shown[0] as ShownError, (field) => (field === 'subnet' ? id(`subnet-${form.subnet}`) : id(field)), id('form-error'));
+      return;
+    }
     setSubmitting(true);
     setError(undefined);
     const r = await submit(toRequest(form));
@@ -201,17 +250,28 @@ export function AddDiskForm({
     focusError(shown, (field) => (field === 'subnet' ? id(`subnet-${form.subnet}`) : id(field)), id('form-error'));
   }
 
-  const errorFor = (field: FieldName): string | undefined => (error?.field === field ? error.message : undefined);
+  const errorFor = (field: FieldName): string | undefined => errors.find((e) => e.field === field)?.message;
   const errId = (field: FieldName): string => `${id(field)}-error`;
   const hintId = (field: string): string => `${id(field)}-hint`;
   // The subnet radios are described by their error only (Field ties the other controls to theirs).
   const subnetDescribedBy = errorFor('subnet') ? errId('subnet') : undefined;
 
-  const ipHint = form.subnet === 3 ? `In ${cidr(s1)} or ${cidr(s2)}` : `In ${cidr(form.subnet === 1 ? s1 : s2)}`;
+  // Per path: with both subnets and 2 paths, path 1 in subnet 1 and path 2 in subnet 2 (domain/validate.ts pathSubnets).
+  const ipHint = (field: 'path1' | 'path2'): string => {
+    if (form.subnet === 3 && form.activePaths === 2) return field === 'path1' ? `In subnet 1: ${cidr(s1)}` : `In subnet 2: ${cidr(s2)}`;
+    if (form.subnet === 3) return `In ${cidr(s1)} or ${cidr(s2)}`;
+    return `In subnet ${form.subnet}: ${cidr(form.subnet === 1 ? s1 : s2)}`;
+  };
 
   /** The IP of path 1 or 2 (manual IPs). */
   const ipField = (field: 'path1' | 'path2', label: string, placeholder: string | undefined): ReactNode => (
-    <Field id={id(field)} label={label} error={errorFor(field)} errorTestId={`error-${field}`} hint={ipHint}>
+    <Field
+      id={id(field)}
+      label={label}
+      error={errorFor(field)}
+      errorTestId={`error-${field}`}
+      hint={<span data-testid={`hint-${field}`}>{ipHint(field)}</span>}
+    >
       {(c) => (
         <input
           {...c}
@@ -248,7 +308,7 @@ export function AddDiskForm({
       ) : null}
 
       <div className="form-grid">
-        <Field id={id('name')} label="Disk name" error={errorFor('name')} errorTestId="error-name">
+        <Field id={id('name')} label="Disk name" error={errorFor('name')} errorTestId="error-name" hint={RULES.name}>
           {(c) => (
             <input
               {...c}
@@ -412,7 +472,11 @@ export function AddDiskForm({
             {ipField('path1', 'Path 1 IP', s1 && form.subnet !== 2 ? s1.autoIpFrom : s2?.autoIpFrom)}
             {form.activePaths === 2 ? ipField('path2', 'Path 2 IP', s2 && form.subnet !== 1 ? s2.autoIpFrom : s1?.autoIpFrom) : null}
           </div>
-        ) : null}
+        ) : (
+          <p className="field-hint" data-testid="ip-preview" aria-live="polite">
+            {preview && preview.key === previewKey ? `Automatic IPs now: ${preview.text}` : 'Automatic IPs: …'}
+          </p>
+        )}
       </fieldset>
 
       <fieldset className="fieldset">
@@ -494,7 +558,7 @@ export function AddDiskForm({
         </div>
         {form.authMode === 'chap' ? (
           <div className="form-grid">
-            <Field id={id('chap.user')} label="CHAP user name" error={errorFor('chap.user')} errorTestId="error-chap.user">
+            <Field id={id('chap.user')} label="CHAP user name" error={errorFor('chap.user')} errorTestId="error-chap.user" hint={RULES.chapUser}>
               {(c) => (
                 <input
                   {...c}
@@ -510,7 +574,7 @@ export function AddDiskForm({
                 />
               )}
             </Field>
-            <Field id={id('chap.password')} label="CHAP password" error={errorFor('chap.password')} errorTestId="error-chap.password">
+            <Field id={id('chap.password')} label="CHAP password" error={errorFor('chap.password')} errorTestId="error-chap.password" hint={RULES.chapPassword}>
               {(c) => (
                 <input
                   {...c}

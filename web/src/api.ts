@@ -23,6 +23,7 @@ import type {
   EditDiskRequest,
   ErrorBody,
   FreeImage,
+  IpPreview,
   Me,
   MovedPath,
   NodeView,
@@ -317,6 +318,12 @@ export async function undrainNode(name: string): Promise<ApiResult<NodeView>> {
 /** Moves path n of a disk to a node; resolves once that node serves it. */
 export async function movePath(id: string, index: number, node: string): Promise<ApiResult<MovedPath>> {
   return pick(await request<{ move: MovedPath }>('POST', `/disks/${enc(id)}/paths/${index}/move`, { node }), 'move');
+}
+
+/** The IPs automatic allocation would give a new disk now. */
+export async function previewIps(activePaths: number, subnet: number): Promise<ApiResult<IpPreview['ips']>> {
+  const q = new URLSearchParams({ activePaths: String(activePaths), subnet: String(subnet) });
+  return pick(await request<IpPreview>('GET', `/disks/ip-preview?${q}`), 'ips');
 }
 
 /** Every path of every disk: IP, disk, path number, node, state. */

@@ -6,7 +6,20 @@ import type { DiskService, DiskView } from '../../services/disk-service.js';
 import { audit } from '../auth-plugin.js';
 import { sendFailure } from '../reply.js';
 import { answer, described, operations } from '../route.js';
-import { AddDiskRequest, AttachRequest, ClusterUsage, DiskIdParams, DiskRef, EditDiskRequest, ForceBody, ForceQuery, FreeImage, PathRef } from '../schemas.js';
+import {
+  AddDiskRequest,
+  AttachRequest,
+  IpPreview,
+  IpPreviewQuery,
+  ClusterUsage,
+  DiskIdParams,
+  DiskRef,
+  EditDiskRequest,
+  ForceBody,
+  ForceQuery,
+  FreeImage,
+  PathRef,
+} from '../schemas.js';
 
 /**
  * The JSON of a disk list, serialized once per list: the service returns the same array until a disk
@@ -72,6 +85,15 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     );
     return answer(reply, r, (x) => ({ disk: x.disk }), 201);
   });
+
+  const preview = op('AddDisk', 'The IPs automatic allocation would give a new disk now (nothing is reserved)', {
+    querystring: IpPreviewQuery,
+    reply: [200, described(IpPreview, 'One IP per path, in path order')],
+    errors: [400, 409, 503],
+  });
+  app.get<{ Querystring: { activePaths?: string; subnet?: string } }>('/api/v1/disks/ip-preview', preview, async (req, reply) =>
+    answer(reply, await disks.previewIps(req.query.activePaths ?? '1', req.query.subnet ?? '1'), (r) => ({ ips: r.ips })),
+  );
 
   const edit = op('EditDisk', 'Edit: rename, grow (never shrink), ACL, CHAP, placement', {
     description: 'A placement change moves the paths to match (a started disk stays served). auth {mode:"chap", user} without password keeps the password.',
