@@ -17,7 +17,7 @@ import { run } from '../../../src/adapters/exec.js';
 import { parseShowTargets } from '../../../src/adapters/tgt/tgt-show.js';
 import { diskIdOfImage, parseDiskMeta } from '../../../src/domain/disk.js';
 import { waitFor } from '../../helpers/wait.js';
-import { type TgtdProc, tgtdProcs } from './procs.js';
+import { type TgtdProc, tgtdProcs, warmTgtdProcs } from './procs.js';
 
 export interface Snapshot {
   /** Every key under /portway/. */
@@ -233,7 +233,7 @@ export async function showPortals(controlPort: number): Promise<string[] | undef
 
 /**
  * Collects a snapshot: keys, images, and the tgtds of ipPrefix (found by the portal on their command
- * line) with what each serves, one entry per portal it listens on. A tgtd that does not answer, or
+ * line, or a warm-pool tgtd listening on one of ipPrefix) with what each serves, one entry per portal it listens on. A tgtd that does not answer, or
  * listens on no portal, keeps the entry of its command line's portal (so it is not lost from view).
  */
 export async function snapshot(kvs: KeyValue[] | CoordStore, images: ImageRecord[] | ImageStore, ipPrefix: string): Promise<Snapshot> {
@@ -246,6 +246,13 @@ export async function snapshot(kvs: KeyValue[] | CoordStore, images: ImageRecord
     const portals = await showPortals(t.controlPort);
     if (!portals?.length) tgtds.push(t);
     else for (const ip of portals) tgtds.push({ ...t, ip });
+  }
+  // A tgtd of a warm pool that took a disk: its command line names only its placeholder portal.
+  for (const t of warmTgtdProcs()) {
+    const portals = (await showPortals(t.controlPort))?.filter((ip) => ip.startsWith(ipPrefix)) ?? [];
+    if (!portals.length) continue; // idle, or another run's
+    targets.set(t.pid, await showTarget(t.controlPort));
+    for (const ip of portals) tgtds.push({ ...t, ip });
   }
   tgtds.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.pid - b.pid));
   return { kvs: k, images: i, tgtds, targets };

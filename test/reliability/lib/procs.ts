@@ -40,6 +40,31 @@ export function tgtdProcs(ipPrefix: string): TgtdProc[] {
   return out.sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : a.pid - b.pid));
 }
 
+/**
+ * Every live tgtd started idle for a warm pool (src/adapters/tgt/tgt.ts): its command line names a
+ * placeholder portal, 127.0.0.1 on a port of 32768 and up, whatever disk it serves now. Which disk's
+ * portals it listens on only tgtadm can tell (consistency.ts's snapshot asks).
+ */
+export function warmTgtdProcs(): TgtdProc[] {
+  const out: TgtdProc[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue;
+    }
+    if (!args[0]?.endsWith('tgtd')) continue;
+    const m = args.map((a) => /^portal=127\.0\.0\.1:(\d+)$/.exec(a)).find((x) => x);
+    const c = args.indexOf('-C');
+    if (!m || Number(m[1]) < 32768 || c < 0) continue;
+    const pid = Number(d);
+    if (alive(pid)) out.push({ pid, ip: '127.0.0.1', controlPort: Number(args[c + 1]) });
+  }
+  return out;
+}
+
 export async function waitDead(pid: number, timeoutMs = 10_000): Promise<void> {
   await waitFor(() => !alive(pid), { what: `pid ${pid} to exit`, timeoutMs, intervalMs: 20 });
 }
