@@ -27,6 +27,7 @@ import { performance } from 'node:perf_hooks';
 import { assembleDisks, DISKS, nodeKey, OWNERS } from '../src/domain/keys.js';
 import { mapSettled } from '../src/util/async.js';
 import { SimCluster, waitUntil } from '../test/harness/cluster.js';
+import { warmTgtdProcs } from '../test/reliability/lib/procs.js';
 import { type Section, type Table, newSection, tableText } from './lib/report.js';
 import { percentile } from './lib/stats.js';
 
@@ -42,6 +43,22 @@ const PAR = Math.max(1, Number(process.env.PW_SCALE_PAR ?? 16));
 const DEADLINE = Number(process.env.BENCH_DEADLINE_MS ?? 0) || Number.POSITIVE_INFINITY;
 
 type Placement = 'shared' | 'spread';
+
+/** Waits until the number of idle (warm-pool) tgtds on this host has not changed for 5 s (at most 90 s). */
+async function warmPoolsSettled(): Promise<{ count: number; settled: boolean; ms: number }> {
+  const t0 = performance.now();
+  let count = warmTgtdProcs().length;
+  let since = t0;
+  while (performance.now() - t0 < 90_000) {
+    await sleep(500);
+    const now = warmTgtdProcs().length;
+    if (now !== count) {
+      count = now;
+      since = performance.now();
+    } else if (performance.now() - since >= 5000) return { count, settled: true, ms: r0(performance.now() - t0) };
+  }
+  return { count, settled: false, ms: r0(performance.now() - t0) };
+}
 interface PathRef {
   id: string;
   index: number;
@@ -228,6 +245,11 @@ async function oneRun(placement: Placement, n: number, rep: number): Promise<Run
     log(`${n} disks added in ${addMs} ms, all started after ${startedMs} ms; paths per node ${[...held].map(([k, v]) => `${k}:${v.length}`).join(' ')}`);
     const before = await sweep(c, paths);
     log(`sweep before: ${before.ok}/${before.total} answering (${before.ms} ms, iscsi-inq p50 ${before.inqP50Ms} ms)`);
+    // Steady state, as on a cluster whose nodes have been up a while: every node's warm pool of idle
+    // tgtds (docs/HA.md) refilled after the bring-up (the refill waits for a quiet spell and is paced).
+    const warm = await warmPoolsSettled();
+    log(`warm pools: ${warm.count} idle tgtds in the cluster (${warm.settled ? 'settled' : 'still changing'} after ${warm.ms} ms)`);
+    notes.push(`${warm.count} idle tgtds (warm pools, all nodes) at the kill${warm.settled ? '' : ' (still changing after 90 s)'}`);
     const [victimName, lost] = [...held].filter(([k]) => k !== '').sort((a, b) => b[1].length - a[1].length)[0] as [string, PathRef[]];
     const victim = c.node(victimName);
     const lostIds = new Set(lost.map((p) => p.id));

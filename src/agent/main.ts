@@ -12,6 +12,7 @@ import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from '.
 import { createLogger } from '../app/logging.js';
 import { type Settings, SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 import type { Agent } from './agent.js';
+import { DEFAULT_AGENT_NICE, raiseAgentPriority } from './priority.js';
 
 export interface RunningAgent {
   agent: Agent;
@@ -29,6 +30,7 @@ export async function startAgentProcess(s: Settings, log: Logger, opts: AgentPro
   if (s.coord.kind !== 'etcd') throw new SettingsError('portway agent needs coord.kind "etcd" (the embedded store lives in one process)');
   // Calls keep etcd's usual deadline: a slow renewal that does come back in time still counts, and
   // the fence watchdog does not wait for any call (a short deadline only turned slowness into fences).
+  raiseAgentPriority(s.agent.nice ?? DEFAULT_AGENT_NICE, log);
   const { store, images } = await openStores(s);
   const target = targetDriver(s, log);
   const net = hostNetwork(s, log);

@@ -11,6 +11,7 @@ import type { Logger } from 'pino';
 import { Agent, type AgentOptions } from '../agent/agent.js';
 import { GuardClient } from '../agent/guard-client.js';
 import { HostsPublisher, type HostsPublisherOptions } from '../agent/hosts-publisher.js';
+import { ordinaryNice } from '../agent/priority.js';
 import { EmbeddedStore } from '../adapters/coord/embedded-store.js';
 import type { CoordStore } from '../adapters/coord/types.js';
 import { FileImageStore } from '../adapters/images/file-store.js';
@@ -71,6 +72,7 @@ export function targetDriver(s: Settings, log: Logger): TgtDriver {
     logDir: join(s.stateDir, 'log'),
     controlPortBase: s.tgtControlPortBase,
     log: log.child({ mod: 'tgt' }),
+    tgtdNice: ordinaryNice,
   });
 }
 

@@ -20,6 +20,7 @@ import { IoHistory } from '../services/io-history.js';
 import { PathService } from '../services/path-service.js';
 import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
 import type { GuardClient } from '../agent/guard-client.js';
+import { DEFAULT_AGENT_NICE, raiseAgentPriority } from '../agent/priority.js';
 import { withRedaction } from './logging.js';
 import { type TlsMaterial, TlsError, loadOrMakeCert } from '../adapters/tls/certs.js';
 import { type Settings, SettingsError } from './settings.js';
@@ -160,6 +161,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     // crashed or hung `serve` would leave its IPs live while another node takes them. (One box: no
     // other node can take them.)
     if (s.coord.kind === 'etcd' && opts.guard) {
+      raiseAgentPriority(s.agent.nice ?? DEFAULT_AGENT_NICE, log);
       guard = fenceGuard(s, log, typeof opts.guard === 'object' ? opts.guard.command : undefined);
       await mkdir(join(s.stateDir, 'log'), { recursive: true });
       void guard.ensure();

@@ -1,6 +1,7 @@
 /** The product's settings file (JSON), its defaults and validation. */
 import { readFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { isNice } from '../agent/priority.js';
 import { DEFAULT_LOGIN_LIMIT } from '../api/login-limit.js';
 import { type ClusterConfig, DEFAULT_CONFIG } from '../domain/config.js';
 
@@ -21,8 +22,10 @@ export interface Settings {
    * before serving it (docs/HA.md). false only for tests that measure what it prevents.
    * warmTargets (default 32): at most this many idle tgtds kept ready for disks taken over from a failed
    * node (the agent keeps its share of the busiest other node's disks, plus 2; 0: none). Each is ~20 MB.
+   * nice (default -10, cluster nodes): the agent's CPU priority, so a busy host does not starve its lease
+   * renewals into a fence (agent/priority.ts); its tgtds run at the ordinary priority.
    */
-  agent: { enabled: boolean; leaseTtlSeconds: number; resyncSeconds?: number; storageFencing?: boolean; warmTargets?: number };
+  agent: { enabled: boolean; leaseTtlSeconds: number; resyncSeconds?: number; storageFencing?: boolean; warmTargets?: number; nice?: number };
   /** How the agent makes path IPs live: loopback (single box) or iproute (`ip addr` + ARP, cluster nodes). */
   net: 'loopback' | 'iproute';
   /** First tgtd control port this node's agent uses. */
@@ -142,6 +145,7 @@ export function checkSettings(s: Settings): Settings {
     throw new SettingsError('agent.storageFencing must be true or false');
   const wt = s.agent.warmTargets;
   if (wt !== undefined && !(Number.isInteger(wt) && wt >= 0 && wt <= 1000)) throw new SettingsError('agent.warmTargets must be a whole number from 0 to 1000');
+  if (s.agent.nice !== undefined && !isNice(s.agent.nice)) throw new SettingsError('agent.nice must be a whole number from -20 to 19');
   const rs = s.agent.resyncSeconds;
   if (rs !== undefined && !(typeof rs === 'number' && Number.isFinite(rs) && rs >= 1 && rs <= 3600))
     throw new SettingsError('agent.resyncSeconds must be a number of seconds from 1 to 3600');

@@ -11,6 +11,7 @@
  */
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import type { Logger } from 'pino';
 import { TurnBatcher } from '../../util/async.js';
 
@@ -25,6 +26,8 @@ export class TgtdLauncher {
     private readonly tgtd: string,
     private readonly logFile: string,
     private readonly log: Logger,
+    /** nice value for the tgtds (undefined: the agent's own) */
+    private readonly nice: () => number | undefined = () => undefined,
   ) {}
 
   /** Starts `tgtd ARGS` with `env`; resolves with the pid of the xargs that starts it, once it has the arguments. */
@@ -55,6 +58,16 @@ export class TgtdLauncher {
       });
       child.once('spawn', () => resolve());
     });
+    // The agent may run at a raised priority (agent/priority.ts): tgtds run at the ordinary one.
+    // xargs waits for its arguments on stdin, so it is lowered before it starts any tgtd.
+    const nice = this.nice();
+    if (nice !== undefined && child.pid !== undefined) {
+      try {
+        setPriority(child.pid, nice);
+      } catch (e) {
+        this.log.warn({ err: (e as Error).message }, 'cannot lower the tgtd starter priority');
+      }
+    }
     child.stdin?.on('error', () => {}); // xargs gone before reading: its tgtds are not found, and reported
     child.stdin?.end(items.flatMap((i) => i.args.map((a) => `${a}\0`)).join(''));
     child.unref();

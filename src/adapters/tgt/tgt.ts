@@ -120,6 +120,8 @@ export interface TgtDriverOptions {
   iscsiPort?: number;
   /** Data-path settings; DEFAULT_TGT_TUNING when left out. */
   tuning?: TgtTuning;
+  /** nice value tgtds run at when the agent runs at a raised priority (undefined: inherited). */
+  tgtdNice?: () => number | undefined;
 }
 
 /** The target id of a spec: the disk's own (see TargetSpec.tid); 1 for disks made before it existed. */
@@ -309,7 +311,7 @@ export class TgtDriver implements TargetDriver {
     this.socketDir = o.socketDir ?? '/var/run/tgtd';
     this.port = o.iscsiPort ?? 3260;
     this.tuning = o.tuning ?? DEFAULT_TGT_TUNING;
-    this.launcher = new TgtdLauncher(this.tgtd, join(o.logDir, 'tgtd.log'), o.log);
+    this.launcher = new TgtdLauncher(this.tgtd, join(o.logDir, 'tgtd.log'), o.log, o.tgtdNice);
   }
 
   private stateFile(s: UnitState): string {
