@@ -13,16 +13,14 @@
  * - two tgtds on one backing file share nothing: that is why Portway runs one tgtd per disk.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { run } from '../../src/adapters/exec.js';
 import { missingTools } from '../helpers/product.js';
-import { alive } from '../helpers/procs.js';
 import { PW_SCSI, type ScsiResult, ScsiSession } from '../helpers/scsi-session.js';
 import { requireService } from '../helpers/services.js';
+import { TestTgtd } from '../helpers/tgtd.js';
 
 const skip = missingTools(['tgtd', 'tgtadm']) ?? requireService('pw-scsi', existsSync(PW_SCSI), `${PW_SCSI} is missing: run scripts/setup.sh`).skip;
 
@@ -52,101 +50,10 @@ function check(res: ScsiResult, want: Want, what: string): void {
   assert.equal(res.ok, want.status === 'GOOD', msg);
 }
 
-/** One tgtd of ours: control port N (socket /var/run/tgtd/socket.N checked free first), portals, one target. */
-class Tgtd {
-  private constructor(
-    readonly port: number,
-    private readonly child: ChildProcess,
-    private readonly logFile: string,
-  ) {}
-
-  static async start(dir: string, name: string, portals: string[], backing: string): Promise<Tgtd> {
-    const logFile = join(dir, `${name}.log`);
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const port = 9000 + Math.floor(Math.random() * 1000);
-      if (existsSync(`/var/run/tgtd/socket.${port}`) || existsSync(`/var/run/tgtd/socket.${port}.lock`)) continue;
-      const log = openSync(logFile, 'a');
-      const child = spawn('tgtd', ['-f', '-C', String(port), '--iscsi', `portal=${portals[0]}:3260`], { stdio: ['ignore', log, log] });
-      closeSync(log);
-      const t = new Tgtd(port, child, logFile);
-      if (!(await t.answering())) {
-        await t.kill();
-        continue; // another tgtd took the port in between: next one
-      }
-      try {
-        for (const p of portals.slice(1)) await t.adm(['--lld', 'iscsi', '--op', 'new', '--mode', 'portal', '--param', `portal=${p}:3260`]);
-        await t.adm(['--lld', 'iscsi', '--op', 'new', '--mode', 'target', '--tid', '1', '-T', IQN]);
-        await t.adm(['--lld', 'iscsi', '--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', '1', '-b', backing, '--bstype', 'rdwr']);
-        await t.adm(['--lld', 'iscsi', '--op', 'bind', '--mode', 'target', '--tid', '1', '-I', 'ALL']);
-      } catch (e) {
-        await t.stop();
-        throw e;
-      }
-      return t;
-    }
-    throw new Error('no free tgtd control port in 9000..9999');
-  }
-
-  adm(args: string[]): Promise<{ stdout: string }> {
-    return run('tgtadm', ['-C', String(this.port), ...args], { timeoutMs: 15_000 });
-  }
-
-  /** Waits until tgtd answers on its control socket; false if it exited first. */
-  private async answering(): Promise<boolean> {
-    const end = Date.now() + 15_000;
-    while (Date.now() < end) {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) return false;
-      if (
-        await this.adm(['--op', 'show', '--mode', 'sys']).then(
-          () => true,
-          () => false,
-        )
-      )
-        return true;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`tgtd -C ${this.port} did not answer within 15 s: ${this.logTail()}`);
-  }
-
-  logTail(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8').slice(-1500);
-    } catch {
-      return '';
-    }
-  }
-
-  /** tgtd ignores SIGTERM: target deleted (--force), then the system, then SIGKILL by pid if still there. */
-  async stop(): Promise<void> {
-    await this.adm(['--lld', 'iscsi', '--op', 'delete', '--mode', 'target', '--tid', '1', '--force']).catch(() => {});
-    await this.adm(['--op', 'delete', '--mode', 'system']).catch(() => {});
-    await this.kill();
-  }
-
-  private async kill(): Promise<void> {
-    const pid = this.child.pid;
-    for (let i = 0; i < 100 && this.child.exitCode === null && this.child.signalCode === null; i++) await new Promise((r) => setTimeout(r, 20));
-    if (pid !== undefined && this.child.exitCode === null && this.child.signalCode === null && alive(pid)) process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 100 && pid !== undefined && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-    rmSync(`/var/run/tgtd/socket.${this.port}`, { force: true });
-    rmSync(`/var/run/tgtd/socket.${this.port}.lock`, { force: true });
-  }
-
-  /** tgt's session id of initiator's session (for dropping it). */
-  async sessionOf(initiator: string): Promise<string> {
-    const { stdout } = await this.adm(['--lld', 'iscsi', '--op', 'show', '--mode', 'conn', '--tid', '1']);
-    for (const block of stdout.split(/(?=Session: )/)) {
-      const sid = /^Session: (\d+)/.exec(block);
-      if (sid && block.includes(`Initiator: ${initiator}`)) return sid[1] as string;
-    }
-    throw new Error(`no session of ${initiator} in: ${stdout}`);
-  }
-}
-
 describe('SCSI reservations across two paths of one tgt target (pw-scsi sessions)', { skip }, () => {
   let dir: string;
   let backing: string;
-  let tgtd: Tgtd;
+  let tgtd: TestTgtd;
   const open: ScsiSession[] = [];
 
   /** A session whose UNIT ATTENTION 29h/00h has been seen and consumed (asserted: nothing else pending). */
@@ -167,7 +74,7 @@ describe('SCSI reservations across two paths of one tgt target (pw-scsi sessions
     backing = join(dir, 'disk.img');
     writeFileSync(backing, '');
     truncateSync(backing, 64 * 1024 * 1024);
-    tgtd = await Tgtd.start(dir, 'tgtd-1', [PORTAL_1, PORTAL_2], backing);
+    tgtd = await TestTgtd.start(dir, 'tgtd-1', IQN, [PORTAL_1, PORTAL_2], backing);
   });
 
   after(async () => {
@@ -300,7 +207,7 @@ describe('SCSI reservations across two paths of one tgt target (pw-scsi sessions
   });
 
   it('two tgtds (one per portal) on one backing file share no reservation: b writes although a reserved (why Portway runs one tgtd per disk)', async (t) => {
-    const other = await Tgtd.start(dir, 'tgtd-2', [PORTAL_OTHER_TGTD], backing);
+    const other = await TestTgtd.start(dir, 'tgtd-2', IQN, [PORTAL_OTHER_TGTD], backing);
     t.after(async () => {
       await closeAll();
       await other.stop();

@@ -7,15 +7,13 @@
  * Each case writes its own region of the LUN (LBA ranges below), so the cases do not depend on each other.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { run } from '../../src/adapters/exec.js';
 import { missingTools } from '../helpers/product.js';
-import { alive } from '../helpers/procs.js';
 import { requireService } from '../helpers/services.js';
+import { TestTgtd } from '../helpers/tgtd.js';
 import { PW_VERIFY, readStamp, readVerifierState, runVerifier, startVerifier, type VerifierOptions, type VerifierResult } from '../helpers/write-verifier.js';
 
 const skip = missingTools(['tgtd', 'tgtadm']) ?? requireService('pw-verify', existsSync(PW_VERIFY), `${PW_VERIFY} is missing: run scripts/setup.sh`).skip;
@@ -29,110 +27,6 @@ const url = (portal: string) => `iscsi://${portal}/${IQN}/1`;
 const BLOCK = 512;
 const LUN_BYTES = 64 * 1024 * 1024;
 
-/** One tgtd of ours: control port N (socket /var/run/tgtd/socket.N checked free first), two portals, one target. */
-class Tgtd {
-  private constructor(
-    readonly port: number,
-    private readonly child: ChildProcess,
-    private readonly logFile: string,
-  ) {}
-
-  static async start(dir: string, portals: string[], backing: string): Promise<Tgtd> {
-    const logFile = join(dir, 'tgtd.log');
-    for (let attempt = 0; attempt < 20; attempt++) {
-      const port = 9000 + Math.floor(Math.random() * 1000);
-      if (existsSync(`/var/run/tgtd/socket.${port}`) || existsSync(`/var/run/tgtd/socket.${port}.lock`)) continue;
-      const log = openSync(logFile, 'a');
-      const child = spawn('tgtd', ['-f', '-C', String(port), '--iscsi', `portal=${portals[0]}:3260`], { stdio: ['ignore', log, log] });
-      closeSync(log);
-      const t = new Tgtd(port, child, logFile);
-      if (!(await t.answering())) {
-        await t.kill();
-        continue; // another tgtd took the port in between: next one
-      }
-      try {
-        for (const p of portals.slice(1)) await t.portal('new', p);
-        await t.adm(['--lld', 'iscsi', '--op', 'new', '--mode', 'target', '--tid', '1', '-T', IQN]);
-        await t.adm(['--lld', 'iscsi', '--op', 'new', '--mode', 'logicalunit', '--tid', '1', '--lun', '1', '-b', backing, '--bstype', 'rdwr']);
-        await t.adm(['--lld', 'iscsi', '--op', 'bind', '--mode', 'target', '--tid', '1', '-I', 'ALL']);
-      } catch (e) {
-        await t.stop();
-        throw e;
-      }
-      return t;
-    }
-    throw new Error('no free tgtd control port in 9000..9999');
-  }
-
-  adm(args: string[]): Promise<{ stdout: string }> {
-    return run('tgtadm', ['-C', String(this.port), ...args], { timeoutMs: 15_000 });
-  }
-
-  portal(op: 'new' | 'delete', ip: string): Promise<{ stdout: string }> {
-    return this.adm(['--lld', 'iscsi', '--op', op, '--mode', 'portal', '--param', `portal=${ip}:3260`]);
-  }
-
-  async portals(): Promise<string> {
-    return (await this.adm(['--lld', 'iscsi', '--op', 'show', '--mode', 'portal'])).stdout;
-  }
-
-  /** Drops every connection of initiator (tgtadm --mode conn --op delete). Returns how many. */
-  async dropSessions(initiator: string): Promise<number> {
-    const { stdout } = await this.adm(['--lld', 'iscsi', '--op', 'show', '--mode', 'conn', '--tid', '1']);
-    let n = 0;
-    for (const block of stdout.split(/(?=Session: )/)) {
-      const sid = /^Session: (\d+)/.exec(block);
-      if (!sid || !block.includes(`Initiator: ${initiator}`)) continue;
-      for (const cid of block.matchAll(/Connection: (\d+)/g)) {
-        await this.adm(['--lld', 'iscsi', '--op', 'delete', '--mode', 'conn', '--tid', '1', '--sid', sid[1] as string, '--cid', cid[1] as string]);
-        n++;
-      }
-    }
-    return n;
-  }
-
-  /** Waits until tgtd answers on its control socket; false if it exited first. */
-  private async answering(): Promise<boolean> {
-    const end = Date.now() + 15_000;
-    while (Date.now() < end) {
-      if (this.child.exitCode !== null || this.child.signalCode !== null) return false;
-      if (
-        await this.adm(['--op', 'show', '--mode', 'sys']).then(
-          () => true,
-          () => false,
-        )
-      )
-        return true;
-      await new Promise((r) => setTimeout(r, 25));
-    }
-    throw new Error(`tgtd -C ${this.port} did not answer within 15 s: ${this.logTail()}`);
-  }
-
-  logTail(): string {
-    try {
-      return readFileSync(this.logFile, 'utf8').slice(-1500);
-    } catch {
-      return '';
-    }
-  }
-
-  /** tgtd ignores SIGTERM: target deleted (--force), then the system, then SIGKILL by pid if still there. */
-  async stop(): Promise<void> {
-    await this.adm(['--lld', 'iscsi', '--op', 'delete', '--mode', 'target', '--tid', '1', '--force']).catch(() => {});
-    await this.adm(['--op', 'delete', '--mode', 'system']).catch(() => {});
-    await this.kill();
-  }
-
-  private async kill(): Promise<void> {
-    const pid = this.child.pid;
-    for (let i = 0; i < 100 && this.child.exitCode === null && this.child.signalCode === null; i++) await new Promise((r) => setTimeout(r, 20));
-    if (pid !== undefined && this.child.exitCode === null && this.child.signalCode === null && alive(pid)) process.kill(pid, 'SIGKILL');
-    for (let i = 0; i < 100 && pid !== undefined && alive(pid); i++) await new Promise((r) => setTimeout(r, 20));
-    rmSync(`/var/run/tgtd/socket.${this.port}`, { force: true });
-    rmSync(`/var/run/tgtd/socket.${this.port}.lock`, { force: true });
-  }
-}
-
 /** The result's counters in one line, for assertion messages. */
 const summary = (r: VerifierResult) =>
   JSON.stringify({ ...r, problems: r.problems.slice(0, 4), stderr: undefined }) + (r.exitCode === 0 ? '' : `\nstderr: ${r.stderr.slice(-1500)}`);
@@ -140,7 +34,7 @@ const summary = (r: VerifierResult) =>
 describe('pw-verify: the write verifier against a real tgtd (file-backed LUN, two portals)', { skip }, () => {
   let dir: string;
   let backing: string;
-  let tgtd: Tgtd;
+  let tgtd: TestTgtd;
 
   const opts = (o: Partial<VerifierOptions>): VerifierOptions => ({
     urls: [url(PORTAL_1)],
@@ -176,7 +70,7 @@ describe('pw-verify: the write verifier against a real tgtd (file-backed LUN, tw
     backing = join(dir, 'disk.img');
     writeFileSync(backing, '');
     truncateSync(backing, LUN_BYTES);
-    tgtd = await Tgtd.start(dir, [PORTAL_1, PORTAL_2], backing);
+    tgtd = await TestTgtd.start(dir, 'tgtd', IQN, [PORTAL_1, PORTAL_2], backing);
   });
 
   after(async () => {
