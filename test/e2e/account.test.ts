@@ -33,7 +33,8 @@ describe('users, roles, tokens and the single move in chromium', { skip }, () =>
 
   before(async () => {
     assert.ok(existsSync(join(defaultWebDir(), 'index.html')), 'the web UI is built (npm run build:web)');
-    tp = await startTestProduct(143, withAuth({ adminPassword: ADMIN_PASSWORD }));
+    // tgtd control ports must stay below 32768: this octet's default base (20000 + octet * 100) would not.
+    tp = await startTestProduct(143, { ...withAuth({ adminPassword: ADMIN_PASSWORD }), tgtControlPortBase: 30_700 });
     admin = await login(tp.product, 'admin', ADMIN_PASSWORD);
     browser = await launchChromium();
     const second = await admin.api('POST', '/api/v1/users', { name: 'root2', password: 'Second-Boss-77', role: 'admin' });
@@ -134,7 +135,7 @@ describe('users, roles, tokens and the single move in chromium', { skip }, () =>
       try {
         await inView('nav-tokens', 'the API tokens link');
         await navTo(page, 'tokens');
-        await page.getByTestId('tokens-table').waitFor();
+        await page.getByRole('heading', { level: 1, name: 'API tokens' }).waitFor();
         await page.getByTestId('create-token').click();
         await page.getByTestId('create-token-dialog').waitFor();
         // An empty name: the server's message beside the field.
