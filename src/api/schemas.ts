@@ -359,6 +359,14 @@ export const RoleCreate = Type.Object(
   { name: Type.String(), permissions: Type.Array(Type.String(), { description: `any of ${PERMISSIONS.join(', ')}` }) },
   { additionalProperties: false },
 );
+export const RoleUpdate = Type.Object(
+  {
+    permissions: Type.Array(Type.String(), {
+      description: `the role's whole new list: any of ${PERMISSIONS.join(', ')} (ViewOnly is always held)`,
+    }),
+  },
+  { additionalProperties: false },
+);
 
 // ---- parameters ----------------------------------------------------------------------------------
 

@@ -43,6 +43,7 @@ export type LoginRequest = Static<typeof S.LoginRequest>;
 export type UserCreate = Static<typeof S.UserCreate>;
 export type UserUpdate = Static<typeof S.UserUpdate>;
 export type RoleCreate = Static<typeof S.RoleCreate>;
+export type RoleUpdate = Static<typeof S.RoleUpdate>;
 
 export type ClusterEventView = Static<typeof S.ClusterEventView>;
 export type HealthView = Static<typeof S.HealthView>;

@@ -69,6 +69,8 @@ export const HTTP_STATUS = {
   role_builtin: 409,
   role_in_use: 409,
   last_admin: 409,
+  /** Deleting your own account (another user who can manage users must do it). */
+  self_delete: 409,
   token_not_found: 404,
   /** Login: too many failed logins for the username or the client address (Retry-After: seconds). */
   too_many_login_failures: 429,

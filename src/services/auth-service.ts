@@ -62,12 +62,13 @@ export class AuthService {
   // roles and users
   listRoles = () => this.users.listRoles();
   createRole: UsersRoles['createRole'] = (body) => this.users.createRole(body);
+  updateRole: UsersRoles['updateRole'] = (name, body) => this.users.updateRole(name, body);
   deleteRole: UsersRoles['deleteRole'] = (name) => this.users.deleteRole(name);
   listUsers = () => this.users.listUsers();
   getUser: UsersRoles['getUser'] = (name) => this.users.getUser(name);
   createUser: UsersRoles['createUser'] = (body) => this.users.createUser(body);
   updateUser: UsersRoles['updateUser'] = (name, body, keepSession) => this.users.updateUser(name, body, keepSession);
-  deleteUser: UsersRoles['deleteUser'] = (name) => this.users.deleteUser(name);
+  deleteUser: UsersRoles['deleteUser'] = (name, caller) => this.users.deleteUser(name, caller);
   changeOwnPassword: UsersRoles['changeOwnPassword'] = (name, current, next, keepSession) => this.users.changeOwnPassword(name, current, next, keepSession);
   bootstrap: UsersRoles['bootstrap'] = (opts) => this.users.bootstrap(opts);
 

@@ -114,8 +114,8 @@ describe("the admin's daily work in chromium", { skip }, () => {
       };
       const pageWidth = () => phone.evaluate(() => document.documentElement.scrollWidth);
       // Every page is reachable from the navigation, without scrolling it sideways.
-      for (const n of ['dashboard', 'disks', 'paths', 'nodes', 'users', 'audit', 'settings'] as const) await inView(`nav-${n}`, `the ${n} link`);
-      for (const n of ['audit', 'settings', 'users', 'paths', 'nodes', 'dashboard', 'disks'] as const) {
+      for (const n of ['dashboard', 'disks', 'paths', 'nodes', 'users', 'tokens', 'audit', 'settings'] as const) await inView(`nav-${n}`, `the ${n} link`);
+      for (const n of ['audit', 'settings', 'users', 'tokens', 'paths', 'nodes', 'dashboard', 'disks'] as const) {
         await navTo(phone, n);
         assert.ok((await pageWidth()) <= 390, `the ${n} page is no wider than the screen (${await pageWidth()} px)`);
       }

@@ -21,7 +21,7 @@ export async function waitDiskStatus(page: Page, id: string, status: string, tim
 }
 
 /** Goes to a page through the side navigation (in-app, no reload). */
-export async function navTo(page: Page, name: 'dashboard' | 'disks' | 'paths' | 'nodes' | 'users' | 'audit' | 'settings'): Promise<void> {
+export async function navTo(page: Page, name: 'dashboard' | 'disks' | 'paths' | 'nodes' | 'users' | 'tokens' | 'audit' | 'settings'): Promise<void> {
   await page.getByTestId(`nav-${name}`).click();
   await page.waitForFunction((n) => document.querySelector(`[data-testid="nav-${n}"]`)?.getAttribute('aria-current') === 'page', name);
 }

@@ -180,6 +180,21 @@ describe('access control on the real product', { skip }, () => {
       list.json.roles.find((r: { name: string }) => r.name === 'disk-adder'),
       { name: 'disk-adder', permissions: ['AddDisk', 'ViewOnly'], builtin: false },
     );
+    // A custom role's permissions change with PUT; built-in roles do not; the body is checked.
+    const put = await admin.api('PUT', '/api/v1/roles/disk-adder', { permissions: ['AddDisk', 'EditDisk'] });
+    assert.equal(put.status, 200, JSON.stringify(put.json));
+    assert.deepEqual(put.json.role, { name: 'disk-adder', permissions: ['AddDisk', 'EditDisk', 'ViewOnly'], builtin: false });
+    for (const [name, body, status, code] of [
+      ['admin', { permissions: ['ViewOnly'] }, 409, 'role_builtin'],
+      ['nosuch', { permissions: ['AddDisk'] }, 404, 'role_not_found'],
+      ['disk-adder', { permissions: ['Root'] }, 400, 'invalid_permissions'],
+      ['disk-adder', { permissions: ['AddDisk'], name: 'x' }, 400, 'invalid_request'],
+    ] as const) {
+      const r = await admin.api('PUT', `/api/v1/roles/${name}`, body);
+      assert.equal(r.status, status, `${name} ${JSON.stringify(body)}`);
+      assert.equal(r.json.code, code);
+    }
+    assert.ok((await admin.api('PUT', '/api/v1/roles/disk-adder', { permissions: ['AddDisk'] })).status === 200);
 
     const otto = remember(await login(tp.product, 'otto', 'Operator-Pw-1'));
     for (const [method, path] of [
@@ -194,9 +209,10 @@ describe('access control on the real product', { skip }, () => {
       assert.equal(r.json.code, 'forbidden');
     }
 
-    const last = await admin.api('DELETE', '/api/v1/users/admin');
-    assert.equal(last.status, 409);
-    assert.equal(last.json.code, 'last_admin');
+    // Nobody deletes themselves (the last admin is the admin asking, here).
+    const self = await admin.api('DELETE', '/api/v1/users/admin');
+    assert.equal(self.status, 409);
+    assert.equal(self.json.code, 'self_delete');
     assert.equal((await admin.api('PATCH', '/api/v1/users/admin', { role: 'viewer' })).json.code, 'last_admin');
     assert.equal((await admin.api('PATCH', '/api/v1/users/nobody', { role: 'viewer' })).status, 404);
     assert.equal((await admin.api('PATCH', '/api/v1/users/vera', {})).json.code, 'invalid_request');
@@ -347,7 +363,17 @@ describe('access control on the real product', { skip }, () => {
     );
     has('own password', (e) => e.action === 'user.password' && e.actor === 'vera' && e.outcome === 'ok');
     has('user deleted', (e) => e.action === 'user.delete' && e.target === 'user:vera' && e.outcome === 'ok');
-    has('last admin refused', (e) => e.action === 'user.delete' && e.target === 'user:admin' && e.outcome === 'failed' && e.details.code === 'last_admin');
+    has('self delete refused', (e) => e.action === 'user.delete' && e.target === 'user:admin' && e.outcome === 'failed' && e.details.code === 'self_delete');
+    has(
+      'role changed',
+      (e) =>
+        e.action === 'role.update' &&
+        e.target === 'role:disk-adder' &&
+        e.outcome === 'ok' &&
+        e.details.before.join() === 'AddDisk,ViewOnly' &&
+        e.details.permissions.join() === 'AddDisk,EditDisk,ViewOnly',
+    );
+    has('built-in role change refused', (e) => e.action === 'role.update' && e.target === 'role:admin' && e.details.code === 'role_builtin');
     has('role created', (e) => e.action === 'role.create' && e.target === 'role:disk-adder');
     has(
       'disk added (by meaning)',

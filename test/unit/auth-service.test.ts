@@ -273,6 +273,44 @@ describe('AuthService', () => {
       assert.ok((await auth.deleteRole('disk-adder')).ok);
     });
 
+    it('nobody deletes their own account, whatever their role (self_delete)', async () => {
+      await mkUser('root2', 'Second-Boss-7', 'admin');
+      const r = await auth.deleteUser('root2', 'root2');
+      assert.ok(!r.ok && r.code === 'self_delete' && httpStatusOf(r.code) === 409, JSON.stringify(r));
+      assert.ok((await auth.getUser('root2')).ok, 'still there');
+      assert.ok((await auth.deleteUser('root2', 'admin')).ok);
+    });
+
+    it('custom roles are editable: the new list applies to live sessions; built-in roles are fixed; ManageUsers never leaves with its last holder', async () => {
+      assert.ok((await auth.createRole({ name: 'helpdesk', permissions: ['StartStopDisk'] })).ok);
+      await mkUser('gina', 'helpdesk-pw-1', 'helpdesk');
+      const s = await loginOk('gina', 'helpdesk-pw-1');
+      const u = await auth.updateRole('helpdesk', { permissions: ['StartStopDisk', 'AssignPaths'] });
+      assert.ok(u.ok, JSON.stringify(u));
+      assert.deepEqual(u.before, ['StartStopDisk', 'ViewOnly']);
+      assert.deepEqual(u.role.permissions, ['StartStopDisk', 'AssignPaths', 'ViewOnly']);
+      assert.deepEqual(((await auth.authenticateSession(s.sessionId)) as Principal).permissions, ['StartStopDisk', 'AssignPaths', 'ViewOnly']);
+      const listed = (await auth.listRoles()) as { roles: { name: string; permissions: string[] }[] };
+      assert.deepEqual(listed.roles.find((r) => r.name === 'helpdesk')?.permissions, ['StartStopDisk', 'AssignPaths', 'ViewOnly']);
+
+      const codes = async (name: string, permissions: unknown) => ((await auth.updateRole(name, { permissions })) as { code: string }).code;
+      assert.equal(await codes('admin', ['ViewOnly']), 'role_builtin');
+      assert.equal(await codes('viewer', ['AddDisk']), 'role_builtin');
+      assert.equal(await codes('nosuch', ['AddDisk']), 'role_not_found');
+      assert.equal(await codes('helpdesk', ['Root']), 'invalid_permissions');
+      assert.equal(await codes('helpdesk', []), 'invalid_permissions');
+
+      // The only user who can manage users holds a custom role: it keeps ManageUsers.
+      assert.ok((await auth.createRole({ name: 'usermgr', permissions: ['ManageUsers'] })).ok);
+      await mkUser('hal', 'manager-pw-77', 'usermgr');
+      assert.ok((await auth.updateRole('usermgr', { permissions: ['ViewOnly'] })).ok, 'admin still manages users');
+      assert.ok((await auth.updateRole('usermgr', { permissions: ['ManageUsers'] })).ok);
+      assert.ok((await auth.deleteUser('admin', 'hal')).ok);
+      const last = await auth.updateRole('usermgr', { permissions: ['AddDisk'] });
+      assert.ok(!last.ok && last.code === 'last_admin' && last.field === 'permissions', JSON.stringify(last));
+      assert.deepEqual(last.details?.users, ['hal']);
+    });
+
     it('a new password logs the user out everywhere but the session that changed it', async () => {
       await mkUser('erin', 'viewer-pw-123', 'viewer');
       const s1 = await loginOk('erin', 'viewer-pw-123');

@@ -191,6 +191,7 @@ describe('outcomes', () => {
       role_builtin: 409,
       role_in_use: 409,
       last_admin: 409,
+      self_delete: 409,
       token_not_found: 404,
       too_many_login_failures: 429,
       conflict: 409,

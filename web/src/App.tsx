@@ -2,7 +2,7 @@
  * The app: session gate (login page until logged in), then the shell — top bar with the live-update
  * state and the user, a side navigation showing only what the user may open, and the routed page.
  *
- * Routes: /login, / (dashboard), /disks, /disks/:id, /paths, /nodes, /users, /events, /audit, /settings.
+ * Routes: /login, / (dashboard), /disks, /disks/:id, /paths, /nodes, /users, /tokens, /events, /audit, /settings.
  */
 import { type ReactNode, useCallback, useEffect, useRef, useState } from 'react';
 import { type ApiErrorBody, type ClusterConfigView, getConfig } from './api';
@@ -19,6 +19,7 @@ import { PathsPage } from './PathsPage';
 import { Link, matchPath, navigate, useLocation, withQuery } from './router';
 import { SessionProvider, useMe, usePermissions, useSession } from './session';
 import { SettingsPage } from './SettingsPage';
+import { TokensPage } from './TokensPage';
 import { type LiveMode, useLiveDisks } from './useLiveDisks';
 import { UsersPage } from './UsersPage';
 
@@ -127,6 +128,7 @@ function Shell() {
     { to: '/paths', label: 'Paths', show: true },
     { to: '/nodes', label: 'Nodes', show: true },
     { to: '/users', label: 'Users and roles', show: can('ManageUsers') },
+    { to: '/tokens', label: 'API tokens', show: true },
     { to: '/events', label: 'Events', show: true },
     { to: '/audit', label: 'Audit log', show: canReadAudit },
     { to: '/settings', label: 'Settings', show: true },
@@ -141,6 +143,7 @@ function Shell() {
   else if (loc.path === '/paths') page = <PathsPage live={live} />;
   else if (loc.path === '/nodes') page = <NodesPage live={live} />;
   else if (loc.path === '/users') page = <UsersPage />;
+  else if (loc.path === '/tokens') page = <TokensPage />;
   else if (loc.path === '/audit') page = <AuditPage />;
   else if (loc.path === '/events') page = <EventsPage />;
   else if (loc.path === '/settings') page = <SettingsPage config={config} configError={configError} reloadConfig={loadConfig} />;

@@ -6,10 +6,8 @@ import { type FormEvent, useEffect, useId, useState } from 'react';
 import { AddDiskForm } from './AddDiskForm';
 import { type ApiErrorBody, attachImage, type ClusterConfigView, type DiskView, type FreeImage, listImages } from './api';
 import { FormActions, LoadError } from './Field';
-import { formatNumber } from './format';
+import { formatGiB, GIB } from './format';
 import { Modal } from './Modal';
-
-const GIB = 1024 ** 3;
 
 interface AttachImageDialogProps {
   config: ClusterConfigView | undefined;
@@ -111,7 +109,7 @@ export function AttachImageDialog({ config, configError, onAttached, onClose }: 
                     <span className="choice-text">
                       <span className="choice-title mono">{i.image}</span>
                       <span className="choice-detail">
-                        {formatNumber(Math.ceil(i.sizeBytes / GIB))} GB
+                        {formatGiB(Math.ceil(i.sizeBytes / GIB))}
                         {i.name !== null ? <> · was “{i.name}”</> : ' · no Portway metadata'}
                         {i.detached ? ' · detached' : ''}
                       </span>

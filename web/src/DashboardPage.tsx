@@ -8,7 +8,7 @@ import { useAlerts } from './useAlerts';
 import { type ReactNode, useEffect, useMemo, useState } from 'react';
 import { type ApiErrorBody, type ClusterUsage, getClusterUsage } from './api';
 import { STATUSES, statusCounts } from './DiskListPage';
-import { formatNumber } from './format';
+import { formatBytes, formatGiB, formatNumber, GIB, overcommitLevel } from './format';
 import { PageHead } from './PageHead';
 import { Link, withQuery } from './router';
 import { StatusBadge } from './StatusBadge';
@@ -16,17 +16,6 @@ import type { LiveDisks } from './useLiveDisks';
 import { useNodes } from './useNodes';
 
 const ATTENTION_MAX = 8;
-
-function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
-  let i = 0;
-  let v = n;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
-}
 
 function isUsage(v: unknown): v is ClusterUsage {
   const u = v as ClusterUsage;
@@ -130,9 +119,10 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
               Capacity used is not available: the server does not report storage usage yet.
             </p>
           )}
-          <p className="tile-note">
-            {disks === undefined ? '' : `${formatNumber(paths.provisionedGb)} GB provisioned in ${formatNumber(disks.length)} disk(s).`}
+          <p className="tile-note" data-testid="capacity-provisioned">
+            {disks === undefined ? '' : `${formatGiB(paths.provisionedGb)} provisioned in ${formatNumber(disks.length)} disk(s).`}
           </p>
+          {disks !== undefined && isUsage(usage) ? <Overcommit provisionedGib={paths.provisionedGb} totalBytes={usage.totalBytes} /> : null}
         </Tile>
       </div>
 
@@ -239,6 +229,23 @@ function Meter({ value, max }: { value: number; max: number }) {
     <div className="meter" aria-hidden="true">
       <div className="meter-bar" style={{ width: `${pct}%` }} />
     </div>
+  );
+}
+
+/** Provisioned sizes beyond raw capacity (thin disks): a note past 100%, a warning past 200%. */
+function Overcommit({ provisionedGib, totalBytes }: { provisionedGib: number; totalBytes: number }) {
+  const level = overcommitLevel(provisionedGib * GIB, totalBytes);
+  if (level === 'none') return null;
+  const pct = Math.round(((provisionedGib * GIB) / totalBytes) * 100);
+  const text = `Provisioned is ${pct}% of the raw capacity (${formatBytes(totalBytes)}): the storage can run out before the disks are full.`;
+  return (
+    <p
+      className={level === 'warning' ? 'tile-note tile-note-warn' : 'tile-note'}
+      data-testid={`overcommit-${level}`}
+      role={level === 'warning' ? 'alert' : undefined}
+    >
+      {level === 'warning' ? `Heavily overcommitted. ${text}` : `Overcommitted. ${text}`}
+    </p>
   );
 }
 

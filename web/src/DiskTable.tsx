@@ -25,7 +25,7 @@ interface DiskTableProps {
 const COLUMNS: { key: SortKey; label: string; className?: string }[] = [
   { key: 'id', label: 'ID' },
   { key: 'name', label: 'Name' },
-  { key: 'sizeGb', label: 'Size (GB)', className: 'num' },
+  { key: 'sizeGb', label: 'Size (GiB)', className: 'num' },
   { key: 'iqn', label: 'IQN' },
   { key: 'createdAt', label: 'Created' },
   { key: 'pathCount', label: 'Paths' },
@@ -106,7 +106,7 @@ const DiskRow = memo(
         </td>
         <td className="num cell-size">
           {formatNumber(d.sizeGb)}
-          <span className="phone-only"> GB</span>
+          <span className="phone-only"> GiB</span>
         </td>
         <td className="mono cell-iqn" title={d.iqn}>
           {d.iqn}

@@ -25,7 +25,7 @@ import {
 import { Table } from './CardTable';
 import { ConfirmDialog } from './ConfirmDialog';
 import { FieldError } from './Field';
-import { formatDate } from './format';
+import { formatBytes, formatDate, GIB } from './format';
 import { useNotify } from './notify';
 import { usePermissions } from './session';
 
@@ -33,13 +33,10 @@ const REFRESH_MS = 5000;
 const COPY_REFRESH_MS = 1000;
 
 function bytes(n: number | undefined): string {
-  if (n === undefined) return '—';
-  if (n >= 1024 ** 3) return `${(n / 1024 ** 3).toFixed(1)} GB`;
-  return `${(n / 1024 ** 2).toFixed(1)} MB`;
+  return n === undefined ? '—' : formatBytes(n);
 }
 
 type Dialog = { kind: 'rollback' | 'delete' | 'clone'; snap: SnapshotView } | undefined;
-const GIB = 1024 ** 3;
 
 /** A new disk from a snapshot: the add-disk form (size fixed: the snapshot's) and the flatten choice. */
 function CloneDialog({ disk, snap, instant, onClose }: { disk: DiskView; snap: SnapshotView; instant: boolean; onClose: () => void }) {

@@ -1,4 +1,7 @@
-/** Users and roles (ManageUsers): add, change role or password, delete; add and delete custom roles. */
+/**
+ * Users and roles (ManageUsers): add, change role or password, delete (not yourself: the server refuses
+ * it too, self_delete); add, edit (permissions) and delete custom roles; built-in roles are read-only.
+ */
 import { useCallback, useEffect, useId, useState } from 'react';
 import {
   type ApiErrorBody,
@@ -12,6 +15,7 @@ import {
   type Permission,
   type RoleView,
   type UserView,
+  updateRole,
   updateUser,
 } from './api';
 import { CardTable } from './CardTable';
@@ -40,6 +44,7 @@ type Dialog =
   | { kind: 'edit-user'; user: UserView }
   | { kind: 'delete-user'; user: UserView }
   | { kind: 'add-role' }
+  | { kind: 'edit-role'; role: RoleView }
   | { kind: 'delete-role'; role: RoleView };
 
 export function UsersPage() {
@@ -138,15 +143,17 @@ export function UsersPage() {
                 >
                   Edit
                 </button>
-                <button
-                  type="button"
-                  className="button button-small button-danger-outline"
-                  onClick={() => setDialog({ kind: 'delete-user', user: u })}
-                  aria-label={`Delete user ${u.name}`}
-                  data-testid={`delete-user-${u.name}`}
-                >
-                  Delete
-                </button>
+                {u.name === me.user.name ? null : (
+                  <button
+                    type="button"
+                    className="button button-small button-danger-outline"
+                    onClick={() => setDialog({ kind: 'delete-user', user: u })}
+                    aria-label={`Delete user ${u.name}`}
+                    data-testid={`delete-user-${u.name}`}
+                  >
+                    Delete
+                  </button>
+                )}
               </div>
             ),
           },
@@ -188,15 +195,31 @@ export function UsersPage() {
             srOnly: true,
             className: 'cell-actions',
             cell: (r) =>
-              r.builtin ? null : (
-                <button
-                  type="button"
-                  className="button button-small button-danger-outline"
-                  onClick={() => setDialog({ kind: 'delete-role', role: r })}
-                  aria-label={`Delete role ${r.name}`}
-                >
-                  Delete
-                </button>
+              r.builtin ? (
+                <span className="muted" data-testid={`role-fixed-${r.name}`}>
+                  read-only
+                </span>
+              ) : (
+                <div className="button-row">
+                  <button
+                    type="button"
+                    className="button button-small"
+                    onClick={() => setDialog({ kind: 'edit-role', role: r })}
+                    aria-label={`Edit role ${r.name}`}
+                    data-testid={`edit-role-${r.name}`}
+                  >
+                    Edit
+                  </button>
+                  <button
+                    type="button"
+                    className="button button-small button-danger-outline"
+                    onClick={() => setDialog({ kind: 'delete-role', role: r })}
+                    aria-label={`Delete role ${r.name}`}
+                    data-testid={`delete-role-${r.name}`}
+                  >
+                    Delete
+                  </button>
+                </div>
               ),
           },
         ]}
@@ -234,6 +257,11 @@ export function UsersPage() {
       {dialog?.kind === 'add-role' ? (
         <Modal title="Add role" onClose={close} testId="add-role-dialog">
           <RoleForm onCancel={close} onDone={(r) => done(`Role ${r.name} added.`)} />
+        </Modal>
+      ) : null}
+      {dialog?.kind === 'edit-role' ? (
+        <Modal title={`Edit role ${dialog.role.name}`} onClose={close} testId="edit-role-dialog">
+          <RoleForm role={dialog.role} onCancel={close} onDone={(r) => done(`Role ${r.name} saved.`)} />
         </Modal>
       ) : null}
       {dialog?.kind === 'delete-role' ? (
@@ -330,12 +358,17 @@ function UserForm({ roles, user, onCancel, onDone }: { roles: RoleView[]; user?:
   );
 }
 
-function RoleForm({ onCancel, onDone }: { onCancel: () => void; onDone: (r: RoleView) => void }) {
+/** Adds a role, or (role given) changes a custom role's permissions; its users get them at once. */
+function RoleForm({ role, onCancel, onDone }: { role?: RoleView; onCancel: () => void; onDone: (r: RoleView) => void }) {
   const uid = useId();
   const id = (f: string): string => `${uid}-${f}`;
-  const [name, setName] = useState('');
-  const [perms, setPerms] = useState<Set<Permission>>(new Set(['ViewOnly']));
-  const { busy, error, errorFor, onSubmit } = useFormSubmit(() => createRole({ name: name.trim(), permissions: PERMISSIONS.filter((p) => perms.has(p)) }), {
+  const [name, setName] = useState(role?.name ?? '');
+  const [perms, setPerms] = useState<Set<Permission>>(new Set(role?.permissions ?? ['ViewOnly']));
+  const send = () => {
+    const permissions = PERMISSIONS.filter((p) => perms.has(p));
+    return role ? updateRole(role.name, { permissions }) : createRole({ name: name.trim(), permissions });
+  };
+  const { busy, error, errorFor, onSubmit } = useFormSubmit(send, {
     onDone,
     place: (err) => placeError(err, ['name', 'permissions']),
     focus: (shown) => focusError(shown, (f) => (f === 'permissions' ? id('perm-ViewOnly') : id(f)), id('form-error')),
@@ -344,16 +377,21 @@ function RoleForm({ onCancel, onDone }: { onCancel: () => void; onDone: (r: Role
   return (
     <form className="form" onSubmit={onSubmit} noValidate aria-busy={busy} data-testid="role-form">
       <FormError id={id('form-error')} error={error} />
-      <TextField
-        id={id('name')}
-        label="Role name"
-        error={errorFor('name')}
-        autoComplete="off"
-        spellCheck={false}
-        data-autofocus
-        value={name}
-        onChange={setName}
-      />
+      {role ? (
+        <p className="muted">Users holding this role get the new permissions at once.</p>
+      ) : (
+        <TextField
+          id={id('name')}
+          label="Role name"
+          error={errorFor('name')}
+          autoComplete="off"
+          spellCheck={false}
+          data-autofocus
+          data-testid="role-name"
+          value={name}
+          onChange={setName}
+        />
+      )}
       <fieldset className="fieldset" aria-describedby={errorFor('permissions') ? id('perm-error') : undefined}>
         <legend>Permissions</legend>
         <div className="check-grid">
@@ -363,6 +401,8 @@ function RoleForm({ onCancel, onDone }: { onCancel: () => void; onDone: (r: Role
                 id={id(`perm-${p}`)}
                 type="checkbox"
                 checked={perms.has(p)}
+                data-testid={`role-perm-${p}`}
+                data-autofocus={role && p === PERMISSIONS[0] ? true : undefined}
                 onChange={(e) =>
                   setPerms((prev) => {
                     const next = new Set(prev);
@@ -380,7 +420,7 @@ function RoleForm({ onCancel, onDone }: { onCancel: () => void; onDone: (r: Role
         </div>
         <FieldError id={id('perm-error')} error={errorFor('permissions')} />
       </fieldset>
-      <FormActions label="Add role" busy={busy} onCancel={onCancel} />
+      <FormActions label={role ? 'Save' : 'Add role'} busy={busy} onCancel={onCancel} testId="role-submit" />
     </form>
   );
 }

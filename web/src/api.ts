@@ -32,10 +32,13 @@ import type {
   PathView,
   RebalanceResult,
   RoleCreate,
+  RoleUpdate,
   RoleView,
   SnapshotList,
   SnapshotView,
   SubnetView,
+  TokenCreated,
+  TokenView,
   UserCreate,
   UserUpdate,
   UserView,
@@ -71,6 +74,8 @@ export type {
   SnapshotView,
   SubnetChoice,
   SubnetView,
+  TokenCreated,
+  TokenView,
   UserView,
 };
 export { PERMISSIONS };
@@ -367,6 +372,27 @@ export async function createRole(req: RoleCreate & { permissions: Permission[] }
 
 export function deleteRole(name: string): Promise<ApiResult<void>> {
   return request<void>('DELETE', `/roles/${enc(name)}`);
+}
+
+/** A custom role's whole new permission list (built-in roles: 409 role_builtin). */
+export async function updateRole(name: string, req: RoleUpdate & { permissions: Permission[] }): Promise<ApiResult<RoleView>> {
+  return pick(await request<{ role: RoleView }>('PUT', `/roles/${enc(name)}`, req), 'role');
+}
+
+// ---- API tokens ----------------------------------------------------------------------------------
+
+/** Your tokens; `all`: everyone's (ManageUsers). Never a secret. */
+export async function listTokens(all = false): Promise<ApiResult<TokenView[]>> {
+  return pick(await request<{ tokens: TokenView[] }>('GET', all ? '/auth/tokens?all=true' : '/auth/tokens'), 'tokens');
+}
+
+/** A new token of yours: the reply holds its secret, this once only. */
+export function createToken(name: string): Promise<ApiResult<TokenCreated>> {
+  return request('POST', '/auth/tokens', { name });
+}
+
+export function revokeToken(id: string): Promise<ApiResult<void>> {
+  return request<void>('DELETE', `/auth/tokens/${enc(id)}`);
 }
 
 /** A page of the audit log; `search` keeps the entries containing it (a disk's name or id, a user...). */

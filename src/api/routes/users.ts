@@ -4,8 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import type { AuthService, Principal } from '../../services/auth-service.js';
 import { audit } from '../auth-plugin.js';
 import { answer, listReply, noContent, operations } from '../route.js';
-import { NameParams, Permission, RoleCreate, RoleView, UserCreate, UserUpdate, UserView } from '../schemas.js';
-import type { RoleCreate as NewRole, UserCreate as NewUser, UserUpdate as UserChange } from '../wire.js';
+import { NameParams, Permission, RoleCreate, RoleUpdate, RoleView, UserCreate, UserUpdate, UserView } from '../schemas.js';
+import type { RoleCreate as NewRole, RoleUpdate as RoleChange, UserCreate as NewUser, UserUpdate as UserChange } from '../wire.js';
 
 const op = operations(['users and audit']);
 const UserReply = (description: string) => Type.Object({ user: UserView }, { description });
@@ -69,15 +69,40 @@ export function userRoutes(app: FastifyInstance, auth: AuthService): void {
     return answer(reply, r, (ok) => ({ role: ok.role }), 201);
   });
 
+  const editRole = op('ManageUsers', "Change a custom role's permissions (built-in roles are fixed)", {
+    description:
+      'The body is the whole new list. Refused with 409 `role_builtin` for a built-in role and 409 `last_admin` when taking ManageUsers away would leave no user who can manage users. Users holding the role get the new permissions at once.',
+    params: NameParams,
+    body: RoleUpdate,
+    reply: [200, Type.Object({ role: RoleView }, { description: 'Changed' })],
+    errors: [400, 404, 409, 503],
+  });
+  app.put<ByName & { Body: RoleChange }>('/api/v1/roles/:name', editRole, async (req, reply) => {
+    const r = await auth.updateRole(req.params.name, req.body);
+    await audit(
+      req,
+      'role.update',
+      `role:${req.params.name.slice(0, 40)}`,
+      r.ok ? 'ok' : 'failed',
+      r.ok ? { before: r.before, permissions: r.role.permissions } : { code: r.code },
+    );
+    return answer(reply, r, (ok) => ({ role: ok.role }));
+  });
+
   // Deleting a user or a role: the same request, audited the same way.
   const removals = [
-    ['users', 'user', 'Delete a user (not the last one who can manage users)', (name: string) => auth.deleteUser(name)],
+    [
+      'users',
+      'user',
+      'Delete a user (not yourself: 409 self_delete; not the last one who can manage users: 409 last_admin)',
+      (name: string, caller: string) => auth.deleteUser(name, caller),
+    ],
     ['roles', 'role', 'Delete a custom role no user holds', (name: string) => auth.deleteRole(name)],
   ] as const;
   for (const [path, what, summary, run] of removals) {
     const remove = op('ManageUsers', summary, { params: NameParams, reply: [204, noContent('Deleted')], errors: [404, 409, 503] });
     app.delete<ByName>(`/api/v1/${path}/:name`, remove, async (req, reply) => {
-      const r = await run(req.params.name);
+      const r = await run(req.params.name, (req.principal as Principal).user);
       await audit(req, `${what}.delete`, `${what}:${req.params.name}`, r.ok ? 'ok' : 'failed', r.ok ? {} : { code: r.code });
       return answer(reply, r, () => undefined, 204);
     });

@@ -139,6 +139,48 @@ export class UsersRoles {
     });
   }
 
+  /**
+   * Changes a custom role's permissions (built-in roles are fixed). Refused with last_admin when the
+   * change would leave no user who can manage users; the txn compares every user record and the role,
+   * so a concurrent role change or user change cannot slip past that check.
+   */
+  async updateRole(name: string, body: { permissions?: unknown }): Promise<Result<{ role: RoleView; before: Permission[] }>> {
+    if (builtinRole(name)) return fail('role_builtin', `"${name}" is a built-in role and cannot be changed.`);
+    if (!NAME_RE.test(name)) return fail('role_not_found', `No role named "${name}".`);
+    const perms = checkPermissions(body.permissions);
+    if (!perms.ok) return perms;
+    const permissions = effectivePermissions({ permissions: perms.value });
+    return this.ctx.guard('updateRole', async () => {
+      for (let attempt = 0; attempt < MAX_TXN_ATTEMPTS; attempt++) {
+        const kv = await this.ctx.store.get(roleKey(name));
+        const rec = parse<RoleRecord>(kv, 'role');
+        if (!kv || !rec) return fail('role_not_found', `No role named "${name}".`);
+        const before = effectivePermissions({ permissions: checkPermissions(rec.permissions).ok ? rec.permissions : [] });
+        const compares: Compare[] = [{ key: kv.key, modRevision: kv.modRevision }];
+        if (before.includes('ManageUsers') && !permissions.includes('ManageUsers')) {
+          const roles = await this.readRoles();
+          const users = await this.readUsers();
+          const managers = users.filter(
+            (u) => u.rec.role !== name && effectivePermissions(roles.get(u.rec.role)?.role ?? { permissions: [] }).includes('ManageUsers'),
+          );
+          const holders = users.filter((u) => u.rec.role === name);
+          if (managers.length === 0 && holders.length > 0)
+            return fail(
+              'last_admin',
+              `Without ManageUsers in "${name}", no user could manage users (${holders.map((u) => u.rec.name).join(', ')} hold it); give another user that right first.`,
+              'permissions',
+              { users: holders.map((u) => u.rec.name) },
+            );
+          compares.push(...users.map((u) => ({ key: u.kv.key, modRevision: u.kv.modRevision })));
+        }
+        const next: RoleRecord = { ...rec, permissions };
+        if (await this.ctx.store.txn(compares, [{ type: 'put', key: kv.key, value: recordJson('role', next) }]))
+          return { ok: true, role: { name, permissions, builtin: false }, before };
+      }
+      return fail('conflict', 'The role store kept changing; try again.');
+    });
+  }
+
   /** A user txn that assigns a custom role rewrites the role key (same value), so deleteRole sees it. */
   private roleTouch(r: { kv?: KeyValue }): { compares: Compare[]; ops: TxnOp[] } {
     if (!r.kv) return { compares: [], ops: [] };
@@ -261,7 +303,10 @@ export class UsersRoles {
     });
   }
 
-  async deleteUser(name: string): Promise<Result<object>> {
+  /** Deletes a user; `caller` (the user asking, when a user asks) may not delete themselves. */
+  async deleteUser(name: string, caller?: string): Promise<Result<object>> {
+    if (caller !== undefined && caller === name)
+      return fail('self_delete', `You cannot delete your own account ("${name}"); another user who can manage users must do it.`);
     return this.ctx.guard('deleteUser', async () => {
       for (let attempt = 0; attempt < MAX_TXN_ATTEMPTS; attempt++) {
         const kv = NAME_RE.test(name) ? await this.ctx.store.get(userKey(name)) : undefined;
