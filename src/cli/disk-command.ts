@@ -18,7 +18,7 @@ function printDisks(disks: DiskView[], json: boolean): void {
   out(
     table(
       ['ID', 'NAME', 'SIZE', 'STATUS', 'PATHS', 'PLACEMENT', 'IQN'],
-      disks.map((d) => [d.id, d.name, `${d.sizeGb} GB`, d.status, `${d.pathsServed}/${d.pathCount}`, d.placement, d.iqn]),
+      disks.map((d) => [d.id, d.name, `${d.sizeGb} GiB`, d.status, `${d.pathsServed}/${d.pathCount}`, d.placement, d.iqn]),
     ),
   );
 }
@@ -95,12 +95,12 @@ export const DISK_USAGE = `  portway login --url URL --token TOKEN [--ca FILE | 
                    save where the API is, the API token, and how to trust its certificate
   portway disk list [--json]
   portway disk show ID [--json]                 the disk, its paths (IP, node, state) and the hosts connected
-  portway disk add --name NAME --size GB [--paths N] [--subnet 1|2|3] [--ip IP [--ip IP]]
+  portway disk add --name NAME --size GIB [--paths N] [--subnet 1|2|3] [--ip IP [--ip IP]]
                    [--acl IQN|all] [--chap-user U --chap-password-stdin]
                    [--placement shared|spread] [--json]
                    shared (default): every path on one node, reservations hold across paths;
                    spread: paths over nodes for one host's throughput, reservations per node only
-  portway disk edit ID [--name NAME] [--size GB] [--acl IQN|all] [--chap-user U [--chap-password-stdin] | --no-chap]
+  portway disk edit ID [--name NAME] [--size GIB] [--acl IQN|all] [--chap-user U [--chap-password-stdin] | --no-chap]
                    [--placement shared|spread]
   portway disk stop|start|detach|delete ID [--force]
                    stop, detach and delete are refused while hosts are connected (they are listed),

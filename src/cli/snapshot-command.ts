@@ -21,7 +21,7 @@ const out = (s: string): void => {
   process.stdout.write(`${s}\n`);
 };
 
-const size = (b: number | undefined) => (b === undefined ? '-' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GB` : `${(b / 1024 ** 2).toFixed(1)} MB`);
+const size = (b: number | undefined) => (b === undefined ? '-' : b >= 1024 ** 3 ? `${(b / 1024 ** 3).toFixed(1)} GiB` : `${(b / 1024 ** 2).toFixed(1)} MiB`);
 
 function printSnapshots(list: SnapshotView[]): void {
   out(

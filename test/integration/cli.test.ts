@@ -50,7 +50,7 @@ describe('portway CLI', { skip }, () => {
     assert.match(show.out, /127\.37\.1\.10 +node1 +served/);
     const human = await cli(['disk', 'list']);
     assert.match(human.out, /^ID +NAME +SIZE +STATUS/m);
-    assert.match(human.out, new RegExp(`${id} +cli1 +2 GB +started +1/1`));
+    assert.match(human.out, new RegExp(`${id} +cli1 +2 GiB +started +1/1`));
 
     const refused = await cli(['disk', 'delete', id]);
     assert.equal(refused.code, 1);

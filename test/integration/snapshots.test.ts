@@ -94,7 +94,7 @@ async function rollbackFlow(tp: TestProduct, h: ReturnType<typeof harness>, inst
   const list = await h.cli(['snapshot', 'list', id]);
   assert.equal(list.code, 0, list.err);
   assert.match(list.out, /^NAME +TAKEN +SIZE +USED +CLONES/m);
-  assert.match(list.out, /^before +\d{4}-\d\d-\d\dT\S+ +1\.0 GB/m);
+  assert.match(list.out, /^before +\d{4}-\d\d-\d\dT\S+ +1\.0 GiB/m);
   return { id, url };
 }
 
