@@ -36,6 +36,12 @@ export const DISK_OPTIONS = {
   'chap-password-stdin': { type: 'boolean' },
   'no-chap': { type: 'boolean' },
   'keep-paths': { type: 'boolean' },
+  iops: { type: 'string' },
+  'read-iops': { type: 'string' },
+  'write-iops': { type: 'string' },
+  bps: { type: 'string' },
+  'read-bps': { type: 'string' },
+  'write-bps': { type: 'string' },
   force: { type: 'boolean' },
   node: { type: 'string' },
   url: { type: 'string' },
@@ -69,6 +75,44 @@ function aclBody(v: Values): Record<string, unknown> {
   return { acl: v.acl === 'all' ? { mode: 'all' } : { mode: 'iqn', iqn: v.acl } };
 }
 
+/** The CLI flag of each QoS limit. */
+const QOS_FLAGS = [
+  ['iops', 'iops'],
+  ['read-iops', 'readIops'],
+  ['write-iops', 'writeIops'],
+  ['bps', 'bps'],
+  ['read-bps', 'readBps'],
+  ['write-bps', 'writeBps'],
+] as const;
+
+const UNITS: Readonly<Record<string, number>> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
+
+/**
+ * A QoS flag's value: 'none' or 0 removes the limit; digits, for bandwidth with an optional K/M/G/T
+ * suffix (binary: 10M = 10 MiB/s). Anything else is sent as given for the server to refuse.
+ */
+export function qosValue(s: string, bytes: boolean): number | string {
+  if (s === 'none') return 0;
+  const m = /^(\d+)([kmgt]?)(?:i?b)?$/i.exec(s.trim());
+  if (!m || (!bytes && m[2] !== '')) return s;
+  return Number(m[1]) * (UNITS[(m[2] ?? '').toLowerCase()] ?? 1);
+}
+
+function qosBody(v: Values): Record<string, unknown> {
+  const qos: Record<string, number | string> = {};
+  for (const [flag, key] of QOS_FLAGS) {
+    const given = v[flag];
+    if (given !== undefined) qos[key] = qosValue(given, flag.endsWith('bps'));
+  }
+  return Object.keys(qos).length ? { qos } : {};
+}
+
+/** A disk's limits in words: "iops 500, read bps 10485760" or "none". */
+export function qosText(q: DiskView['qos']): string {
+  const parts = QOS_FLAGS.filter(([, key]) => q[key] !== undefined).map(([flag, key]) => `${flag.replace('-', ' ')} ${q[key]}`);
+  return parts.length ? parts.join(', ') : 'none';
+}
+
 function num(s: string | undefined): number | string | undefined {
   return s !== undefined && /^\d+$/.test(s) ? Number(s) : s;
 }
@@ -87,6 +131,7 @@ export async function addBody(v: Values): Promise<Record<string, unknown>> {
     auth: { mode: 'none' },
     ...aclBody(v),
     ...placementBody(v),
+    ...qosBody(v),
     ...(await authBody(v)),
   };
 }
@@ -97,11 +142,14 @@ export const DISK_USAGE = `  portway login --url URL --token TOKEN [--ca FILE | 
   portway disk show ID [--json]                 the disk, its paths (IP, node, state) and the hosts connected
   portway disk add --name NAME --size GB [--paths N] [--subnet 1|2|3] [--ip IP [--ip IP]]
                    [--acl IQN|all] [--chap-user U --chap-password-stdin]
-                   [--placement shared|spread] [--json]
+                   [--placement shared|spread] [QOS] [--json]
                    shared (default): every path on one node, reservations hold across paths;
                    spread: paths over nodes for one host's throughput, reservations per node only
   portway disk edit ID [--name NAME] [--size GB] [--acl IQN|all] [--chap-user U [--chap-password-stdin] | --no-chap]
-                   [--placement shared|spread]
+                   [--placement shared|spread] [QOS]
+                   QOS: --iops N --read-iops N --write-iops N --bps B --read-bps B --write-bps B
+                   (B in bytes/s, K/M/G/T suffix binary: 100M; 'none' or 0 removes a limit; Ceph RBD only,
+                   applied to a started disk at once)
   portway disk stop|start|detach|delete ID [--force]
                    stop, detach and delete are refused while hosts are connected (they are listed),
                    unless --force
@@ -145,6 +193,7 @@ export async function diskCommand(argv: string[]): Promise<void> {
       const { paths } = await call<{ paths: PathView[] }>(c, 'GET', `/api/v1/disks/${id}/paths`);
       if (json) return out(JSON.stringify({ disk, paths }, null, 2));
       printDisks([disk], false);
+      out(`QoS limits: ${qosText(disk.qos)}`);
       out('');
       out(
         table(
@@ -172,6 +221,7 @@ export async function diskCommand(argv: string[]): Promise<void> {
         ...(v.size !== undefined ? { sizeGb: num(v.size) } : {}),
         ...aclBody(v),
         ...placementBody(v),
+        ...qosBody(v),
         ...(await authBody(v)),
       };
       const { disk } = await call<{ disk: DiskView }>(c, 'PATCH', `/api/v1/disks/${need('a disk id')}`, body);
