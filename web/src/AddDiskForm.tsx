@@ -23,10 +23,37 @@ import {
   previewIps,
 } from './api';
 import { Field, FieldError, FormActions, FormError, focusError } from './Field';
+import { EMPTY_QOS, type QosForm, QosFields, qosRequest } from './QosFields';
+import { QOS_LIMITS } from '../../src/domain/qos';
 
-export type FieldName = 'name' | 'sizeGb' | 'activePaths' | 'subnet' | 'placement' | 'path1' | 'path2' | 'acl.iqn' | 'chap.user' | 'chap.password';
+export type FieldName =
+  | 'name'
+  | 'sizeGb'
+  | 'activePaths'
+  | 'subnet'
+  | 'placement'
+  | 'path1'
+  | 'path2'
+  | 'acl.iqn'
+  | 'chap.user'
+  | 'chap.password'
+  | 'qos'
+  | `qos.${(typeof QOS_LIMITS)[number]}`;
 
-const FIELD_NAMES: readonly FieldName[] = ['name', 'sizeGb', 'activePaths', 'subnet', 'placement', 'path1', 'path2', 'acl.iqn', 'chap.user', 'chap.password'];
+const QOS_FIELDS: readonly FieldName[] = ['qos', ...QOS_LIMITS.map((k) => `qos.${k}` as const)];
+const FIELD_NAMES: readonly FieldName[] = [
+  'name',
+  'sizeGb',
+  'activePaths',
+  'subnet',
+  'placement',
+  'path1',
+  'path2',
+  'acl.iqn',
+  'chap.user',
+  'chap.password',
+  ...QOS_FIELDS,
+];
 
 /** Other spellings a server might use for the same fields. */
 const FIELD_ALIASES: Record<string, FieldName> = {
@@ -72,6 +99,7 @@ interface FormState {
   authMode: 'none' | 'chap';
   chapUser: string;
   chapPassword: string;
+  qos: QosForm;
 }
 
 const INITIAL: FormState = {
@@ -89,6 +117,7 @@ const INITIAL: FormState = {
   authMode: 'none',
   chapUser: '',
   chapPassword: '',
+  qos: EMPTY_QOS,
 };
 
 interface ShownError {
@@ -97,7 +126,7 @@ interface ShownError {
 }
 
 function visibleFields(f: FormState): Set<FieldName> {
-  const v = new Set<FieldName>(['name', 'sizeGb', 'activePaths', 'subnet', 'placement']);
+  const v = new Set<FieldName>(['name', 'sizeGb', 'activePaths', 'subnet', 'placement', ...QOS_FIELDS]);
   const manual = f.ipMode === 'manual' && f.activePaths < AUTO_ONLY_FROM;
   if (manual) v.add('path1');
   if (manual && f.activePaths === 2) v.add('path2');
@@ -134,6 +163,9 @@ function toRequest(f: FormState): AddDiskRequest {
     acl: f.aclMode === 'iqn' ? { mode: 'iqn', iqn: f.iqn.trim() } : { mode: 'all' },
     auth: f.authMode === 'chap' ? { mode: 'chap', user: f.chapUser.trim(), password: f.chapPassword } : { mode: 'none' },
   };
+  const qos = qosRequest(f.qos);
+  // Typed text that is not a number goes as typed: the domain's rules name the field (invalid_qos).
+  if (qos) req.qos = qos as AddDiskRequest['qos'];
   if (manual) {
     req.path1 = f.path1.trim();
     if (f.activePaths === 2) req.path2 = f.path2.trim();
@@ -156,6 +188,8 @@ interface AddDiskFormProps {
   fixedSizeGb?: number;
   initialName?: string;
   submitLabel?: string;
+  /** Offer QoS limits (not for attaching an image: its limits are set by an edit afterwards). */
+  withQos?: boolean;
 }
 
 export function AddDiskForm({
@@ -167,6 +201,7 @@ export function AddDiskForm({
   fixedSizeGb,
   initialName,
   submitLabel = 'Create disk',
+  withQos = true,
 }: AddDiskFormProps) {
   const uid = useId();
   const id = (field: string): string => `${uid}-${field.replaceAll('.', '_')}`;
@@ -592,6 +627,17 @@ export function AddDiskForm({
           </div>
         ) : null}
       </fieldset>
+
+      {withQos ? (
+        <QosFields
+          value={form.qos}
+          onChange={(k, text) => set('qos', { ...form.qos, [k]: text }, `qos.${k}`)}
+          errorFor={(f) => errorFor(f as FieldName)}
+          idOf={id}
+          supported={config?.qosSupported}
+          testIdPrefix="field"
+        />
+      ) : null}
 
       <FormActions label={submitLabel} busy={submitting} onCancel={onCancel} testId="create-disk" />
     </form>

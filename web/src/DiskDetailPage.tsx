@@ -5,6 +5,7 @@ import { formatDate, formatNumber } from './format';
 import { PageHead } from './PageHead';
 import { PathsTable } from './PathsTable';
 import { SnapshotsPanel } from './SnapshotsPanel';
+import { qosSummary } from './QosFields';
 import { Link, navigate } from './router';
 import { StatusBadge } from './StatusBadge';
 import type { LiveDisks } from './useLiveDisks';
@@ -127,6 +128,10 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
           <div>
             <dt>Authentication</dt>
             <dd data-testid="prop-auth">{disk.chapUser ? <>CHAP, user {disk.chapUser}</> : 'None'}</dd>
+          </div>
+          <div>
+            <dt>Limits (QoS)</dt>
+            <dd data-testid="prop-qos">{qosSummary(disk.qos)}</dd>
           </div>
         </dl>
       </section>

@@ -1,12 +1,14 @@
 /**
- * Edit a disk (PATCH /api/v1/disks/:id): rename, grow (never shrink), ACL, CHAP, placement. Only the fields the
+ * Edit a disk (PATCH /api/v1/disks/:id): rename, grow (never shrink), ACL, CHAP, placement, QoS limits. Only the fields the
  * user changed are sent. CHAP with the same user and an empty password keeps the stored password.
  * The server's message appears beside the field it names.
  */
-import { type ChangeEvent, type FormEvent, useId, useState } from 'react';
+import { type ChangeEvent, type FormEvent, useEffect, useId, useState } from 'react';
+import { QOS_LIMITS, parseQos } from '../../src/domain/qos';
 import { PLACEMENT_CHOICES } from './AddDiskForm';
-import { type DiskView, type EditDiskRequest, type Placement, editDisk } from './api';
+import { type DiskView, type EditDiskRequest, type Placement, editDisk, getConfig } from './api';
 import { Field, FormActions, FormError, focusError, placeError, type ShownError } from './Field';
+import { QosFields, qosFormOf, qosRequest } from './QosFields';
 
 interface EditDiskFormProps {
   disk: DiskView;
@@ -14,7 +16,7 @@ interface EditDiskFormProps {
   onCancel: () => void;
 }
 
-const FIELDS = ['name', 'sizeGb', 'acl.iqn', 'chap.user', 'chap.password'] as const;
+const FIELDS = ['name', 'sizeGb', 'acl.iqn', 'chap.user', 'chap.password', 'qos', ...QOS_LIMITS.map((k) => `qos.${k}`)] as const;
 const ALIASES: Record<string, string> = { acl: 'acl.iqn', iqn: 'acl.iqn', 'auth.user': 'chap.user', 'auth.password': 'chap.password' };
 
 export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
@@ -28,6 +30,17 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
   const [chapUser, setChapUser] = useState(disk.chapUser);
   const [chapPassword, setChapPassword] = useState('');
   const [placement, setPlacement] = useState<Placement>(disk.placement);
+  const [qos, setQos] = useState(() => qosFormOf(disk.qos));
+  const [qosSupported, setQosSupported] = useState<boolean | undefined>(undefined);
+  useEffect(() => {
+    let gone = false;
+    void getConfig().then((r) => {
+      if (!gone && r.ok) setQosSupported(r.value.qosSupported);
+    });
+    return () => {
+      gone = true;
+    };
+  }, []);
   const [error, setError] = useState<ShownError | undefined>(undefined);
   const [busy, setBusy] = useState(false);
 
@@ -47,6 +60,8 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
         chapPassword === '' && keepsPassword ? { mode: 'chap', user: chapUser.trim() } : { mode: 'chap', user: chapUser.trim(), password: chapPassword };
     }
     if (placement !== disk.placement) req.placement = placement;
+    const q = qosRequest(qos, disk.qos);
+    if (q) req.qos = q as EditDiskRequest['qos'];
     return req;
   }
 
@@ -56,6 +71,14 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
     const req = request();
     if (Object.keys(req).length === 0) {
       onCancel();
+      return;
+    }
+    // The server's own rules for the limits, before sending (a typed text that is not a number).
+    const bad = parseQos(req.qos, disk.qos);
+    if ('ok' in bad) {
+      const shown = { field: bad.field, message: bad.message };
+      setError(shown);
+      focusError(shown, id, id('form-error'));
       return;
     }
     setBusy(true);
@@ -228,6 +251,18 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
           </p>
         ) : null}
       </fieldset>
+
+      <QosFields
+        value={qos}
+        onChange={(k, text) => {
+          setQos((prev) => ({ ...prev, [k]: text }));
+          clear(`qos.${k}`);
+        }}
+        errorFor={errorFor}
+        idOf={id}
+        supported={qosSupported}
+        testIdPrefix="edit"
+      />
 
       <FormActions label="Save changes" busy={busy} onCancel={onCancel} testId="save-disk" />
     </form>
