@@ -35,6 +35,9 @@ export const DISK_OPTIONS = {
   'chap-user': { type: 'string' },
   'chap-password-stdin': { type: 'boolean' },
   'no-chap': { type: 'boolean' },
+  'target-user': { type: 'string' },
+  'target-password-stdin': { type: 'boolean' },
+  'no-mutual': { type: 'boolean' },
   'keep-paths': { type: 'boolean' },
   iops: { type: 'string' },
   'read-iops': { type: 'string' },
@@ -60,10 +63,45 @@ async function stdinText(): Promise<string> {
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof DISK_OPTIONS; allowPositionals: true }>>['values'];
 
-async function authBody(v: Values): Promise<Record<string, unknown>> {
+/**
+ * The passwords given on stdin: the CHAP password, the target's (mutual CHAP), or both, one per line in
+ * that order.
+ */
+async function stdinPasswords(v: Values): Promise<{ password?: string; targetPassword?: string }> {
+  const own = v['chap-password-stdin'] === true;
+  const target = v['target-password-stdin'] === true;
+  if (!own && !target) return {};
+  const lines = (await stdinText()).split(/\r?\n/);
+  if (own && target) {
+    if (lines.length < 2) throw new ApiError(0, 'usage', 'give the CHAP password and the target password on stdin, one per line');
+    return { password: lines[0] as string, targetPassword: lines[1] as string };
+  }
+  const text = lines.join('\n');
+  return own ? { password: text } : { targetPassword: text };
+}
+
+/**
+ * The request's auth. `current`: the disk being edited, whose CHAP user and mutual CHAP user are kept
+ * when the flags leave them out (an edit's auth replaces the whole of it).
+ */
+async function authBody(v: Values, current?: DiskView): Promise<Record<string, unknown>> {
   if (v['no-chap']) return { auth: { mode: 'none' } };
-  if (v['chap-user']) return { auth: { mode: 'chap', user: v['chap-user'], ...(v['chap-password-stdin'] ? { password: await stdinText() } : {}) } };
-  return {};
+  const wantsTarget = v['target-user'] !== undefined || v['target-password-stdin'] === true || v['no-mutual'] === true;
+  if (!v['chap-user'] && !wantsTarget && !v['chap-password-stdin']) return {};
+  const user = v['chap-user'] ?? (current?.chapUser || undefined);
+  if (!user) throw new ApiError(0, 'usage', 'mutual CHAP needs CHAP: give --chap-user (and --chap-password-stdin)');
+  const { password, targetPassword } = await stdinPasswords(v);
+  const targetUser = v['no-mutual'] ? undefined : (v['target-user'] ?? (current?.targetChapUser || undefined));
+  if (targetPassword !== undefined && !targetUser) throw new ApiError(0, 'usage', 'a target password needs --target-user');
+  return {
+    auth: {
+      mode: 'chap',
+      user,
+      ...(password !== undefined ? { password } : {}),
+      ...(targetUser ? { targetUser } : {}),
+      ...(targetPassword !== undefined ? { targetPassword } : {}),
+    },
+  };
 }
 
 function placementBody(v: Values): Record<string, unknown> {
@@ -141,12 +179,15 @@ export const DISK_USAGE = `  portway login --url URL --token TOKEN [--ca FILE | 
   portway disk list [--json]
   portway disk show ID [--json]                 the disk, its paths (IP, node, state) and the hosts connected
   portway disk add --name NAME --size GB [--paths N] [--subnet 1|2|3] [--ip IP [--ip IP]]
-                   [--acl IQN|all] [--chap-user U --chap-password-stdin]
+                   [--acl IQN|all] [--chap-user U --chap-password-stdin [--target-user T --target-password-stdin]]
                    [--placement shared|spread] [QOS] [--json]
+                   --target-user: mutual CHAP, the target's own user the host checks; with both *-stdin
+                   flags stdin holds the CHAP password, then the target password, one per line
                    shared (default): every path on one node, reservations hold across paths;
                    spread: paths over nodes for one host's throughput, reservations per node only
   portway disk edit ID [--name NAME] [--size GB] [--acl IQN|all] [--chap-user U [--chap-password-stdin] | --no-chap]
-                   [--placement shared|spread] [QOS]
+                   [--target-user T [--target-password-stdin] | --no-mutual] [--placement shared|spread] [QOS]
+                   CHAP flags left out keep what the disk has (passwords too)
                    QOS: --iops N --read-iops N --write-iops N --bps B --read-bps B --write-bps B
                    (B in bytes/s, K/M/G/T suffix binary: 100M; 'none' or 0 removes a limit; Ceph RBD only,
                    applied to a started disk at once)
@@ -216,15 +257,19 @@ export async function diskCommand(argv: string[]): Promise<void> {
       return json ? out(JSON.stringify(disk, null, 2)) : out(`added disk ${disk.id} "${disk.name}" (${disk.status})`);
     }
     case 'edit': {
+      const target = need('a disk id');
+      const wantsAuth =
+        v['chap-user'] !== undefined || v['chap-password-stdin'] || v['target-user'] !== undefined || v['target-password-stdin'] || v['no-mutual'];
+      const current = wantsAuth && !v['no-chap'] ? (await call<{ disk: DiskView }>(c, 'GET', `/api/v1/disks/${target}`)).disk : undefined;
       const body = {
         ...(v.name !== undefined ? { name: v.name } : {}),
         ...(v.size !== undefined ? { sizeGb: num(v.size) } : {}),
         ...aclBody(v),
         ...placementBody(v),
         ...qosBody(v),
-        ...(await authBody(v)),
+        ...(await authBody(v, current)),
       };
-      const { disk } = await call<{ disk: DiskView }>(c, 'PATCH', `/api/v1/disks/${need('a disk id')}`, body);
+      const { disk } = await call<{ disk: DiskView }>(c, 'PATCH', `/api/v1/disks/${target}`, body);
       return json ? out(JSON.stringify(disk, null, 2)) : out(`disk ${disk.id} "${disk.name}" updated`);
     }
     case 'stop':

@@ -56,7 +56,7 @@ describe('QoS limits on Ceph RBD through iSCSI', { skip, timeout: 600_000 }, () 
     const [c, e] = await Promise.all([whenCephReady(), startEtcd({ members: 1 })]);
     ceph = c;
     etcd = e;
-    tp = await startTestProduct(123, {
+    tp = await startTestProduct(127, {
       images: { kind: 'rbd', conf: ceph.conf, keyring: ceph.keyring, id: ceph.id, pool: ceph.pool },
       coord: { kind: 'etcd', endpoints: etcd.endpoints },
     });

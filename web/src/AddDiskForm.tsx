@@ -37,6 +37,8 @@ export type FieldName =
   | 'acl.iqn'
   | 'chap.user'
   | 'chap.password'
+  | 'chap.targetUser'
+  | 'chap.targetPassword'
   | 'qos'
   | `qos.${(typeof QOS_LIMITS)[number]}`;
 
@@ -99,6 +101,10 @@ interface FormState {
   authMode: 'none' | 'chap';
   chapUser: string;
   chapPassword: string;
+  /** Mutual CHAP: the target's own credentials, which the host checks. */
+  mutual: boolean;
+  targetUser: string;
+  targetPassword: string;
   qos: QosForm;
 }
 
@@ -117,6 +123,9 @@ const INITIAL: FormState = {
   authMode: 'none',
   chapUser: '',
   chapPassword: '',
+  mutual: false,
+  targetUser: '',
+  targetPassword: '',
   qos: EMPTY_QOS,
 };
 
@@ -134,6 +143,10 @@ function visibleFields(f: FormState): Set<FieldName> {
   if (f.authMode === 'chap') {
     v.add('chap.user');
     v.add('chap.password');
+    if (f.mutual) {
+      v.add('chap.targetUser');
+      v.add('chap.targetPassword');
+    }
   }
   return v;
 }
@@ -161,7 +174,15 @@ function toRequest(f: FormState): AddDiskRequest {
     placement: f.placement,
     ipMode: manual ? 'manual' : 'auto',
     acl: f.aclMode === 'iqn' ? { mode: 'iqn', iqn: f.iqn.trim() } : { mode: 'all' },
-    auth: f.authMode === 'chap' ? { mode: 'chap', user: f.chapUser.trim(), password: f.chapPassword } : { mode: 'none' },
+    auth:
+      f.authMode === 'chap'
+        ? {
+            mode: 'chap',
+            user: f.chapUser.trim(),
+            password: f.chapPassword,
+            ...(f.mutual ? { targetUser: f.targetUser.trim(), targetPassword: f.targetPassword } : {}),
+          }
+        : { mode: 'none' },
   };
   const qos = qosRequest(f.qos);
   // Typed text that is not a number goes as typed: the domain's rules name the field (invalid_qos).
@@ -621,6 +642,59 @@ export function AddDiskForm({
                   required
                   value={form.chapPassword}
                   onChange={(e) => set('chapPassword', e.target.value, 'chap.password')}
+                />
+              )}
+            </Field>
+          </div>
+        ) : null}
+        {form.authMode === 'chap' ? (
+          <label className="radio" htmlFor={id('mutual')}>
+            <input id={id('mutual')} type="checkbox" data-testid="field-mutual" checked={form.mutual} onChange={(e) => set('mutual', e.target.checked)} />
+            Mutual CHAP: hosts check the target too
+          </label>
+        ) : null}
+        {form.authMode === 'chap' && form.mutual ? (
+          <div className="form-grid">
+            <Field
+              id={id('chap.targetUser')}
+              label="Target user name"
+              error={errorFor('chap.targetUser')}
+              errorTestId="error-chap.targetUser"
+              hint="The target's own name, set on the hosts; not the CHAP user."
+            >
+              {(c) => (
+                <input
+                  {...c}
+                  name="chap.targetUser"
+                  className="input"
+                  type="text"
+                  autoComplete="off"
+                  spellCheck={false}
+                  data-testid="field-chap.targetUser"
+                  required
+                  value={form.targetUser}
+                  onChange={(e) => set('targetUser', e.target.value, 'chap.targetUser')}
+                />
+              )}
+            </Field>
+            <Field
+              id={id('chap.targetPassword')}
+              label="Target password"
+              error={errorFor('chap.targetPassword')}
+              errorTestId="error-chap.targetPassword"
+              hint={`${RULES.chapPassword} Not the CHAP password.`}
+            >
+              {(c) => (
+                <input
+                  {...c}
+                  name="chap.targetPassword"
+                  className="input"
+                  type="password"
+                  autoComplete="new-password"
+                  data-testid="field-chap.targetPassword"
+                  required
+                  value={form.targetPassword}
+                  onChange={(e) => set('targetPassword', e.target.value, 'chap.targetPassword')}
                 />
               )}
             </Field>

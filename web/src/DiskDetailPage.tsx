@@ -127,7 +127,16 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
           </div>
           <div>
             <dt>Authentication</dt>
-            <dd data-testid="prop-auth">{disk.chapUser ? <>CHAP, user {disk.chapUser}</> : 'None'}</dd>
+            <dd data-testid="prop-auth">
+              {disk.chapUser ? (
+                <>
+                  CHAP, user {disk.chapUser}
+                  {disk.targetChapUser ? <>; mutual, target user {disk.targetChapUser}</> : null}
+                </>
+              ) : (
+                'None'
+              )}
+            </dd>
           </div>
           <div>
             <dt>Limits (QoS)</dt>

@@ -16,7 +16,17 @@ interface EditDiskFormProps {
   onCancel: () => void;
 }
 
-const FIELDS = ['name', 'sizeGb', 'acl.iqn', 'chap.user', 'chap.password', 'qos', ...QOS_LIMITS.map((k) => `qos.${k}`)] as const;
+const FIELDS = [
+  'name',
+  'sizeGb',
+  'acl.iqn',
+  'chap.user',
+  'chap.password',
+  'chap.targetUser',
+  'chap.targetPassword',
+  'qos',
+  ...QOS_LIMITS.map((k) => `qos.${k}`),
+] as const;
 const ALIASES: Record<string, string> = { acl: 'acl.iqn', iqn: 'acl.iqn', 'auth.user': 'chap.user', 'auth.password': 'chap.password' };
 
 export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
@@ -29,6 +39,9 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
   const [authMode, setAuthMode] = useState<'none' | 'chap'>(disk.chapUser ? 'chap' : 'none');
   const [chapUser, setChapUser] = useState(disk.chapUser);
   const [chapPassword, setChapPassword] = useState('');
+  const [mutual, setMutual] = useState(disk.targetChapUser !== '');
+  const [targetUser, setTargetUser] = useState(disk.targetChapUser);
+  const [targetPassword, setTargetPassword] = useState('');
   const [placement, setPlacement] = useState<Placement>(disk.placement);
   const [qos, setQos] = useState(() => qosFormOf(disk.qos));
   const [qosSupported, setQosSupported] = useState<boolean | undefined>(undefined);
@@ -45,6 +58,9 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
   const [busy, setBusy] = useState(false);
 
   const keepsPassword = authMode === 'chap' && disk.chapUser !== '' && chapUser.trim() === disk.chapUser;
+  const keepsTargetPassword = mutual && disk.targetChapUser !== '' && targetUser.trim() === disk.targetChapUser;
+  // An edit's auth replaces all of it: the target's user goes along (its password kept when left empty).
+  const mutualChanged = mutual !== (disk.targetChapUser !== '') || (mutual && (targetUser.trim() !== disk.targetChapUser || targetPassword !== ''));
 
   function request(): EditDiskRequest {
     const req: EditDiskRequest = {};
@@ -55,9 +71,13 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
     if (acl !== disk.acl || (aclMode === 'iqn' && acl === '')) req.acl = aclMode === 'iqn' ? { mode: 'iqn', iqn: acl } : { mode: 'all' };
     if (authMode === 'none') {
       if (disk.chapUser !== '') req.auth = { mode: 'none' };
-    } else if (chapUser.trim() !== disk.chapUser || chapPassword !== '' || disk.chapUser === '') {
-      req.auth =
-        chapPassword === '' && keepsPassword ? { mode: 'chap', user: chapUser.trim() } : { mode: 'chap', user: chapUser.trim(), password: chapPassword };
+    } else if (chapUser.trim() !== disk.chapUser || chapPassword !== '' || disk.chapUser === '' || mutualChanged) {
+      req.auth = {
+        mode: 'chap',
+        user: chapUser.trim(),
+        ...(chapPassword === '' && keepsPassword ? {} : { password: chapPassword }),
+        ...(mutual ? { targetUser: targetUser.trim(), ...(targetPassword === '' && keepsTargetPassword ? {} : { targetPassword }) } : {}),
+      };
     }
     if (placement !== disk.placement) req.placement = placement;
     const q = qosRequest(qos, disk.qos);
@@ -215,6 +235,48 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
                   data-testid="edit-chap-password"
                   value={chapPassword}
                   onChange={edit(setChapPassword, 'chap.password')}
+                />
+              )}
+            </Field>
+          </div>
+        ) : null}
+        {authMode === 'chap' ? (
+          <label className="radio">
+            <input type="checkbox" checked={mutual} onChange={(e) => setMutual(e.target.checked)} data-testid="edit-mutual" />
+            Mutual CHAP: hosts check the target too
+          </label>
+        ) : null}
+        {authMode === 'chap' && mutual ? (
+          <div className="form-grid">
+            <Field id={id('chap.targetUser')} label="Target user name" error={errorFor('chap.targetUser')} errorTestId="error-chap.targetUser">
+              {(c) => (
+                <input
+                  {...c}
+                  className="input"
+                  autoComplete="off"
+                  spellCheck={false}
+                  data-testid="edit-chap-target-user"
+                  value={targetUser}
+                  onChange={edit(setTargetUser, 'chap.targetUser')}
+                />
+              )}
+            </Field>
+            <Field
+              id={id('chap.targetPassword')}
+              label="Target password"
+              error={errorFor('chap.targetPassword')}
+              errorTestId="error-chap.targetPassword"
+              hint={keepsTargetPassword ? 'Leave empty to keep the current target password.' : 'Not the CHAP password.'}
+            >
+              {(c) => (
+                <input
+                  {...c}
+                  className="input"
+                  type="password"
+                  autoComplete="new-password"
+                  data-testid="edit-chap-target-password"
+                  value={targetPassword}
+                  onChange={edit(setTargetPassword, 'chap.targetPassword')}
                 />
               )}
             </Field>
