@@ -54,6 +54,8 @@ const FIELD_NAMES: readonly FieldName[] = [
   'acl.iqn',
   'chap.user',
   'chap.password',
+  'chap.targetUser',
+  'chap.targetPassword',
   ...QOS_FIELDS,
 ];
 
