@@ -1,0 +1,69 @@
+/**
+ * Growing a started disk reaches its hosts without a restart of the disk (docs/PRODUCT.md "Growing a
+ * started disk"): an edit from 1 to 2 GB; READ CAPACITY(16) through the disk's path then reports 2 GiB,
+ * the disk stays started and the same tgtd serves it; data written before reads back. Single box (file
+ * images).
+ *
+ *   flock /tmp/pw-heavy.lock env CI=true node --import tsx --test test/integration/grow.test.ts
+ */
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { ISCSI_TOOLS, capacity, lunUrl, verifyPattern, writePattern } from '../helpers/iscsi.js';
+import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
+import { waitFor } from '../helpers/wait.js';
+
+const GIB = 1024 ** 3;
+const skip = missingTools(ISCSI_TOOLS);
+
+describe('grow of a started disk through iSCSI (file images)', { skip, timeout: 180_000 }, () => {
+  let tp: TestProduct;
+  before(async () => {
+    tp = await startTestProduct(119);
+  });
+  after(async () => {
+    await tp?.cleanup();
+  });
+
+  it('READ CAPACITY(16) reports the new size at once; same tgtd, still started, data kept', async () => {
+    const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('grow1', { activePaths: 1 }));
+    assert.equal(r.status, 201, JSON.stringify(r.json));
+    const id = r.json.disk.id as string;
+    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status === 'started' ? true : undefined), {
+      what: 'started',
+    });
+    const ip = (await api(tp.product, 'GET', `/api/v1/disks/${id}/paths`)).json.paths[0].ip as string;
+    const url = lunUrl(ip, r.json.disk.iqn);
+    assert.equal(await capacity(url), GIB);
+    await writePattern(url, 0x5a, 4096, 65536);
+    const pid = () => (JSON.parse(readFileSync(join(tp.settings.stateDir, 'run', 'tgt', `${id}.json`), 'utf8')) as { pid: number }).pid;
+    const before = pid();
+
+    const e = await api(tp.product, 'PATCH', `/api/v1/disks/${id}`, { sizeGb: 2 });
+    assert.equal(e.status, 200, JSON.stringify(e.json));
+    assert.equal(e.json.disk.sizeGb, 2);
+    const seenAt = Date.now();
+    // A login during the moment the LUN is re-opened (the target answers BUSY, refuses logins) is retried.
+    let refused = 0;
+    await waitFor(
+      async () => {
+        try {
+          return (await capacity(url)) === 2 * GIB ? true : undefined;
+        } catch (err) {
+          refused++;
+          if (refused > 20) throw err;
+          return undefined;
+        }
+      },
+      { what: 'the new capacity through iSCSI', timeoutMs: 20_000 },
+    );
+    process.stderr.write(`# new capacity seen through iSCSI ${Date.now() - seenAt} ms after the edit returned (${refused} logins refused meanwhile)\n`);
+    assert.equal(pid(), before, 'the same tgtd serves the disk: no restart');
+    assert.equal((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status, 'started');
+    assert.equal(await verifyPattern(url, 0x5a, 4096, 65536), true, 'data written before the grow reads back');
+    // the new space is usable
+    await writePattern(url, 0x6b, GIB + 4096, 65536);
+    assert.equal(await verifyPattern(url, 0x6b, GIB + 4096, 65536), true);
+  });
+});
