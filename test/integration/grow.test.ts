@@ -7,9 +7,11 @@
  *   flock /tmp/pw-heavy.lock env CI=true node --import tsx --test test/integration/grow.test.ts
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { run } from '../../src/adapters/exec.js';
 import { ISCSI_TOOLS, capacity, lunUrl, verifyPattern, writePattern } from '../helpers/iscsi.js';
 import { type TestProduct, addBody, api, missingTools, startTestProduct } from '../helpers/product.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,7 +28,7 @@ describe('grow of a started disk through iSCSI (file images)', { skip, timeout: 
     await tp?.cleanup();
   });
 
-  it('READ CAPACITY(16) reports the new size at once; same tgtd, still started, data kept', async () => {
+  it('READ CAPACITY(16) reports the new size at once; same tgtd and host session, still started, data kept', async (t) => {
     const r = await api(tp.product, 'POST', '/api/v1/disks', addBody('grow1', { activePaths: 1 }));
     assert.equal(r.status, 201, JSON.stringify(r.json));
     const id = r.json.disk.id as string;
@@ -37,8 +39,30 @@ describe('grow of a started disk through iSCSI (file images)', { skip, timeout: 
     const url = lunUrl(ip, r.json.disk.iqn);
     assert.equal(await capacity(url), GIB);
     await writePattern(url, 0x5a, 4096, 65536);
-    const pid = () => (JSON.parse(readFileSync(join(tp.settings.stateDir, 'run', 'tgt', `${id}.json`), 'utf8')) as { pid: number }).pid;
+    const unit = () => JSON.parse(readFileSync(join(tp.settings.stateDir, 'run', 'tgt', `${id}.json`), 'utf8')) as { pid: number; controlPort: number };
+    const pid = () => unit().pid;
     const before = pid();
+    // The tgtd's I_T nexus ids (one per session), as tgtadm shows them.
+    const nexuses = async () => {
+      const { stdout } = await run('tgtadm', ['-C', String(unit().controlPort), '--lld', 'iscsi', '--mode', 'target', '--op', 'show'], { timeoutMs: 10_000 });
+      return [...stdout.matchAll(/I_T nexus: (\d+)/g)].map((m) => m[1]);
+    };
+    // A host holding a session across the grow: qemu-io with the LUN open, reading from stdin.
+    const host = spawn('qemu-io', ['-f', 'raw', url], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let hostOut = '';
+    host.stdout.on('data', (d: Buffer) => {
+      hostOut += d.toString();
+    });
+    const reads = () => hostOut.match(/read 65536\/65536/g)?.length ?? 0;
+    const hostRead = async (n: number) => {
+      host.stdin.write('read -P 0x5a 4096 65536\n');
+      await waitFor(async () => (reads() >= n ? true : undefined), { what: `host read ${n}: ${hostOut.slice(-200)}`, timeoutMs: 15_000 });
+    };
+    t.after(() => {
+      host.kill();
+    });
+    await hostRead(1);
+    const session = await waitFor(async () => (await nexuses())[0], { what: "the host's session", timeoutMs: 15_000 });
 
     const e = await api(tp.product, 'PATCH', `/api/v1/disks/${id}`, { sizeGb: 2 });
     assert.equal(e.status, 200, JSON.stringify(e.json));
@@ -60,6 +84,9 @@ describe('grow of a started disk through iSCSI (file images)', { skip, timeout: 
     );
     process.stderr.write(`# new capacity seen through iSCSI ${Date.now() - seenAt} ms after the edit returned (${refused} logins refused meanwhile)\n`);
     assert.equal(pid(), before, 'the same tgtd serves the disk: no restart');
+    assert.ok((await nexuses()).includes(session), "the host's session was kept");
+    await hostRead(2);
+    assert.ok((await nexuses()).includes(session), "the host's session still reads, not logged in again");
     assert.equal((await api(tp.product, 'GET', `/api/v1/disks/${id}`)).json.disk.status, 'started');
     assert.equal(await verifyPattern(url, 0x5a, 4096, 65536), true, 'data written before the grow reads back');
     // the new space is usable
