@@ -14,6 +14,7 @@ import { type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/t
 import { AUDIT_OUTCOMES, PERMISSIONS, VIAS } from '../domain/auth.js';
 import { DISK_STATUSES, PATH_STATES, PLACEMENTS, type SubnetChoice as Subnet } from '../domain/disk.js';
 import { EVENT_KINDS } from '../domain/health.js';
+import { QOS_BOUNDS } from '../domain/qos.js';
 
 /** A string that is one of `values` (type: the union of them). */
 function StringEnum<T extends string>(values: readonly T[], opts: SchemaOptions = {}) {
@@ -39,6 +40,39 @@ export const ErrorBody = Type.Object(
 );
 
 // ---- disks ---------------------------------------------------------------------------------------
+
+const QOS_TEXT = {
+  iops: 'I/O operations per second, reads and writes together',
+  readIops: 'read operations per second',
+  writeIops: 'write operations per second',
+  bps: 'bytes per second, reads and writes together',
+  readBps: 'bytes read per second',
+  writeBps: 'bytes written per second',
+} as const;
+const qosOf = <T extends TSchema>(field: (description: string) => T) =>
+  Type.Object(
+    {
+      iops: field(QOS_TEXT.iops),
+      readIops: field(QOS_TEXT.readIops),
+      writeIops: field(QOS_TEXT.writeIops),
+      bps: field(QOS_TEXT.bps),
+      readBps: field(QOS_TEXT.readBps),
+      writeBps: field(QOS_TEXT.writeBps),
+    },
+    { additionalProperties: false },
+  );
+/** The limits a disk has: only those set. */
+export const QosView = Type.Object(qosOf((d) => Type.Optional(Type.Integer({ description: d }))).properties, {
+  description: 'QoS limits enforced by the storage (Ceph RBD: librbd per image); a limit left out is unlimited; {} = none',
+});
+/** The limits of an add or edit request. */
+const QosRequest = Type.Object(
+  qosOf((d) => Type.Optional(Nullable(Type.Number(), { description: `${d}; 0 or null: no limit; left out: kept (edit) or none (add)` }))).properties,
+  {
+    additionalProperties: false,
+    description: `QoS limits (IOPS ${QOS_BOUNDS.iops.min}-${QOS_BOUNDS.iops.max}, bytes/s ${QOS_BOUNDS.bps.min}-${QOS_BOUNDS.bps.max}). Ceph RBD only: file images refuse any limit with qos_unsupported. Applied to a started disk at once, without a restart.`,
+  },
+);
 
 export const Placement = StringEnum(PLACEMENTS, { description: PLACEMENT_TEXT });
 export const DiskStatus = StringEnum(DISK_STATUSES);
@@ -72,6 +106,7 @@ export const DiskView = Type.Object(
     targetChapUser: Type.String({ description: "mutual CHAP: the target's user name, which hosts check; '' = none" }),
     subnet: SubnetChoice,
     placement: Placement,
+    qos: QosView,
     problem: Type.Optional(Type.String({ description: 'Why a path is not served, when its node says (e.g. storage fencing failed): the first such reason' })),
     hosts: Type.Optional(
       Type.Array(ConnectedHost, {
@@ -140,6 +175,7 @@ const addDiskFields = {
   acl: Type.Optional(Nullable(Acl)),
   auth: Type.Optional(Nullable(Auth)),
   placement: OptionalText(`'shared' (default) or 'spread'. ${PLACEMENT_TEXT}`),
+  qos: Type.Optional(Nullable(QosRequest)),
 };
 
 export const AddDiskRequest = Type.Object(addDiskFields, { additionalProperties: false, title: 'AddDiskRequest' });
@@ -157,11 +193,12 @@ export const EditDiskRequest = Type.Object(
       ),
     ),
     placement: addDiskFields.placement,
+    qos: addDiskFields.qos,
   },
   { additionalProperties: false, description: 'Fields left out are kept.' },
 );
 
-const { sizeGb: _size, ...attachAddFields } = addDiskFields;
+const { sizeGb: _size, qos: _qos, ...attachAddFields } = addDiskFields;
 export const AttachRequest = Type.Composite(
   [
     Type.Object({
@@ -235,10 +272,11 @@ export const CloneRequest = Type.Composite(
         Type.Boolean({ description: "true: copy the clone's data out of the snapshot in the background (RBD flatten), so the snapshot may be deleted" }),
       ),
       sizeGb: Type.Optional(Type.Unknown({ description: "ignored: a clone has the snapshot's size (grow it with edit)" })),
+      qos: addDiskFields.qos,
     }),
     Type.Partial(Type.Object(attachAddFields)),
   ],
-  { additionalProperties: false, description: "The add-disk fields (name, paths, subnet, IPs, ACL, CHAP, placement); the size is the snapshot's." },
+  { additionalProperties: false, description: "The add-disk fields (name, paths, subnet, IPs, ACL, CHAP, placement, QoS limits); the size is the snapshot's." },
 );
 export const SnapshotParams = Type.Object({
   id: Type.String({ description: 'the disk id, five digits (00001)' }),
@@ -257,7 +295,13 @@ export const SubnetView = Type.Object({
   eth: Type.String(),
 });
 
-export const ClusterConfigView = Type.Object({ iqnBase: Type.String(), pool: Type.String(), subnet1: SubnetView, subnet2: SubnetView });
+export const ClusterConfigView = Type.Object({
+  iqnBase: Type.String(),
+  pool: Type.String(),
+  subnet1: SubnetView,
+  subnet2: SubnetView,
+  qosSupported: Type.Boolean({ description: 'whether the storage backend enforces QoS limits (Ceph RBD: yes; file images: no, limits are refused)' }),
+});
 
 // ---- paths and nodes -----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import type { ResolvedSubnet } from './config.js';
 import { DEFAULT_PLACEMENT, type DiskMeta, type PathSpec, type Placement, type SubnetChoice, diskIqn, isPlacement, nextDiskId } from './disk.js';
 import { formatIp, parseIp } from './ip.js';
 import { type Failure, fail } from './outcomes.js';
+import { type Qos, hasQos, normalQos, parseQos } from './qos.js';
 import { checkChap, checkManualIp, checkManualIps, checkName, isValidIqn, parsePathCount, parseSizeGb, parseSubnetChoice } from './validate.js';
 
 export interface AddDiskRequest {
@@ -21,6 +22,8 @@ export interface AddDiskRequest {
   auth?: unknown;
   /** 'shared' (default) or 'spread'. */
   placement?: unknown;
+  /** QoS limits (domain/qos.ts); absent: none. */
+  qos?: unknown;
 }
 
 /** The form's fields, checked; what does not depend on the cluster's disks. */
@@ -37,6 +40,8 @@ export interface AddDiskInput {
   targetChapUser?: string;
   targetChapPassword?: string;
   placement: Placement;
+  /** Set only when a limit is. */
+  qos?: Qos;
 }
 
 export function obj(v: unknown): Record<string, unknown> | undefined {
@@ -133,6 +138,8 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
   const aclIqn = acl;
   const placement = parsePlacement(req.placement);
   if (typeof placement !== 'string') return placement;
+  const qos = parseQos(req.qos);
+  if ('ok' in qos) return qos;
 
   return {
     name: req.name as string,
@@ -145,6 +152,7 @@ export function parseAddDisk(req: AddDiskRequest): AddDiskInput | Failure {
     chapPassword,
     ...mutual,
     placement,
+    ...(hasQos(qos) ? { qos: normalQos(qos) } : {}),
   };
 }
 
@@ -189,6 +197,8 @@ export function addDiskProblems(req: AddDiskRequest, subnets?: { s1: ResolvedSub
   if ('ok' in auth) add(auth);
   const placement = parsePlacement(req.placement);
   if (typeof placement !== 'string') add(placement);
+  const qos = parseQos(req.qos);
+  if ('ok' in qos) add(qos);
   return out;
 }
 
@@ -238,5 +248,6 @@ export function planAddDisk(input: AddDiskInput, cluster: ClusterView, now: Date
     subnet: input.subnet,
     paths,
     placement: input.placement,
+    ...(input.qos ? { qos: input.qos } : {}),
   };
 }

@@ -3,6 +3,7 @@
  * that matter for the action, and for an edit what changed (from, to). Never a secret: CHAP passwords
  * are never read here, only whether one was set or changed.
  */
+import { type Qos, hasQos, normalQos, qosChanges } from './qos.js';
 
 /** The fields of a disk the audit log names (a DiskView has them all). */
 export interface AuditedDisk {
@@ -14,6 +15,8 @@ export interface AuditedDisk {
   placement: string;
   acl: string;
   chapUser: string;
+  /** QoS limits; absent or {}: none. */
+  qos?: Qos;
 }
 
 export const DISK_ACTIONS = [
@@ -49,18 +52,21 @@ export function diskFields(d: AuditedDisk): Record<string, unknown> {
     placement: d.placement,
     acl: d.acl === '' ? 'all initiators' : d.acl,
     chap: d.chapUser === '' ? 'none' : `user ${d.chapUser}`,
+    ...(hasQos(d.qos) ? { qos: normalQos(d.qos) } : {}),
   };
 }
 
 const EDITABLE: readonly (keyof AuditedDisk)[] = ['name', 'sizeGb', 'placement', 'acl', 'chapUser'];
 
 /**
- * What an edit changed, field by field ({from, to}); `chapAuth: 'password changed'` when the request set a
+ * What an edit changed, field by field ({from, to}; QoS limit by limit under `qos`, null = unlimited); `chapAuth: 'password changed'` when the request set a
  * CHAP password (its value is never recorded).
  */
 export function diskChanges(before: AuditedDisk, after: AuditedDisk, request: unknown): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const k of EDITABLE) if (before[k] !== after[k]) out[k] = { from: before[k], to: after[k] };
+  const qos = qosChanges(before.qos, after.qos);
+  if (Object.keys(qos).length > 0) out.qos = qos;
   const auth = request !== null && typeof request === 'object' ? (request as { auth?: unknown }).auth : undefined;
   if (auth !== null && typeof auth === 'object') {
     const a = auth as { mode?: unknown; password?: unknown };
@@ -74,7 +80,7 @@ export function requestedFields(req: unknown): Record<string, unknown> {
   if (req === null || typeof req !== 'object') return {};
   const r = req as Record<string, unknown>;
   const out: Record<string, unknown> = {};
-  for (const k of ['name', 'sizeGb', 'activePaths', 'subnet', 'ipMode', 'path1', 'path2', 'placement', 'image', 'keepPaths'])
+  for (const k of ['name', 'sizeGb', 'activePaths', 'subnet', 'ipMode', 'path1', 'path2', 'placement', 'qos', 'image', 'keepPaths'])
     if (r[k] !== undefined && r[k] !== null) out[k === 'name' ? 'diskName' : k] = typeof r[k] === 'string' ? (r[k] as string).slice(0, 80) : r[k];
   return out;
 }

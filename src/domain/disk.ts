@@ -1,4 +1,5 @@
 /** Disks, paths and their identifiers. Pure: no I/O. */
+import { type Qos, QOS_LIMITS } from './qos.js';
 import { readRecord } from './records.js';
 
 export type SubnetChoice = 1 | 2 | 3; // 3 = both
@@ -68,6 +69,8 @@ export interface DiskMeta {
    * back as it was. Absent (images written before it existed, new disks): started.
    */
   desired?: 'started' | 'stopped';
+  /** QoS limits (src/domain/qos.ts); left out: none (and by versions before QoS existed). */
+  qos?: Qos;
 }
 
 export const DISK_STATUSES = ['starting', 'started', 'degraded', 'stopping', 'stopped'] as const;
@@ -143,6 +146,8 @@ export function parseDiskMeta(raw: string | null): DiskMeta | undefined {
     (d.subnet === 1 || d.subnet === 2 || d.subnet === 3) &&
     (d.placement === undefined || isPlacement(d.placement)) &&
     (d.desired === undefined || d.desired === 'started' || d.desired === 'stopped') &&
+    (d.qos === undefined ||
+      (typeof d.qos === 'object' && d.qos !== null && QOS_LIMITS.every((k) => d.qos?.[k] === undefined || typeof d.qos[k] === 'number'))) &&
     Array.isArray(d.paths) &&
     d.paths.every((p) => p && typeof p.ip === 'string' && typeof p.subnetMask === 'string' && typeof p.eth === 'string');
   return ok ? (d as DiskMeta) : undefined;

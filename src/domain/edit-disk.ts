@@ -1,7 +1,8 @@
-/** Editing a disk: rename, grow, ACL, CHAP, placement. Pure. */
+/** Editing a disk: rename, grow, ACL, CHAP, placement, QoS limits. Pure. */
 import { obj, parseAcl, parseMutual, parsePlacement } from './add-disk.js';
 import type { DiskMeta } from './disk.js';
 import { type Failure, fail } from './outcomes.js';
+import { hasQos, normalQos, parseQos } from './qos.js';
 import { checkChap, checkName, parseSizeGb } from './validate.js';
 
 export interface EditDiskRequest {
@@ -12,6 +13,8 @@ export interface EditDiskRequest {
   auth?: unknown;
   /** 'shared' or 'spread': the agents move the paths to match (a started disk stays served). */
   placement?: unknown;
+  /** QoS limits: each given limit set (a number) or removed (0 / null); those left out kept. */
+  qos?: unknown;
 }
 
 /** The edited metadata, or the failure the user sees. Fields left out are kept. */
@@ -64,6 +67,12 @@ export function applyEdit(meta: DiskMeta, req: EditDiskRequest): DiskMeta | Fail
     const placement = parsePlacement(req.placement);
     if (typeof placement !== 'string') return placement;
     next.placement = placement;
+  }
+  if (req.qos !== undefined) {
+    const qos = parseQos(req.qos, meta.qos);
+    if ('ok' in qos) return qos;
+    if (hasQos(qos)) next.qos = normalQos(qos);
+    else delete next.qos;
   }
   return next;
 }

@@ -1,5 +1,6 @@
 /** Layout of the coordination store's keys, and the records under them. Pure. */
 import { type DiskMeta, type PathSpec, type Placement, type SubnetChoice, placementOf } from './disk.js';
+import { type Qos, hasQos, normalQos } from './qos.js';
 import { readRecord, recordJson } from './records.js';
 
 export const ROOT = '/portway';
@@ -86,6 +87,8 @@ export interface DiskRecord {
   desired: 'started' | 'stopped';
   /** Left out by versions before placement existed: read it with placementOf(). */
   placement?: Placement;
+  /** QoS limits; absent: none. */
+  qos?: Qos;
 }
 
 export function diskRecordOf(meta: DiskMeta, desired: DiskRecord['desired']): DiskRecord {
@@ -102,6 +105,7 @@ export function diskRecordOf(meta: DiskMeta, desired: DiskRecord['desired']): Di
     pathCount: meta.paths.length,
     desired,
     placement: placementOf(meta),
+    ...(hasQos(meta.qos) ? { qos: normalQos(meta.qos) } : {}),
   };
 }
 

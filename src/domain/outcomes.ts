@@ -20,6 +20,10 @@ export const HTTP_STATUS = {
   invalid_iqn: 400,
   chap_missing: 400,
   invalid_chap: 400,
+  /** a QoS limit out of range or unknown */
+  invalid_qos: 400,
+  /** QoS limits on a backend that cannot enforce them (file images) */
+  qos_unsupported: 400,
   ip_used_already: 409,
   ip_out_of_range: 409,
   // disks
@@ -107,7 +111,9 @@ export type Field =
   | 'chap.user'
   | 'chap.password'
   | 'chap.targetUser'
-  | 'chap.targetPassword';
+  | 'chap.targetPassword'
+  | 'qos'
+  | `qos.${string}`;
 
 /**
  * A failure: on the wire `{code, message, details}`, with `details.field` the request field at fault

@@ -33,6 +33,7 @@ import { formatIp, parseIp } from '../domain/ip.js';
 import { parsePathCount, parseSubnetChoice } from '../domain/validate.js';
 import { recordJson } from '../domain/records.js';
 import { type Failure, fail } from '../domain/outcomes.js';
+import { hasQos, qosUnsupported, sameQos } from '../domain/qos.js';
 import { diskStatus } from '../domain/status.js';
 import { KeyedMutex, Mutex, sleep } from '../util/async.js';
 import { errText } from '../util/errors.js';
@@ -86,6 +87,11 @@ export class DiskService {
     this.server = o.server ?? 'local';
     this.cache = o.listCache === false ? undefined : new DiskListCache(o.store, o.log);
     this.store = this.cache ? this.cache.track(o.store) : o.store;
+  }
+
+  /** Whether the image store enforces QoS limits (RBD); limits are refused otherwise. */
+  get qosSupported(): boolean {
+    return this.o.images.qosSupported;
   }
 
   /** Closes the list cache's watches (the store itself is the caller's). */
@@ -251,6 +257,7 @@ export class DiskService {
   async add(req: AddDiskRequest, source?: CloneSource): Promise<Result<{ disk: DiskView }>> {
     const input = parseAddDisk(req);
     if ('ok' in input) return input;
+    if (input.qos && !this.o.images.qosSupported) return qosUnsupported(this.o.images.kind);
     return this.allocating(async () => {
       let last: Failure | undefined;
       for (let attempt = 0; attempt < 5; attempt++) {
@@ -332,6 +339,8 @@ export class DiskService {
       try {
         if (source) await this.o.images.cloneFrom(imageName(source.disk), source.snapshot, imageName(m.id), recordJson('meta', m));
         else await this.o.images.create(imageName(m.id), sizeBytes(m.sizeGb), recordJson('meta', m));
+        // A clone may carry its parent's limits (RBD copies image-meta): the new disk's own apply.
+        if (this.o.images.qosSupported && (m.qos || source)) await this.o.images.setQos(imageName(m.id), m.qos ?? {});
         this.o.log.info({ disk: m.id, name: m.name, sizeGb: m.sizeGb, paths: m.paths.map((p) => p.ip) }, 'image created');
         return m;
       } catch (e) {
@@ -565,13 +574,15 @@ export class DiskService {
     return this.setDesired(id, 'started');
   }
 
-  /** Edit: rename, grow, ACL, CHAP. Metadata with the image first, then the record (lists). */
+  /** Edit: rename, grow, ACL, CHAP, placement, QoS limits (applied to the image, live). Metadata with the image first, then the record (lists). */
   edit(id: string, req: EditDiskRequest): Promise<Result<{ disk: DiskView }>> {
     return this.onDisk(id, async (state, rev) => {
       const meta = await this.readMeta(id);
       if ('ok' in meta) return meta;
       const next = applyEdit(meta, req);
       if ('ok' in next) return next;
+      const qosChanged = !sameQos(meta.qos, next.qos);
+      if (qosChanged && hasQos(next.qos) && !this.o.images.qosSupported) return qosUnsupported(this.o.images.kind);
       const ops: TxnOp[] = [];
       const compares: { key: string; modRevision: number }[] = [];
       if (next.name !== meta.name) {
@@ -582,9 +593,11 @@ export class DiskService {
       }
       try {
         if (next.sizeGb > meta.sizeGb) await this.o.images.resize(imageName(id), sizeBytes(next.sizeGb));
+        if (qosChanged) await this.o.images.setQos(imageName(id), next.qos ?? {});
         await this.o.images.setMeta(imageName(id), recordJson('meta', next));
       } catch (e) {
         this.o.log.error({ disk: id, err: errText(e) }, 'image update failed');
+        if (qosChanged) await this.o.images.setQos(imageName(id), meta.qos ?? {}).catch(() => {});
         return fail('storage_error', 'The storage backend did not accept the change.');
       }
       const record: DiskRecord = { ...diskRecordOf(next, state.record.desired) };
@@ -593,9 +606,13 @@ export class DiskService {
       if (f) {
         // Put the image's metadata back as it was (the size can only stay grown).
         await this.o.images.setMeta(imageName(id), recordJson('meta', { ...meta, sizeGb: next.sizeGb })).catch(() => {});
+        if (qosChanged) await this.o.images.setQos(imageName(id), meta.qos ?? {}).catch(() => {});
         return f.code === 'disk_busy' && compares.length ? fail('disk_name_exists', `A disk named "${next.name}" already exists.`, 'name') : f;
       }
-      this.o.log.info({ disk: id, name: next.name, sizeGb: next.sizeGb, acl: next.acl || 'ALL', chap: next.chapUser !== '' }, 'disk edited');
+      this.o.log.info(
+        { disk: id, name: next.name, sizeGb: next.sizeGb, acl: next.acl || 'ALL', chap: next.chapUser !== '', qos: next.qos ?? {} },
+        'disk edited',
+      );
       state.record = record;
       return { ok: true, disk: diskView(state) };
     });
@@ -737,6 +754,8 @@ export class DiskService {
       try {
         if (image !== imageName(id)) await this.o.images.rename(image, imageName(id));
         await this.o.images.setMeta(imageName(id), recordJson('meta', meta));
+        // The image's limits as its metadata says (none unless kept): no stale override left enforced unseen.
+        if (this.o.images.qosSupported) await this.o.images.setQos(imageName(id), meta.qos ?? {});
       } catch (e) {
         this.o.log.error({ image, err: errText(e) }, 'attach: image update failed');
         return fail('storage_error', `Image ${image} could not be prepared as disk ${id}.`);

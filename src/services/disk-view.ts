@@ -2,6 +2,7 @@
 import type { DiskView, PathView } from '../api/wire.js';
 import { type PathState, placementOf } from '../domain/disk.js';
 import type { DiskState } from '../domain/keys.js';
+import { normalQos } from '../domain/qos.js';
 import { diskStatus, servedCount } from '../domain/status.js';
 
 export type { DiskView, PathView, PathState };
@@ -22,6 +23,7 @@ export function diskView(d: DiskState): DiskView {
     targetChapUser: r.targetChapUser ?? '',
     subnet: r.subnet,
     placement: placementOf(r),
+    qos: normalQos(r.qos),
     ...problemOf(d),
   };
 }

@@ -5,6 +5,9 @@
  * logs in; with a wrong one it refuses the target. Edit removes and sets mutual CHAP again.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { ExecError, run } from '../../src/adapters/exec.js';
 import { ISCSI_TOOLS, lunUrl } from '../helpers/iscsi.js';
@@ -27,17 +30,35 @@ async function inq(url: string): Promise<{ ok: boolean; out: string }> {
   }
 }
 
+const CLI = join(import.meta.dirname, '..', '..', 'src', 'cli', 'portway.ts');
+
 const withTarget = (url: string, user: string, password: string) =>
   `${url}?target_user=${encodeURIComponent(user)}&target_password=${encodeURIComponent(password)}`;
 
 describe('mutual CHAP (tgt outgoing account) with libiscsi', { skip, timeout: 180_000 }, () => {
   let tp: TestProduct;
+  let home: string;
   before(async () => {
     tp = await startTestProduct(124);
+    home = mkdtempSync(join(tmpdir(), 'pw-mutual-cli-'));
   });
   after(async () => {
     await tp?.cleanup();
+    rmSync(home, { recursive: true, force: true });
   });
+  const cli = async (args: string[], input?: string) => {
+    try {
+      const r = await run(process.execPath, ['--import', 'tsx', CLI, ...args], {
+        env: { ...process.env, PORTWAY_URL: tp.product.url, PORTWAY_CLI_CONFIG: join(home, 'cli.json') },
+        timeoutMs: 60_000,
+        ...(input !== undefined ? { input } : {}),
+      });
+      return { code: 0 as number | null, out: r.stdout, err: r.stderr };
+    } catch (e) {
+      if (e instanceof ExecError) return { code: e.exitCode, out: e.stdout, err: e.stderr };
+      throw e;
+    }
+  };
 
   it('bad mutual input: clear codes naming the field, nothing added', async () => {
     const cases: [Record<string, unknown>, string, string][] = [
@@ -99,5 +120,65 @@ describe('mutual CHAP (tgt outgoing account) with libiscsi', { skip, timeout: 18
       what: 'mutual CHAP back',
       timeoutMs: 30_000,
     });
+  });
+
+  it('the CLI: add with --target-user (both secrets on stdin), an edit of other fields keeps mutual CHAP, --no-mutual removes it', async () => {
+    const added = await cli(
+      [
+        'disk',
+        'add',
+        '--name',
+        'mutual-cli',
+        '--size',
+        '1',
+        '--paths',
+        '1',
+        '--chap-user',
+        CHAP.user,
+        '--chap-password-stdin',
+        '--target-user',
+        TARGET.user,
+        '--target-password-stdin',
+        '--json',
+      ],
+      `${CHAP.password}\n${TARGET.password}\n`,
+    );
+    assert.equal(added.code, 0, added.err);
+    const disk = JSON.parse(added.out);
+    assert.equal(disk.targetChapUser, TARGET.user);
+    assert.equal(added.out.includes(TARGET.password), false);
+    await waitFor(async () => ((await api(tp.product, 'GET', `/api/v1/disks/${disk.id}`)).json.disk.status === 'started' ? true : undefined), {
+      what: 'started',
+    });
+    const ip = (await api(tp.product, 'GET', `/api/v1/disks/${disk.id}/paths`)).json.paths[0].ip as string;
+    const url = lunUrl(ip, disk.iqn, CHAP);
+    const right = await inq(withTarget(url, TARGET.user, TARGET.password));
+    assert.equal(right.ok, true, right.out);
+    assert.equal((await inq(withTarget(url, TARGET.user, 'Wrong-Secret-99'))).ok, false);
+
+    // an edit naming only the initiator's user keeps the target's credentials (the CLI sends them on)
+    const renamed = await cli(['disk', 'edit', disk.id, '--name', 'mutual-cli2', '--chap-user', CHAP.user]);
+    assert.equal(renamed.code, 0, renamed.err);
+    assert.equal((await api(tp.product, 'GET', `/api/v1/disks/${disk.id}`)).json.disk.targetChapUser, TARGET.user);
+    assert.equal((await inq(withTarget(url, TARGET.user, TARGET.password))).ok, true);
+
+    // a target password without a user: a usage error, nothing sent
+    const noUser = await cli(['disk', 'edit', disk.id, '--no-mutual', '--target-password-stdin'], 'Other-Secret-77');
+    assert.equal(noUser.code, 2);
+    assert.match(noUser.err, /target password needs --target-user/);
+
+    const removed = await cli(['disk', 'edit', disk.id, '--no-mutual']);
+    assert.equal(removed.code, 0, removed.err);
+    assert.equal((await api(tp.product, 'GET', `/api/v1/disks/${disk.id}`)).json.disk.targetChapUser, '');
+    await waitFor(async () => ((await inq(withTarget(url, TARGET.user, TARGET.password))).ok ? undefined : true), {
+      what: 'mutual CHAP gone',
+      timeoutMs: 30_000,
+    });
+    assert.equal((await inq(url)).ok, true, 'the initiator CHAP is kept');
+
+    // a bad target secret from the CLI: the server's code
+    const bad = await cli(['disk', 'edit', disk.id, '--target-user', TARGET.user, '--target-password-stdin'], 'short');
+    assert.equal(bad.code, 1);
+    assert.match(bad.err, /invalid_chap/);
   });
 });

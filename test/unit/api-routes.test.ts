@@ -286,6 +286,7 @@ describe('API routes in process (app.inject, embedded stores)', () => {
         'pathCount',
         'pathsServed',
         'placement',
+        'qos',
         'sizeGb',
         'status',
         'subnet',

@@ -150,6 +150,8 @@ describe('outcomes', () => {
       wrong_data: 400,
       invalid_iqn: 400,
       chap_missing: 400,
+      invalid_qos: 400,
+      qos_unsupported: 400,
       invalid_chap: 400,
       ip_used_already: 409,
       ip_out_of_range: 409,

@@ -23,10 +23,41 @@ import {
   previewIps,
 } from './api';
 import { Field, FieldError, FormActions, FormError, focusError } from './Field';
+import { EMPTY_QOS, type QosForm, QosFields, qosRequest } from './QosFields';
+import { QOS_LIMITS } from '../../src/domain/qos';
 
-export type FieldName = 'name' | 'sizeGb' | 'activePaths' | 'subnet' | 'placement' | 'path1' | 'path2' | 'acl.iqn' | 'chap.user' | 'chap.password';
+export type FieldName =
+  | 'name'
+  | 'sizeGb'
+  | 'activePaths'
+  | 'subnet'
+  | 'placement'
+  | 'path1'
+  | 'path2'
+  | 'acl.iqn'
+  | 'chap.user'
+  | 'chap.password'
+  | 'chap.targetUser'
+  | 'chap.targetPassword'
+  | 'qos'
+  | `qos.${(typeof QOS_LIMITS)[number]}`;
 
-const FIELD_NAMES: readonly FieldName[] = ['name', 'sizeGb', 'activePaths', 'subnet', 'placement', 'path1', 'path2', 'acl.iqn', 'chap.user', 'chap.password'];
+const QOS_FIELDS: readonly FieldName[] = ['qos', ...QOS_LIMITS.map((k) => `qos.${k}` as const)];
+const FIELD_NAMES: readonly FieldName[] = [
+  'name',
+  'sizeGb',
+  'activePaths',
+  'subnet',
+  'placement',
+  'path1',
+  'path2',
+  'acl.iqn',
+  'chap.user',
+  'chap.password',
+  'chap.targetUser',
+  'chap.targetPassword',
+  ...QOS_FIELDS,
+];
 
 /** Other spellings a server might use for the same fields. */
 const FIELD_ALIASES: Record<string, FieldName> = {
@@ -72,6 +103,11 @@ interface FormState {
   authMode: 'none' | 'chap';
   chapUser: string;
   chapPassword: string;
+  /** Mutual CHAP: the target's own credentials, which the host checks. */
+  mutual: boolean;
+  targetUser: string;
+  targetPassword: string;
+  qos: QosForm;
 }
 
 const INITIAL: FormState = {
@@ -89,6 +125,10 @@ const INITIAL: FormState = {
   authMode: 'none',
   chapUser: '',
   chapPassword: '',
+  mutual: false,
+  targetUser: '',
+  targetPassword: '',
+  qos: EMPTY_QOS,
 };
 
 interface ShownError {
@@ -97,7 +137,7 @@ interface ShownError {
 }
 
 function visibleFields(f: FormState): Set<FieldName> {
-  const v = new Set<FieldName>(['name', 'sizeGb', 'activePaths', 'subnet', 'placement']);
+  const v = new Set<FieldName>(['name', 'sizeGb', 'activePaths', 'subnet', 'placement', ...QOS_FIELDS]);
   const manual = f.ipMode === 'manual' && f.activePaths < AUTO_ONLY_FROM;
   if (manual) v.add('path1');
   if (manual && f.activePaths === 2) v.add('path2');
@@ -105,6 +145,10 @@ function visibleFields(f: FormState): Set<FieldName> {
   if (f.authMode === 'chap') {
     v.add('chap.user');
     v.add('chap.password');
+    if (f.mutual) {
+      v.add('chap.targetUser');
+      v.add('chap.targetPassword');
+    }
   }
   return v;
 }
@@ -132,8 +176,19 @@ function toRequest(f: FormState): AddDiskRequest {
     placement: f.placement,
     ipMode: manual ? 'manual' : 'auto',
     acl: f.aclMode === 'iqn' ? { mode: 'iqn', iqn: f.iqn.trim() } : { mode: 'all' },
-    auth: f.authMode === 'chap' ? { mode: 'chap', user: f.chapUser.trim(), password: f.chapPassword } : { mode: 'none' },
+    auth:
+      f.authMode === 'chap'
+        ? {
+            mode: 'chap',
+            user: f.chapUser.trim(),
+            password: f.chapPassword,
+            ...(f.mutual ? { targetUser: f.targetUser.trim(), targetPassword: f.targetPassword } : {}),
+          }
+        : { mode: 'none' },
   };
+  const qos = qosRequest(f.qos);
+  // Typed text that is not a number goes as typed: the domain's rules name the field (invalid_qos).
+  if (qos) req.qos = qos as AddDiskRequest['qos'];
   if (manual) {
     req.path1 = f.path1.trim();
     if (f.activePaths === 2) req.path2 = f.path2.trim();
@@ -156,6 +211,8 @@ interface AddDiskFormProps {
   fixedSizeGb?: number;
   initialName?: string;
   submitLabel?: string;
+  /** Offer QoS limits (not for attaching an image: its limits are set by an edit afterwards). */
+  withQos?: boolean;
 }
 
 export function AddDiskForm({
@@ -167,6 +224,7 @@ export function AddDiskForm({
   fixedSizeGb,
   initialName,
   submitLabel = 'Create disk',
+  withQos = true,
 }: AddDiskFormProps) {
   const uid = useId();
   const id = (field: string): string => `${uid}-${field.replaceAll('.', '_')}`;
@@ -591,7 +649,71 @@ export function AddDiskForm({
             </Field>
           </div>
         ) : null}
+        {form.authMode === 'chap' ? (
+          <label className="radio" htmlFor={id('mutual')}>
+            <input id={id('mutual')} type="checkbox" data-testid="field-mutual" checked={form.mutual} onChange={(e) => set('mutual', e.target.checked)} />
+            Mutual CHAP: hosts check the target too
+          </label>
+        ) : null}
+        {form.authMode === 'chap' && form.mutual ? (
+          <div className="form-grid">
+            <Field
+              id={id('chap.targetUser')}
+              label="Target user name"
+              error={errorFor('chap.targetUser')}
+              errorTestId="error-chap.targetUser"
+              hint="The target's own name, set on the hosts; not the CHAP user."
+            >
+              {(c) => (
+                <input
+                  {...c}
+                  name="chap.targetUser"
+                  className="input"
+                  type="text"
+                  autoComplete="off"
+                  spellCheck={false}
+                  data-testid="field-chap.targetUser"
+                  required
+                  value={form.targetUser}
+                  onChange={(e) => set('targetUser', e.target.value, 'chap.targetUser')}
+                />
+              )}
+            </Field>
+            <Field
+              id={id('chap.targetPassword')}
+              label="Target password"
+              error={errorFor('chap.targetPassword')}
+              errorTestId="error-chap.targetPassword"
+              hint={`${RULES.chapPassword} Not the CHAP password.`}
+            >
+              {(c) => (
+                <input
+                  {...c}
+                  name="chap.targetPassword"
+                  className="input"
+                  type="password"
+                  autoComplete="new-password"
+                  data-testid="field-chap.targetPassword"
+                  required
+                  value={form.targetPassword}
+                  onChange={(e) => set('targetPassword', e.target.value, 'chap.targetPassword')}
+                />
+              )}
+            </Field>
+          </div>
+        ) : null}
       </fieldset>
+
+      {withQos ? (
+        <QosFields
+          value={form.qos}
+          onChange={(k, text) => set('qos', { ...form.qos, [k]: text }, `qos.${k}`)}
+          errorFor={(f) => errorFor(f as FieldName)}
+          idOf={id}
+          supported={config?.qosSupported}
+          testIdPrefix="field"
+        />
+      ) : null}
 
       <FormActions label={submitLabel} busy={submitting} onCancel={onCancel} testId="create-disk" />
     </form>

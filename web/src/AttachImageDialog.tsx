@@ -74,6 +74,7 @@ export function AttachImageDialog({ config, configError, onAttached, onClose }: 
             fixedSizeGb={Math.max(1, Math.ceil(image.sizeBytes / GIB))}
             initialName={image.name ?? ''}
             submitLabel="Attach image"
+            withQos={false}
             submit={(req) => attachImage({ ...req, image: image.image })}
             onCreated={onAttached}
             onCancel={() => setStep('choose')}

@@ -5,6 +5,7 @@ import { formatDate, formatNumber } from './format';
 import { PageHead } from './PageHead';
 import { PathsTable } from './PathsTable';
 import { SnapshotsPanel } from './SnapshotsPanel';
+import { qosSummary } from './QosFields';
 import { Link, navigate } from './router';
 import { StatusBadge } from './StatusBadge';
 import type { LiveDisks } from './useLiveDisks';
@@ -126,7 +127,20 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
           </div>
           <div>
             <dt>Authentication</dt>
-            <dd data-testid="prop-auth">{disk.chapUser ? <>CHAP, user {disk.chapUser}</> : 'None'}</dd>
+            <dd data-testid="prop-auth">
+              {disk.chapUser ? (
+                <>
+                  CHAP, user {disk.chapUser}
+                  {disk.targetChapUser ? <>; mutual, target user {disk.targetChapUser}</> : null}
+                </>
+              ) : (
+                'None'
+              )}
+            </dd>
+          </div>
+          <div>
+            <dt>Limits (QoS)</dt>
+            <dd data-testid="prop-qos">{qosSummary(disk.qos)}</dd>
           </div>
         </dl>
       </section>

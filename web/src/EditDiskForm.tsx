@@ -1,12 +1,14 @@
 /**
- * Edit a disk (PATCH /api/v1/disks/:id): rename, grow (never shrink), ACL, CHAP, placement. Only the fields the
+ * Edit a disk (PATCH /api/v1/disks/:id): rename, grow (never shrink), ACL, CHAP, placement, QoS limits. Only the fields the
  * user changed are sent. CHAP with the same user and an empty password keeps the stored password.
  * The server's message appears beside the field it names.
  */
-import { type ChangeEvent, type FormEvent, useId, useState } from 'react';
+import { type ChangeEvent, type FormEvent, useEffect, useId, useState } from 'react';
+import { QOS_LIMITS, parseQos } from '../../src/domain/qos';
 import { PLACEMENT_CHOICES } from './AddDiskForm';
-import { type DiskView, type EditDiskRequest, type Placement, editDisk } from './api';
+import { type DiskView, type EditDiskRequest, type Placement, editDisk, getConfig } from './api';
 import { Field, FormActions, FormError, focusError, placeError, type ShownError } from './Field';
+import { QosFields, qosFormOf, qosRequest } from './QosFields';
 
 interface EditDiskFormProps {
   disk: DiskView;
@@ -14,7 +16,17 @@ interface EditDiskFormProps {
   onCancel: () => void;
 }
 
-const FIELDS = ['name', 'sizeGb', 'acl.iqn', 'chap.user', 'chap.password'] as const;
+const FIELDS = [
+  'name',
+  'sizeGb',
+  'acl.iqn',
+  'chap.user',
+  'chap.password',
+  'chap.targetUser',
+  'chap.targetPassword',
+  'qos',
+  ...QOS_LIMITS.map((k) => `qos.${k}`),
+] as const;
 const ALIASES: Record<string, string> = { acl: 'acl.iqn', iqn: 'acl.iqn', 'auth.user': 'chap.user', 'auth.password': 'chap.password' };
 
 export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
@@ -27,11 +39,28 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
   const [authMode, setAuthMode] = useState<'none' | 'chap'>(disk.chapUser ? 'chap' : 'none');
   const [chapUser, setChapUser] = useState(disk.chapUser);
   const [chapPassword, setChapPassword] = useState('');
+  const [mutual, setMutual] = useState(disk.targetChapUser !== '');
+  const [targetUser, setTargetUser] = useState(disk.targetChapUser);
+  const [targetPassword, setTargetPassword] = useState('');
   const [placement, setPlacement] = useState<Placement>(disk.placement);
+  const [qos, setQos] = useState(() => qosFormOf(disk.qos));
+  const [qosSupported, setQosSupported] = useState<boolean | undefined>(undefined);
+  useEffect(() => {
+    let gone = false;
+    void getConfig().then((r) => {
+      if (!gone && r.ok) setQosSupported(r.value.qosSupported);
+    });
+    return () => {
+      gone = true;
+    };
+  }, []);
   const [error, setError] = useState<ShownError | undefined>(undefined);
   const [busy, setBusy] = useState(false);
 
   const keepsPassword = authMode === 'chap' && disk.chapUser !== '' && chapUser.trim() === disk.chapUser;
+  const keepsTargetPassword = mutual && disk.targetChapUser !== '' && targetUser.trim() === disk.targetChapUser;
+  // An edit's auth replaces all of it: the target's user goes along (its password kept when left empty).
+  const mutualChanged = mutual !== (disk.targetChapUser !== '') || (mutual && (targetUser.trim() !== disk.targetChapUser || targetPassword !== ''));
 
   function request(): EditDiskRequest {
     const req: EditDiskRequest = {};
@@ -42,11 +71,17 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
     if (acl !== disk.acl || (aclMode === 'iqn' && acl === '')) req.acl = aclMode === 'iqn' ? { mode: 'iqn', iqn: acl } : { mode: 'all' };
     if (authMode === 'none') {
       if (disk.chapUser !== '') req.auth = { mode: 'none' };
-    } else if (chapUser.trim() !== disk.chapUser || chapPassword !== '' || disk.chapUser === '') {
-      req.auth =
-        chapPassword === '' && keepsPassword ? { mode: 'chap', user: chapUser.trim() } : { mode: 'chap', user: chapUser.trim(), password: chapPassword };
+    } else if (chapUser.trim() !== disk.chapUser || chapPassword !== '' || disk.chapUser === '' || mutualChanged) {
+      req.auth = {
+        mode: 'chap',
+        user: chapUser.trim(),
+        ...(chapPassword === '' && keepsPassword ? {} : { password: chapPassword }),
+        ...(mutual ? { targetUser: targetUser.trim(), ...(targetPassword === '' && keepsTargetPassword ? {} : { targetPassword }) } : {}),
+      };
     }
     if (placement !== disk.placement) req.placement = placement;
+    const q = qosRequest(qos, disk.qos);
+    if (q) req.qos = q as EditDiskRequest['qos'];
     return req;
   }
 
@@ -56,6 +91,14 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
     const req = request();
     if (Object.keys(req).length === 0) {
       onCancel();
+      return;
+    }
+    // The server's own rules for the limits, before sending (a typed text that is not a number).
+    const bad = parseQos(req.qos, disk.qos);
+    if ('ok' in bad) {
+      const shown = { field: bad.field, message: bad.message };
+      setError(shown);
+      focusError(shown, id, id('form-error'));
       return;
     }
     setBusy(true);
@@ -197,6 +240,48 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
             </Field>
           </div>
         ) : null}
+        {authMode === 'chap' ? (
+          <label className="radio">
+            <input type="checkbox" checked={mutual} onChange={(e) => setMutual(e.target.checked)} data-testid="edit-mutual" />
+            Mutual CHAP: hosts check the target too
+          </label>
+        ) : null}
+        {authMode === 'chap' && mutual ? (
+          <div className="form-grid">
+            <Field id={id('chap.targetUser')} label="Target user name" error={errorFor('chap.targetUser')} errorTestId="error-chap.targetUser">
+              {(c) => (
+                <input
+                  {...c}
+                  className="input"
+                  autoComplete="off"
+                  spellCheck={false}
+                  data-testid="edit-chap-target-user"
+                  value={targetUser}
+                  onChange={edit(setTargetUser, 'chap.targetUser')}
+                />
+              )}
+            </Field>
+            <Field
+              id={id('chap.targetPassword')}
+              label="Target password"
+              error={errorFor('chap.targetPassword')}
+              errorTestId="error-chap.targetPassword"
+              hint={keepsTargetPassword ? 'Leave empty to keep the current target password.' : 'Not the CHAP password.'}
+            >
+              {(c) => (
+                <input
+                  {...c}
+                  className="input"
+                  type="password"
+                  autoComplete="new-password"
+                  data-testid="edit-chap-target-password"
+                  value={targetPassword}
+                  onChange={edit(setTargetPassword, 'chap.targetPassword')}
+                />
+              )}
+            </Field>
+          </div>
+        ) : null}
       </fieldset>
 
       <fieldset className="fieldset">
@@ -228,6 +313,18 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
           </p>
         ) : null}
       </fieldset>
+
+      <QosFields
+        value={qos}
+        onChange={(k, text) => {
+          setQos((prev) => ({ ...prev, [k]: text }));
+          clear(`qos.${k}`);
+        }}
+        errorFor={errorFor}
+        idOf={id}
+        supported={qosSupported}
+        testIdPrefix="edit"
+      />
 
       <FormActions label="Save changes" busy={busy} onCancel={onCancel} testId="save-disk" />
     </form>

@@ -16,6 +16,7 @@ import { constants } from 'node:fs';
 import { open, readFile, readdir, rename, rm, stat, statfs, unlink, utimes, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ExecError, run } from '../exec.js';
+import { type Qos, hasQos } from '../../domain/qos.js';
 import { type ImageRecord, type ImageStore, ImageStoreError, SNAPSHOT_NAME, type SnapshotMode, type SnapshotRecord, type TargetBacking } from './types.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -77,6 +78,13 @@ export class FileImageStore implements ImageStore {
       // setMeta's errors are mapped already (keep their code, e.g. no_space)
       throw e instanceof ImageStoreError ? e : mapFsError(e, name);
     }
+  }
+
+  /** Sparse files have no I/O scheduler of their own: QoS limits cannot be enforced. */
+  readonly qosSupported = false;
+
+  async setQos(name: string, qos: Qos): Promise<void> {
+    if (hasQos(qos)) throw new ImageStoreError('unsupported', `file image ${name}: QoS limits cannot be enforced on file images`);
   }
 
   async resize(name: string, sizeBytes: number): Promise<void> {

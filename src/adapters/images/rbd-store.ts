@@ -38,6 +38,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ipOfClient } from '../../domain/storage-clients.js';
+import { type Qos, type QosLimit, QOS_LIMITS } from '../../domain/qos.js';
 import { ExecError, run } from '../exec.js';
 import { type ImageRecord, type ImageStore, ImageStoreError, SNAPSHOT_NAME, type SnapshotMode, type SnapshotRecord, type TargetBacking } from './types.js';
 
@@ -76,6 +77,16 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 /** Deadline of the calls that copy or rewrite a whole image (rollback, flatten, snapshot purge). */
 const LONG_MS = 6 * 3600_000;
 export const META_KEY = 'portway.meta';
+
+/** librbd's option of each QoS limit. */
+export const RBD_QOS_OPTION: Readonly<Record<QosLimit, string>> = {
+  iops: 'rbd_qos_iops_limit',
+  readIops: 'rbd_qos_read_iops_limit',
+  writeIops: 'rbd_qos_write_iops_limit',
+  bps: 'rbd_qos_bps_limit',
+  readBps: 'rbd_qos_read_bps_limit',
+  writeBps: 'rbd_qos_write_bps_limit',
+};
 
 /** Lists the pool and reads every image's size and metadata over one cluster connection. */
 const LIST_PY = String.raw`
@@ -282,6 +293,30 @@ export class RbdImageStore implements ImageStore {
       // leave no image without its metadata behind
       await this.rbd(['rm', '--no-progress', this.spec(name)], `remove image ${name}`).catch(() => undefined);
       throw e;
+    }
+  }
+
+  readonly qosSupported = true;
+
+  /**
+   * librbd's per-image QoS settings as image-level config overrides (`rbd config image set`, stored as
+   * image-meta `conf_<option>`); limits left out are removed (`rbd config image remove`), so the pool's
+   * and cluster's defaults (unlimited) apply. Setting image-meta notifies the image's watchers (the
+   * tgtds serving it), whose librbd refreshes and applies the new limits to the open image.
+   */
+  async setQos(name: string, qos: Qos): Promise<void> {
+    this.checkName(name);
+    const have = await this.metaList(name);
+    for (const k of QOS_LIMITS) {
+      const option = RBD_QOS_OPTION[k];
+      const v = qos[k];
+      if (v !== undefined) {
+        if (!Number.isSafeInteger(v) || v <= 0) throw new ImageStoreError('io', `bad ${option} ${v} for image ${name}`);
+        if (have[`conf_${option}`] !== String(v))
+          await this.rbd(['config', 'image', 'set', this.spec(name), option, String(v)], `set ${option} of image ${name}`);
+      } else if (have[`conf_${option}`] !== undefined) {
+        await this.rbd(['config', 'image', 'remove', this.spec(name), option], `remove ${option} of image ${name}`);
+      }
     }
   }
 

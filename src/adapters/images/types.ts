@@ -1,3 +1,5 @@
+import type { Qos } from '../../domain/qos.js';
+
 /**
  * The image store: block images and the disk metadata stored with each image.
  * Two implementations: sparse files (single box) and Ceph RBD (cluster). Both pass
@@ -96,6 +98,16 @@ export interface ImageStore {
   flatten(name: string): Promise<void>;
   /** The snapshot an image is a clone of, while it still depends on it; undefined otherwise. */
   parentOf(name: string): Promise<{ image: string; snap: string } | undefined>;
+  // ---- QoS limits (docs/PRODUCT.md "QoS limits") ----
+  /** Whether the backend enforces per-image QoS limits (RBD: librbd; files: no). */
+  readonly qosSupported: boolean;
+  /**
+   * Sets the image's QoS limits to exactly `qos` (a limit left out: none), applied by clients that have
+   * the image open without reopening it (RBD: image-level config overrides, which librbd re-reads on the
+   * header update they cause). A backend without QoS: ImageStoreError('unsupported') for any limit, {}
+   * does nothing.
+   */
+  setQos(name: string, qos: Qos): Promise<void>;
   /** Bytes used and total of the backend, for the dashboard. */
   usage(): Promise<{ usedBytes: number; totalBytes: number }>;
 }

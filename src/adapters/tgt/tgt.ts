@@ -41,6 +41,8 @@ export interface UnitState {
   pid: number;
   controlPort: number;
   specHash: string;
+  /** Hash of the spec without its size: a target differing only by it has its LUN re-read in place (grow). */
+  baseHash?: string;
   iqn: string;
   /** The port of the portal on its command line when not the iSCSI port (a warm tgtd's placeholder). */
   launchPort?: number;
@@ -141,6 +143,18 @@ const VERIFY_EVERY_MS = 60_000;
 function hashSpec(spec: TargetSpec): string {
   return createHash('sha256').update(JSON.stringify(spec)).digest('hex').slice(0, 32);
 }
+
+/** The hash of everything in the spec but the image's size. */
+function baseHashOf(spec: TargetSpec): string {
+  const { sizeGb: _size, ...rest } = spec;
+  return hashSpec(rest);
+}
+
+/**
+ * How long a target re-reading its grown LUN answers new commands BUSY before the LUN is re-opened, so
+ * commands already at the backing store finish first (tgtd cannot say how many are in flight).
+ */
+const GROW_DRAIN_MS = 300;
 
 /** Does something accept TCP connections on ip:port? */
 function listening(ip: string, port: number): Promise<boolean> {
@@ -346,6 +360,7 @@ export class TgtDriver implements TargetDriver {
           pid: raw.pid as number,
           controlPort: raw.controlPort as number,
           specHash: typeof raw.specHash === 'string' ? raw.specHash : '',
+          ...(typeof raw.baseHash === 'string' ? { baseHash: raw.baseHash } : {}),
           iqn: typeof raw.iqn === 'string' ? raw.iqn : '',
         };
         m.set(unitKey(st), st);
@@ -820,8 +835,19 @@ export class TgtDriver implements TargetDriver {
       // A tgtd just started has no target yet.
       const shown = fresh ? [] : parseShowTargets((await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' })).text);
       const target = shown.find((t) => t.tid === tidOf(spec));
-      if (target && shown.length === 1 && s.specHash === hash && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1)) {
+      const base = baseHashOf(spec);
+      const same = target !== undefined && shown.length === 1 && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1);
+      if (same && s.specHash === hash) {
+        if (s.baseHash !== base) await this.writeState({ ...s, baseHash: base });
         this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
+        return;
+      }
+      // Only the size changed (a grow): the LUN re-opens its image in place; sessions stay.
+      if (same && s.baseHash === base && (await this.reread(disk, s.controlPort, spec))) {
+        await this.writeState({ ...s, specHash: hash, baseHash: base, iqn: spec.iqn });
+        this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
+        this.deepChecked.delete(disk);
+        this.o.log.info({ disk, sizeGb: spec.sizeGb }, 'LUN re-read: the new size is served');
         return;
       }
       this.verified.delete(disk);
@@ -829,7 +855,7 @@ export class TgtDriver implements TargetDriver {
       // Whatever targets it has (another tid: a spec from before), they go: one tgtd, one target.
       for (const t of shown) await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'delete', tid: t.tid, force: true });
       await this.configure(s.controlPort, spec);
-      await this.writeState({ ...s, specHash: hash, iqn: spec.iqn });
+      await this.writeState({ ...s, specHash: hash, baseHash: baseHashOf(spec), iqn: spec.iqn });
       this.verified.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
       // Just configured, every request answered by this tgtd, its portals added above: check() needs
       // no control requests to see that again (it still connects to every portal), until VERIFY_EVERY_MS.
@@ -877,6 +903,35 @@ export class TgtDriver implements TargetDriver {
     for (const ip of portals) if (!shownPortals.includes(`${ip}:${this.port}`)) return `portal ${ip}:${this.port} is missing`;
     this.deepChecked.set(disk, { pid: s.pid, specHash: hash, at: Date.now() });
     return undefined;
+  }
+
+  /**
+   * A grown image served at its new size without dropping sessions: the target answers new commands BUSY
+   * (state offline; hosts retry them) while the commands in flight finish, then LUN 1 is taken offline and
+   * its backing re-opened (tgtd reads the size at open; `path=` re-opens and brings it online again), and
+   * the target is ready again. tgt raises no CAPACITY DATA HAS CHANGED unit attention: hosts see the size
+   * at their next READ CAPACITY (a rescan). False (the target ready again) when tgtd refused a step: the
+   * caller reconfigures the target instead.
+   */
+  private async reread(disk: string, cp: number, spec: TargetSpec): Promise<boolean> {
+    const lld = 'iscsi';
+    const tid = tidOf(spec);
+    let offline = false;
+    try {
+      await this.ctl(cp, { lld, mode: 'target', op: 'update', tid, params: { state: 'offline' } });
+      offline = true;
+      await sleep(GROW_DRAIN_MS);
+      await this.ctl(cp, { lld, mode: 'logicalunit', op: 'update', tid, lun: 1, params: `targetOps online=0,path=${spec.backing.path},` });
+      return true;
+    } catch (e) {
+      this.o.log.warn({ disk, err: String((e as Error).message) }, 'LUN re-read refused; reconfiguring the target');
+      return false;
+    } finally {
+      if (offline)
+        await this.ctl(cp, { lld, mode: 'target', op: 'update', tid, params: { state: 'ready' } }).catch((e) =>
+          this.o.log.warn({ disk, err: String((e as Error).message) }, 'target state ready refused'),
+        );
+    }
   }
 
   private async configure(cp: number, spec: TargetSpec): Promise<void> {

@@ -12,8 +12,11 @@ function subnetView(s: ResolvedSubnet, c: ClusterConfig['subnet1']): SubnetView 
 
 const op = operations(['config']);
 
-export function configRoutes(app: FastifyInstance, o: { config: ClusterConfig; subnet1: ResolvedSubnet; subnet2: ResolvedSubnet }): void {
-  const config = op('ViewOnly', "The cluster's configuration: IQN base, pool, the two iSCSI subnets", {
+export function configRoutes(
+  app: FastifyInstance,
+  o: { config: ClusterConfig; subnet1: ResolvedSubnet; subnet2: ResolvedSubnet; disks: { readonly qosSupported: boolean } },
+): void {
+  const config = op('ViewOnly', "The cluster's configuration: IQN base, pool, the two iSCSI subnets, whether QoS limits are enforced", {
     reply: [200, described(ConfigSchema, 'The configuration')],
   });
   app.get(
@@ -24,6 +27,7 @@ export function configRoutes(app: FastifyInstance, o: { config: ClusterConfig; s
       pool: o.config.pool,
       subnet1: subnetView(o.subnet1, o.config.subnet1),
       subnet2: subnetView(o.subnet2, o.config.subnet2),
+      qosSupported: o.disks.qosSupported,
     }),
   );
 }

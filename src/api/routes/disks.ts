@@ -95,7 +95,7 @@ export function diskRoutes(app: FastifyInstance, disks: DiskService): void {
     answer(reply, await disks.previewIps(req.query.activePaths ?? '1', req.query.subnet ?? '1'), (r) => ({ ips: r.ips })),
   );
 
-  const edit = op('EditDisk', 'Edit: rename, grow (never shrink), ACL, CHAP, placement', {
+  const edit = op('EditDisk', 'Edit: rename, grow (never shrink), ACL, CHAP, placement, QoS limits (applied at once, no restart)', {
     description: 'A placement change moves the paths to match (a started disk stays served). auth {mode:"chap", user} without password keeps the password.',
     params: DiskIdParams,
     body: EditDiskRequest,
