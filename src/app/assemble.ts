@@ -96,8 +96,8 @@ export interface AgentParts {
   net: HostNetwork;
   /** The fence guard: told the agent's IPs and deadlines; a fence it reports fences the agent. */
   guard?: GuardClient;
-  /** Told every sample of the node's targets (I/O counters) and every fence (metrics). */
-  observer?: { onSample?: HostsPublisherOptions['onSample']; onFence?: AgentOptions['onFence'] };
+  /** Told every sample of the node's targets (I/O counters), every fence and every reconcile's duration (metrics). */
+  observer?: { onSample?: HostsPublisherOptions['onSample']; onFence?: AgentOptions['onFence']; onReconcile?: AgentOptions['onReconcile'] };
 }
 
 /** The node agent for the settings' node over `parts` (not started). */
@@ -121,6 +121,7 @@ export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
     ...(s.agent.warmTargets !== undefined ? { warmTargets: s.agent.warmTargets } : {}),
     ...(guard ? { guard } : {}),
     ...(observer?.onFence ? { onFence: observer.onFence } : {}),
+    ...(observer?.onReconcile ? { onReconcile: observer.onReconcile } : {}),
   });
   if (guard) guard.onFenced = (reason) => void agent.fence(`fence guard: ${reason}`);
   return agent;

@@ -166,6 +166,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     }
     const observer = {
       onSample: (samples: Parameters<Metrics['addIoSample']>[0]) => metrics.addIoSample(samples),
+      onReconcile: (seconds: number, ok: boolean) => metrics.reconcileDuration.observe({ node: s.node, result: ok ? 'ok' : 'error' }, seconds),
       onFence: (info: { reason: string }) => {
         metrics.fences.inc({ node: s.node });
         events.fence(s.node, info.reason);
