@@ -4,6 +4,7 @@
  * does not offer yet: until it does, a placeholder says so (no made-up numbers).
  */
 import { HealthSummary } from './HealthSummary';
+import { DashboardIoCharts } from './IoCharts';
 import { useAlerts } from './useAlerts';
 import { type ReactNode, useEffect, useMemo, useState } from 'react';
 import { type ApiErrorBody, type ClusterUsage, getClusterUsage } from './api';
@@ -135,6 +136,8 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
           </p>
         </Tile>
       </div>
+
+      <DashboardIoCharts />
 
       <div className="dash-grid">
         <section className="card" aria-labelledby="attention-h" data-testid="attention">
