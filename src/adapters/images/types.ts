@@ -4,6 +4,8 @@
  * test/conformance/image-store.suite.ts.
  */
 
+import type { CephHealth } from '../../domain/infra-health.js';
+
 export interface ImageRecord {
   name: string;
   sizeBytes: number;
@@ -98,6 +100,8 @@ export interface ImageStore {
   parentOf(name: string): Promise<{ image: string; snap: string } | undefined>;
   /** Bytes used and total of the backend, for the dashboard. */
   usage(): Promise<{ usedBytes: number; totalBytes: number }>;
+  /** Ceph mode: Ceph's own health report (the events' `ceph_unhealthy`). Files have none. */
+  cephHealth?(): Promise<CephHealth>;
 }
 
 export type ImageStoreErrorCode =
