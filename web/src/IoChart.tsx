@@ -18,6 +18,7 @@ export function IoChart({
   format,
   nowMs,
   staleMs,
+  windowMs,
   testId,
 }: {
   title: string;
@@ -27,6 +28,8 @@ export function IoChart({
   /** The browser's clock, for "latest" (a line with no point for staleMs is 0). */
   nowMs: number;
   staleMs: number;
+  /** The time the x axis spans, ending now. */
+  windowMs: number;
   testId: string;
 }) {
   const box = useRef<HTMLDivElement>(null);
@@ -54,9 +57,13 @@ export function IoChart({
       height: HEIGHT,
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
+      scales: {
+        // The whole window, ending now: a new line grows from the right, an idle stretch shows as one.
+        x: { time: true, range: () => [(Date.now() - windowMs) / 1000, Date.now() / 1000] },
+        y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
+      },
       axes: [{}, { size: 80, values: (_u, splits) => splits.map((v) => format(v)) }],
-      series: [{}, ...data.lines.map((l, i) => ({ label: l.label, stroke: COLORS[i % COLORS.length] as string, width: 2, points: { show: false } }))],
+      series: [{}, ...data.lines.map((l, i) => ({ label: l.label, stroke: COLORS[i % COLORS.length] as string, width: 2 }))],
     };
     plot.current = new uPlot(opts, aligned, el);
     return () => {
@@ -80,7 +87,7 @@ export function IoChart({
       <figcaption className="io-chart-caption">
         <span className="io-chart-title">{title}</span>
         {data.lines.length === 0 ? (
-          <span className="muted"> no I/O recorded in the last 10 minutes</span>
+          <span className="muted"> no I/O recorded in this window</span>
         ) : (
           <ul className="io-chart-legend" aria-label={`${title}, latest`}>
             {now.map((l, i) => (

@@ -43,10 +43,26 @@ export function DashboardIoCharts() {
       </h2>
       <Problem state={state} />
       <div className="io-charts">
-        <IoChart title="Cluster throughput" data={charts.bytes} format={formatRate} nowMs={now} staleMs={stale} testId="io-cluster-bytes" />
-        <IoChart title="Cluster IOPS" data={charts.iops} format={formatIops} nowMs={now} staleMs={stale} testId="io-cluster-iops" />
-        <IoChart title="Throughput per node" data={charts.nodeBytes} format={formatRate} nowMs={now} staleMs={stale} testId="io-node-bytes" />
-        <IoChart title="IOPS per node" data={charts.nodeIops} format={formatIops} nowMs={now} staleMs={stale} testId="io-node-iops" />
+        <IoChart
+          title="Cluster throughput"
+          data={charts.bytes}
+          format={formatRate}
+          nowMs={now}
+          staleMs={stale}
+          windowMs={IO_WINDOW_MS}
+          testId="io-cluster-bytes"
+        />
+        <IoChart title="Cluster IOPS" data={charts.iops} format={formatIops} nowMs={now} staleMs={stale} windowMs={IO_WINDOW_MS} testId="io-cluster-iops" />
+        <IoChart
+          title="Throughput per node"
+          data={charts.nodeBytes}
+          format={formatRate}
+          nowMs={now}
+          staleMs={stale}
+          windowMs={IO_WINDOW_MS}
+          testId="io-node-bytes"
+        />
+        <IoChart title="IOPS per node" data={charts.nodeIops} format={formatIops} nowMs={now} staleMs={stale} windowMs={IO_WINDOW_MS} testId="io-node-iops" />
       </div>
       <p className="muted io-charts-note">Last 10 minutes, from the targets' own counters, sampled every {Math.round(state.sampleMs / 1000)} s by each node.</p>
     </section>
@@ -67,8 +83,8 @@ export function DiskIoCharts({ id }: { id: string }) {
     <>
       <Problem state={state} />
       <div className="io-charts" data-testid="disk-io">
-        <IoChart title="Throughput" data={charts.bytes} format={formatRate} nowMs={now} staleMs={stale} testId="io-disk-bytes" />
-        <IoChart title="IOPS" data={charts.iops} format={formatIops} nowMs={now} staleMs={stale} testId="io-disk-iops" />
+        <IoChart title="Throughput" data={charts.bytes} format={formatRate} nowMs={now} staleMs={stale} windowMs={IO_WINDOW_MS} testId="io-disk-bytes" />
+        <IoChart title="IOPS" data={charts.iops} format={formatIops} nowMs={now} staleMs={stale} windowMs={IO_WINDOW_MS} testId="io-disk-iops" />
       </div>
       <p className="muted io-charts-note">Last 10 minutes, summed over the nodes serving the disk; sampled every {Math.round(state.sampleMs / 1000)} s.</p>
     </>

@@ -99,5 +99,5 @@ export function formatRate(bps: number): string {
 }
 
 export function formatIops(n: number): string {
-  return `${n >= 100 ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)} IOPS`;
+  return `${n >= 100 || Number.isInteger(n) ? Math.round(n).toLocaleString('en-US') : n.toFixed(1)} IOPS`;
 }
