@@ -103,17 +103,21 @@ export interface AgentParts {
 /** The node agent for the settings' node over `parts` (not started). */
 export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
   const { guard, observer, ...rest } = parts;
-  const sidecar = new HostsPublisher({
-    node: s.node,
-    store: parts.store,
-    target: parts.target,
-    log: log.child({ mod: 'hosts' }),
-    ...(observer?.onSample ? { onSample: observer.onSample } : {}),
-  });
+  // agent.sampling false: no sampler (no connected hosts, I/O rates or I/O counters from this node).
+  const sidecar =
+    s.agent.sampling === false
+      ? undefined
+      : new HostsPublisher({
+          node: s.node,
+          store: parts.store,
+          target: parts.target,
+          log: log.child({ mod: 'hosts' }),
+          ...(observer?.onSample ? { onSample: observer.onSample } : {}),
+        });
   const agent = new Agent({
     node: s.node,
     ...rest,
-    sidecar,
+    ...(sidecar ? { sidecar } : {}),
     log: log.child({ mod: 'agent' }),
     leaseTtlSeconds: s.agent.leaseTtlSeconds,
     ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),
