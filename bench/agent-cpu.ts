@@ -5,8 +5,10 @@
  * (`agent.sampling: false`), and the CPU of all the tgtds meanwhile (they answer the sampler's requests).
  *
  * One product (its own process, src/ compiled with esbuild, lib/build.ts), N single-path disks on the
- * embedded store and file images: sampling on first; then the product is SIGKILLed, its tgtds keep
- * running, and the product started again with sampling off adopts them (nothing is served anew).
+ * embedded store and file images: sampling on first, serving every path; then the product is SIGKILLed,
+ * its tgtds keep running, and it is started again with sampling off, then once more with sampling on,
+ * each adopting the same tgtds (nothing is served anew). The comparison is between the last two runs:
+ * both just after an adopting start, measured after the same settling time.
  *
  *   node --import tsx bench/agent-cpu.ts          BENCH_AGENT_CPU_DISKS=1000 (default; BENCH_QUICK: 50)
  *   BENCH_AGENT_CPU_SECONDS=30                     the measuring window of each run
@@ -166,42 +168,49 @@ export async function run(ctx: BenchContext): Promise<Section> {
       await new Promise((r) => setTimeout(r, 2000));
     }
   };
-  const results: { sampling: boolean; served: number; cpu: { self: number; children: number; tgtds: number } }[] = [];
+  const results: { sampling: boolean; adopted: boolean; served: number; cpu: { self: number; children: number; tgtds: number }; load: string }[] = [];
   try {
-    for (const sampling of [true, false]) {
+    for (const [i, sampling] of [true, false, true].entries()) {
       const s = startServe(cli.nodeArgs, config(sampling), logFile, 180_000);
       child = s.child;
       const url = await s.ready;
-      if (sampling) {
+      if (i === 0) {
         let seq = 0;
         await mapSettled(Array.from({ length: disks }), 4, async () => {
           const r = await http(url, 'POST', '/api/v1/disks', addBody(`cpu-${++seq}`, { activePaths: 1, subnet: 1 }));
           if (r.status !== 201) throw new Error(`add: ${r.status} ${JSON.stringify(r.json).slice(0, 200)}`);
         });
       }
-      const served = await waitServed(url, sampling ? 'sampling on' : 'sampling off (adopting)');
-      await new Promise((r) => setTimeout(r, 10_000)); // settle: a reconcile or two, the first samples
+      const served = await waitServed(url, `sampling ${sampling ? 'on' : 'off'}${i > 0 ? ' (adopting)' : ''}`);
+      await new Promise((r) => setTimeout(r, 20_000)); // settle: a few reconciles, the first samples
       const pid = s.child.pid;
       if (pid === undefined) throw new Error('no pid');
       const cpu = await measure(pid, tgtdPids(runDir), window);
       log(
         `agent-cpu: sampling ${sampling ? 'on' : 'off'}, ${served} paths: ${pct(cpu.self)} product, ${pct(cpu.children)} programs, ${pct(cpu.tgtds)} tgtds (${load()})`,
       );
-      results.push({ sampling, served, cpu });
+      results.push({ sampling, adopted: i > 0, served, cpu, load: load() });
       // The tgtds stay (killed, not stopped): the next start adopts them.
       await killChild();
     }
   } finally {
     await cleanup();
   }
-  const [on, off] = results as [(typeof results)[number], (typeof results)[number]];
+  const [first, off, on] = results as [(typeof results)[number], (typeof results)[number], (typeof results)[number]];
   sec.tables.push({
-    title: `CPU at rest, ${disks.toLocaleString('en-US')} single-path disks, embedded store, file images, ${window} s each`,
-    head: ['sampling', 'paths served', 'portway serve (API + agent)', 'programs it ran', 'all tgtds'],
-    rows: results.map((r) => [r.sampling ? 'on (every 3 s)' : 'off (agent.sampling: false)', r.served, pct(r.cpu.self), pct(r.cpu.children), pct(r.cpu.tgtds)]),
+    title: `CPU at rest, ${disks.toLocaleString('en-US')} single-path disks, embedded store, file images, ${window} s each (100% = one core)`,
+    head: ['run', 'paths served', 'portway serve (API + agent)', 'programs it ran', 'all tgtds', 'load after'],
+    rows: results.map((r) => [
+      `sampling ${r.sampling ? 'on (every 3 s)' : 'off (agent.sampling: false)'}${r.adopted ? ', restarted (tgtds adopted)' : ', first start'}`,
+      r.served,
+      pct(r.cpu.self),
+      pct(r.cpu.children),
+      pct(r.cpu.tgtds),
+      r.load,
+    ]),
   });
   sec.headline.push(
-    `${Math.min(on.served, off.served).toLocaleString('en-US')} paths at rest: portway serve ${pct(on.cpu.self)} with sampling, ${pct(off.cpu.self)} without; tgtds ${pct(on.cpu.tgtds)} vs ${pct(off.cpu.tgtds)} (100% = one core)`,
+    `${Math.min(on.served, off.served).toLocaleString('en-US')} paths at rest, after a restart each: portway serve ${pct(on.cpu.self)} with sampling, ${pct(off.cpu.self)} without; all tgtds ${pct(on.cpu.tgtds)} vs ${pct(off.cpu.tgtds)} (first start, sampling on: ${pct(first.cpu.self)} and ${pct(first.cpu.tgtds)})`,
   );
   sec.notes.push(
     'Sampling: every 3 s one `stat` request per tgtd on its control socket (and the session list when the sessions changed); nothing is written to the store while nothing is connected or moving.',
