@@ -80,6 +80,8 @@ describe('I/O series for the charts', () => {
 
   it('formats rates in binary units and IOPS', () => {
     assert.equal(formatRate(0), '0 B/s');
+    assert.equal(formatRate(0.5), '0.5 B/s');
+    assert.equal(formatRate(512), '512 B/s');
     assert.equal(formatRate(8192 * 1000), '7.8 MiB/s');
     assert.equal(formatIops(8413.4), '8,413 IOPS');
     assert.equal(formatIops(2.25), '2.3 IOPS');

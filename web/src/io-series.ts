@@ -95,7 +95,9 @@ export function formatRate(bps: number): string {
     v /= 1024;
     i++;
   }
-  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+  // Whole bytes, except below 10 B/s (an axis of an idle chart: 0.5 B/s is not "1 B/s").
+  const text = v >= 100 || (i === 0 && (v >= 10 || Number.isInteger(v))) ? String(Math.round(v)) : v.toFixed(1);
+  return `${text} ${units[i]}`;
 }
 
 export function formatIops(n: number): string {
