@@ -62,7 +62,7 @@ export function IoChart({
         x: { time: true, range: () => [(Date.now() - windowMs) / 1000, Date.now() / 1000] },
         y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] },
       },
-      axes: [{}, { size: 80, values: (_u, splits) => splits.map((v) => format(v)) }],
+      axes: [{}, { size: 100, values: (_u, splits) => splits.map((v) => format(v)) }],
       series: [{}, ...data.lines.map((l, i) => ({ label: l.label, stroke: COLORS[i % COLORS.length] as string, width: 2 }))],
     };
     plot.current = new uPlot(opts, aligned, el);
