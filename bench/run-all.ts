@@ -40,6 +40,8 @@ const SECTIONS: Entry[] = [
   { id: 'datapath', needs: { ceph: true, etcd: true }, run: async (c) => (await import('./datapath.js')).run(c) },
   // after Ceph and etcd are stopped: it needs neither, and 1,000 tgtds want the CPUs
   { id: 'memory', needs: { ceph: false, etcd: false }, run: async (c) => (await import('./memory.js')).run(c) },
+  // the agent's CPU at rest with and without target sampling (1,000 tgtds too)
+  { id: 'agent-cpu', needs: { ceph: false, etcd: false }, run: async (c) => (await import('./agent-cpu.js')).run(c) },
 ];
 
 async function runSection(e: Entry, ctx: BenchContext): Promise<Section> {

@@ -66,6 +66,8 @@ export interface AgentOptions {
   fenceAfterRatio?: number;
   /** Called after every fence (tests, metrics). */
   onFence?: (info: FenceInfo) => void;
+  /** Called after every reconcile that ran (metrics): how long it took, and whether it threw. */
+  onReconcile?: (seconds: number, ok: boolean) => void;
   /**
    * The fence guard (guard.ts), a separate process that fences this node if the agent dies or hangs:
    * told every path IP before it is added, and fed a deadline after every renewal once the keys of
@@ -164,7 +166,7 @@ export class Agent {
   constructor(private readonly o: AgentOptions) {
     this.ttl = o.leaseTtlSeconds ?? 10;
     this.reconciler = new Coalescer(
-      () => this.reconcileOnce(),
+      () => this.timed(() => this.reconcileOnce()),
       (e) => this.o.log.error({ err: errText(e) }, 'reconcile failed'),
     );
   }
@@ -396,6 +398,20 @@ export class Agent {
   private async observe(): Promise<ClusterView<KeyValue>> {
     const kvs = (await Promise.all(AGENT_PREFIXES.map((prefix) => this.o.store.list(prefix)))).flat();
     return clusterView(kvs);
+  }
+
+  /** Runs one reconcile and tells onReconcile how long it took (one that had nothing to run on is not told). */
+  private async timed(fn: () => Promise<void>): Promise<void> {
+    const report = this.o.onReconcile;
+    if (!report || this.stopped || this.fenced || !this.lease) return fn();
+    const t0 = now();
+    let ok = false;
+    try {
+      await fn();
+      ok = true;
+    } finally {
+      report((now() - t0) / 1000, ok);
+    }
   }
 
   /** One reconcile: observe the store, plan (pure: domain/agent-plan.ts), act on the plan. */

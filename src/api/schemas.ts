@@ -13,7 +13,7 @@
 import { type SchemaOptions, type Static, type TSchema, Type } from '@sinclair/typebox';
 import { AUDIT_OUTCOMES, PERMISSIONS, VIAS } from '../domain/auth.js';
 import { DISK_STATUSES, PATH_STATES, PLACEMENTS, type SubnetChoice as Subnet } from '../domain/disk.js';
-import { EVENT_KINDS } from '../domain/health.js';
+import { EVENT_KINDS, PROBLEM_KINDS } from '../domain/health.js';
 import { QOS_BOUNDS } from '../domain/qos.js';
 
 /** A string that is one of `values` (type: the union of them). */
@@ -449,14 +449,14 @@ export const ClusterEventView = Type.Object(
     at: Type.String({ format: 'date-time' }),
     kind: EventKind,
     severity: Severity,
-    subject: Type.String({ description: 'node:<name>, disk:<id> or path:<id>/<n>' }),
+    subject: Type.String({ description: 'node:<name>, disk:<id>, path:<id>/<n>, ceph:cluster or etcd:<endpoint>' }),
     message: Type.String(),
     clears: Type.Optional(EventKind),
   },
   { description: 'A cluster event (also the body of the webhook POST: {event})' },
 );
 export const ProblemView = Type.Object({
-  kind: StringEnum(['node_down', 'disk_degraded', 'path_failed'] as const),
+  kind: StringEnum(PROBLEM_KINDS),
   severity: Severity,
   subject: Type.String(),
   message: Type.String(),

@@ -98,24 +98,28 @@ export interface AgentParts {
   net: HostNetwork;
   /** The fence guard: told the agent's IPs and deadlines; a fence it reports fences the agent. */
   guard?: GuardClient;
-  /** Told every sample of the node's targets (I/O counters) and every fence (metrics). */
-  observer?: { onSample?: HostsPublisherOptions['onSample']; onFence?: AgentOptions['onFence'] };
+  /** Told every sample of the node's targets (I/O counters), every fence and every reconcile's duration (metrics). */
+  observer?: { onSample?: HostsPublisherOptions['onSample']; onFence?: AgentOptions['onFence']; onReconcile?: AgentOptions['onReconcile'] };
 }
 
 /** The node agent for the settings' node over `parts` (not started). */
 export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
   const { guard, observer, ...rest } = parts;
-  const sidecar = new HostsPublisher({
-    node: s.node,
-    store: parts.store,
-    target: parts.target,
-    log: log.child({ mod: 'hosts' }),
-    ...(observer?.onSample ? { onSample: observer.onSample } : {}),
-  });
+  // agent.sampling false: no sampler (no connected hosts, I/O rates or I/O counters from this node).
+  const sidecar =
+    s.agent.sampling === false
+      ? undefined
+      : new HostsPublisher({
+          node: s.node,
+          store: parts.store,
+          target: parts.target,
+          log: log.child({ mod: 'hosts' }),
+          ...(observer?.onSample ? { onSample: observer.onSample } : {}),
+        });
   const agent = new Agent({
     node: s.node,
     ...rest,
-    sidecar,
+    ...(sidecar ? { sidecar } : {}),
     log: log.child({ mod: 'agent' }),
     leaseTtlSeconds: s.agent.leaseTtlSeconds,
     ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),
@@ -123,6 +127,7 @@ export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
     ...(s.agent.warmTargets !== undefined ? { warmTargets: s.agent.warmTargets } : {}),
     ...(guard ? { guard } : {}),
     ...(observer?.onFence ? { onFence: observer.onFence } : {}),
+    ...(observer?.onReconcile ? { onReconcile: observer.onReconcile } : {}),
   });
   if (guard) guard.onFenced = (reason) => void agent.fence(`fence guard: ${reason}`);
   return agent;

@@ -16,6 +16,7 @@ import { AuthService } from '../services/auth-service.js';
 import { DiskService } from '../services/disk-service.js';
 import { Metrics } from '../services/metrics.js';
 import { EventService } from '../services/event-service.js';
+import { infraProbe } from '../services/infra-probe.js';
 import { IoHistory } from '../services/io-history.js';
 import { PathService } from '../services/path-service.js';
 import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
@@ -150,7 +151,8 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     },
   });
   await metrics.start();
-  const events = new EventService({ store, log: log.child({ mod: 'events' }) });
+  const infra = infraProbe({ store, images, log: log.child({ mod: 'infra' }) });
+  const events = new EventService({ store, log: log.child({ mod: 'events' }), ...(infra ? { infra } : {}) });
   await events.start();
   const io = new IoHistory({ store, log: log.child({ mod: 'io' }) });
   await io.start();
@@ -168,6 +170,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     }
     const observer = {
       onSample: (samples: Parameters<Metrics['addIoSample']>[0]) => metrics.addIoSample(samples),
+      onReconcile: (seconds: number, ok: boolean) => metrics.reconcileDuration.observe({ node: s.node, result: ok ? 'ok' : 'error' }, seconds),
       onFence: (info: { reason: string }) => {
         metrics.fences.inc({ node: s.node });
         events.fence(s.node, info.reason);

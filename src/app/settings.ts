@@ -24,8 +24,18 @@ export interface Settings {
    * node (the agent keeps its share of the busiest other node's disks, plus 2; 0: none). Each is ~20 MB.
    * nice (default -10, cluster nodes): the agent's CPU priority, so a busy host does not starve its lease
    * renewals into a fence (agent/priority.ts); its tgtds run at the ordinary priority.
+   * sampling (default true): every 3 s ask each tgtd of the node who is connected and how much I/O it did
+   * (connected hosts, I/O rates, the per-disk I/O metrics); false turns all three off.
    */
-  agent: { enabled: boolean; leaseTtlSeconds: number; resyncSeconds?: number; storageFencing?: boolean; warmTargets?: number; nice?: number };
+  agent: {
+    enabled: boolean;
+    leaseTtlSeconds: number;
+    resyncSeconds?: number;
+    storageFencing?: boolean;
+    warmTargets?: number;
+    nice?: number;
+    sampling?: boolean;
+  };
   /** How the agent makes path IPs live: loopback (single box) or iproute (`ip addr` + ARP, cluster nodes). */
   net: 'loopback' | 'iproute';
   /** First tgtd control port this node's agent uses. */
@@ -143,6 +153,7 @@ export function checkSettings(s: Settings): Settings {
   if (s.agent.leaseTtlSeconds < 2) throw new SettingsError('agent.leaseTtlSeconds must be at least 2');
   if (s.agent.storageFencing !== undefined && typeof s.agent.storageFencing !== 'boolean')
     throw new SettingsError('agent.storageFencing must be true or false');
+  if (s.agent.sampling !== undefined && typeof s.agent.sampling !== 'boolean') throw new SettingsError('agent.sampling must be true or false');
   const wt = s.agent.warmTargets;
   if (wt !== undefined && !(Number.isInteger(wt) && wt >= 0 && wt <= 1000)) throw new SettingsError('agent.warmTargets must be a whole number from 0 to 1000');
   if (s.agent.nice !== undefined && !isNice(s.agent.nice)) throw new SettingsError('agent.nice must be a whole number from -20 to 19');

@@ -6,7 +6,19 @@
 import type { DiskState } from './keys.js';
 import { diskStatus } from './status.js';
 
-export const EVENT_KINDS = ['node_down', 'node_up', 'disk_degraded', 'disk_recovered', 'path_failed', 'path_recovered', 'fence'] as const;
+export const EVENT_KINDS = [
+  'node_down',
+  'node_up',
+  'disk_degraded',
+  'disk_recovered',
+  'path_failed',
+  'path_recovered',
+  'fence',
+  'ceph_unhealthy',
+  'ceph_ok',
+  'etcd_member_down',
+  'etcd_member_up',
+] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 export type Severity = 'critical' | 'warning' | 'info';
 
@@ -16,15 +28,18 @@ export interface ClusterEvent {
   at: string;
   kind: EventKind;
   severity: Severity;
-  /** What it is about: `node:<name>`, `disk:<id>`, `path:<id>/<n>`. */
+  /** What it is about: `node:<name>`, `disk:<id>`, `path:<id>/<n>`, `ceph:cluster`, `etcd:<endpoint>`. */
   subject: string;
   message: string;
   /** Set on an event that ends a problem: the kind of the event it clears. */
   clears?: EventKind;
 }
 
+/** What can be wrong now (each raises an event, and another when it ends). */
+export const PROBLEM_KINDS = ['node_down', 'disk_degraded', 'path_failed', 'ceph_unhealthy', 'etcd_member_down'] as const;
+
 export interface Problem {
-  kind: 'node_down' | 'disk_degraded' | 'path_failed';
+  kind: (typeof PROBLEM_KINDS)[number];
   severity: Severity;
   subject: string;
   message: string;
@@ -75,6 +90,8 @@ const CLEARS: Record<Problem['kind'], { kind: EventKind; text: (p: Problem) => s
   node_down: { kind: 'node_up', text: (p) => `Node ${p.subject.slice(5)} is back: it holds its lease again.` },
   disk_degraded: { kind: 'disk_recovered', text: (p) => `Disk ${p.subject.slice(5)} is no longer degraded.` },
   path_failed: { kind: 'path_recovered', text: (p) => `Path ${p.subject.slice(5)} no longer reports a failure.` },
+  ceph_unhealthy: { kind: 'ceph_ok', text: () => 'Ceph health is HEALTH_OK again.' },
+  etcd_member_down: { kind: 'etcd_member_up', text: (p) => `etcd member ${p.subject.slice(5)} answers again.` },
 };
 
 /** The events from one snapshot to the next: each new problem, and each problem gone (its clearing). */

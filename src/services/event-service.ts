@@ -2,7 +2,8 @@
  * Cluster events: this server watches the disks, owners and nodes in the store, and on every change
  * compares the cluster's health with the last look (domain/health.ts): a node down or back, a disk
  * degraded or recovered, a path its node failed to serve or served again. The agent of this process
- * adds its fences. Each event is stored (`<root>/events/<id>`, the newest `maxEvents` kept), kept in
+ * adds its fences; the infrastructure probe (infra-probe.ts, every 10 s) Ceph's health not OK and
+ * etcd members that do not answer. Each event is stored (`<root>/events/<id>`, the newest `maxEvents` kept), kept in
  * memory for the API, and POSTed as JSON to the webhook URL set in the store (`<root>/settings/webhook`).
  *
  * Several servers each watch and each would record the same event: run the event service on one
@@ -27,6 +28,12 @@ export interface EventServiceOptions {
   log: Logger;
   /** Events kept (store and memory); older ones are deleted. */
   maxEvents?: number;
+  /**
+   * What Portway runs on (services/infra-probe.ts: Ceph's health, etcd members), asked every
+   * `infraEveryMs` (default 10 s); its problems join the store's.
+   */
+  infra?: () => Promise<Problem[]>;
+  infraEveryMs?: number;
 }
 
 export interface Health {
@@ -47,6 +54,10 @@ export class EventService {
   private readonly listeners = new Set<(e: ClusterEvent) => void>();
   /** Deliveries in flight (close() waits for them). */
   private readonly sending = new Set<Promise<void>>();
+  /** The infrastructure's problems at the last probe (before the first: those still open in the events). */
+  private infra = new Map<string, Problem>();
+  private infraTimer: NodeJS.Timeout | undefined;
+  private probing: Promise<void> | undefined;
 
   constructor(private readonly o: EventServiceOptions) {
     this.checker = new Coalescer(
@@ -72,6 +83,11 @@ export class EventService {
     this.webhook = wh ? parseWebhook(wh.value) : undefined;
     // The nodes that were up when it last looked: a node down while this server was away is still down.
     for (const e of this.events) if (e.subject.startsWith('node:')) this.known.add(e.subject.slice(5));
+    // Infrastructure problems still open: the first probe says whether they are gone (and clears them).
+    if (this.o.infra)
+      for (const e of openProblems(this.events).values())
+        if (e.kind === 'ceph_unhealthy' || e.kind === 'etcd_member_down')
+          this.infra.set(e.subject, { kind: e.kind, severity: e.severity, subject: e.subject, message: e.message });
     await this.check(true);
     const trigger = () => void this.checker.trigger();
     for (const prefix of [DISKS, OWNERS, NODES]) this.watches.push(await this.o.store.watch(prefix, trigger, trigger));
@@ -80,9 +96,29 @@ export class EventService {
         this.webhook = ev.type === 'put' ? parseWebhook(ev.value ?? '') : undefined;
       }),
     );
+    if (this.o.infra) {
+      const probe = this.o.infra;
+      const tick = () => {
+        if (this.probing) return;
+        this.probing = probe()
+          .then((problems) => {
+            this.infra = new Map(problems.map((p) => [p.subject, p]));
+            return this.checker.trigger();
+          })
+          .catch((e) => this.o.log.warn({ err: errText(e) }, 'infrastructure probe failed'))
+          .finally(() => {
+            this.probing = undefined;
+          });
+      };
+      this.infraTimer = setInterval(tick, this.o.infraEveryMs ?? 10_000);
+      tick();
+    }
   }
 
   async close(): Promise<void> {
+    if (this.infraTimer) clearInterval(this.infraTimer);
+    this.infraTimer = undefined;
+    await this.probing;
     await Promise.all(this.watches.map((w) => w.close().catch(() => {})));
     this.watches = [];
     await this.checker.trigger();
@@ -101,6 +137,7 @@ export class EventService {
     for (const n of live) this.known.add(n);
     for (const d of v.disks.values()) for (const o of d.owners.values()) this.known.add(o.node);
     const next = healthOf(v.disks, live, this.known);
+    for (const [k, p] of this.infra) next.problems.set(k, p);
     const prev = this.last;
     this.last = next;
     if (first || !prev) {
@@ -202,13 +239,13 @@ function parseWebhook(value: string): string | undefined {
   }
 }
 
-/** Subjects whose last recorded event raised a problem (not cleared since). */
-function openProblems(events: readonly ClusterEvent[]): Set<string> {
-  const open = new Set<string>();
+/** Subjects whose last recorded event raised a problem (not cleared since), with that event. */
+function openProblems(events: readonly ClusterEvent[]): Map<string, ClusterEvent> {
+  const open = new Map<string, ClusterEvent>();
   for (const e of events) {
     if (e.kind === 'fence') continue;
     if (e.clears) open.delete(e.subject);
-    else open.add(e.subject);
+    else open.set(e.subject, e);
   }
   return open;
 }

@@ -13,6 +13,8 @@
  *   by the target of each disk on this process's node, from tgtd's own per-session counters
  *   (`tgtadm --op stat`), summed as deltas (sessions come and go; counters never go back).
  * - portway_http_request_duration_seconds{method,route,status_code}: every API request, by route pattern.
+ * - portway_agent_reconcile_duration_seconds{node,result}: every reconcile of the agent running in this
+ *   process (its onReconcile: observe, plan, act), ok or error.
  * - process and Node.js metrics of this process (prom-client's defaults, prefixed portway_).
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
@@ -28,6 +30,7 @@ export class Metrics {
   readonly registry = new Registry();
   readonly httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   readonly fences: Counter<'node'>;
+  readonly reconcileDuration: Histogram<'node' | 'result'>;
   private readonly pathMoves: Counter;
   private readonly failovers: Counter;
   private readonly readBytes: Counter<'disk' | 'node'>;
@@ -59,6 +62,13 @@ export class Metrics {
       help: 'API request latency, by method, route pattern and status code',
       labelNames: ['method', 'route', 'status_code'],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [r],
+    });
+    this.reconcileDuration = new Histogram({
+      name: 'portway_agent_reconcile_duration_seconds',
+      help: 'Reconciles of the agent running in this process (observe, plan, act), ok or error',
+      labelNames: ['node', 'result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
       registers: [r],
     });
     this.fences = new Counter({ name: 'portway_fences_total', help: 'Fences of the agent in this process', labelNames: ['node'], registers: [r] });

@@ -1,7 +1,8 @@
 /**
  * GET /metrics on the real product (real tgtd): parsed as Prometheus text (test/helpers/prom-text.ts),
- * not grepped. Disks by status, node up, paths served, the API latency histogram, and the per-disk I/O
- * counters from tgtd's own counters: a write of 4 MiB through one disk shows on that disk only.
+ * not grepped. Disks by status, node up, paths served, the API latency histogram, and the in-process
+ * agent's reconcile durations, and the per-disk I/O counters from tgtd's own counters: a write of 4 MiB
+ * through one disk shows on that disk only.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -56,6 +57,13 @@ describe('Prometheus metrics', { skip }, () => {
     const posts = sampleValue(m, 'portway_http_request_duration_seconds_count', { method: 'POST', route: '/api/v1/disks', status_code: '201' });
     assert.equal(posts, 2);
     assert.equal(m.types.get('portway_failovers_total'), 'counter');
+    // The in-process agent reconciled (two adds at least): its durations are in the histogram.
+    assert.equal(m.types.get('portway_agent_reconcile_duration_seconds'), 'histogram');
+    const reconciles = sampleValue(m, 'portway_agent_reconcile_duration_seconds_count', { node: 'node1', result: 'ok' }) ?? 0;
+    assert.ok(reconciles >= 2, `reconciles counted: ${reconciles}`);
+    const inf = sampleValue(m, 'portway_agent_reconcile_duration_seconds_bucket', { node: 'node1', result: 'ok', le: '+Inf' });
+    assert.equal(inf, reconciles);
+    assert.ok((sampleValue(m, 'portway_agent_reconcile_duration_seconds_sum', { node: 'node1', result: 'ok' }) ?? 0) > 0);
 
     const path = (await api(tp.product, 'GET', `/api/v1/disks/${busy}/paths`)).json.paths[0].ip as string;
     // tgtd counts per session, and a session's counters go with it: the writer holds its session (an

@@ -4,6 +4,7 @@
  * does not offer yet: until it does, a placeholder says so (no made-up numbers).
  */
 import { HealthSummary } from './HealthSummary';
+import { DashboardIoCharts } from './IoCharts';
 import { useAlerts } from './useAlerts';
 import { type ReactNode, useEffect, useMemo, useState } from 'react';
 import { type ApiErrorBody, type ClusterUsage, getClusterUsage } from './api';
@@ -125,6 +126,8 @@ export function DashboardPage({ live }: { live: LiveDisks }) {
           {disks !== undefined && isUsage(usage) ? <Overcommit provisionedGib={paths.provisionedGb} totalBytes={usage.totalBytes} /> : null}
         </Tile>
       </div>
+
+      <DashboardIoCharts />
 
       <div className="dash-grid">
         <section className="card" aria-labelledby="attention-h" data-testid="attention">

@@ -1,6 +1,7 @@
 /** One disk: its settings, live status, its paths (with moves) and the actions the user may take. */
 import { ConnectedHosts } from './ConnectedHosts';
 import { actionLabel, useDiskActions } from './DiskActions';
+import { DiskIoCharts } from './IoCharts';
 import { formatDate, formatNumber } from './format';
 import { PageHead } from './PageHead';
 import { PathsTable } from './PathsTable';
@@ -157,6 +158,13 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
           Connected hosts
         </h2>
         <ConnectedHosts id={disk.id} />
+      </section>
+
+      <section className="card card-pad" aria-labelledby="disk-io-h">
+        <h2 id="disk-io-h" className="card-title">
+          I/O
+        </h2>
+        <DiskIoCharts id={disk.id} />
       </section>
 
       <section className="card card-pad" aria-labelledby="disk-snapshots-h" data-testid="snapshots-section">

@@ -440,3 +440,17 @@ export async function getWebhook(): Promise<ApiResult<string | null>> {
 export async function setWebhook(url: string | null): Promise<ApiResult<string | null>> {
   return pick(await request<{ url: string | null }>('PUT', '/alerts/webhook', { url }), 'url');
 }
+
+// ---- I/O rates -----------------------------------------------------------------------------------
+
+export type { IoReply } from '../../src/api/wire';
+
+/** One disk's rates per node serving it (the last hour, or only points after sinceMs). */
+export function getDiskIo(id: string, sinceMs = 0): Promise<ApiResult<import('../../src/api/wire').IoReply>> {
+  return request('GET', `/disks/${enc(id)}/io${sinceMs > 0 ? `?since=${Math.floor(sinceMs)}` : ''}`);
+}
+
+/** Each node's rates, its disks summed. */
+export function getNodesIo(sinceMs = 0): Promise<ApiResult<import('../../src/api/wire').IoReply>> {
+  return request('GET', `/io/nodes${sinceMs > 0 ? `?since=${Math.floor(sinceMs)}` : ''}`);
+}

@@ -28,6 +28,7 @@ import {
   type Watcher,
   isRecoverableError,
 } from 'etcd3';
+import type { EtcdMemberStatus } from '../../domain/infra-health.js';
 import { type Compare, CoordError, type CoordStore, type KeyValue, type Lease, type TxnOp, type Watch, type WatchEvent } from './types.js';
 
 export interface EtcdStoreOptions {
@@ -86,6 +87,7 @@ function transient(e: CoordError): boolean {
 
 export class EtcdStore implements CoordStore {
   private readonly client: Etcd3;
+  private readonly opts: EtcdStoreOptions;
   private readonly ns: string;
   private readonly timeoutMs: number;
   private closed = false;
@@ -93,6 +95,7 @@ export class EtcdStore implements CoordStore {
 
   constructor(opts: EtcdStoreOptions) {
     if (opts.hosts.length === 0) throw new Error('EtcdStore: no hosts');
+    this.opts = opts;
     this.ns = opts.namespace ?? '';
     this.timeoutMs = opts.callTimeoutMs ?? 5000;
     const timeout = this.timeoutMs;
@@ -309,6 +312,33 @@ export class EtcdStore implements CoordStore {
     this.watches.add(w);
     w.onClosed = () => this.watches.delete(w);
     return w;
+  }
+
+  /**
+   * Asks each configured member for its status (maintenance Status), each through a client of its own
+   * (the store's client spreads calls over the members and hides which one answered), 2 s each.
+   */
+  async memberStatus(): Promise<EtcdMemberStatus[]> {
+    const o = this.opts;
+    return Promise.all(
+      o.hosts.map(async (endpoint) => {
+        const c = new Etcd3({
+          hosts: [endpoint],
+          ...(o.credentials ? { credentials: o.credentials } : {}),
+          ...(o.auth ? { auth: o.auth } : {}),
+          dialTimeout: 2000,
+          faultHandling: { global: noop, host: () => noop },
+        });
+        try {
+          await c.maintenance.status({ deadline: Date.now() + 2000 });
+          return { endpoint, ok: true };
+        } catch {
+          return { endpoint, ok: false };
+        } finally {
+          c.close();
+        }
+      }),
+    );
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,8 @@
  * and etcd (cluster). Both pass test/conformance/coord-store.suite.ts.
  */
 
+import type { EtcdMemberStatus } from '../../domain/infra-health.js';
+
 export interface KeyValue {
   key: string;
   value: string;
@@ -60,6 +62,8 @@ export interface CoordStore {
    */
   watch(prefix: string, onEvent: (ev: WatchEvent) => void, onReset?: () => void): Promise<Watch>;
   close(): Promise<void>;
+  /** etcd: each configured member's answer to a status request (the events' `etcd_member_down`). The embedded store has no members. */
+  memberStatus?(): Promise<EtcdMemberStatus[]>;
 }
 
 export type CoordErrorCode = 'unavailable' | 'lease_lost' | 'timeout' | 'closed';

@@ -37,6 +37,7 @@
  * their features (`rbd feature disable POOL/IMAGE fast-diff object-map exclusive-lock`).
  */
 import { readFile } from 'node:fs/promises';
+import { type CephHealth, parseCephHealth } from '../../domain/infra-health.js';
 import { ipOfClient } from '../../domain/storage-clients.js';
 import { type Qos, type QosLimit, QOS_LIMITS } from '../../domain/qos.js';
 import { ExecError, run } from '../exec.js';
@@ -612,5 +613,13 @@ export class RbdImageStore implements ImageStore {
     const s = j.stats;
     if (!s || typeof s.total_bytes !== 'number') throw new ImageStoreError('io', 'ceph df: no cluster stats');
     return { usedBytes: s.total_used_raw_bytes ?? s.total_used_bytes ?? 0, totalBytes: s.total_bytes };
+  }
+
+  /** Ceph's own health report (`ceph health --format json`), bounded to 10 s. */
+  async cephHealth(): Promise<CephHealth> {
+    const out = await this.cli('ceph', ['health', '--format', 'json'], 'ceph health', Math.min(this.timeoutMs, 10_000));
+    const h = parseCephHealth(out);
+    if (!h) throw new ImageStoreError('io', 'ceph health: not a health report');
+    return h;
   }
 }

@@ -6,6 +6,8 @@ import type { Qos } from '../../domain/qos.js';
  * test/conformance/image-store.suite.ts.
  */
 
+import type { CephHealth } from '../../domain/infra-health.js';
+
 export interface ImageRecord {
   name: string;
   sizeBytes: number;
@@ -110,6 +112,8 @@ export interface ImageStore {
   setQos(name: string, qos: Qos): Promise<void>;
   /** Bytes used and total of the backend, for the dashboard. */
   usage(): Promise<{ usedBytes: number; totalBytes: number }>;
+  /** Ceph mode: Ceph's own health report (the events' `ceph_unhealthy`). Files have none. */
+  cephHealth?(): Promise<CephHealth>;
 }
 
 export type ImageStoreErrorCode =
