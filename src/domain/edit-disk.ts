@@ -28,7 +28,7 @@ export function applyEdit(meta: DiskMeta, req: EditDiskRequest): DiskMeta | Fail
   if (req.sizeGb !== undefined) {
     const size = parseSizeGb(req.sizeGb);
     if (typeof size !== 'number') return size;
-    if (size < meta.sizeGb) return fail('invalid_size', `Disks can only grow: ${meta.name} is ${meta.sizeGb} GB, ${size} GB is smaller.`, 'sizeGb');
+    if (size < meta.sizeGb) return fail('invalid_size', `Disks can only grow: ${meta.name} is ${meta.sizeGb} GiB, ${size} GiB is smaller.`, 'sizeGb');
     next.sizeGb = size;
   }
   if (req.acl !== undefined) {

@@ -6,7 +6,7 @@ import { formatIp, isHostOf, parseIp } from './ip.js';
 
 export const MAX_PATHS = 8;
 export const MAX_MANUAL_PATHS = 2;
-/** 1 PiB in GB: far above any real disk, low enough to stay an exact number of bytes. */
+/** 1 PiB in GiB: far above any real disk, low enough to stay an exact number of bytes. */
 export const MAX_SIZE_GB = 1024 * 1024;
 
 const NAME = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} ._-]{0,63}$/u;
@@ -14,7 +14,7 @@ const NAME = /^[\p{L}\p{N}][\p{L}\p{M}\p{N} ._-]{0,63}$/u;
 /** The input rules in words: the server's messages and the web form's hints say the same. */
 export const RULES = {
   name: '1 to 64 letters, digits, spaces, dots, dashes or underscores, starting with a letter or digit.',
-  sizeGb: `A whole number of GB, 1 to ${MAX_SIZE_GB}.`,
+  sizeGb: `A whole number of GiB, 1 to ${MAX_SIZE_GB}.`,
   chapUser: '1 to 64 letters, digits or . _ : @ -',
   chapPassword: '12 to 16 printable characters without spaces or quotes.',
   iqn: 'iqn.YYYY-MM.reversed.domain[:name] (lower case), or eui. and 16 hex digits.',
@@ -26,12 +26,12 @@ export function checkName(name: unknown): Failure | undefined {
   return undefined;
 }
 
-/** Size in GB: a whole number > 0 (numbers or digit strings as a form sends them). */
+/** Size in GiB: a whole number > 0 (numbers or digit strings as a form sends them). */
 export function parseSizeGb(size: unknown): number | Failure {
   if (size === undefined || size === null || size === '') return fail('data_missing', 'Disk size is required.', 'sizeGb');
   const n = typeof size === 'number' ? size : typeof size === 'string' && /^\d{1,8}$/.test(size) ? Number(size) : Number.NaN;
-  if (!Number.isInteger(n) || n <= 0) return fail('invalid_size', 'Disk size must be a whole number of GB greater than 0.', 'sizeGb');
-  if (n > MAX_SIZE_GB) return fail('invalid_size', `Disk size must be at most ${MAX_SIZE_GB} GB.`, 'sizeGb');
+  if (!Number.isInteger(n) || n <= 0) return fail('invalid_size', 'Disk size must be a whole number of GiB greater than 0.', 'sizeGb');
+  if (n > MAX_SIZE_GB) return fail('invalid_size', `Disk size must be at most ${MAX_SIZE_GB} GiB.`, 'sizeGb');
   return n;
 }
 

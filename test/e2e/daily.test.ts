@@ -44,7 +44,7 @@ describe("the admin's daily work in chromium", { skip }, () => {
     await navTo(page, 'disks');
     await page.getByRole('button', { name: 'Add disk' }).click();
     await page.getByLabel('Disk name').fill('audit-db1');
-    await page.getByLabel('Size (GB)').fill('1');
+    await page.getByLabel('Size (GiB)').fill('1');
     await page.getByTestId('create-disk').click();
     await page.getByTestId('add-disk-dialog').waitFor({ state: 'detached' });
     const id = (await admin.api('GET', '/api/v1/disks')).json.disks.find((d: { name: string }) => d.name === 'audit-db1').id as string;

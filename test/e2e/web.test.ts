@@ -59,7 +59,7 @@ describe('web UI in chromium', { skip }, () => {
   it('adds a disk with automatic IPs and sees it turn started without reloading', async () => {
     await page.getByRole('button', { name: 'Add disk' }).click();
     await page.getByLabel('Disk name').fill('web1');
-    await page.getByLabel('Size (GB)').fill('10');
+    await page.getByLabel('Size (GiB)').fill('10');
     await docShot(page, 'add-disk-form.png');
     await page.getByTestId('create-disk').click();
     await page.getByTestId('disk-status-00001').waitFor();
@@ -71,7 +71,7 @@ describe('web UI in chromium', { skip }, () => {
   it('adds a disk with manual IPs', async () => {
     await page.getByRole('button', { name: 'Add disk' }).click();
     await page.getByLabel('Disk name').fill('db1');
-    await page.getByLabel('Size (GB)').fill('2');
+    await page.getByLabel('Size (GiB)').fill('2');
     await page.getByTestId('field-activePaths').selectOption('2');
     // Two paths default to both subnets; this disk keeps both in subnet 1.
     assert.equal(await page.getByTestId('field-subnet-3').isChecked(), true);
@@ -93,7 +93,7 @@ describe('web UI in chromium', { skip }, () => {
   it("shows the server's message beside a wrong manual IP", async () => {
     await page.getByRole('button', { name: 'Add disk' }).click();
     await page.getByLabel('Disk name').fill('bad1');
-    await page.getByLabel('Size (GB)').fill('1');
+    await page.getByLabel('Size (GiB)').fill('1');
     await page.getByTestId('field-activePaths').selectOption('1');
     await page.getByTestId('field-ipMode-manual').check();
     await page.getByLabel('Path 1 IP').fill('10.9.9.9');

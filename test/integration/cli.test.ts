@@ -65,7 +65,7 @@ describe('portway CLI', { skip }, () => {
   it('bad input gets the server message and a non-zero exit; bad usage exits 2', async () => {
     const bad = await cli(['disk', 'add', '--name', 'x', '--size', 'abc']);
     assert.equal(bad.code, 1);
-    assert.match(bad.err, /whole number of GB .*\(invalid_size\)/);
+    assert.match(bad.err, /whole number of GiB .*\(invalid_size\)/);
     const usage = await cli(['disk', 'frobnicate']);
     assert.equal(usage.code, 2);
   });

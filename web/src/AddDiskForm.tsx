@@ -386,7 +386,7 @@ export function AddDiskForm({
 
         <Field
           id={id('sizeGb')}
-          label="Size (GB)"
+          label="Size (GiB)"
           error={errorFor('sizeGb')}
           errorTestId="error-sizeGb"
           hint={fixedSizeGb !== undefined ? "The image's size." : undefined}

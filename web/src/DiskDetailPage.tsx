@@ -98,7 +98,7 @@ export function DiskDetailPage({ id, live }: { id: string; live: LiveDisks }) {
           </div>
           <div>
             <dt>Size</dt>
-            <dd data-testid="prop-size">{formatNumber(disk.sizeGb)} GB</dd>
+            <dd data-testid="prop-size">{formatNumber(disk.sizeGb)} GiB</dd>
           </div>
           <div>
             <dt>IQN</dt>

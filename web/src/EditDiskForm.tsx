@@ -145,7 +145,7 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
             />
           )}
         </Field>
-        <Field id={id('sizeGb')} label="Size (GB)" error={errorFor('sizeGb')} errorTestId="error-sizeGb" hint={`Disks can only grow (now ${disk.sizeGb} GB).`}>
+        <Field id={id('sizeGb')} label="Size (GiB)" error={errorFor('sizeGb')} errorTestId="error-sizeGb" hint={`Disks can only grow (now ${disk.sizeGb} GiB).`}>
           {(c) => (
             <input
               {...c}
