@@ -325,6 +325,7 @@ export const NodeView = Type.Object({
   drained: Type.Boolean(),
   paths: Type.Array(Type.String(), { description: 'the paths it holds, "<disk id>/<n>", sorted' }),
   pathCount: Type.Integer(),
+  settingsVersion: Type.Optional(Type.Integer({ description: "the version of the cluster settings the node's agent works with" })),
 });
 
 export const PathRow = Type.Object({
