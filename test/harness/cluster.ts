@@ -104,6 +104,12 @@ export interface ClusterOptions {
    * agents started after it).
    */
   agent?: { storageFencing?: boolean; resyncSeconds?: number };
+  /**
+   * Bring the nodes up as an admin would with `portway cluster init` (on n1, with the cluster settings
+   * as flags) and `portway node join` (every node's process), each node's file holding only local
+   * things (name, state dir, etcd, images, interfaces, tgtd ports): no cluster fields.
+   */
+  join?: boolean;
 }
 
 /** The Ceph cluster of a run with images 'rbd' (inside the infra namespace). */
@@ -314,6 +320,20 @@ export class SimNode {
       symlinkSync(this.c.imageDir, join(this.dir, 'images'));
     } catch {}
     const ceph = this.c.cephSettings();
+    if (this.c.opts.join) {
+      // What `node join` needs and nothing of the cluster's: those are in etcd (cluster init).
+      const local = {
+        node: this.name,
+        stateDir: this.dir,
+        images: ceph ? { kind: 'rbd', conf: ceph.conf, keyring: ceph.keyring, id: ceph.id, pool: ceph.pool } : { kind: 'file' },
+        coord: { kind: 'etcd', endpoints: [`http://${ETCD_MGMT}:2379`] },
+        net: 'iproute',
+        interfaces: { subnet1: 'eth1', subnet2: 'eth2' },
+        tgtControlPortBase: this.c.controlPortBase + this.index * 50,
+      };
+      writeFileSync(this.configFile, JSON.stringify(local, null, 2));
+      return;
+    }
     const settings = {
       stateDir: this.dir,
       node: this.name,
@@ -337,7 +357,18 @@ export class SimNode {
     const from = statSync(log).size;
     const child = spawn(
       'ip',
-      ['netns', 'exec', this.ns, process.execPath, '--import', 'tsx', join(REPO, 'src/cli/portway.ts'), 'agent', '--config', this.configFile],
+      [
+        'netns',
+        'exec',
+        this.ns,
+        process.execPath,
+        '--import',
+        'tsx',
+        join(REPO, 'src/cli/portway.ts'),
+        ...(this.c.opts.join ? ['node', 'join'] : ['agent']),
+        '--config',
+        this.configFile,
+      ],
       { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, LOG_LEVEL: this.c.opts.logLevel ?? 'info' } },
     );
     closeSync(fd);
@@ -744,7 +775,58 @@ export class SimCluster {
       (ip) => this.isPathIp(ip),
     );
     this.watcher.start();
+    if (this.opts.join) await this.clusterInit();
     await Promise.all(this.nodes.map((n) => n.startAgent()));
+  }
+
+  /** `portway cluster init` in n1's namespace: the cluster settings (this.config) as flags, the first admin's password from the environment. */
+  async clusterInit(): Promise<string> {
+    const n1 = this.nodes[0] as SimNode;
+    const c = this.config;
+    const r = await run(
+      'ip',
+      [
+        'netns',
+        'exec',
+        n1.ns,
+        process.execPath,
+        '--import',
+        'tsx',
+        join(REPO, 'src/cli/portway.ts'),
+        'cluster',
+        'init',
+        '--config',
+        n1.configFile,
+        '--iqn-base',
+        c.iqnBase,
+        '--subnet1',
+        c.subnet1.cidr,
+        '--subnet1-range',
+        `${c.subnet1.autoIpFrom}-${c.subnet1.autoIpTo}`,
+        '--subnet2',
+        c.subnet2.cidr,
+        '--subnet2-range',
+        `${c.subnet2.autoIpFrom}-${c.subnet2.autoIpTo}`,
+        '--lease-ttl',
+        String(this.opts.leaseTtlSeconds),
+      ],
+      { env: { ...process.env, PORTWAY_ADMIN_PASSWORD: 'Cluster-Admin-42' }, timeoutMs: 60_000 },
+    );
+    return r.stdout;
+  }
+
+  /** `portway node <args>` in a node's namespace (exit code and output; a failure is no exception). */
+  async nodeCli(name: string, args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string; err: string }> {
+    const n = this.node(name);
+    try {
+      const r = await run('ip', ['netns', 'exec', n.ns, process.execPath, '--import', 'tsx', join(REPO, 'src/cli/portway.ts'), ...args], {
+        timeoutMs,
+      });
+      return { code: 0, out: r.stdout, err: r.stderr };
+    } catch (e) {
+      const x = e as { exitCode?: number; stdout?: string; stderr?: string; message: string };
+      return { code: x.exitCode ?? -1, out: x.stdout ?? '', err: x.stderr ?? x.message };
+    }
   }
 
   private async startEtcd(): Promise<void> {
