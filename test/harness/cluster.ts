@@ -810,7 +810,7 @@ export class SimCluster {
         '--lease-ttl',
         String(this.opts.leaseTtlSeconds),
       ],
-      { env: { ...process.env, PORTWAY_ADMIN_PASSWORD: 'Cluster-Admin-42' }, timeoutMs: 60_000 },
+      { env: { ...process.env, PORTWAY_ADMIN_PASSWORD: 'Cluster-Secret-42' }, timeoutMs: 60_000 },
     );
     return r.stdout;
   }
