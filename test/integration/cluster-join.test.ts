@@ -9,8 +9,9 @@
  * - init again with the same settings changes nothing; with other settings it is refused; join on a
  *   node whose interface is missing is refused with its code.
  *
- * Not here: etcd with TLS + auth (the harness's etcd is plain; test/integration/etcd-tls.test.ts covers
- * the store over TLS + auth) and the API over HTTPS (tls.test.ts, e2e/https.test.ts).
+ * etcd runs with TLS, client certificates and authentication (user root): the node files name the CA,
+ * the client certificate and key, the user and its password file. Not here: the API over HTTPS (no
+ * `portway serve` runs in this test; tls.test.ts and e2e/https.test.ts cover it).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -36,7 +37,7 @@ describe('cluster init / node join / node leave on 3 namespaced nodes', { skip, 
   };
 
   before(async () => {
-    c = await haCluster({ nodes: 3, leaseTtlSeconds: TTL, join: true });
+    c = await haCluster({ nodes: 3, leaseTtlSeconds: TTL, join: true, etcdTls: true });
     settings = new ClusterSettingsService({ store: c.store, log: pino({ level: 'silent' }) });
   });
   after(async () => {
@@ -47,6 +48,10 @@ describe('cluster init / node join / node leave on 3 namespaced nodes', { skip, 
     for (const n of c.nodes) {
       const file = JSON.parse(readFileSync(n.configFile, 'utf8')) as Record<string, unknown>;
       assert.equal('cluster' in file, false);
+      const coord = file.coord as { endpoints: string[]; username?: string; cert?: string };
+      assert.match(coord.endpoints[0] ?? '', /^https:\/\//);
+      assert.equal(coord.username, 'root');
+      assert.ok(coord.cert);
       assert.ok(Object.keys(file).length <= 8, Object.keys(file).join(','));
     }
     const s = await settings.get();
