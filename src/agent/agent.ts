@@ -42,6 +42,7 @@ import {
 import { prefixOfMask } from '../domain/ip.js';
 import { type ClientsRecord, clientsKey, clientsPrefix, ipOfClient, parseClients } from '../domain/storage-clients.js';
 import { recordJson } from '../domain/records.js';
+import { type StoredClusterSettings, subnetOfIp } from '../domain/cluster-settings.js';
 import { warmPoolSize } from '../domain/warm-pool.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
@@ -87,6 +88,12 @@ export interface AgentOptions {
    * and I/O sampler, hosts-publisher.ts): started once the agent has joined, stopped with it.
    */
   sidecar?: { start(): void; stop(): Promise<void> };
+  /**
+   * The cluster settings (kept current by a watch: app/cluster-config.ts): a path's IP is put on this
+   * node's interface for the subnet it lies in, and the node record says which settings version the
+   * agent works with. Absent: the interface each path record names.
+   */
+  cluster?: { current(): StoredClusterSettings | undefined; interfaces: { subnet1: string; subnet2: string } };
 }
 
 export interface FenceInfo {
@@ -157,6 +164,8 @@ export class Agent {
   private metaCache = new Map<string, { rev: number; meta: DiskMeta }>();
   /** The IP this node's RBD clients come from ('' when it cannot be told); see NodeRecord.storageIp. */
   private storageIp: string | undefined;
+  /** When the agent last joined (its node record's startedAt). */
+  private startedAt = new Date().toISOString();
   /** Disks whose target failed its check, and how many times in a row (the retry backoff). */
   private readonly retries = new Map<string, number>();
   /** The lease the fence guard is fed for: set once this node's keys are all under it (after adoption). */
@@ -280,8 +289,8 @@ export class Agent {
     this.armWatchdog();
     // In Ceph mode, the IP its RBD clients come from: storage fencing leaves live nodes' clients alone.
     if (this.storageIp === undefined && this.o.images.kind === 'rbd') this.storageIp = (await this.o.images.clientIp().catch(() => undefined)) ?? '';
-    const rec: NodeRecord = { name: this.o.node, startedAt: new Date().toISOString(), ...(this.storageIp ? { storageIp: this.storageIp } : {}) };
-    await this.o.store.put(nodeKey(this.o.node), recordJson('node', rec), { lease: lease.id });
+    this.startedAt = new Date().toISOString();
+    await this.o.store.put(nodeKey(this.o.node), recordJson('node', this.nodeRecord()), { lease: lease.id });
     this.o.log.info({ node: this.o.node, lease: lease.id, ttl: this.ttl }, 'agent joined');
   }
 
@@ -397,7 +406,39 @@ export class Agent {
   /** Observe: every key the agent plans from, in one view. */
   private async observe(): Promise<ClusterView<KeyValue>> {
     const kvs = (await Promise.all(AGENT_PREFIXES.map((prefix) => this.o.store.list(prefix)))).flat();
-    return clusterView(kvs);
+    const view = clusterView(kvs);
+    const cs = this.o.cluster?.current();
+    if (cs && this.o.cluster) {
+      const eth = this.o.cluster.interfaces;
+      for (const d of view.disks.values())
+        for (const [n, p] of d.paths) {
+          const sub = subnetOfIp(cs.settings, p.ip);
+          if (sub !== undefined) d.paths.set(n, { ...p, eth: sub === 1 ? eth.subnet1 : eth.subnet2 });
+        }
+    }
+    return view;
+  }
+
+  /**
+   * New cluster settings: the node record says the version (under the current lease), and a reconcile
+   * runs with them. The lease TTL of new settings applies from the agent's next join.
+   */
+  async clusterSettingsChanged(): Promise<void> {
+    const lease = this.lease;
+    if (this.stopped || !lease) return;
+    await this.o.store.put(nodeKey(this.o.node), recordJson('node', this.nodeRecord()), { lease: lease.id });
+    this.o.log.info({ version: this.o.cluster?.current()?.version }, 'cluster settings picked up');
+    void this.reconciler.trigger();
+  }
+
+  private nodeRecord(): NodeRecord {
+    const version = this.o.cluster?.current()?.version;
+    return {
+      name: this.o.node,
+      startedAt: this.startedAt,
+      ...(this.storageIp ? { storageIp: this.storageIp } : {}),
+      ...(version !== undefined ? { settingsVersion: version } : {}),
+    };
   }
 
   /** Runs one reconcile and tells onReconcile how long it took (one that had nothing to run on is not told). */

@@ -12,6 +12,8 @@ import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from '.
 import { createLogger } from '../app/logging.js';
 import { type Settings, SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 import type { Agent } from './agent.js';
+import { loadClusterSettings } from '../app/cluster-config.js';
+import type { ClusterSettingsService } from '../services/cluster-settings-service.js';
 import { DEFAULT_AGENT_NICE, raiseAgentPriority } from './priority.js';
 
 export interface RunningAgent {
@@ -24,6 +26,8 @@ export interface RunningAgent {
 export interface AgentProcessOptions {
   /** false: no fence guard (tests that run the agent inside their own process); command: how to start it. */
   guard?: false | { command?: { file: string; args: string[] } };
+  /** false (`portway node join`): cluster settings must be in the store already (no seeding from the file). */
+  seed?: boolean;
 }
 
 export async function startAgentProcess(s: Settings, log: Logger, opts: AgentProcessOptions = {}): Promise<RunningAgent> {
@@ -32,6 +36,17 @@ export async function startAgentProcess(s: Settings, log: Logger, opts: AgentPro
   // the fence watchdog does not wait for any call (a short deadline only turned slowness into fences).
   raiseAgentPriority(s.agent.nice ?? DEFAULT_AGENT_NICE, log);
   const { store, images } = await openStores(s);
+  // The cluster settings: the store's (seeded from this file if none: a cluster of files from before),
+  // watched: a change reaches this agent without a restart.
+  let cluster: ClusterSettingsService;
+  try {
+    cluster = (await loadClusterSettings(s, store, log, opts.seed === false ? { seed: false } : {})).service;
+    const first = await cluster.get();
+    if (first) await cluster.start(first);
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
   const target = targetDriver(s, log);
   const net = hostNetwork(s, log);
   // The fence guard: a separate process that fences this node if this one dies or hangs (guard.ts).
@@ -44,7 +59,7 @@ export async function startAgentProcess(s: Settings, log: Logger, opts: AgentPro
   // etcd may be unreachable or slow at boot: try again until the agent is in (or the process stops).
   let agent: Agent;
   for (let attempt = 1; ; attempt++) {
-    agent = buildAgent(s, { store, images, target, net, ...(guard ? { guard } : {}) }, log);
+    agent = buildAgent(s, { store, images, target, net, cluster, ...(guard ? { guard } : {}) }, log);
     try {
       await agent.start();
       break;
@@ -54,6 +69,7 @@ export async function startAgentProcess(s: Settings, log: Logger, opts: AgentPro
       log.warn({ attempt, err: (e as Error).message }, 'agent start failed, retrying');
       if (attempt >= 30) {
         guard?.close();
+        await cluster.close().catch(() => {});
         await store.close().catch(() => {});
         throw e;
       }
@@ -74,6 +90,7 @@ export async function startAgentProcess(s: Settings, log: Logger, opts: AgentPro
         if (opts.release) await guard.standDown();
         else guard.close();
       }
+      await cluster.close();
       await store.close();
     },
   };

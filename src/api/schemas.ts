@@ -295,13 +295,66 @@ export const SubnetView = Type.Object({
   eth: Type.String(),
 });
 
+export const BackendView = Type.Object({
+  images: Type.Object({
+    kind: Type.Union([Type.Literal('file'), Type.Literal('rbd')], { description: 'file: sparse files on this server; rbd: Ceph RBD' }),
+    pool: Type.Optional(Type.String({ description: 'the Ceph pool the images live in (rbd only)' })),
+  }),
+  coord: Type.Object({
+    kind: Type.Union([Type.Literal('embedded'), Type.Literal('etcd')], { description: 'embedded: one box; etcd: a cluster' }),
+    endpoints: Type.Optional(Type.Array(Type.String(), { description: "etcd's client URLs (etcd only)" })),
+  }),
+});
+
 export const ClusterConfigView = Type.Object({
   iqnBase: Type.String(),
   pool: Type.String(),
   subnet1: SubnetView,
   subnet2: SubnetView,
   qosSupported: Type.Boolean({ description: 'whether the storage backend enforces QoS limits (Ceph RBD: yes; file images: no, limits are refused)' }),
+  version: Type.Optional(Type.Integer({ description: 'the version of the cluster settings in the coordination store' })),
+  leaseTtlSeconds: Type.Optional(Type.Integer()),
+  changedAt: Type.Optional(Type.String()),
+  changedBy: Type.Optional(Type.String()),
+  backend: Type.Optional(BackendView),
 });
+
+const ClusterSubnetFields = {
+  cidr: Type.String({ description: 'the network, a.b.c.d/nn' }),
+  autoIpFrom: Type.String({ description: 'first automatic IP' }),
+  autoIpTo: Type.String({ description: 'last automatic IP' }),
+};
+export const ClusterSubnet = Type.Object(ClusterSubnetFields, { additionalProperties: false });
+export const ClusterSettingsBody = Type.Object({
+  iqnBase: Type.String(),
+  pool: Type.String(),
+  subnet1: ClusterSubnet,
+  subnet2: ClusterSubnet,
+  leaseTtlSeconds: Type.Integer({ description: "the agents' lease: a node that stops renewing loses its paths after this long" }),
+});
+export const ClusterSettingsView = Type.Object({
+  version: Type.Integer({ description: '1 at `portway cluster init` (or the first start), +1 per change' }),
+  settings: ClusterSettingsBody,
+  changedAt: Type.String(),
+  changedBy: Type.String(),
+});
+export const SettingsChangeRow = Type.Object({
+  field: Type.String(),
+  from: Type.Union([Type.String(), Type.Number()]),
+  to: Type.Union([Type.String(), Type.Number()]),
+});
+export const ClusterSettingsChanged = Type.Object({ ...ClusterSettingsView.properties, changes: Type.Array(SettingsChangeRow) });
+export const ClusterSettingsPatch = Type.Object(
+  {
+    version: Type.Optional(Type.Integer({ description: 'the version the change is based on: refused (settings_version_conflict) if the settings moved on' })),
+    iqnBase: Type.Optional(Type.String()),
+    pool: Type.Optional(Type.String()),
+    subnet1: Type.Optional(Type.Partial(ClusterSubnet)),
+    subnet2: Type.Optional(Type.Partial(ClusterSubnet)),
+    leaseTtlSeconds: Type.Optional(Type.Integer()),
+  },
+  { additionalProperties: false, description: "Fields left out are kept. The interface of a subnet is set in each node's own file." },
+);
 
 // ---- paths and nodes -----------------------------------------------------------------------------
 
@@ -311,6 +364,7 @@ export const NodeView = Type.Object({
   drained: Type.Boolean(),
   paths: Type.Array(Type.String(), { description: 'the paths it holds, "<disk id>/<n>", sorted' }),
   pathCount: Type.Integer(),
+  settingsVersion: Type.Optional(Type.Integer({ description: "the version of the cluster settings the node's agent works with" })),
 });
 
 export const PathRow = Type.Object({

@@ -17,7 +17,8 @@ import { sendFail, sendFailure } from './reply.js';
 import { described, operations } from './route.js';
 import { auditRoutes } from './routes/audit.js';
 import { authRoutes } from './routes/auth.js';
-import { configRoutes } from './routes/config.js';
+import { type ConfigSource, configRoutes } from './routes/config.js';
+import type { ClusterSettingsService } from '../services/cluster-settings-service.js';
 import { Type } from '@sinclair/typebox';
 import { diskRoutes } from './routes/disks.js';
 import { snapshotRoutes } from './routes/snapshots.js';
@@ -39,6 +40,10 @@ export interface ApiOptions {
   config: ClusterConfig;
   subnet1: ResolvedSubnet;
   subnet2: ResolvedSubnet;
+  /** What the server works with now, when it changes with the cluster settings (else config/subnet1/subnet2). */
+  current?: () => ConfigSource;
+  /** The cluster settings in the store: GET/PUT /api/v1/settings/cluster. */
+  clusterSettings?: ClusterSettingsService;
   log: Logger;
   /** Built web UI (dist/web); not served when absent. */
   webDir?: string;
@@ -145,7 +150,7 @@ export async function buildApi(o: ApiOptions) {
   authRoutes(app, o.auth.service, await loginGuard(app, o.loginLimit ?? DEFAULT_LOGIN_LIMIT));
   userRoutes(app, o.auth.service);
   auditRoutes(app, o.auth.service);
-  configRoutes(app, o);
+  configRoutes(app, o.current ?? (() => ({ config: o.config, subnet1: o.subnet1, subnet2: o.subnet2 })), o.disks, o.clusterSettings);
   diskRoutes(app, o.disks);
   snapshotRoutes(app, o.disks.snapshots);
   if (o.paths) {

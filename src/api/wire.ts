@@ -24,6 +24,9 @@ export type CloneRequest = Static<typeof S.CloneRequest>;
 export type ClusterUsage = Static<typeof S.ClusterUsage>;
 export type SubnetView = Static<typeof S.SubnetView>;
 export type ClusterConfigView = Static<typeof S.ClusterConfigView>;
+export type ClusterSettingsView = Static<typeof S.ClusterSettingsView>;
+export type ClusterSettingsChanged = Static<typeof S.ClusterSettingsChanged>;
+export type ClusterSettingsPatch = Static<typeof S.ClusterSettingsPatch>;
 
 export type NodeView = Static<typeof S.NodeView>;
 export type PathMove = Static<typeof S.PathMove>;

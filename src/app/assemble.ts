@@ -19,7 +19,8 @@ import type { ImageStore } from '../adapters/images/types.js';
 import { IpRouteNetwork } from '../adapters/net/iproute.js';
 import { type HostNetwork, LoopbackNetwork } from '../adapters/net/loopback.js';
 import { TgtDriver } from '../adapters/tgt/tgt.js';
-import { type Settings, SettingsError } from './settings.js';
+import type { ClusterSettingsService } from '../services/cluster-settings-service.js';
+import { type Settings, SettingsError, localInterfaces } from './settings.js';
 
 /** The image store the settings name (sparse files under stateDir, or Ceph RBD). */
 export async function openImageStore(s: Settings): Promise<ImageStore> {
@@ -100,11 +101,14 @@ export interface AgentParts {
   guard?: GuardClient;
   /** Told every sample of the node's targets (I/O counters), every fence and every reconcile's duration (metrics). */
   observer?: { onSample?: HostsPublisherOptions['onSample']; onFence?: AgentOptions['onFence']; onReconcile?: AgentOptions['onReconcile'] };
+  /** The cluster settings as watched (app/cluster-config.ts): interfaces per subnet, lease TTL, version. */
+  cluster?: ClusterSettingsService;
 }
 
 /** The node agent for the settings' node over `parts` (not started). */
 export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
-  const { guard, observer, ...rest } = parts;
+  const { guard, observer, cluster, ...rest } = parts;
+  const stored = cluster?.latest();
   // agent.sampling false: no sampler (no connected hosts, I/O rates or I/O counters from this node).
   const sidecar =
     s.agent.sampling === false
@@ -121,7 +125,8 @@ export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
     ...rest,
     ...(sidecar ? { sidecar } : {}),
     log: log.child({ mod: 'agent' }),
-    leaseTtlSeconds: s.agent.leaseTtlSeconds,
+    leaseTtlSeconds: stored?.settings.leaseTtlSeconds ?? s.agent.leaseTtlSeconds,
+    ...(cluster ? { cluster: { current: () => cluster.latest(), interfaces: localInterfaces(s) } } : {}),
     ...(s.agent.resyncSeconds ? { resyncMs: s.agent.resyncSeconds * 1000 } : {}),
     ...(s.agent.storageFencing === false ? { storageFencing: false } : {}),
     ...(s.agent.warmTargets !== undefined ? { warmTargets: s.agent.warmTargets } : {}),
@@ -130,5 +135,6 @@ export function buildAgent(s: Settings, parts: AgentParts, log: Logger): Agent {
     ...(observer?.onReconcile ? { onReconcile: observer.onReconcile } : {}),
   });
   if (guard) guard.onFenced = (reason) => void agent.fence(`fence guard: ${reason}`);
+  cluster?.onChange(() => void agent.clusterSettingsChanged().catch((e: unknown) => log.warn({ err: (e as Error).message }, 'settings version not recorded')));
   return agent;
 }

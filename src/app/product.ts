@@ -25,6 +25,9 @@ import { DEFAULT_AGENT_NICE, raiseAgentPriority } from '../agent/priority.js';
 import { withRedaction } from './logging.js';
 import { type TlsMaterial, TlsError, loadOrMakeCert } from '../adapters/tls/certs.js';
 import { type Settings, SettingsError } from './settings.js';
+import { type EffectiveConfig, effectiveConfig, loadClusterSettings } from './cluster-config.js';
+import type { ClusterSettingsService } from '../services/cluster-settings-service.js';
+import type { ClusterConfigView } from '../api/wire.js';
 
 export interface Product {
   url: string;
@@ -46,21 +49,33 @@ export function defaultWebDir(): string {
 }
 
 /** The disk service over the settings' stores (no agent, no API). */
-export async function openDiskService(s: Settings, log: Logger): Promise<{ disks: DiskService; store: CoordStore; images: ImageStore }> {
+export async function openDiskService(
+  s: Settings,
+  log: Logger,
+): Promise<{ disks: DiskService; store: CoordStore; images: ImageStore; cluster: ClusterSettingsService; current: EffectiveConfig }> {
   const checked = checkConfig(s.cluster);
   if (!checked.ok) throw new SettingsError(checked.message);
   const { store, images } = await openStores(s);
+  let loaded: Awaited<ReturnType<typeof loadClusterSettings>>;
+  try {
+    // The store's cluster settings win; none there: this node's file seeds them (the first start).
+    loaded = await loadClusterSettings(s, store, log);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const { current } = loaded;
   const disks = new DiskService({
     store,
     images,
-    subnet1: checked.subnet1,
-    subnet2: checked.subnet2,
-    iqnBase: s.cluster.iqnBase,
-    pool: s.cluster.pool,
+    subnet1: current.subnet1,
+    subnet2: current.subnet2,
+    iqnBase: current.config.iqnBase,
+    pool: current.config.pool,
     server: s.node,
     log: log.child({ mod: 'disks' }),
   });
-  return { disks, store, images };
+  return { disks, store, images, cluster: loaded.service, current };
 }
 
 /** The users/sessions/audit service over a coordination store. */
@@ -95,14 +110,37 @@ export interface StartOptions {
   printTls?: boolean;
 }
 
+/** The backends as the settings page shows them (never a Ceph pool on a file backend). */
+export function backendOf(s: Settings): NonNullable<ClusterConfigView['backend']> {
+  return {
+    images: s.images.kind === 'rbd' ? { kind: 'rbd', pool: s.images.pool } : { kind: 'file' },
+    coord: s.coord.kind === 'etcd' ? { kind: 'etcd', endpoints: s.coord.endpoints } : { kind: 'embedded' },
+  };
+}
+
 export async function startProduct(s: Settings, rootLog: Logger, opts: StartOptions = {}): Promise<Product> {
   // No password, token, cookie or CHAP secret in any log line, whatever logger the caller made.
   const log = withRedaction(rootLog);
-  const checked = checkConfig(s.cluster);
-  if (!checked.ok) throw new SettingsError(checked.message);
   const adminPassword = s.auth.enabled ? initialAdminPassword(s) : undefined;
-  const { disks, store, images } = await openDiskService(s, log);
+  const { disks, store, images, cluster, current: initial } = await openDiskService(s, log);
+  let current = initial;
   const auth = authService(s, store, log);
+  try {
+    await cluster.start(initial.stored);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  // A new version of the cluster settings: adds allocate and name by it at once (no restart).
+  cluster.onChange((stored) => {
+    try {
+      current = effectiveConfig(s, stored);
+      disks.setCluster({ subnet1: current.subnet1, subnet2: current.subnet2, iqnBase: current.config.iqnBase, pool: current.config.pool });
+      log.info({ version: stored.version }, 'cluster settings picked up');
+    } catch (e) {
+      log.error({ err: (e as Error).message, version: stored.version }, 'cluster settings not usable on this node (its interfaces?)');
+    }
+  });
   try {
     await disks.recoverInterruptedAdds();
   } catch (e) {
@@ -176,16 +214,18 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
         events.fence(s.node, info.reason);
       },
     };
-    agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log), observer, ...(guard ? { guard } : {}) }, log);
+    agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log), observer, cluster, ...(guard ? { guard } : {}) }, log);
     await agent.start();
   }
   const paths = new PathService({ store, log: log.child({ mod: 'paths' }) });
   const app = await buildApi({
     disks,
     paths,
-    config: s.cluster,
-    subnet1: checked.subnet1,
-    subnet2: checked.subnet2,
+    config: current.config,
+    subnet1: current.subnet1,
+    subnet2: current.subnet2,
+    current: () => ({ ...current, backend: backendOf(s) }),
+    clusterSettings: cluster,
     log: log.child({ mod: 'api' }),
     webDir: s.webDir ?? defaultWebDir(),
     auth: { service: auth, enabled: s.auth.enabled, secureCookie: s.auth.secureCookie },
@@ -227,6 +267,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
       await io.close();
       await events.close();
       await metrics.close();
+      await cluster.close();
       await disks.close();
       await store.close();
     },

@@ -12,7 +12,14 @@ export interface Settings {
   listenPort: number;
   /** This node's name in the cluster. */
   node: string;
+  /**
+   * The cluster settings as this file has them: used to seed the coordination store at the first start
+   * (migration); once the store holds cluster settings, those win (domain/cluster-settings.ts). A node
+   * made with `portway cluster init` / `node join` leaves them out.
+   */
   cluster: ClusterConfig;
+  /** Which interface carries each iSCSI subnet on this node (default: cluster.subnetN.eth, i.e. lo). */
+  interfaces?: { subnet1: string; subnet2: string };
   images: { kind: 'file' } | { kind: 'rbd'; conf: string; keyring?: string; id: string; pool: string };
   coord: { kind: 'embedded' } | EtcdSettings;
   /**
@@ -138,15 +145,33 @@ export async function loadSettings(file?: string): Promise<Settings> {
   const merged: Settings = {
     ...s,
     ...r,
-    cluster: { ...s.cluster, ...(r.cluster ?? {}) },
     agent: { ...s.agent, ...(r.agent ?? {}) },
     auth: { ...s.auth, ...(r.auth ?? {}), login: { ...s.auth.login, ...(r.auth?.login ?? {}) } },
     tls: { ...s.tls, ...(r.tls ?? {}) },
+    cluster: {
+      ...s.cluster,
+      ...(r.cluster ?? {}),
+      subnet1: { ...s.cluster.subnet1, ...(r.cluster?.subnet1 ?? {}) },
+      subnet2: { ...s.cluster.subnet2, ...(r.cluster?.subnet2 ?? {}) },
+    },
   };
   return checkSettings(merged);
 }
 
+/** The interface per subnet on this node: `interfaces`, else the file's cluster.subnetN.eth. */
+export function localInterfaces(s: Settings): { subnet1: string; subnet2: string } {
+  return s.interfaces ?? { subnet1: s.cluster.subnet1.eth, subnet2: s.cluster.subnet2.eth };
+}
+
+const ETH = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,14}$/;
+
 export function checkSettings(s: Settings): Settings {
+  if (s.interfaces !== undefined) {
+    const i = s.interfaces as Partial<Record<'subnet1' | 'subnet2', unknown>>;
+    for (const k of ['subnet1', 'subnet2'] as const)
+      if (typeof i[k] !== 'string' || !ETH.test(i[k]))
+        throw new SettingsError(`interfaces.${k} must name this node's interface for iSCSI subnet ${k.slice(-1)} (e.g. eth1)`);
+  }
   if (!NODE.test(s.node)) throw new SettingsError(`node name "${s.node}" must be 1-63 letters, digits, . _ -`);
   if (!Number.isInteger(s.listenPort) || s.listenPort < 0 || s.listenPort > 65535) throw new SettingsError('listenPort must be 0-65535');
   if (!Number.isInteger(s.tgtControlPortBase) || s.tgtControlPortBase < 1) throw new SettingsError('tgtControlPortBase must be a positive integer');

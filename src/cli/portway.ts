@@ -12,6 +12,8 @@ import { SettingsError, checkSettings, loadSettings } from '../app/settings.js';
 import { ApiError } from './client.js';
 import { DISK_USAGE, diskCommand, loginCommand, pathCommand } from './disk-command.js';
 import { SNAPSHOT_USAGE, snapshotCommand } from './snapshot-command.js';
+import { CLUSTER_USAGE, ClusterCommandError } from './cluster-command.js';
+import { SETTINGS_USAGE } from './settings-command.js';
 
 const SERVE_USAGE = `usage: portway serve [--config FILE] [--state-dir DIR] [--listen HOST:PORT] [--node NAME]
                      [--tls-cert FILE --tls-key FILE | --plain-http]
@@ -35,6 +37,8 @@ const USAGE = `usage:
   portway agent   [--config FILE] [--state-dir DIR] [--node NAME]   node agent only (etcd; SIGTERM gives
                   the paths back, SIGQUIT exits leaving them served for the next start to adopt)
   portway agent-guard --run-dir DIR   the fence guard (started by the agent; see docs/HA.md)
+${CLUSTER_USAGE}
+${SETTINGS_USAGE}
 ${DISK_USAGE}
 ${SNAPSHOT_USAGE}`;
 
@@ -135,6 +139,8 @@ async function main(): Promise<void> {
   if (cmd === 'path') return pathCommand(rest);
   if (cmd === 'snapshot') return snapshotCommand(rest);
   if (cmd === 'user') return (await import('./user-command.js')).userCommand(rest);
+  if (cmd === 'settings') return (await import('./settings-command.js')).settingsCommand(rest);
+  if (cmd === 'cluster' || cmd === 'node') return (await import('./cluster-command.js')).clusterCommand(cmd, rest);
   process.stderr.write(`${USAGE}\n`);
   process.exit(cmd === undefined || cmd === '--help' ? 0 : 2);
 }
@@ -142,6 +148,10 @@ async function main(): Promise<void> {
 main().catch((e) => {
   if (e instanceof ApiError) {
     process.stderr.write(`portway: ${e.message}${e.code && e.status ? ` (${e.code})` : ''}\n`);
+    process.exit(e.code === 'usage' ? 2 : 1);
+  }
+  if (e instanceof ClusterCommandError) {
+    process.stderr.write(`portway: ${e.message} (${e.code})\n`);
     process.exit(e.code === 'usage' ? 2 : 1);
   }
   const msg = e instanceof SettingsError ? e.message : ((e as Error)?.message ?? String(e));

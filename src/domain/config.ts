@@ -35,7 +35,9 @@ export const DEFAULT_CONFIG: ClusterConfig = {
   subnet2: { cidr: '127.10.2.0/24', autoIpFrom: '127.10.2.10', autoIpTo: '127.10.2.250', eth: 'lo' },
 };
 
-export type ConfigCheck = { ok: true; subnet1: ResolvedSubnet; subnet2: ResolvedSubnet } | { ok: false; message: string };
+export type ConfigCheck =
+  | { ok: true; subnet1: ResolvedSubnet; subnet2: ResolvedSubnet }
+  | { ok: false; message: string; field: 'iqnBase' | 'pool' | 'subnet1' | 'subnet2' };
 
 const ETH = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,14}$/;
 const POOL = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
@@ -55,12 +57,12 @@ function resolveSubnet(label: string, c: SubnetConfig): ResolvedSubnet | string 
 
 export function checkConfig(c: ClusterConfig): ConfigCheck {
   if (!isValidIqn(c.iqnBase) || !c.iqnBase.startsWith('iqn.') || c.iqnBase.includes(':'))
-    return { ok: false, message: `IQN base "${c.iqnBase}" must look like iqn.YYYY-MM.reversed.domain` };
-  if (!POOL.test(c.pool)) return { ok: false, message: `"${c.pool}" is not a valid pool name` };
+    return { ok: false, field: 'iqnBase', message: `IQN base "${c.iqnBase}" must look like iqn.YYYY-MM.reversed.domain` };
+  if (!POOL.test(c.pool)) return { ok: false, field: 'pool', message: `"${c.pool}" is not a valid pool name` };
   const s1 = resolveSubnet('iSCSI subnet 1', c.subnet1);
-  if (typeof s1 === 'string') return { ok: false, message: s1 };
+  if (typeof s1 === 'string') return { ok: false, field: 'subnet1', message: s1 };
   const s2 = resolveSubnet('iSCSI subnet 2', c.subnet2);
-  if (typeof s2 === 'string') return { ok: false, message: s2 };
-  if (subnetsOverlap(s1.subnet, s2.subnet)) return { ok: false, message: 'iSCSI subnets 1 and 2 overlap' };
+  if (typeof s2 === 'string') return { ok: false, field: 'subnet2', message: s2 };
+  if (subnetsOverlap(s1.subnet, s2.subnet)) return { ok: false, field: 'subnet2', message: 'iSCSI subnets 1 and 2 overlap' };
   return { ok: true, subnet1: s1, subnet2: s2 };
 }

@@ -19,6 +19,14 @@ export const PENDING = `${ROOT}/pending/`;
 /** `<root>/hosts/<id>/<node>`: the initiators logged in to a disk's target on a node (domain/hosts.ts). */
 export const HOSTS = `${ROOT}/hosts/`;
 
+/** `<root>/settings/cluster`: the cluster settings, one copy for the cluster (domain/cluster-settings.ts). */
+export const CLUSTER_SETTINGS = `${ROOT}/settings/cluster`;
+/** `<root>/members/<name>`: a node that joined the cluster (`portway node join`; no lease: removed by `node leave`). */
+export const MEMBERS = `${ROOT}/members/`;
+export function memberKey(name: string): string {
+  return `${MEMBERS}${name}`;
+}
+
 export function pendingKey(id: string): string {
   return `${PENDING}${id}`;
 }
@@ -137,6 +145,8 @@ export interface NodeRecord {
    * in Ceph mode: storage fencing never blocklists a live node's clients.
    */
   storageIp?: string;
+  /** The version of the cluster settings the node's agent works with (domain/cluster-settings.ts). */
+  settingsVersion?: number;
 }
 
 /** An admin's request to move one path to node `to` (release by the owner, then take by `to`). */

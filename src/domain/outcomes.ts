@@ -80,6 +80,17 @@ export const HTTP_STATUS = {
   too_many_login_failures: 429,
   /** The record changed under a read-modify-write more often than it was retried. */
   conflict: 409,
+  // cluster settings (one copy in the coordination store) and node membership
+  /** a field of the cluster settings is not valid (details.field names it) */
+  invalid_settings: 400,
+  /** a subnet change would leave a disk's path IP outside its subnet (details.paths lists them) */
+  settings_strand_ip: 409,
+  /** the pool changes while disks exist in the old one */
+  settings_pool_in_use: 409,
+  /** the settings changed since the version the change was based on (details.version: the current one) */
+  settings_version_conflict: 409,
+  /** the coordination store holds no cluster settings: `portway cluster init` on the first node */
+  cluster_not_initialised: 409,
   // the request itself, and access control
   invalid_request: 400,
   not_found: 404,

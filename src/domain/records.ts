@@ -53,6 +53,10 @@ export const RECORD_VERSIONS = {
   token: 1,
   /** `/portway/auth/setup`: the first admin was made. */
   setup: 1,
+  /** `/portway/settings/cluster`: StoredClusterSettings (domain/cluster-settings.ts). */
+  clusterSettings: 1,
+  /** `/portway/members/<name>`: MemberRecord, a node that joined (domain/cluster-settings.ts). */
+  member: 1,
   /** `/portway/audit/<id>`: AuditEntry. */
   audit: 1,
 } as const;

@@ -94,6 +94,14 @@ export class DiskService {
     return this.o.images.qosSupported;
   }
 
+  /** New cluster settings (a watch on the store): adds from now on allocate and name by them. */
+  setCluster(c: { subnet1: ResolvedSubnet; subnet2: ResolvedSubnet; iqnBase: string; pool: string }): void {
+    this.o.subnet1 = c.subnet1;
+    this.o.subnet2 = c.subnet2;
+    this.o.iqnBase = c.iqnBase;
+    this.o.pool = c.pool;
+  }
+
   /** Closes the list cache's watches (the store itself is the caller's). */
   async close(): Promise<void> {
     await this.cache?.close();

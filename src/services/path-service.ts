@@ -61,7 +61,8 @@ export class PathService {
     const get = (name: string): NodeView => {
       let n = nodes.get(name);
       if (!n) {
-        n = { name, up: v.nodes.has(name), drained: v.drained.has(name), paths: [], pathCount: 0 };
+        const sv = v.nodes.get(name)?.settingsVersion;
+        n = { name, up: v.nodes.has(name), drained: v.drained.has(name), paths: [], pathCount: 0, ...(typeof sv === 'number' ? { settingsVersion: sv } : {}) };
         nodes.set(name, n);
       }
       return n;

@@ -81,6 +81,8 @@ export const HA_TOOLS = ['ip', 'arping', 'etcd', 'tgtd', 'tgtadm', 'iscsi-inq', 
 export const HA_CEPH_TOOLS = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph', 'rbd', 'rados', 'ceph-authtool', 'monmaptool', 'uuidgen', 'bash'];
 export const INITIATOR = 'iqn.2016-05.io.portway.test:ha-client';
 const ETCD_MGMT = '10.99.0.1';
+/** etcd's root password with ClusterOptions.etcdTls (a throwaway cluster in namespaces). */
+const ETCD_ROOT_PASSWORD = 'Harness-Etcd-Root-7';
 const INFRA_MGMT = ETCD_MGMT;
 
 export interface ClusterOptions {
@@ -104,6 +106,19 @@ export interface ClusterOptions {
    * agents started after it).
    */
   agent?: { storageFencing?: boolean; resyncSeconds?: number };
+  /**
+   * Bring the nodes up as an admin would with `portway cluster init` (on n1, with the cluster settings
+   * as flags) and `portway node join` (every node's process), each node's file holding only local
+   * things (name, state dir, etcd, images, interfaces, tgtd ports): no cluster fields.
+   */
+  join?: boolean;
+  /**
+   * etcd over TLS with client certificates (a CA, a server certificate for 10.99.0.1 and a client
+   * certificate made with openssl in the run dir) and authentication (user root with a password in a
+   * file of its own): the nodes' files name them. The test process reaches etcd through its unix socket
+   * (no TLS there) with the same user and password.
+   */
+  etcdTls?: boolean;
 }
 
 /** The Ceph cluster of a run with images 'rbd' (inside the infra namespace). */
@@ -314,12 +329,26 @@ export class SimNode {
       symlinkSync(this.c.imageDir, join(this.dir, 'images'));
     } catch {}
     const ceph = this.c.cephSettings();
+    if (this.c.opts.join) {
+      // What `node join` needs and nothing of the cluster's: those are in etcd (cluster init).
+      const local = {
+        node: this.name,
+        stateDir: this.dir,
+        images: ceph ? { kind: 'rbd', conf: ceph.conf, keyring: ceph.keyring, id: ceph.id, pool: ceph.pool } : { kind: 'file' },
+        coord: this.c.etcdCoord(),
+        net: 'iproute',
+        interfaces: { subnet1: 'eth1', subnet2: 'eth2' },
+        tgtControlPortBase: this.c.controlPortBase + this.index * 50,
+      };
+      writeFileSync(this.configFile, JSON.stringify(local, null, 2));
+      return;
+    }
     const settings = {
       stateDir: this.dir,
       node: this.name,
       cluster: this.c.config,
       images: ceph ? { kind: 'rbd', conf: ceph.conf, keyring: ceph.keyring, id: ceph.id, pool: ceph.pool } : { kind: 'file' },
-      coord: { kind: 'etcd', endpoints: [`http://${ETCD_MGMT}:2379`] },
+      coord: this.c.etcdCoord(),
       agent: { enabled: true, leaseTtlSeconds: this.c.opts.leaseTtlSeconds, ...this.c.agentSettings },
       net: 'iproute',
       tgtControlPortBase: this.c.controlPortBase + this.index * 50,
@@ -337,7 +366,18 @@ export class SimNode {
     const from = statSync(log).size;
     const child = spawn(
       'ip',
-      ['netns', 'exec', this.ns, process.execPath, '--import', 'tsx', join(REPO, 'src/cli/portway.ts'), 'agent', '--config', this.configFile],
+      [
+        'netns',
+        'exec',
+        this.ns,
+        process.execPath,
+        '--import',
+        'tsx',
+        join(REPO, 'src/cli/portway.ts'),
+        ...(this.c.opts.join ? ['node', 'join'] : ['agent']),
+        '--config',
+        this.configFile,
+      ],
       { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, LOG_LEVEL: this.c.opts.logLevel ?? 'info' } },
     );
     closeSync(fd);
@@ -704,7 +744,12 @@ export class SimCluster {
     await this.startEtcd();
     await this.startForward();
     const port = (this.forward?.address() as { port: number } | null)?.port;
-    this.store = new EtcdStore({ hosts: [`http://127.0.0.1:${port}`], callTimeoutMs: 5000 });
+    if (this.opts.etcdTls) await this.enableEtcdAuth();
+    this.store = new EtcdStore({
+      hosts: [`http://127.0.0.1:${port}`],
+      callTimeoutMs: 5000,
+      ...(this.opts.etcdTls ? { auth: { username: 'root', password: ETCD_ROOT_PASSWORD } } : {}),
+    });
     await waitUntil(
       'etcd through the forwarded socket',
       async () =>
@@ -744,10 +789,168 @@ export class SimCluster {
       (ip) => this.isPathIp(ip),
     );
     this.watcher.start();
+    if (this.opts.join) await this.clusterInit();
     await Promise.all(this.nodes.map((n) => n.startAgent()));
   }
 
+  /** `portway cluster init` in n1's namespace: the cluster settings (this.config) as flags, the first admin's password from the environment. */
+  async clusterInit(): Promise<string> {
+    const n1 = this.nodes[0] as SimNode;
+    const c = this.config;
+    const r = await run(
+      'ip',
+      [
+        'netns',
+        'exec',
+        n1.ns,
+        process.execPath,
+        '--import',
+        'tsx',
+        join(REPO, 'src/cli/portway.ts'),
+        'cluster',
+        'init',
+        '--config',
+        n1.configFile,
+        '--iqn-base',
+        c.iqnBase,
+        '--subnet1',
+        c.subnet1.cidr,
+        '--subnet1-range',
+        `${c.subnet1.autoIpFrom}-${c.subnet1.autoIpTo}`,
+        '--subnet2',
+        c.subnet2.cidr,
+        '--subnet2-range',
+        `${c.subnet2.autoIpFrom}-${c.subnet2.autoIpTo}`,
+        '--lease-ttl',
+        String(this.opts.leaseTtlSeconds),
+      ],
+      { env: { ...process.env, PORTWAY_ADMIN_PASSWORD: 'Cluster-Secret-42' }, timeoutMs: 60_000 },
+    );
+    return r.stdout;
+  }
+
+  /** `portway node <args>` in a node's namespace (exit code and output; a failure is no exception). */
+  async nodeCli(name: string, args: string[], timeoutMs = 120_000): Promise<{ code: number; out: string; err: string }> {
+    const n = this.node(name);
+    try {
+      const r = await run('ip', ['netns', 'exec', n.ns, process.execPath, '--import', 'tsx', join(REPO, 'src/cli/portway.ts'), ...args], {
+        timeoutMs,
+      });
+      return { code: 0, out: r.stdout, err: r.stderr };
+    } catch (e) {
+      const x = e as { exitCode?: number; stdout?: string; stderr?: string; message: string };
+      return { code: x.exitCode ?? -1, out: x.stdout ?? '', err: x.stderr ?? x.message };
+    }
+  }
+
+  private etcdScheme(): 'http' | 'https' {
+    return this.opts.etcdTls ? 'https' : 'http';
+  }
+
+  get tlsDir(): string {
+    return join(this.dir, 'etcd-tls');
+  }
+
+  /** The `coord` of a node's file: etcd on the management bridge (with etcdTls: CA, client certificate, user root). */
+  etcdCoord(): Record<string, unknown> {
+    const endpoints = [`${this.etcdScheme()}://${ETCD_MGMT}:2379`];
+    if (!this.opts.etcdTls) return { kind: 'etcd', endpoints };
+    const t = this.tlsDir;
+    return {
+      kind: 'etcd',
+      endpoints,
+      ca: join(t, 'ca.pem'),
+      cert: join(t, 'client.pem'),
+      key: join(t, 'client.key'),
+      username: 'root',
+      passwordFile: join(t, 'root-password'),
+    };
+  }
+
+  /** A CA, etcd's server certificate (10.99.0.1) and a client certificate, with openssl; the root password file. */
+  private async makeEtcdCerts(): Promise<void> {
+    const t = this.tlsDir;
+    mkdirSync(t, { recursive: true, mode: 0o700 });
+    const ossl = (args: string[]) => run('openssl', args, { timeoutMs: 30_000 });
+    const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+    await ossl([
+      'req',
+      '-x509',
+      ...ec,
+      '-keyout',
+      join(t, 'ca.key'),
+      '-out',
+      join(t, 'ca.pem'),
+      '-days',
+      '2',
+      '-subj',
+      '/CN=pw-harness-ca',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ]);
+    for (const who of ['server', 'client']) {
+      await ossl(['req', ...ec, '-keyout', join(t, `${who}.key`), '-out', join(t, `${who}.csr`), '-subj', `/CN=pw-harness-${who}`]);
+      writeFileSync(join(t, `${who}.ext`), `subjectAltName=IP:${ETCD_MGMT},IP:127.0.0.1\nextendedKeyUsage=serverAuth,clientAuth\n`);
+      await ossl([
+        'x509',
+        '-req',
+        '-in',
+        join(t, `${who}.csr`),
+        '-CA',
+        join(t, 'ca.pem'),
+        '-CAkey',
+        join(t, 'ca.key'),
+        '-CAcreateserial',
+        '-days',
+        '2',
+        '-extfile',
+        join(t, `${who}.ext`),
+        '-out',
+        join(t, `${who}.pem`),
+      ]);
+    }
+    writeFileSync(join(t, 'root-password'), `${ETCD_ROOT_PASSWORD}\n`, { mode: 0o600 });
+  }
+
+  /** User root with its password, then authentication on (etcdctl inside infra, over TLS with the client certificate). */
+  private async enableEtcdAuth(): Promise<void> {
+    const t = this.tlsDir;
+    const ctl = (args: string[], input?: string) =>
+      run(
+        'ip',
+        [
+          'netns',
+          'exec',
+          this.infra,
+          'etcdctl',
+          `--endpoints=https://${ETCD_MGMT}:2379`,
+          `--cacert=${join(t, 'ca.pem')}`,
+          `--cert=${join(t, 'client.pem')}`,
+          `--key=${join(t, 'client.key')}`,
+          '--dial-timeout=5s',
+          ...args,
+        ],
+        { env: { ...process.env, ETCDCTL_API: '3' }, timeoutMs: 30_000, ...(input !== undefined ? { input } : {}) },
+      );
+    await waitUntil(
+      'etcd answering over TLS',
+      async () =>
+        (await ctl(['endpoint', 'health']).then(
+          () => true,
+          () => false,
+        )) || undefined,
+      20_000,
+      200,
+    );
+    await ctl(['user', 'add', 'root', '--interactive=false'], `${ETCD_ROOT_PASSWORD}\n`);
+    await ctl(['user', 'grant-role', 'root', 'root']);
+    await ctl(['auth', 'enable']);
+  }
+
   private async startEtcd(): Promise<void> {
+    if (this.opts.etcdTls) await this.makeEtcdCerts();
     const data = join(this.dir, 'etcd');
     const fd = openSync(join(this.dir, 'etcd.log'), 'a');
     const child = spawn(
@@ -760,8 +963,16 @@ export class SimCluster {
         '--name=infra',
         `--data-dir=${data}`,
         // the nodes reach it on the management bridge; the test process through the unix socket
-        `--listen-client-urls=http://${ETCD_MGMT}:2379,unix://etcd.sock:0`,
-        `--advertise-client-urls=http://${ETCD_MGMT}:2379`,
+        `--listen-client-urls=${this.etcdScheme()}://${ETCD_MGMT}:2379,unix://etcd.sock:0`,
+        `--advertise-client-urls=${this.etcdScheme()}://${ETCD_MGMT}:2379`,
+        ...(this.opts.etcdTls
+          ? [
+              `--cert-file=${join(this.tlsDir, 'server.pem')}`,
+              `--key-file=${join(this.tlsDir, 'server.key')}`,
+              `--trusted-ca-file=${join(this.tlsDir, 'ca.pem')}`,
+              '--client-cert-auth',
+            ]
+          : []),
         '--listen-peer-urls=http://127.0.0.1:2380',
         '--initial-advertise-peer-urls=http://127.0.0.1:2380',
         '--initial-cluster=infra=http://127.0.0.1:2380',

@@ -15,6 +15,8 @@ import { type ClusterConfig, checkConfig } from '../../src/domain/config.js';
 import { AuthService } from '../../src/services/auth-service.js';
 import { DiskService } from '../../src/services/disk-service.js';
 import { PathService } from '../../src/services/path-service.js';
+import { ClusterSettingsService } from '../../src/services/cluster-settings-service.js';
+import { clusterSettingsOf, withInterfaces } from '../../src/domain/cluster-settings.js';
 
 export const ADMIN_PW = 'Correct-Horse-42';
 const FAST_SCRYPT = { N: 1024, r: 8, p: 1, keyLen: 32 };
@@ -42,6 +44,7 @@ export interface ApiApp {
   images: FileImageStore;
   auth: AuthService;
   disks: DiskService;
+  clusterSettings: ClusterSettingsService;
   /** Every route registered, as Fastify's onRoute saw it. */
   routes: RouteOptions[];
   /** No credentials. */
@@ -65,6 +68,18 @@ export async function startApiApp(opts: { auth?: boolean } = {}): Promise<ApiApp
   const enabled = opts.auth ?? true;
   if (enabled) await auth.bootstrap({ adminPassword: ADMIN_PW, print: () => {} });
   const paths = new PathService({ store, log, moveTimeoutMs: 300, drainTimeoutMs: 300, pollMs: 20 });
+  // The cluster settings in the store, watched: a change reaches the disk service (as in the product).
+  const clusterSettings = new ClusterSettingsService({ store, log });
+  const seeded = await clusterSettings.seed(clusterSettingsOf(API_CONFIG, 10), 'test');
+  await clusterSettings.start(seeded.stored);
+  let current = { config: API_CONFIG, subnet1: checked.subnet1, subnet2: checked.subnet2, stored: seeded.stored };
+  clusterSettings.onChange((stored) => {
+    const config = withInterfaces(stored.settings, { subnet1: 'lo', subnet2: 'lo' });
+    const c = checkConfig(config);
+    if (!c.ok) return;
+    current = { config, subnet1: c.subnet1, subnet2: c.subnet2, stored };
+    disks.setCluster({ subnet1: c.subnet1, subnet2: c.subnet2, iqnBase: config.iqnBase, pool: config.pool });
+  });
   const routes: RouteOptions[] = [];
   const app = await buildApi({
     disks,
@@ -72,6 +87,8 @@ export async function startApiApp(opts: { auth?: boolean } = {}): Promise<ApiApp
     config: API_CONFIG,
     subnet1: checked.subnet1,
     subnet2: checked.subnet2,
+    current: () => ({ ...current, backend: { images: { kind: 'file' }, coord: { kind: 'embedded' } } }),
+    clusterSettings,
     log,
     auth: { service: auth, enabled, secureCookie: false },
     onRoute: (r) => routes.push(r),
@@ -121,8 +138,10 @@ export async function startApiApp(opts: { auth?: boolean } = {}): Promise<ApiApp
       if (!r.ok && r.code !== 'user_exists') throw new Error(`user ${name}: ${r.message}`);
       return login(name, pw);
     },
+    clusterSettings,
     async close() {
       await app.close();
+      await clusterSettings.close();
       await disks.close();
       await store.close();
       rmSync(dir, { recursive: true, force: true });

@@ -145,7 +145,13 @@ export function EditDiskForm({ disk, onSaved, onCancel }: EditDiskFormProps) {
             />
           )}
         </Field>
-        <Field id={id('sizeGb')} label="Size (GiB)" error={errorFor('sizeGb')} errorTestId="error-sizeGb" hint={`Disks can only grow (now ${disk.sizeGb} GiB).`}>
+        <Field
+          id={id('sizeGb')}
+          label="Size (GiB)"
+          error={errorFor('sizeGb')}
+          errorTestId="error-sizeGb"
+          hint={`Disks can only grow (now ${disk.sizeGb} GiB).`}
+        >
           {(c) => (
             <input
               {...c}

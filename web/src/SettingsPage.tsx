@@ -1,14 +1,16 @@
 /**
- * Cluster settings, read-only (the server has no API to change them yet), and the logged-in user's
- * own password.
+ * Settings: the cluster settings (one copy in the coordination store, versioned), editable by users
+ * with ManageConfig and read-only for the others; the backends this server runs on (image store,
+ * coordination store), the nodes and the settings version each works with; the user's own password.
  */
-import { useId, useState } from 'react';
-import { type ApiErrorBody, type ClusterConfigView, changeOwnPassword, type SubnetView } from './api';
+import { useEffect, useId, useState } from 'react';
+import { type ApiErrorBody, type ClusterConfigView, changeOwnPassword, type SubnetView, updateClusterSettings } from './api';
 import { Table } from './CardTable';
 import { FormError, focusError, LoadError, placeError, TextField, useFormSubmit } from './Field';
 import { useNotify } from './notify';
 import { PageHead } from './PageHead';
 import { useMe, usePermissions } from './session';
+import { useNodes } from './useNodes';
 
 interface SettingsPageProps {
   config: ClusterConfigView | undefined;
@@ -23,27 +25,45 @@ function cidr(s: SubnetView): string {
 export function SettingsPage({ config, configError, reloadConfig }: SettingsPageProps) {
   const me = useMe();
   const { can } = usePermissions();
+  const [editing, setEditing] = useState(false);
+  const rbd = config?.backend?.images.kind === 'rbd';
   return (
     <>
-      <PageHead title="Settings" sub={<span className="page-sub">The cluster's configuration and your account.</span>} />
+      <PageHead title="Settings" sub={<span className="page-sub">The cluster's configuration, its backends and nodes, and your account.</span>} />
       {configError ? <LoadError what="the cluster settings" error={configError} onRetry={reloadConfig} /> : null}
 
       <section className="card card-pad" aria-labelledby="cluster-h" data-testid="cluster-settings">
         <h2 id="cluster-h" className="card-title">
           Cluster
         </h2>
-        <p className="muted read-only-note" data-testid="settings-readonly">
-          Read-only: the server offers no API to change cluster settings yet
-          {can('ManageConfig') ? '. They are set in the settings file of each node (portway serve --config).' : '.'}
-        </p>
         {config === undefined ? (
           configError ? null : (
             <p className="muted" role="status">
               Loading…
             </p>
           )
+        ) : editing ? (
+          <ClusterSettingsForm
+            config={config}
+            onDone={() => {
+              setEditing(false);
+              reloadConfig();
+            }}
+            onCancel={() => setEditing(false)}
+          />
         ) : (
           <>
+            <p className="muted" data-testid={can('ManageConfig') ? 'settings-editable' : 'settings-readonly'}>
+              One copy for the whole cluster, in the coordination store
+              {config.version !== undefined ? (
+                <>
+                  {' '}
+                  (version <span data-testid="settings-version">{config.version}</span>
+                  {config.changedBy ? `, last changed by ${config.changedBy}` : ''})
+                </>
+              ) : null}
+              . {can('ManageConfig') ? 'Every node picks a change up without a restart.' : 'Read-only: changing them needs the ManageConfig permission.'}
+            </p>
             <dl className="props">
               <div>
                 <dt>IQN base</dt>
@@ -51,10 +71,20 @@ export function SettingsPage({ config, configError, reloadConfig }: SettingsPage
                   {config.iqnBase}
                 </dd>
               </div>
-              <div>
-                <dt>Pool</dt>
-                <dd className="mono">{config.pool}</dd>
-              </div>
+              {rbd ? (
+                <div>
+                  <dt>Pool</dt>
+                  <dd className="mono" data-testid="setting-pool">
+                    {config.pool}
+                  </dd>
+                </div>
+              ) : null}
+              {config.leaseTtlSeconds !== undefined ? (
+                <div>
+                  <dt>Node lease</dt>
+                  <dd data-testid="setting-lease">{config.leaseTtlSeconds} s</dd>
+                </div>
+              ) : null}
             </dl>
             <Table
               caption="iSCSI subnets"
@@ -80,12 +110,22 @@ export function SettingsPage({ config, configError, reloadConfig }: SettingsPage
                     </>
                   ),
                 },
-                { head: 'Interface', className: 'mono', cell: (r) => r.s.eth },
+                { head: 'Interface (this server)', className: 'mono', cell: (r) => r.s.eth },
               ]}
             />
+            {can('ManageConfig') && config.version !== undefined ? (
+              <div>
+                <button type="button" className="button" data-testid="settings-edit" onClick={() => setEditing(true)}>
+                  Change cluster settings
+                </button>
+              </div>
+            ) : null}
           </>
         )}
       </section>
+
+      {config?.backend ? <BackendCard backend={config.backend} /> : null}
+      <NodesCard version={config?.version} />
 
       <section className="card card-pad" aria-labelledby="account-h">
         <h2 id="account-h" className="card-title">
@@ -108,6 +148,151 @@ export function SettingsPage({ config, configError, reloadConfig }: SettingsPage
         {me.via === 'session' ? <PasswordForm /> : <p className="muted">Logins are turned off on this server: there is no password to change.</p>}
       </section>
     </>
+  );
+}
+
+function BackendCard({ backend }: { backend: NonNullable<ClusterConfigView['backend']> }) {
+  return (
+    <section className="card card-pad" aria-labelledby="backend-h" data-testid="backend">
+      <h2 id="backend-h" className="card-title">
+        Backends
+      </h2>
+      <dl className="props">
+        <div>
+          <dt>Disk images</dt>
+          <dd data-testid="backend-images">{backend.images.kind === 'rbd' ? `Ceph RBD, pool ${backend.images.pool ?? ''}` : 'Sparse files on this server'}</dd>
+        </div>
+        <div>
+          <dt>Coordination store</dt>
+          <dd data-testid="backend-coord">
+            {backend.coord.kind === 'etcd' ? `etcd (${(backend.coord.endpoints ?? []).join(', ')})` : 'Embedded (this server only)'}
+          </dd>
+        </div>
+      </dl>
+    </section>
+  );
+}
+
+function NodesCard({ version }: { version: number | undefined }) {
+  const { nodes, error, reload } = useNodes();
+  return (
+    <section className="card card-pad" aria-labelledby="nodes-h" data-testid="settings-nodes">
+      <h2 id="nodes-h" className="card-title">
+        Nodes
+      </h2>
+      {error ? <LoadError what="the nodes" error={error} onRetry={reload} /> : null}
+      {nodes === undefined ? null : nodes.length === 0 ? (
+        <p className="muted">No node serves paths yet.</p>
+      ) : (
+        <Table
+          caption="Nodes and the settings version they work with"
+          rows={nodes}
+          testId="settings-nodes-table"
+          className="table-compact"
+          wrapClassName="table-bordered"
+          rowKey={(n) => n.name}
+          rowTestId={(n) => `settings-node-${n.name}`}
+          columns={[
+            { head: 'Node', className: 'mono', cell: (n) => n.name },
+            { head: 'State', cell: (n) => (n.up ? (n.drained ? 'up, drained' : 'up') : 'down') },
+            { head: 'Paths', cell: (n) => n.pathCount },
+            {
+              head: 'Settings version',
+              cell: (n) =>
+                n.settingsVersion === undefined ? '—' : n.settingsVersion === version ? `${n.settingsVersion}` : `${n.settingsVersion} (not the latest yet)`,
+            },
+          ]}
+        />
+      )}
+    </section>
+  );
+}
+
+const FORM_FIELDS = [
+  'iqnBase',
+  'pool',
+  'leaseTtlSeconds',
+  'subnet1.cidr',
+  'subnet1.autoIpFrom',
+  'subnet1.autoIpTo',
+  'subnet2.cidr',
+  'subnet2.autoIpFrom',
+  'subnet2.autoIpTo',
+] as const;
+type FormField = (typeof FORM_FIELDS)[number];
+
+function ClusterSettingsForm({ config, onDone, onCancel }: { config: ClusterConfigView; onDone: () => void; onCancel: () => void }) {
+  const uid = useId();
+  const id = (f: string): string => `${uid}-${f.replace('.', '-')}`;
+  const notify = useNotify();
+  const rbd = config.backend?.images.kind === 'rbd';
+  const initial: Record<FormField, string> = {
+    iqnBase: config.iqnBase,
+    pool: config.pool,
+    leaseTtlSeconds: String(config.leaseTtlSeconds ?? ''),
+    'subnet1.cidr': cidr(config.subnet1),
+    'subnet1.autoIpFrom': config.subnet1.autoIpFrom,
+    'subnet1.autoIpTo': config.subnet1.autoIpTo,
+    'subnet2.cidr': cidr(config.subnet2),
+    'subnet2.autoIpFrom': config.subnet2.autoIpFrom,
+    'subnet2.autoIpTo': config.subnet2.autoIpTo,
+  };
+  const [v, setV] = useState(initial);
+  const set = (f: FormField) => (x: string) => setV((old) => ({ ...old, [f]: x }));
+  const sub = (n: 'subnet1' | 'subnet2') => ({ cidr: v[`${n}.cidr`], autoIpFrom: v[`${n}.autoIpFrom`], autoIpTo: v[`${n}.autoIpTo`] });
+  const ttl = /^\d+$/.test(v.leaseTtlSeconds.trim()) ? Number(v.leaseTtlSeconds.trim()) : Number.NaN;
+  const { busy, error, errorFor, onSubmit } = useFormSubmit(
+    () =>
+      updateClusterSettings({
+        ...(config.version !== undefined ? { version: config.version } : {}),
+        iqnBase: v.iqnBase,
+        ...(rbd ? { pool: v.pool } : {}),
+        subnet1: sub('subnet1'),
+        subnet2: sub('subnet2'),
+        // A non-number goes as sent: the server names the field.
+        leaseTtlSeconds: Number.isNaN(ttl) ? -1 : ttl,
+      }),
+    {
+      onDone: (r) => {
+        notify(r.changes.length === 0 ? 'Nothing changed.' : `Cluster settings saved (version ${r.version}): ${r.changes.map((c) => c.field).join(', ')}.`);
+        onDone();
+      },
+      place: (err) => placeError(err, [...FORM_FIELDS], { subnet1: 'subnet1.cidr', subnet2: 'subnet2.cidr' }),
+      focus: (shown) => focusError(shown, id, id('form-error')),
+    },
+  );
+  const firstId = id('iqnBase');
+  useEffect(() => {
+    // Focus the first field once, when the form opens.
+    document.getElementById(firstId)?.focus();
+  }, [firstId]);
+  const field = (f: FormField, label: string, hint?: string) => (
+    <TextField id={id(f)} label={label} error={errorFor(f)} hint={hint} value={v[f]} onChange={set(f)} data-testid={`edit-${f}`} className="mono" />
+  );
+  return (
+    <form className="form" onSubmit={onSubmit} noValidate aria-busy={busy} data-testid="cluster-settings-form">
+      <FormError id={id('form-error')} error={error} />
+      {field('iqnBase', 'IQN base', 'iqn.YYYY-MM.reversed.domain; new disks are named under it')}
+      {rbd ? field('pool', 'Ceph pool', 'cannot change while disks exist') : null}
+      {field('leaseTtlSeconds', 'Node lease (seconds)', '2 to 300: how long a silent node keeps its paths; applies as each agent next joins')}
+      {(['subnet1', 'subnet2'] as const).map((n) => (
+        <fieldset key={n} className="fieldset">
+          <legend>iSCSI subnet {n.slice(-1)}</legend>
+          {field(`${n}.cidr`, 'Network (CIDR)', 'a change must keep every served IP inside it')}
+          {field(`${n}.autoIpFrom`, 'Automatic IPs from')}
+          {field(`${n}.autoIpTo`, 'Automatic IPs to')}
+        </fieldset>
+      ))}
+      <div className="form-actions">
+        <button type="button" className="button" onClick={onCancel}>
+          Cancel
+        </button>
+        <button type="submit" className="button button-primary" disabled={busy} data-testid="settings-save">
+          {busy ? <span className="spinner" aria-hidden="true" /> : null}
+          Save
+        </button>
+      </div>
+    </form>
   );
 }
 

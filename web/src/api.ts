@@ -16,6 +16,8 @@ import type {
   AuditEntry,
   AuditPage,
   ClusterConfigView,
+  ClusterSettingsChanged,
+  ClusterSettingsPatch,
   ClusterUsage,
   CloneRequest,
   ConnectedHost,
@@ -225,6 +227,11 @@ export function getConfig(): Promise<ApiResult<ClusterConfigView>> {
 }
 
 /** Not offered by the server yet: resolves to an error (404) until it is. */
+/** Changes the cluster settings (ManageConfig); version: refused if they moved on since. */
+export function updateClusterSettings(patch: ClusterSettingsPatch): Promise<ApiResult<ClusterSettingsChanged>> {
+  return request('PUT', '/settings/cluster', patch);
+}
+
 export function getClusterUsage(): Promise<ApiResult<ClusterUsage>> {
   return request<ClusterUsage>('GET', '/cluster/usage');
 }
