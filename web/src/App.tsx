@@ -173,8 +173,9 @@ function Shell() {
         </Link>
         <div className="topbar-right">
           {config ? (
-            <span className="topbar-meta mono" title="IQN base · pool">
-              {config.iqnBase} · {config.pool}
+            <span className="topbar-meta mono" title={config.backend?.images.kind === 'rbd' ? 'IQN base · Ceph pool' : 'IQN base'}>
+              {config.iqnBase}
+              {config.backend?.images.kind === 'rbd' ? ` · ${config.pool}` : ''}
             </span>
           ) : null}
           <span className={`live live-${live.mode}`} data-testid="live-mode" data-mode={live.mode}>
