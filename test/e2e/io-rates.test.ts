@@ -2,9 +2,10 @@
  * Live I/O rates from tgtd's own counters, end to end: iscsi-perf reads one disk for ~15 s while
  * chromium shows that disk's page, the other disk's page and the dashboard. Within 10 s of the start the
  * disk's read rate rises in the API (and only that disk's), in /metrics (parsed) and in the charts (their
- * captions give the latest values, data-value); the API's rate and the chart's agree with the
- * initiator's own average within 20%. Screenshots for the README: the dashboard with its charts and the
- * disk page with the connected host, taken during the run.
+ * captions give the latest values, data-value); the API's rate agrees with the initiator's own
+ * average within 20%, and every value the chart showed is one of the API's points. Screenshots for
+ * the README: the dashboard with its charts and the disk page with the connected host, taken during
+ * the run.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -152,11 +153,25 @@ describe('live I/O rates in the API, /metrics and the charts', { skip }, () => {
     // 16 blocks of 512 bytes per read.
     assert.ok(Math.abs(apiBps - apiIops * 8192) / (apiIops * 8192) < 0.01, `bytes/s ${apiBps} vs IOPS ${apiIops}`);
 
-    // The chart: the middle of what it showed (its first value may be a partial interval).
+    // The chart shows the API's own figures: each latest value it showed is one of the API's points
+    // (the comparison with the initiator is the API's, above). A median of the chart's values against
+    // the initiator's whole-run average was flaky: on a loaded box the values the chart happened to show
+    // while the page was read could be the slow seconds of the run (22% low once, with the API's mean
+    // within 20%).
     assert.ok(chartIops.length >= 2, `chart values: ${JSON.stringify(chartIops)}`);
+    const apiValues = (series[0]?.points ?? []).map((p) => p[3]);
+    for (const v of chartIops)
+      assert.ok(
+        apiValues.some((a) => Math.abs(a - v) <= 1e-6 * Math.max(1, a)),
+        `the chart showed ${v} read IOPS, which is none of the API's points ${JSON.stringify(apiValues)}`,
+      );
+    const innerValues = inner.map((p) => p[3]);
+    assert.ok(
+      chartIops.some((v) => innerValues.some((a) => Math.abs(a - v) <= 1e-6 * Math.max(1, a))),
+      `the chart showed none of the run's full intervals: ${JSON.stringify(chartIops)} vs ${JSON.stringify(innerValues)}`,
+    );
     const sorted = [...chartIops].sort((a, b) => a - b);
     const chartMedian = sorted[Math.floor(sorted.length / 2)] as number;
-    assert.ok(Math.abs(chartMedian - initiatorIops) / initiatorIops <= 0.2, `chart ${chartMedian} read IOPS vs iscsi-perf ${initiatorIops}`);
     process.stderr.write(
       `# read IOPS: API ${apiIops.toFixed(0)} (mean of ${inner.length} samples), chart median ${chartMedian} (of ${chartIops.length}), iscsi-perf average ${initiatorIops}\n`,
     );
