@@ -14,11 +14,14 @@ import { type Settings, SettingsError, checkSettings, loadSettings } from '../ap
 import type { Agent } from './agent.js';
 import { loadClusterSettings } from '../app/cluster-config.js';
 import type { ClusterSettingsService } from '../services/cluster-settings-service.js';
+import { checkMembership, whenRemoved } from './membership.js';
 import { DEFAULT_AGENT_NICE, raiseAgentPriority } from './priority.js';
 
 export interface RunningAgent {
   agent: Agent;
   store: CoordStore;
+  /** 'member': the node joined with `node join` (its agent stops when `node leave` removes it). */
+  membership: 'member' | 'no-members';
   /** release: give every path back; otherwise leave targets and keys for the next start to adopt. */
   stop(opts: { release: boolean }): Promise<void>;
 }
@@ -36,6 +39,14 @@ export async function startAgentProcess(s: Settings, log: Logger, opts: AgentPro
   // the fence watchdog does not wait for any call (a short deadline only turned slowness into fences).
   raiseAgentPriority(s.agent.nice ?? DEFAULT_AGENT_NICE, log);
   const { store, images } = await openStores(s);
+  // A node that left (or never joined) a cluster of members takes no path.
+  let membership: 'member' | 'no-members';
+  try {
+    membership = await checkMembership(store, s.node);
+  } catch (e) {
+    await store.close().catch(() => {});
+    throw e;
+  }
   // The cluster settings: the store's (seeded from this file if none: a cluster of files from before),
   // watched: a change reaches this agent without a restart.
   let cluster: ClusterSettingsService;
@@ -80,6 +91,7 @@ export async function startAgentProcess(s: Settings, log: Logger, opts: AgentPro
   return {
     agent,
     store,
+    membership,
     async stop(opts) {
       if (stopped) return;
       stopped = true;
@@ -124,4 +136,7 @@ export async function agentCommand(argv: string[]): Promise<void> {
   process.on('SIGINT', () => void stop('SIGINT', true));
   process.on('SIGTERM', () => void stop('SIGTERM', true));
   process.on('SIGQUIT', () => void stop('SIGQUIT', false));
+  // `portway node leave` drained this node and removed it: give back what is left and exit 0 (a
+  // systemd unit with Restart=on-failure stays stopped).
+  if (running.membership === 'member') await whenRemoved(running.store, s.node, () => void stop('removed from the cluster (node leave)', true));
 }

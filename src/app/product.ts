@@ -21,6 +21,7 @@ import { IoHistory } from '../services/io-history.js';
 import { PathService } from '../services/path-service.js';
 import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
 import type { GuardClient } from '../agent/guard-client.js';
+import { checkMembership } from '../agent/membership.js';
 import { DEFAULT_AGENT_NICE, raiseAgentPriority } from '../agent/priority.js';
 import { withRedaction } from './logging.js';
 import { type TlsMaterial, TlsError, loadOrMakeCert } from '../adapters/tls/certs.js';
@@ -197,6 +198,8 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
   let agent: Agent | undefined;
   let guard: GuardClient | undefined;
   if (s.agent.enabled) {
+    // A node that left (or never joined) a cluster of members takes no path (agent/membership.ts).
+    if (s.coord.kind === 'etcd') await checkMembership(store, s.node);
     // A node of a cluster that serves paths runs the fence guard, like any agent node: without it, a
     // crashed or hung `serve` would leave its IPs live while another node takes them. (One box: no
     // other node can take them.)

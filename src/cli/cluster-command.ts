@@ -245,6 +245,7 @@ async function nodeJoin(v: Values, log: Logger): Promise<void> {
 /** The agent, until SIGTERM/SIGINT or until `node leave` removes this node from the members. */
 async function serveUntilLeft(s: Settings, log: Logger): Promise<void> {
   const { startAgentProcess } = await import('../agent/main.js');
+  const { whenRemoved } = await import('../agent/membership.js');
   const running = await startAgentProcess(s, log, { seed: false });
   out(JSON.stringify({ msg: 'PORTWAY_AGENT_READY', node: s.node, pid: process.pid }));
   let stopping = false;
@@ -258,17 +259,7 @@ async function serveUntilLeft(s: Settings, log: Logger): Promise<void> {
       process.exit(0);
     }
   };
-  const check = async () => {
-    if (!(await running.store.get(memberKey(s.node)).catch(() => true))) void stop('removed from the cluster (node leave)');
-  };
-  await running.store.watch(
-    memberKey(s.node),
-    (ev) => {
-      if (ev.key === memberKey(s.node) && ev.type === 'delete') void stop('removed from the cluster (node leave)');
-    },
-    () => void check(),
-  );
-  await check();
+  await whenRemoved(running.store, s.node, () => void stop('removed from the cluster (node leave)'));
   process.on('SIGINT', () => void stop('SIGINT'));
   process.on('SIGTERM', () => void stop('SIGTERM'));
 }
@@ -312,7 +303,7 @@ async function nodeLeave(v: Values, log: Logger): Promise<void> {
       out(`node ${name} left the cluster`);
     } else
       out(
-        `node ${name} removed from the members; its agent still runs (a plain \`portway agent\`/\`serve\`): stop it there; the node stays drained so it takes no path`,
+        `node ${name} removed from the members; its agent still runs (a \`portway serve\`, or an agent that cannot reach the store): stop it there; the node stays drained so it takes no path`,
       );
   } finally {
     await store.close().catch(() => {});

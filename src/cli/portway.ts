@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../app/logging.js';
 import { openDiskService, startProduct } from '../app/product.js';
 import { SettingsError, checkSettings, loadSettings } from '../app/settings.js';
+import { NOT_A_MEMBER_EXIT, NotAMemberError } from '../agent/membership.js';
 import { ApiError } from './client.js';
 import { DISK_USAGE, diskCommand, loginCommand, pathCommand } from './disk-command.js';
 import { SNAPSHOT_USAGE, snapshotCommand } from './snapshot-command.js';
@@ -153,6 +154,10 @@ main().catch((e) => {
   if (e instanceof ClusterCommandError) {
     process.stderr.write(`portway: ${e.message} (${e.code})\n`);
     process.exit(e.code === 'usage' ? 2 : 1);
+  }
+  if (e instanceof NotAMemberError) {
+    process.stderr.write(`portway: ${e.message} (${e.code})\n`);
+    process.exit(NOT_A_MEMBER_EXIT);
   }
   const msg = e instanceof SettingsError ? e.message : ((e as Error)?.message ?? String(e));
   process.stderr.write(`portway: ${msg}\n`);

@@ -5,7 +5,8 @@
  * - a settings change (a new automatic IP range) reaches every agent (their node records' settings
  *   version) without a restart, and the next disk takes its IPs from the new range;
  * - `portway node leave` on n3 empties it (its paths served by the others; its join process stops),
- *   with no path IP on two nodes at any sample of the run;
+ *   with no path IP on two nodes at any sample of the run; `portway agent` started on n3 afterwards
+ *   (a reboot with the service enabled) is refused (not_a_member, exit status 78);
  * - init again with the same settings changes nothing; with other settings it is refused; join on a
  *   node whose interface is missing is refused with its code.
  *
@@ -130,6 +131,11 @@ describe('cluster init / node join / node leave on 3 namespaced nodes', { skip, 
     const again = await c.nodeCli('n1', ['node', 'leave', '--config', c.node('n1').configFile, '--node', 'n3']);
     assert.equal(again.code, 0);
     assert.match(again.out, /not in the cluster: nothing to do/);
+    // n3 rebooted with its agent service still enabled: refused, with the status its unit does not restart on.
+    const rebooted = await c.nodeCli('n3', ['agent', '--config', n3.configFile], 60_000);
+    assert.equal(rebooted.code, 78, `${rebooted.out}\n${rebooted.err}`);
+    assert.match(rebooted.err, /node n3 is not a member of this cluster .*\(not_a_member\)/);
+    assert.deepEqual(await n3.pathIps(), []);
     await c.assertNoIpOnTwoNodes();
   });
 });
