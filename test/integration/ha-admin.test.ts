@@ -1,6 +1,8 @@
 /**
  * HA, admin side and restarts on a simulated 3-node cluster:
  * - an agent restart (crash, then start) flaps nothing: same tgtd PIDs, same owners, IPs never gone;
+ * - a rolling upgrade (every agent in turn: SIGQUIT, started again) flaps nothing either, and every
+ *   path answers INQUIRY from the client throughout;
  * - a stopped agent (SIGTERM) gives its paths back and the others take them;
  * - move one path to a named node, rebalance, drain and undrain, through the HTTP routes (spread
  *   disks: paths placed one by one);
@@ -124,6 +126,64 @@ describe('HA admin: restarts, moves, rebalance, drain', { skip, timeout: 400_000
     assert.ok(nodeLease && nodeLease !== leaseBefore, 'the agent has a new lease');
     for (const kv of await c.store.list('/portway/owners/'))
       if ((JSON.parse(kv.value) as { node: string }).node === node.name) assert.equal(kv.lease, nodeLease, kv.key);
+  });
+
+  it('a rolling upgrade (each agent in turn: SIGQUIT, started again) flaps nothing; every path answers throughout', async () => {
+    // docs/OPERATIONS.md, "Rolling upgrade of the agents": `systemctl kill -s SIGQUIT portway-agent`
+    // then `systemctl start portway-agent`, one node at a time.
+    const paths = [...[...(await c.owners(a.id)).keys()].map((n) => ({ d: a, n })), ...[...(await c.owners(b.id)).keys()].map((n) => ({ d: b, n }))];
+    const ipOf = new Map<string, string>();
+    for (const d of [a, b]) {
+      const r = await c.disks.paths(d.id);
+      assert.ok(r.ok, r.ok ? '' : r.message);
+      for (const p of r.paths) ipOf.set(`${d.id}/${p.index}`, p.ip);
+    }
+    assert.equal(ipOf.size, 5, JSON.stringify([...ipOf]));
+    const snapshot = async () => ({
+      owners: await owners(),
+      ips: await Promise.all(c.nodes.map((n) => n.pathIps())),
+      tgtds: c.nodes.map((n) => n.tgtds().map((x) => x.pid)),
+    });
+    const before = await snapshot();
+    let flapped: string | undefined;
+    const unanswered: string[] = [];
+    let inquiries = 0;
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        const now = await snapshot();
+        if (JSON.stringify(now) !== JSON.stringify(before)) flapped ??= JSON.stringify(now);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    })();
+    // Every path asked INQUIRY in turn, all the time (a host's I/O): none may go unanswered.
+    const ask = (async () => {
+      while (watching)
+        for (const p of paths) {
+          const ip = ipOf.get(`${p.d.id}/${p.n}`) as string;
+          try {
+            await c.inquiry(ip, p.d.iqn, 5_000);
+            inquiries++;
+          } catch (e) {
+            unanswered.push(`${ip}: ${(e as Error).message.slice(0, 200)}`);
+          }
+        }
+    })();
+    try {
+      for (const node of c.nodes) {
+        await node.stopAgent('SIGQUIT', 15_000);
+        await node.startAgent();
+        // a few reconciles and renewals of the new agent before the next node
+        await new Promise((r) => setTimeout(r, 1500));
+      }
+    } finally {
+      watching = false;
+      await Promise.all([watch, ask]);
+    }
+    assert.equal(flapped, undefined, `nothing changed during the rolling restart (${flapped})`);
+    assert.deepEqual(unanswered, [], 'every INQUIRY answered');
+    assert.ok(inquiries >= paths.length, `${inquiries} inquiries`);
+    for (const node of c.nodes) if (node.tgtds().length > 0) assert.match(node.logText(), /adopted path from previous run/);
   });
 
   it('a stopped agent (SIGTERM) gives its paths back at once; started again, it takes none', async () => {
