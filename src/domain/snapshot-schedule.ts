@@ -161,11 +161,7 @@ export function isAutoSnapshot(name: string): boolean {
 /** A manual snapshot name in the reserved namespace: the failure to answer (field `name`). */
 export function reservedName(name: string, field = 'name'): Failure | undefined {
   return name.toLowerCase().startsWith(AUTO_PREFIX)
-    ? fail(
-        'snapshot_name_reserved',
-        `Snapshot names starting with "${AUTO_PREFIX}" are reserved for the disk's snapshot schedule; choose another name.`,
-        field,
-      )
+    ? fail('snapshot_name_reserved', `Snapshot names starting with "${AUTO_PREFIX}" are reserved for the disk's snapshot schedule; choose another name.`, field)
     : undefined;
 }
 

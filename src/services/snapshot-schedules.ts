@@ -95,7 +95,10 @@ export class SnapshotSchedules {
       } catch (e) {
         return this.storeFailure(id, e);
       }
-      this.log.info({ disk: id, every: parsed.schedule.intervalMinutes, keep: parsed.schedule.keep, enabled: parsed.schedule.enabled }, 'snapshot schedule set');
+      this.log.info(
+        { disk: id, every: parsed.schedule.intervalMinutes, keep: parsed.schedule.keep, enabled: parsed.schedule.enabled },
+        'snapshot schedule set',
+      );
       return { ok: true, schedule: parsed.schedule, before: before ?? null };
     });
   }
