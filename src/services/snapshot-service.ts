@@ -144,6 +144,8 @@ export class SnapshotService {
         this.log.info({ disk: id, snapshot: name, mode, ms: Date.now() - t0 }, 'snapshot taken');
         return { ok: true, snapshot: snapshotView(snap) };
       } catch (e) {
+        if (e instanceof ImageStoreError && e.code === 'not_found')
+          return fail('image_not_found', `The image of disk ${id} is missing from the storage backend: no snapshot can be taken.`);
         return this.storeFailure(e, id, name, 'the snapshot');
       }
     });
