@@ -60,13 +60,15 @@ export class SnapshotSchedules {
 
   /** The schedule of a disk (null: none), its next run and last result. disk_not_found for an unknown disk. */
   async get(id: string): Promise<Result<ScheduleState>> {
+    // The snapshots tell when the schedule last ran if no run is recorded; unreadable (the image gone,
+    // the backend down): the schedule is still shown, with its last run's failure.
     const listed = await this.snapshots.list(id);
-    if (!listed.ok) return listed;
+    if (!listed.ok && (listed.code === 'disk_not_found' || listed.code === 'disk_list_unreadable')) return listed;
     try {
       const { schedule, run } = await this.read(id);
       const leader = await this.store.get(SNAPSHOT_SCHEDULER_LEADER);
       const runBy = leader ? ((readRecord('leader', leader.value) as Partial<LeaderRecord> | undefined)?.node ?? null) : null;
-      const next = schedule ? nextRun(schedule, lastRunTime(run, listed.snapshots), this.now()) : undefined;
+      const next = schedule ? nextRun(schedule, lastRunTime(run, listed.ok ? listed.snapshots : undefined), this.now()) : undefined;
       return {
         ok: true,
         schedule: schedule ?? null,

@@ -263,7 +263,7 @@ describe('snapshot schedules in the product (single box, file images, CLI)', { s
       });
     });
     await new Promise<void>((r) => hook.listen(0, '127.0.0.1', r));
-    tp = await startTestProduct(144, {}, { scheduler: { tickMs: 300, leaseTtlSeconds: 3, now: () => Date.now() + skew } });
+    tp = await startTestProduct(105, {}, { scheduler: { tickMs: 300, leaseTtlSeconds: 3, now: () => Date.now() + skew } });
     const addr = hook.address();
     const set = await api(tp.product, 'PUT', '/api/v1/alerts/webhook', { url: `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hook` });
     assert.equal(set.status, 200, JSON.stringify(set.json));
