@@ -22,6 +22,7 @@ import {
   reservedName,
   toPrune,
 } from '../../src/domain/snapshot-schedule.js';
+import { readRecord } from '../../src/domain/records.js';
 import { EVENTS, EventService } from '../../src/services/event-service.js';
 import { SnapshotScheduler } from '../../src/services/snapshot-scheduler.js';
 import { ADMIN_PW, type ApiApp, type Caller, startApiApp } from '../helpers/api-app.js';
@@ -320,7 +321,7 @@ describe('snapshot scheduler (embedded store, file images)', () => {
         audit: a.auth.appendAudit,
         events,
         tickMs: 100,
-        leaseTtlSeconds: 2,
+        leaseTtlSeconds: 5,
         now,
       });
     const s1 = mk('node-a');
@@ -328,8 +329,13 @@ describe('snapshot scheduler (embedded store, file images)', () => {
     try {
       s1.start();
       s2.start();
-      await waitFor(async () => (s1.isLeader || s2.isLeader ? true : undefined), { what: 'a leader', timeoutMs: 5000 });
-      assert.notEqual(s1.isLeader, s2.isLeader, 'exactly one leads');
+      const leaderNode = async () => {
+        const kv = await a.store.get(SNAPSHOT_SCHEDULER_LEADER);
+        return kv ? (readRecord('leader', kv.value)?.node as string | undefined) : undefined;
+      };
+      const first = await waitFor(leaderNode, { what: 'a leader', timeoutMs: 5000 });
+      const [leader, other] = first === 'node-a' ? [s1, s2] : [s2, s1];
+      assert.equal(other.isLeader, false, 'one leads');
       const autos = async () =>
         ((await a.disks.snapshots.list(d)) as { snapshots: { name: string }[] }).snapshots.map((s) => s.name).filter((n) => n.startsWith('auto-'));
       await waitFor(async () => ((await autos()).length === 1 ? true : undefined), { what: 'the first automatic snapshot', timeoutMs: 10_000 });
@@ -343,7 +349,7 @@ describe('snapshot scheduler (embedded store, file images)', () => {
       assert.ok(names.includes('manual-one'), 'manual snapshots are never pruned');
       const state = (await admin('GET', `/api/v1/disks/${d}/snapshot-schedule`)).json;
       assert.equal(state.lastRun.ok, true);
-      assert.equal(state.runBy, s1.isLeader ? 'node-a' : 'node-b');
+      assert.equal(state.runBy, first);
       const audit = (await admin('GET', '/api/v1/audit?limit=100')).json.entries as { action: string; actor: string; outcome: string; details: any }[];
       assert.ok(audit.filter((e) => e.actor === 'scheduler' && e.action === 'snapshot.create' && e.outcome === 'ok').length >= 4);
       assert.ok(audit.some((e) => e.actor === 'scheduler' && e.action === 'snapshot.delete' && /retention/.test(e.details.reason)));
@@ -364,10 +370,12 @@ describe('snapshot scheduler (embedded store, file images)', () => {
       }
 
       // the leader stops: its lease is revoked, the other takes over
-      const [leader, other] = s1.isLeader ? [s1, s2] : [s2, s1];
       await leader.stop();
-      await waitFor(async () => (other.isLeader ? true : undefined), { what: 'the other scheduler leads', timeoutMs: 5000 });
-      assert.ok(await a.store.get(SNAPSHOT_SCHEDULER_LEADER));
+      await waitFor(async () => ((await leaderNode()) === (first === 'node-a' ? 'node-b' : 'node-a') ? true : undefined), {
+        what: 'the other scheduler leads',
+        timeoutMs: 5000,
+      });
+      assert.equal(leader.isLeader, false);
     } finally {
       await s1.stop();
       await s2.stop();

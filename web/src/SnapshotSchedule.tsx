@@ -4,6 +4,7 @@
  * pause/resume and delete for users with ManageSnapshots.
  */
 import { useCallback, useEffect, useId, useState } from 'react';
+import { everyText } from '../../src/domain/snapshot-schedule';
 import { type ApiErrorBody, type SnapshotScheduleState, deleteSnapshotSchedule, getSnapshotSchedule, setSnapshotSchedule } from './api';
 import { FieldError } from './Field';
 import { formatDate } from './format';
@@ -17,15 +18,6 @@ const UNITS = [
   { label: 'hours', minutes: 60 },
   { label: 'days', minutes: 1440 },
 ] as const;
-
-/** The interval in words, as the CLI says it. */
-export function everyText(minutes: number): string {
-  if (minutes === 60) return 'hourly';
-  if (minutes === 1440) return 'daily';
-  if (minutes % 1440 === 0) return `every ${minutes / 1440} days`;
-  if (minutes % 60 === 0) return `every ${minutes / 60} hours`;
-  return `every ${minutes} minutes`;
-}
 
 function split(minutes: number): { count: string; unit: number } {
   const unit = minutes % 1440 === 0 ? 1440 : minutes % 60 === 0 ? 60 : 1;
