@@ -283,6 +283,42 @@ export const SnapshotParams = Type.Object({
   snap: Type.String({ description: 'the snapshot name' }),
 });
 
+// ---- snapshot schedules --------------------------------------------------------------------------
+
+export const SnapshotScheduleView = Type.Object({
+  intervalMinutes: Type.Integer({ description: 'a snapshot every this many minutes (5 to 10080; 60: hourly)' }),
+  keep: Type.Integer({ description: 'automatic snapshots kept (1 to 500); older ones are deleted, never manual ones' }),
+  enabled: Type.Boolean({ description: 'false: paused (nothing taken or deleted)' }),
+  createdBy: Type.String({ description: 'who set it last' }),
+  updatedAt: Type.String({ description: 'ISO 8601' }),
+});
+export const ScheduleRunView = Type.Object({
+  at: Type.String({ description: 'when it ran, ISO 8601' }),
+  ok: Type.Boolean(),
+  snapshot: Type.Optional(Type.String({ description: 'the automatic snapshot taken (or attempted): auto-YYYYMMDD-HHMMSS, UTC' })),
+  code: Type.Optional(Type.String({ description: "a failure's code" })),
+  message: Type.Optional(Type.String({ description: "a failure's message" })),
+  pruned: Type.Array(Type.String(), { description: 'automatic snapshots deleted by retention in this run' }),
+});
+export const SnapshotScheduleState = Type.Object(
+  {
+    schedule: Nullable(SnapshotScheduleView, { description: 'null: the disk has no schedule' }),
+    nextRunAt: Nullable(Type.String(), { description: 'when the next snapshot is due (in the past: at the next look, every 30 s); null: none or paused' }),
+    lastRun: Nullable(ScheduleRunView, { description: "the scheduler's last run for the disk; null: none yet" }),
+    runBy: Nullable(Type.String(), { description: 'the API server running the schedules now (the holder of the scheduler lease); null: none right now' }),
+  },
+  { description: "The disk's snapshot schedule" },
+);
+export const SnapshotScheduleSet = Type.Object(
+  {
+    intervalMinutes: Type.Optional(NumberOrDigits('minutes between snapshots, 5 to 10080; required for a new schedule')),
+    keep: Type.Optional(NumberOrDigits('automatic snapshots to keep, 1 to 500 (a new schedule: 24 unless given)')),
+    enabled: Type.Optional(Type.Unknown({ description: 'true or false (pause); a new schedule: true' })),
+  },
+  { additionalProperties: false, description: 'Absent fields keep their current values' },
+);
+export const SnapshotScheduleChanged = Type.Object({ schedule: SnapshotScheduleView }, { description: 'Set' });
+
 export const ClusterUsage = Type.Object({ usedBytes: Type.Integer(), totalBytes: Type.Integer() });
 
 export const SubnetView = Type.Object({

@@ -22,6 +22,7 @@ import type { ClusterSettingsService } from '../services/cluster-settings-servic
 import { Type } from '@sinclair/typebox';
 import { diskRoutes } from './routes/disks.js';
 import { snapshotRoutes } from './routes/snapshots.js';
+import { snapshotScheduleRoutes } from './routes/snapshot-schedule.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { alertRoutes } from './routes/alerts.js';
 import { ioRoutes } from './routes/io.js';
@@ -153,6 +154,7 @@ export async function buildApi(o: ApiOptions) {
   configRoutes(app, o.current ?? (() => ({ config: o.config, subnet1: o.subnet1, subnet2: o.subnet2 })), o.disks, o.clusterSettings);
   diskRoutes(app, o.disks);
   snapshotRoutes(app, o.disks.snapshots);
+  snapshotScheduleRoutes(app, o.disks.schedules);
   if (o.paths) {
     pathRoutes(app, o.paths, o.disks);
     nodeRoutes(app, o.paths, o.disks);

@@ -19,6 +19,7 @@ import { EventService } from '../services/event-service.js';
 import { infraProbe } from '../services/infra-probe.js';
 import { IoHistory } from '../services/io-history.js';
 import { PathService } from '../services/path-service.js';
+import { SnapshotScheduler, type SnapshotSchedulerOptions } from '../services/snapshot-scheduler.js';
 import { buildAgent, fenceGuard, hostNetwork, openStores, targetDriver } from './assemble.js';
 import type { GuardClient } from '../agent/guard-client.js';
 import { checkMembership } from '../agent/membership.js';
@@ -109,6 +110,8 @@ export interface StartOptions {
   guard?: boolean | { command: { file: string; args: string[] } };
   /** false: do not print the PORTWAY_TLS_CERT line (tests that run several products). */
   printTls?: boolean;
+  /** Tests only (no setting): the snapshot scheduler's tick, leader lease ttl and clock. */
+  scheduler?: Pick<SnapshotSchedulerOptions, 'tickMs' | 'leaseTtlSeconds' | 'now'>;
 }
 
 /** The backends as the settings page shows them (never a Ceph pool on a file backend). */
@@ -220,6 +223,16 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
     agent = buildAgent(s, { store, images, target: targetDriver(s, log), net: hostNetwork(s, log), observer, cluster, ...(guard ? { guard } : {}) }, log);
     await agent.start();
   }
+  // Snapshot schedules: every server runs a scheduler; the one holding the leader key acts.
+  const scheduler = new SnapshotScheduler({
+    store,
+    snapshots: disks.snapshots,
+    node: s.node,
+    log: log.child({ mod: 'snapshot-scheduler' }),
+    audit: auth.appendAudit,
+    events,
+    ...opts.scheduler,
+  });
   const paths = new PathService({ store, log: log.child({ mod: 'paths' }) });
   const app = await buildApi({
     disks,
@@ -242,6 +255,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : s.listenPort;
   const url = `${tls ? 'https' : 'http'}://${s.listenHost.includes(':') ? `[${s.listenHost}]` : s.listenHost}:${port}`;
+  scheduler.start();
   log.info({ url, node: s.node, images: s.images.kind, coord: s.coord.kind }, 'portway is up');
   let stopped = false;
   return {
@@ -259,6 +273,7 @@ export async function startProduct(s: Settings, rootLog: Logger, opts: StartOpti
       // The agent stops taking work first: paths it would start now would only be given back.
       agent?.beginStop();
       await app.close();
+      await scheduler.stop();
       await disks.drain();
       guard?.endReconnects();
       await agent?.stop({ release: opts.release ?? true });

@@ -18,6 +18,8 @@ export const EVENT_KINDS = [
   'ceph_ok',
   'etcd_member_down',
   'etcd_member_up',
+  /** a scheduled snapshot (or its retention) failed: one event per failed run, nothing to clear */
+  'snapshot_failed',
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 export type Severity = 'critical' | 'warning' | 'info';

@@ -27,6 +27,33 @@ export function memberKey(name: string): string {
   return `${MEMBERS}${name}`;
 }
 
+/** `<root>/snapshot-schedules/<id>`: the disk's snapshot schedule (domain/snapshot-schedule.ts; no lease, deleted with the disk). */
+export const SNAPSHOT_SCHEDULES = `${ROOT}/snapshot-schedules/`;
+/** `<root>/snapshot-runs/<id>`: the scheduler's last run for the disk (deleted with the disk). */
+export const SNAPSHOT_RUNS = `${ROOT}/snapshot-runs/`;
+export function snapshotScheduleKey(id: string): string {
+  return `${SNAPSHOT_SCHEDULES}${id}`;
+}
+export function snapshotRunKey(id: string): string {
+  return `${SNAPSHOT_RUNS}${id}`;
+}
+/** The disk id of a key under SNAPSHOT_SCHEDULES or SNAPSHOT_RUNS; undefined for any other key. */
+export function scheduleDiskId(key: string): string | undefined {
+  return /^\/portway\/snapshot-(?:schedules|runs)\/(\d{5})$/.exec(key)?.[1];
+}
+/** `<root>/leaders/<role>`: the API server acting for the whole cluster in that role, under its lease. */
+export const LEADERS = `${ROOT}/leaders/`;
+export const SNAPSHOT_SCHEDULER_LEADER = `${LEADERS}snapshot-scheduler`;
+
+/** Who leads (the value of a key under LEADERS). */
+export interface LeaderRecord {
+  v?: number;
+  node: string;
+  /** Tells two runs of one node apart. */
+  token: string;
+  since: string;
+}
+
 export function pendingKey(id: string): string {
   return `${PENDING}${id}`;
 }

@@ -47,6 +47,12 @@ export const HTTP_STATUS = {
   snapshot_has_clones: 409,
   /** a full-copy snapshot (file images without reflink) of a disk that is not stopped */
   snapshot_needs_stop: 409,
+  /** a manual snapshot name starting with `auto-` (reserved for snapshot schedules) */
+  snapshot_name_reserved: 400,
+  /** a snapshot schedule's interval, keep or enabled out of range (details.field names it) */
+  invalid_snapshot_schedule: 400,
+  /** the disk has no snapshot schedule */
+  snapshot_schedule_not_found: 404,
   // paths and nodes
   path_not_found: 404,
   node_not_found: 404,

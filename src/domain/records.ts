@@ -59,6 +59,12 @@ export const RECORD_VERSIONS = {
   member: 1,
   /** `/portway/audit/<id>`: AuditEntry. */
   audit: 1,
+  /** `/portway/snapshot-schedules/<id>`: SnapshotSchedule (domain/snapshot-schedule.ts). */
+  snapshotSchedule: 1,
+  /** `/portway/snapshot-runs/<id>`: ScheduleRun, the scheduler's last run for the disk. */
+  snapshotRun: 1,
+  /** `/portway/leaders/<role>`: LeaderRecord, the API server acting for the cluster (under its lease). */
+  leader: 1,
 } as const;
 
 export type RecordKind = keyof typeof RECORD_VERSIONS;

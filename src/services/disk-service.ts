@@ -21,6 +21,8 @@ import {
   OWNERS,
   PENDING,
   pendingKey,
+  snapshotRunKey,
+  snapshotScheduleKey,
   assembleDisks,
   diskKey,
   diskRecordOf,
@@ -41,6 +43,7 @@ import type { PathRow } from '../api/wire.js';
 import { type DiskView, type PathView, diskView } from './disk-view.js';
 import { DiskListCache } from './disk-list-cache.js';
 import { SnapshotService } from './snapshot-service.js';
+import { SnapshotSchedules } from './snapshot-schedules.js';
 import { withStoreLock } from './store-lock.js';
 
 export { type DiskView, type PathView, diskView } from './disk-view.js';
@@ -81,9 +84,12 @@ export class DiskService {
 
   /** Snapshots of the disks (services/snapshot-service.ts). */
   readonly snapshots: SnapshotService;
+  /** Their snapshot schedules (services/snapshot-schedules.ts; run by services/snapshot-scheduler.ts). */
+  readonly schedules: SnapshotSchedules;
 
   constructor(private readonly o: DiskServiceOptions) {
     this.snapshots = new SnapshotService(o.images, this, o.log);
+    this.schedules = new SnapshotSchedules(o.store, this, this.snapshots, o.log);
     this.server = o.server ?? 'local';
     this.cache = o.listCache === false ? undefined : new DiskListCache(o.store, o.log);
     this.store = this.cache ? this.cache.track(o.store) : o.store;
@@ -643,6 +649,9 @@ export class DiskService {
       // RBD clients nodes recorded for storage fencing (domain/storage-clients.ts): nothing to fence any more.
       { type: 'deletePrefix', prefix: clientsPrefix(id) },
       { type: 'deletePrefix', prefix: hostsPrefix(id) },
+      // Its snapshot schedule goes with it (a later disk with this id starts without one).
+      { type: 'delete', key: snapshotScheduleKey(id) },
+      { type: 'delete', key: snapshotRunKey(id) },
     ];
   }
 

@@ -155,6 +155,11 @@ export class EventService {
     void this.record({ kind: 'fence', severity: 'critical', subject: `node:${node}`, message: `Node ${node} fenced itself: ${reason}.` });
   }
 
+  /** A scheduled snapshot or its retention failed (services/snapshot-scheduler.ts). */
+  snapshotFailed(disk: string, message: string): Promise<void> {
+    return this.record({ kind: 'snapshot_failed', severity: 'warning', subject: `disk:${disk}`, message });
+  }
+
   private async record(e: Omit<ClusterEvent, 'id' | 'at'>): Promise<void> {
     const at = new Date();
     const id = `${at.getTime().toString().padStart(14, '0')}-${(this.seq++ % 1e6).toString().padStart(6, '0')}`;
@@ -243,7 +248,7 @@ function parseWebhook(value: string): string | undefined {
 function openProblems(events: readonly ClusterEvent[]): Map<string, ClusterEvent> {
   const open = new Map<string, ClusterEvent>();
   for (const e of events) {
-    if (e.kind === 'fence') continue;
+    if (e.kind === 'fence' || e.kind === 'snapshot_failed') continue;
     if (e.clears) open.delete(e.subject);
     else open.set(e.subject, e);
   }

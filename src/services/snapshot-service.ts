@@ -10,6 +10,7 @@ import { imageName, parseDiskMeta, sizeBytes } from '../domain/disk.js';
 import type { DiskState } from '../domain/keys.js';
 import { type Failure, fail } from '../domain/outcomes.js';
 import { cloneRef, parseSnapshotName } from '../domain/snapshot.js';
+import { reservedName } from '../domain/snapshot-schedule.js';
 import { diskStatus } from '../domain/status.js';
 import { errText } from '../util/errors.js';
 import type { AddDiskRequest } from '../domain/add-disk.js';
@@ -113,11 +114,14 @@ export class SnapshotService {
 
   /**
    * Takes a snapshot. Instant (RBD, reflink) at any time; a full copy (a file image on a filesystem
-   * without reflink) only of a stopped disk, else snapshot_needs_stop.
+   * without reflink) only of a stopped disk, else snapshot_needs_stop. Names starting with `auto-` are
+   * the snapshot schedule's (`scheduled`: the scheduler's own call); anyone else's is refused.
    */
-  async create(id: string, body: { name?: unknown }): Promise<Result<{ snapshot: SnapshotView }>> {
+  async create(id: string, body: { name?: unknown }, opts: { scheduled?: boolean } = {}): Promise<Result<{ snapshot: SnapshotView }>> {
     const name = parseSnapshotName(body.name);
     if (typeof name !== 'string') return name;
+    const reserved = opts.scheduled ? undefined : reservedName(name);
+    if (reserved) return reserved;
     return this.disks.locked(id, async (state) => {
       const image = imageName(id);
       let mode: SnapshotMode;
@@ -140,6 +144,8 @@ export class SnapshotService {
         this.log.info({ disk: id, snapshot: name, mode, ms: Date.now() - t0 }, 'snapshot taken');
         return { ok: true, snapshot: snapshotView(snap) };
       } catch (e) {
+        if (e instanceof ImageStoreError && e.code === 'not_found')
+          return fail('image_not_found', `The image of disk ${id} is missing from the storage backend: no snapshot can be taken.`);
         return this.storeFailure(e, id, name, 'the snapshot');
       }
     });

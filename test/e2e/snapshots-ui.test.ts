@@ -2,7 +2,9 @@
  * Snapshots in the web UI (real chromium, logins on): a disk page lists snapshots; taking one where
  * snapshots are full copies (file images on this machine's ext4) says to stop the disk first; the
  * rollback dialog of a started disk offers to stop it and then rolls back; delete; a viewer sees the
- * list without actions. Runs against its own product (octet 123).
+ * list without actions; a snapshot schedule is set in the "Snapshot schedule" box (a bad keep refused
+ * beside the field), its first run shows as the last result, paused; a viewer cannot edit it. Runs
+ * against its own product (octet 123; the scheduler looks every 0.5 s).
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -24,7 +26,7 @@ describe('snapshots in the web UI (chromium)', { skip, timeout: 180_000 }, () =>
   const status = async () => (await admin.api('GET', `/api/v1/disks/${id}`)).json.disk.status as string;
 
   before(async () => {
-    tp = await startTestProduct(123, withAuth({ adminPassword: ADMIN_PASSWORD }));
+    tp = await startTestProduct(123, withAuth({ adminPassword: ADMIN_PASSWORD }), { scheduler: { tickMs: 500 } });
     admin = await login(tp.product, 'admin', ADMIN_PASSWORD);
     const created = await admin.api('POST', '/api/v1/disks', addBody('snapui', { activePaths: 1 }));
     assert.equal(created.status, 201, JSON.stringify(created.json));
@@ -117,6 +119,54 @@ describe('snapshots in the web UI (chromium)', { skip, timeout: 180_000 }, () =>
       assert.equal(await vp.getByTestId('snapshot-rollback-seen').count(), 0);
       assert.equal(await vp.getByTestId('snapshot-name').count(), 0);
       assert.equal(await vp.getByTestId('snapshot-clone-seen').count(), 0);
+    } finally {
+      await ctx.close();
+    }
+  });
+
+  it('sets a snapshot schedule in the box; its first run shows; pause; a viewer cannot edit', async () => {
+    if ((await status()) !== 'stopped') {
+      assert.equal((await admin.api('POST', `/api/v1/disks/${id}/stop`)).status, 200);
+      await waitFor(async () => ((await status()) === 'stopped' ? true : undefined), { what: 'stopped' });
+    }
+    await page.goto(`${tp.product.url}/disks/${id}`);
+    const box = page.getByTestId('snapshot-schedule');
+    await box.getByTestId('schedule-none').waitFor();
+    await box.getByTestId('schedule-edit').click();
+    await box.getByTestId('schedule-every-input').fill('2');
+    await box.getByTestId('schedule-unit').selectOption('60');
+    await box.getByTestId('schedule-keep-input').fill('0');
+    await box.getByTestId('schedule-save').click();
+    assert.match((await box.getByTestId('schedule-form-error').textContent()) ?? '', /keep/);
+    await box.getByTestId('schedule-keep-input').fill('5');
+    await box.getByTestId('schedule-save').click();
+    await box.getByTestId('schedule-every').filter({ hasText: 'every 2 hours' }).waitFor();
+    assert.match((await box.getByTestId('schedule-keep').textContent()) ?? '', /^5 automatic/);
+    const set = (await admin.api('GET', `/api/v1/disks/${id}/snapshot-schedule`)).json;
+    assert.equal(set.schedule.intervalMinutes, 120);
+    assert.equal(set.schedule.keep, 5);
+    assert.equal(set.schedule.createdBy, 'admin');
+    // due at once: the first run's snapshot shows as the last result and in the list
+    await box
+      .getByTestId('schedule-last')
+      .filter({ hasText: /took auto-\d{8}-\d{6}/ })
+      .waitFor({ timeout: 40_000 });
+    await page.locator('[data-testid^="snapshot-row-auto-"]').first().waitFor({ timeout: 20_000 });
+    assert.match((await box.getByTestId('schedule-next').textContent()) ?? '', /run by node1/);
+    await box.getByTestId('schedule-pause').click();
+    await box.getByTestId('schedule-paused').waitFor();
+    assert.equal((await admin.api('GET', `/api/v1/disks/${id}/snapshot-schedule`)).json.schedule.enabled, false);
+    const audit = JSON.stringify((await admin.api('GET', '/api/v1/audit?limit=30')).json);
+    assert.ok(audit.includes('snapshot.schedule.set'), 'the change is audited');
+
+    const ctx = await browser.newContext();
+    try {
+      const vp = await ctx.newPage();
+      await uiLogin(vp, tp.product.url, 'viewer1', 'Just-Looking-17');
+      await vp.goto(`${tp.product.url}/disks/${id}`);
+      await vp.getByTestId('schedule-every').waitFor();
+      assert.equal(await vp.getByTestId('schedule-edit').count(), 0);
+      assert.equal(await vp.getByTestId('schedule-pause').count(), 0);
     } finally {
       await ctx.close();
     }

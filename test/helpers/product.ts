@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
 import { createLogger } from '../../src/app/logging.js';
-import { type Product, startProduct } from '../../src/app/product.js';
+import { type Product, type StartOptions, startProduct } from '../../src/app/product.js';
 import { type AuthSettings, type Settings, defaultSettings } from '../../src/app/settings.js';
 
 /** Is every program on PATH? */
@@ -45,7 +45,11 @@ export interface TestProduct {
  * Logins are off (every request acts as an admin) unless `over.auth` turns them on (see withAuth);
  * plain HTTP unless `over.tls` turns HTTPS on.
  */
-export async function startTestProduct(octet: number, over: Partial<Settings> = {}, opts: { log?: Logger } = {}): Promise<TestProduct> {
+export async function startTestProduct(
+  octet: number,
+  over: Partial<Settings> = {},
+  opts: { log?: Logger; scheduler?: StartOptions['scheduler'] } = {},
+): Promise<TestProduct> {
   const stateDir = mkdtempSync(join(tmpdir(), 'portway-test-'));
   const s: Settings = {
     ...defaultSettings(),
@@ -66,12 +70,13 @@ export async function startTestProduct(octet: number, over: Partial<Settings> = 
     ...over,
   };
   const log = opts.log ?? createLogger({ level: process.env.TEST_LOG_LEVEL ?? 'warn' });
+  const start: StartOptions = { printTls: false, ...(opts.scheduler ? { scheduler: opts.scheduler } : {}) };
   const tp: TestProduct = {
-    product: await startProduct(s, log, { printTls: false }),
+    product: await startProduct(s, log, start),
     settings: s,
     async restart(opts = {}) {
       await tp.product.stop(opts);
-      tp.product = await startProduct(s, log, { printTls: false });
+      tp.product = await startProduct(s, log, start);
     },
     async cleanup() {
       await tp.product.stop({ release: true });

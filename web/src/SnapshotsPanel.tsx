@@ -28,6 +28,7 @@ import { FieldError } from './Field';
 import { formatBytes, formatDate, GIB } from './format';
 import { useNotify } from './notify';
 import { usePermissions } from './session';
+import { SnapshotSchedule } from './SnapshotSchedule';
 
 const REFRESH_MS = 5000;
 const COPY_REFRESH_MS = 1000;
@@ -142,6 +143,7 @@ export function SnapshotsPanel({ disk }: { disk: DiskView }) {
 
   return (
     <>
+      <SnapshotSchedule diskId={id} onRun={reload} />
       {error ? (
         <p className="alert alert-error" role="alert" data-testid="snapshots-error">
           Cannot load the snapshots: {error.message}

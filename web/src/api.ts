@@ -37,6 +37,9 @@ import type {
   RoleUpdate,
   RoleView,
   SnapshotList,
+  SnapshotScheduleSet,
+  SnapshotScheduleState,
+  SnapshotScheduleView,
   SnapshotView,
   SubnetView,
   TokenCreated,
@@ -73,6 +76,8 @@ export type {
   RebalanceResult,
   RoleView,
   SnapshotList,
+  SnapshotScheduleState,
+  SnapshotScheduleView,
   SnapshotView,
   SubnetChoice,
   SubnetView,
@@ -306,6 +311,18 @@ export async function rollbackSnapshot(id: string, name: string): Promise<ApiRes
 
 export async function cloneSnapshot(id: string, name: string, req: CloneRequest): Promise<ApiResult<DiskView>> {
   return pick(await request<{ disk: DiskView }>('POST', `/disks/${enc(id)}/snapshots/${enc(name)}/clone`, req), 'disk');
+}
+
+export async function getSnapshotSchedule(id: string): Promise<ApiResult<SnapshotScheduleState>> {
+  return request<SnapshotScheduleState>('GET', `/disks/${enc(id)}/snapshot-schedule`);
+}
+
+export async function setSnapshotSchedule(id: string, req: SnapshotScheduleSet): Promise<ApiResult<SnapshotScheduleView>> {
+  return pick(await request<{ schedule: SnapshotScheduleView }>('PUT', `/disks/${enc(id)}/snapshot-schedule`, req), 'schedule');
+}
+
+export async function deleteSnapshotSchedule(id: string): Promise<ApiResult<SnapshotScheduleView>> {
+  return pick(await request<{ schedule: SnapshotScheduleView }>('DELETE', `/disks/${enc(id)}/snapshot-schedule`), 'schedule');
 }
 
 export async function flattenDisk(id: string): Promise<ApiResult<boolean>> {

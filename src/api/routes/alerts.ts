@@ -11,7 +11,7 @@ const op = operations(['events']);
 export function alertRoutes(app: FastifyInstance, events: EventService): void {
   const list = op('ViewOnly', 'Cluster events (newest first) and the health summary', {
     description:
-      'Events: node_down/node_up, disk_degraded/disk_recovered, path_failed/path_recovered, fence. health: the problems now. The newest 1,000 events are kept.',
+      'Events: node_down/node_up, disk_degraded/disk_recovered, path_failed/path_recovered, fence, ceph_unhealthy/ceph_ok, etcd_member_down/etcd_member_up, snapshot_failed (a scheduled snapshot or its retention failed). health: the problems now. The newest 1,000 events are kept.',
     querystring: AlertsQuery,
     reply: [200, Type.Object({ events: Type.Array(ClusterEventView), health: HealthView }, { description: 'Events and health' })],
   });
