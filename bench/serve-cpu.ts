@@ -179,3 +179,5 @@ async function main(): Promise<void> {
 }
 
 await main();
+// tsx's esbuild service keeps the loop alive: exit once done.
+process.exit(process.exitCode ?? 0);
