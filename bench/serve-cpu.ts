@@ -164,13 +164,15 @@ async function main(): Promise<void> {
     if (process.env.PW_SERVE_KEEP_LOG === '1') log(`serve-cpu: the product log is ${logFile}`);
     else rmSync(logFile, { force: true });
   } catch (e) {
-    log(`serve-cpu failed: ${(e as Error).stack}; log tail: ${(() => {
-      try {
-        return readFileSync(logFile, 'utf8').slice(-1500);
-      } catch {
-        return '';
-      }
-    })()}`);
+    log(
+      `serve-cpu failed: ${(e as Error).stack}; log tail: ${(() => {
+        try {
+          return readFileSync(logFile, 'utf8').slice(-1500);
+        } catch {
+          return '';
+        }
+      })()}`,
+    );
     process.exitCode = 1;
   } finally {
     await cleanup();

@@ -56,8 +56,13 @@ export function summarize(p: Profile, untilMs = Number.POSITIVE_INFINITY, top = 
   }
   const idle = ['(idle)', '(program)', '(garbage collector)', '(root)'];
   const idleUs = [...self].filter(([k]) => idle.some((x) => k.startsWith(x)) && !k.startsWith('(garbage')).reduce((a, [, v]) => a + v, 0);
-  const row = ([k, v]: [string, number]) => `${(v / 1000).toFixed(0).padStart(8)} ms ${((100 * v) / Math.max(1, total - idleUs)).toFixed(1).padStart(5)}%  ${k}`;
-  const sorted = (m: Map<string, number>) => [...m].filter(([k]) => !k.startsWith('(root)') && !k.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top);
+  const row = ([k, v]: [string, number]) =>
+    `${(v / 1000).toFixed(0).padStart(8)} ms ${((100 * v) / Math.max(1, total - idleUs)).toFixed(1).padStart(5)}%  ${k}`;
+  const sorted = (m: Map<string, number>) =>
+    [...m]
+      .filter(([k]) => !k.startsWith('(root)') && !k.startsWith('(idle)'))
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top);
   return [
     `profile: ${(total / 1e6).toFixed(2)} s sampled, ${((total - idleUs) / 1e6).toFixed(2)} s on the CPU (not idle/program); % of that`,
     '-- self --',
