@@ -750,7 +750,9 @@ export class TgtDriver implements TargetDriver {
     const sock = join(this.socketDir, `socket.${controlPort}`);
     for (let i = 0; i < 400 && alive(pid) && !existsSync(sock); i++) await sleep(5);
     const t0 = performance.now();
-    for (let i = 0; i < 200; i++) {
+    // About 7 s (the wait for the portal that came before this one was up to 2 s of it): a stale socket
+    // file (a tgtd killed before its cleanup) ends the wait above at once.
+    for (let i = 0; i < 280; i++) {
       if (!alive(pid)) throw new TgtError(`tgtd for disk ${disk} on ${ip} exited at start (see tgtd.log)`);
       // Ours only when our tgtd holds the port's lock: another tgtd that took the port first answers on
       // the same socket (and ours exits), and must never be configured as this disk's target. Seen
