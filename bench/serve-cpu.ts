@@ -1,5 +1,5 @@
 /**
- * The agent's CPU per served disk at a cold start: `portway serve` (embedded store, loopback paths,
+ * CPU per served disk at a cold start: `portway serve` (API + agent, embedded store, loopback paths,
  * file images) started with N disks registered, until every disk is `started`. Printed: the wall time,
  * and the CPU seconds of the serving process (user + system, from /proc/<pid>/stat; less dependent on
  * what else runs on the machine than the wall time) and of the programs it ran and waited for, per disk.
@@ -10,6 +10,7 @@
  *                                    at its exit; summarise it with bench/lib/cpuprofile.ts, cut at the
  *                                    "all started" time printed here (--until-ms)
  *   PW_SERVE_KEEP_LOG=1              keep the product's log (printed path)
+ *   PW_SERVE_LOG_LEVEL=warn          the product's log level
  *
  * Not in run-all.ts: a focused measure for changes to the serve path (bench/memory.ts measures the
  * cold start of 1,000 paths alongside memory). Run it under the shared lock (it starts N tgtds).
