@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
-import { firstControlPort, lockHolder, type TargetSpec, TgtDriver } from '../../src/adapters/tgt/tgt.js';
+import { firstControlPort, holdsPortLock, lockHolder, type TargetSpec, TgtDriver } from '../../src/adapters/tgt/tgt.js';
 import { request } from '../../src/adapters/tgt/tgt-control.js';
 import { ISCSI_TOOLS, capacity, discover, lunUrl } from '../helpers/iscsi.js';
 import { missingTools, waitFor } from '../helpers/product.js';
@@ -142,6 +142,14 @@ describe('TgtDriver on real tgtd', { skip }, () => {
     assert.ok(existsSync(join(dir, 'log', 'tgtd.log')), "tgtds' output goes to the driver's tgtd.log");
     const u = await unit(DISK);
     assert.deepEqual(u, { key: DISK, disk: DISK, ip: IP, portals: [IP], pid: s.pid, controlPort: s.controlPort, alive: true });
+  });
+
+  it("its control port's lock is seen through the tgtd's own open files (fdinfo), as /proc/locks has it", () => {
+    const s = state();
+    assert.equal(holdsPortLock(SOCKETS, s.controlPort, s.pid), true);
+    assert.equal(lockHolder(SOCKETS, s.controlPort), s.pid);
+    assert.equal(holdsPortLock(SOCKETS, s.controlPort, process.pid), undefined, 'another process does not hold it');
+    assert.equal(holdsPortLock(SOCKETS, s.controlPort === 32767 ? 32766 : s.controlPort + 1, s.pid), undefined, "another port's lock is not its");
   });
 
   it('serving the same spec again leaves the daemon and target alone', async () => {

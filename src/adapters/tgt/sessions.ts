@@ -243,6 +243,10 @@ export async function readTargetSessions(
 }
 
 function withPortals(sessions: TgtSession[], unit: { pid: number; portals: readonly string[] }, iscsiPort: number): PortalSession[] {
+  // No session, nothing to pair: the sockets are not read (/proc/<pid>/net/tcp lists every TCP socket
+  // of the namespace, every portal of every tgtd among them: read for each new tgtd, that was
+  // quadratic in the disks of a node at a cold start).
+  if (sessions.length === 0) return [];
   if (unit.portals.length === 1) return assignPortals(sessions, [], unit.portals[0]);
   return assignPortals(sessions, tcpConnectionsOf(unit.pid, iscsiPort));
 }

@@ -13,7 +13,7 @@
  * one of them holds is freed before a disk's tgtd takes it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdir, readFile, readdir, readlink, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
@@ -248,6 +248,42 @@ export function lockHolder(socketDir: string, controlPort: number, maxAgeMs = 0)
   const major = (st.dev >> 8) & 0xfff;
   const minor = (st.dev & 0xff) | ((st.dev >> 12) & 0xfff00);
   for (const pid of locksAtMost(maxAgeMs).get(`${major}:${minor}:${st.ino}`) ?? []) if (alive(pid)) return pid;
+  return undefined;
+}
+
+/**
+ * Does `pid` hold the POSIX lock on a control port's lock file? Read from the process's own open files
+ * (/proc/<pid>/fdinfo/<fd> lists the locks held through each), not from /proc/locks, which lists every
+ * lock of the host: with hundreds of tgtds, reading and parsing that for each tgtd start or check was
+ * quadratic in the disks of a node. True only when the lock is seen held by pid; undefined when this
+ * cannot tell (no such lock seen, the process gone, a kernel without lock lines in fdinfo): the caller
+ * then asks lockHolder.
+ */
+export function holdsPortLock(socketDir: string, controlPort: number, pid: number): true | undefined {
+  let ino: number;
+  try {
+    ino = statSync(join(socketDir, `socket.${controlPort}.lock`)).ino;
+  } catch {
+    return undefined;
+  }
+  let fds: string[];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return undefined;
+  }
+  for (const fd of fds) {
+    let info: string;
+    try {
+      if (statSync(`/proc/${pid}/fd/${fd}`).ino !== ino) continue;
+      info = readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8');
+    } catch {
+      continue;
+    }
+    // "lock:\t1: POSIX  ADVISORY  WRITE 1234 00:1a:5678 0 EOF"
+    for (const m of info.matchAll(/^lock:\s+\d+:\s+POSIX\s+\S+\s+\S+\s+(\d+)\s+[0-9a-f]+:[0-9a-f]+:(\d+)\s/gm))
+      if (Number(m[1]) === pid && Number(m[2]) === ino) return true;
+  }
   return undefined;
 }
 
@@ -598,12 +634,15 @@ export class TgtDriver implements TargetDriver {
   private async spawnTgtd(disk: string, ip: string, backing: Pick<TargetBacking, 'bstype'>, warm = false): Promise<UnitState> {
     // Only picking the control port (and looking for a stray on the portal) is serialized; the starts
     // themselves go out together (TgtdLauncher).
+    // A tgtd no state file records that holds this portal would keep the new one from binding it. Only
+    // when something listens on the portal is /proc searched for it: the search reads every process's
+    // cmdline, and run under startLock at every start it made serving 1,000 paths take most of an hour.
+    // The look (a TCP connect) is made before the lock: the picks of serves waiting for it then follow
+    // each other in one event-loop turn, and their tgtds start together (one `xargs`, TgtdLauncher).
+    const held = !warm && (await listening(ip, this.port));
     const controlPort = await this.startLock.run(async () => {
       if (this.closing) throw new TgtError('the target driver is stopping');
-      // A tgtd no state file records that holds this portal would keep the new one from binding it. Only
-      // when something listens on the portal is /proc searched for it: the search reads every process's
-      // cmdline, and run under startLock at every start it made serving 1,000 paths take most of an hour.
-      if (!warm && (await listening(ip, this.port))) {
+      if (held) {
         const known = new Set((await this.units()).map((p) => p.pid));
         await this.killStrays(await strayTgtds((x) => x === ip, this.port, known));
       }
@@ -705,17 +744,22 @@ export class TgtDriver implements TargetDriver {
 
   private async waitReady(state: UnitState): Promise<void> {
     const { ip, pid, controlPort, disk } = state;
-    // Ready when its control socket answers. Its portal starts listening just before: wait for that
-    // with cheap TCP connects rather than with control requests (which fail until then).
-    for (let i = 0; i < 400 && alive(pid) && !(await listening(ip, state.launchPort ?? this.port)); i++) await sleep(5);
+    // Ready when its control socket answers. tgtd takes the port's lock, then makes its control socket,
+    // then starts its portals and answers: wait for the socket file with a stat (a few µs) rather than
+    // with TCP connects to the portal or control requests (which fail until then).
+    const sock = join(this.socketDir, `socket.${controlPort}`);
+    for (let i = 0; i < 400 && alive(pid) && !existsSync(sock); i++) await sleep(5);
     const t0 = performance.now();
-    for (let i = 0; i < 200; i++) {
+    // About 7 s (the wait for the portal that came before this one was up to 2 s of it): a stale socket
+    // file (a tgtd killed before its cleanup) ends the wait above at once.
+    for (let i = 0; i < 280; i++) {
       if (!alive(pid)) throw new TgtError(`tgtd for disk ${disk} on ${ip} exited at start (see tgtd.log)`);
       // Ours only when our tgtd holds the port's lock: another tgtd that took the port first answers on
-      // the same socket (and ours exits), and must never be configured as this disk's target. The tgtds
-      // starting at once share a reading of /proc/locks up to 20 ms old (made since this wait began);
-      // another holder is confirmed on a fresh one.
-      let holder = lockHolder(this.socketDir, controlPort, Math.min(20, performance.now() - t0));
+      // the same socket (and ours exits), and must never be configured as this disk's target. Seen
+      // through our tgtd's own open files (holdsPortLock); otherwise the tgtds starting at once share a
+      // reading of /proc/locks up to 20 ms old (made since this wait began), and another holder is
+      // confirmed on a fresh one.
+      let holder = holdsPortLock(this.socketDir, controlPort, pid) ? pid : lockHolder(this.socketDir, controlPort, Math.min(20, performance.now() - t0));
       if (holder !== undefined && holder !== pid) holder = lockHolder(this.socketDir, controlPort);
       if (holder !== undefined && holder !== pid) throw new TgtError(`control port ${controlPort} is held by another tgtd (pid ${holder})`);
       if (holder === pid && (await this.answers(controlPort))) {
@@ -877,9 +921,10 @@ export class TgtDriver implements TargetDriver {
     if (!s) return 'no target process recorded';
     if (!(await this.ours(s))) return `tgtd ${s.pid} is not running`;
     if (!existsSync(join(this.socketDir, `socket.${s.controlPort}`))) return `tgtd ${s.pid} has no control socket any more`;
-    // A reading of /proc/locks up to a second old that names this tgtd will do (it holds the lock for
-    // its life, and it is alive: checked above); anything else is read again.
-    let holder = lockHolder(this.socketDir, s.controlPort, 1000);
+    // The lock seen through the tgtd's own open files (cheap), or a reading of /proc/locks up to a second
+    // old that names this tgtd, will do (it holds the lock for its life, and it is alive: checked above);
+    // anything else is read again.
+    let holder = holdsPortLock(this.socketDir, s.controlPort, s.pid) ? s.pid : lockHolder(this.socketDir, s.controlPort, 1000);
     if (holder !== s.pid) holder = lockHolder(this.socketDir, s.controlPort);
     if (holder !== s.pid) return `control port ${s.controlPort} is held by ${holder === undefined ? 'nobody' : `pid ${holder}`}, not tgtd ${s.pid}`;
     for (const ip of portals) if (!(await listening(ip, this.port))) return `portal ${ip}:${this.port} does not accept connections`;
