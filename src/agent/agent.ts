@@ -107,8 +107,12 @@ export interface FenceInfo {
 
 const now = (): number => performance.now();
 
-/** SIGKILLs pid if it still is a tgtd (checked synchronously in /proc: no await, no pid reuse). */
+/**
+ * SIGKILLs pid if it still is a tgtd (checked synchronously in /proc: no await, no pid reuse). Never a
+ * pid below 2: kill(-1) would signal every process, kill(0) the agent's own group.
+ */
 function killIfTgtd(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid < 2) return false;
   try {
     if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0]?.endsWith('tgtd')) return false;
     process.kill(pid, 'SIGKILL');
@@ -391,11 +395,8 @@ export class Agent {
   private async sweep(): Promise<void> {
     if (!this.fenced) return;
     for (const u of await this.o.target.units()) {
-      if (u.alive) {
-        try {
-          process.kill(u.pid, 'SIGKILL');
-        } catch {}
-      }
+      // Only a pid that still is a tgtd (a state file's pid may be stale, or not a pid at all).
+      if (u.alive) killIfTgtd(u.pid);
       await this.o.target.unserve(u.key).catch(() => {});
       for (const ip of u.portals) await this.o.net.removeIp(ip, 32, '').catch(() => {});
     }

@@ -59,6 +59,20 @@ describe('HA failover: 3 nodes, a 4-path disk, one node dies', { skip, timeout: 
     // The node holding the most paths dies.
     const victim = c.node([...perNode.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))[0]?.[0] as string);
     const lost = paths.filter((p) => p.node === victim.name);
+    // The disk's owner keys as the store's watch delivers them, every revision in order: once the dead
+    // node's lease ends, its keys go before another node's claims come, so the disk is short of served
+    // paths (its status degraded) for a moment. A poll of the status could miss that moment when the
+    // survivors serve within a poll interval (flaky); the watch cannot.
+    const ownersNow = new Map<string, string>();
+    for (const kv of await c.store.list(`/portway/owners/${id}/`)) ownersNow.set(kv.key, kv.value);
+    const servedCount = () => [...ownersNow.values()].filter((v) => (JSON.parse(v) as { state?: string }).state === 'served').length;
+    assert.equal(servedCount(), paths.length, 'every path served before the kill');
+    let fewestServed = paths.length;
+    const ownerWatch = await c.store.watch(`/portway/owners/${id}/`, (ev) => {
+      if (ev.type === 'delete') ownersNow.delete(ev.key);
+      else if (ev.value !== undefined) ownersNow.set(ev.key, ev.value);
+      fewestServed = Math.min(fewestServed, servedCount());
+    });
     const { killedAt } = await victim.powerOff();
     // While its lease runs out, the disk is degraded (served once, now short of paths).
     let sawDegraded = false;
@@ -79,7 +93,11 @@ describe('HA failover: 3 nodes, a 4-path disk, one node dies', { skip, timeout: 
     await c.waitAnswering(lost, iqn, id);
     const answeringMs = Date.now() - killedAt;
     process.stderr.write(`# failover: paths served elsewhere ${servedMs} ms, all answering ${answeringMs} ms after the kill (lease TTL ${TTL} s)\n`);
-    assert.ok(sawDegraded, `status was degraded while the paths were away (${statuses.join(' ')})`);
+    await ownerWatch.close();
+    // Short of served paths at some revision (the degraded status of such a disk: domain/status.ts, unit
+    // tested); the polled status is reported, not asserted.
+    assert.ok(fewestServed < paths.length, `the disk was short of served paths while they moved (fewest ${fewestServed} of ${paths.length})`);
+    process.stderr.write(`# statuses polled: ${statuses.join(' ')}; degraded seen by the poll: ${sawDegraded}; fewest served ${fewestServed}\n`);
     // How fast is measured in bench/failover.ts; here the waits above bound it (30 s), not the clock of a loaded box.
 
     // 4 paths on the 2 survivors: two each.
