@@ -13,14 +13,15 @@
  *   node --import tsx bench/agent-cpu.ts          BENCH_AGENT_CPU_DISKS=1000 (default; BENCH_QUICK: 50)
  *   BENCH_AGENT_CPU_SECONDS=30                     the measuring window of each run
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { mapSettled } from '../src/util/async.js';
 import { freePortRange } from '../test/helpers/services.js';
 import { buildCli } from './lib/build.js';
+import { logTail, spawnServe } from './lib/serve.js';
 import type { BenchContext } from './lib/context.js';
 import { QUICK, load, log, onCleanup, size } from './lib/env.js';
 import { cpuSeconds } from './lib/proc.js';
@@ -33,38 +34,16 @@ const OCTETS = [50, 51] as const;
 /** A CPU share in % of one core, one decimal (sampling's cost is a few tenths). */
 const pct = (v: number): string => (Number.isFinite(v) ? `${(v * 100).toFixed(1)}%` : 'n/a');
 
-function logTail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').slice(-1500);
-  } catch {
-    return '';
-  }
-}
-
-/** Starts `portway serve`; resolves with its URL once it prints PORTWAY_READY. */
+/** Starts `portway serve`; `ready` resolves with its URL once it prints PORTWAY_READY, within readyMs. */
 function startServe(nodeArgs: string[], config: string, logFile: string, readyMs: number): { child: ChildProcess; ready: Promise<string> } {
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...nodeArgs, 'serve', '--config', config], {
-    stdio: ['ignore', 'pipe', fd],
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-  });
-  closeSync(fd);
-  const ready = new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`not ready within ${readyMs / 1000} s: ${logTail(logFile)}`)), readyMs);
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /"msg":"PORTWAY_READY","url":"([^"]+)"/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1] as string);
-      }
-    });
-    child.on('exit', (code, sig) => {
-      clearTimeout(timer);
-      reject(new Error(`portway serve exited (${code ?? sig}): ${logTail(logFile)}`));
-    });
-  });
+  const { child, ready: printed } = spawnServe(nodeArgs, config, logFile);
+  let timer: NodeJS.Timeout | undefined;
+  const ready = Promise.race([
+    printed,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`not ready within ${readyMs / 1000} s: ${logTail(logFile)}`)), readyMs);
+    }),
+  ]).finally(() => clearTimeout(timer));
   ready.catch(() => undefined);
   return { child, ready };
 }

@@ -6,13 +6,14 @@
  * The product runs as its own process (src/ compiled with esbuild, lib/build.ts), started and stopped
  * by PID; its tgtds are stopped by PID from the driver's run dir.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { freePortRange } from '../test/helpers/services.js';
 import { buildCli } from './lib/build.js';
+import { logTail, spawnServe } from './lib/serve.js';
 import type { BenchContext } from './lib/context.js';
 import { QUICK, load, log, onCleanup, size } from './lib/env.js';
 import { cpuSeconds, memDetail, rssBytes } from './lib/proc.js';
@@ -29,40 +30,12 @@ interface Proc {
   url: string;
 }
 
-/** Starts `portway serve`; `ready` resolves with its URL once it prints PORTWAY_READY. */
-function spawnServe(nodeArgs: string[], config: string, logFile: string, track: (c: ChildProcess) => void): { child: ChildProcess; ready: Promise<string> } {
-  const logFd = openSync(logFile, 'a');
-  // BENCH_MEMORY_NODE_ARGS: extra node flags for the product (e.g. --perf-basic-prof, to profile it)
-  const extra = (process.env.BENCH_MEMORY_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const child = spawn(process.execPath, [...extra, ...nodeArgs, 'serve', '--config', config], {
-    stdio: ['ignore', 'pipe', logFd],
-    env: { ...process.env, LOG_LEVEL: 'warn' },
-  });
-  closeSync(logFd);
-  track(child);
-  const ready = new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /"msg":"PORTWAY_READY","url":"([^"]+)"/.exec(out);
-      if (m) resolve(m[1] as string);
-    });
-    child.on('exit', (code, sig) => reject(new Error(`portway serve exited (${code ?? sig}); its log ends: ${logTail(logFile)}`)));
-  });
-  ready.catch(() => undefined);
-  return { child, ready };
-}
-
-function logTail(file: string): string {
-  try {
-    return readFileSync(file, 'utf8').slice(-1500);
-  } catch {
-    return '';
-  }
-}
+/** BENCH_MEMORY_NODE_ARGS: extra node flags for the product (e.g. --perf-basic-prof, to profile it). */
+const extraNodeArgs = (): string[] => (process.env.BENCH_MEMORY_NODE_ARGS ?? '').split(' ').filter(Boolean);
 
 async function startServe(nodeArgs: string[], config: string, logFile: string, readyMs: number, track: (c: ChildProcess) => void): Promise<Proc> {
-  const { child, ready } = spawnServe(nodeArgs, config, logFile, track);
+  const { child, ready } = spawnServe(nodeArgs, config, logFile, { extraNodeArgs: extraNodeArgs() });
+  track(child);
   let timer: NodeJS.Timeout | undefined;
   const url = await Promise.race([
     ready,
@@ -212,7 +185,8 @@ export async function run(ctx: BenchContext): Promise<Section> {
     const tStart = now();
     // at most 7 min (quick: 3), and within the run's budget, keeping 100 s for what comes after
     const deadline = Math.max(Date.now() + 60_000, Math.min(Date.now() + size(7 * 60_000, 3 * 60_000), (ctx.budgetEnd ?? Number.POSITIVE_INFINITY) - 100_000));
-    const spawned = spawnServe(cli.nodeArgs, cfg(true), logFile, track);
+    const spawned = spawnServe(cli.nodeArgs, cfg(true), logFile, { extraNodeArgs: extraNodeArgs() });
+    track(spawned.child);
     let readyS = Number.NaN;
     let url: string | undefined;
     void spawned.ready.then((u) => {

@@ -15,13 +15,14 @@
  * Not in run-all.ts: a focused measure for changes to the serve path (bench/memory.ts measures the
  * cold start of 1,000 paths alongside memory). Run it under the shared lock (it starts N tgtds).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePortRange } from '../test/helpers/services.js';
 import { mapSettled } from '../src/util/async.js';
 import { buildCli } from './lib/build.js';
+import { spawnServe } from './lib/serve.js';
 import { installSignalHandlers, load, log, onCleanup, runCleanups } from './lib/env.js';
 import { cpuSeconds } from './lib/proc.js';
 import { addBody, http, killUnrecordedTgtds, stopPortals, wideCluster } from './lib/product.js';
@@ -32,26 +33,6 @@ const OCTETS = [52, 53] as const;
 const disks = Number(process.env.PW_SERVE_DISKS) || 200;
 const pathsPerDisk = process.env.PW_SERVE_PATHS === '1' ? 1 : 2;
 const profileDir = process.env.PW_SERVE_PROFILE_DIR;
-
-function spawnServe(nodeArgs: string[], config: string, logFile: string, extra: string[]): { child: ChildProcess; ready: Promise<string> } {
-  const fd = openSync(logFile, 'a');
-  const child = spawn(process.execPath, [...extra, ...nodeArgs, 'serve', '--config', config], {
-    stdio: ['ignore', 'pipe', fd],
-    env: { ...process.env, LOG_LEVEL: process.env.PW_SERVE_LOG_LEVEL ?? 'warn' },
-  });
-  closeSync(fd);
-  const ready = new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout?.setEncoding('utf8').on('data', (d: string) => {
-      out += d;
-      const m = /"msg":"PORTWAY_READY","url":"([^"]+)"/.exec(out);
-      if (m) resolve(m[1] as string);
-    });
-    child.on('exit', (code, sig) => reject(new Error(`portway serve exited (${code ?? sig})`)));
-  });
-  ready.catch(() => undefined);
-  return { child, ready };
-}
 
 async function stopChild(child: ChildProcess, signal: NodeJS.Signals, waitMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -104,7 +85,7 @@ async function main(): Promise<void> {
   });
   try {
     // ---- the disks, added through the API (no agent) ----
-    const api = spawnServe(cli.nodeArgs, cfg(false), logFile, []);
+    const api = spawnServe(cli.nodeArgs, cfg(false), logFile, { logLevel: process.env.PW_SERVE_LOG_LEVEL ?? 'warn' });
     child = api.child;
     const url = await api.ready;
     let seq = 0;
@@ -124,7 +105,7 @@ async function main(): Promise<void> {
     const loadStart = loadavg()[0] ?? Number.NaN;
     const extra = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, '--cpu-prof-interval=500'] : [];
     const t0 = performance.now();
-    const s = spawnServe(cli.nodeArgs, cfg(true), logFile, extra);
+    const s = spawnServe(cli.nodeArgs, cfg(true), logFile, { extraNodeArgs: extra, logLevel: process.env.PW_SERVE_LOG_LEVEL ?? 'warn' });
     child = s.child;
     const pid = s.child.pid as number;
     let served = 0;
