@@ -108,11 +108,21 @@ describe('snapshot schedules: two schedulers on one etcd', { skip: missingTools(
     const kv = await store.get(SNAPSHOT_SCHEDULER_LEADER);
     return kv ? (readRecord('leader', kv.value)?.node as string | undefined) : undefined;
   };
-  /** One more interval passes: the leader takes the next snapshot. */
-  const nextRun = async (d: DiskService, disk: string) => {
+  /**
+   * One more interval passes: the leader takes the next snapshot. The scheduler audits a snapshot after
+   * it is made, so the snapshot can be listed a moment before the audit call: when `by` is given, this
+   * also waits for `by` to have audited a taken snapshot.
+   */
+  const nextRun = async (d: DiskService, disk: string, by?: ApiServer) => {
     const before = (await autos(d, disk)).at(-1);
     skew += 5 * MIN;
     await waitFor(async () => ((await autos(d, disk)).at(-1) !== before ? true : undefined), { what: 'the next automatic snapshot', timeoutMs: 20_000 });
+    if (by)
+      await waitFor(async () => by.acted.includes('snapshot.create:ok') || undefined, {
+        what: `${by.node} to audit the snapshot it took`,
+        timeoutMs: 10_000,
+        detail: () => JSON.stringify(by.acted),
+      });
   };
 
   before(async () => {
@@ -181,7 +191,7 @@ describe('snapshot schedules: two schedulers on one etcd', { skip: missingTools(
     await lead.scheduler.stop();
     await waitFor(async () => ((await leaderNode(other.store)) === other.node ? true : undefined), { what: 'the other leads', timeoutMs: 5000 });
     other.acted.length = 0;
-    await nextRun(other.disks, id);
+    await nextRun(other.disks, id, other);
     assert.ok(other.acted.includes('snapshot.create:ok'), 'the new leader takes the snapshots');
 
     // a third server joins; the leader's etcd client is closed without a word (its process died)
@@ -190,7 +200,7 @@ describe('snapshot schedules: two schedulers on one etcd', { skip: missingTools(
     await other.store.close();
     await waitFor(async () => ((await leaderNode(c.store)) === 'api-c' ? true : undefined), { what: 'api-c leads after the lease', timeoutMs: 15_000 });
     c.acted.length = 0;
-    await nextRun(c.disks, id);
+    await nextRun(c.disks, id, c);
     assert.ok(c.acted.includes('snapshot.create:ok'));
     await other.scheduler.stop();
   });

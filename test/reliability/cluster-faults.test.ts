@@ -27,14 +27,20 @@ const skip = missingTools([...ISCSI_TOOLS, ...CEPH_TOOLS, 'etcd']);
 const OCTET = 66;
 const PREFIX = `127.${OCTET}.`;
 
-/** PIDs of running `rbd` CLI processes whose arguments include `arg`. */
-function rbdProcs(arg: string): number[] {
+/**
+ * PIDs of running `rbd create` processes for an image not in `existing`. Only the add's own create
+ * counts: the agent runs other rbd commands on the existing images (storage fencing looks at their
+ * clients) at any moment, and a kill timed on one of those could land before or after the add.
+ */
+function rbdCreates(existing: string[]): number[] {
   const out: number[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const args = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (args[0]?.endsWith('rbd') && args.some((a) => a.includes(arg))) out.push(Number(d));
+      if (!args[0]?.endsWith('rbd') || !args.includes('create') || args.includes('snap')) continue;
+      const spec = args.find((a) => /(^|\/)image-\d+$/.test(a));
+      if (spec && !existing.includes(spec.slice(spec.lastIndexOf('/') + 1))) out.push(Number(d));
     } catch {}
   }
   return out;
@@ -141,7 +147,7 @@ describe('fault: etcd and the Ceph OSD down during an add (cluster mode)', { ski
     const t0 = Date.now();
     const reply = api(tp.product, 'POST', '/api/v1/disks', addBody('etcd-dies-midway'));
     // Kill etcd as soon as the add runs `rbd create` (its lock and its read of the disks are done).
-    await waitFor(() => rbdProcs('image-0').length > 0, { what: 'the add to run rbd create', timeoutMs: 5000, intervalMs: 5 });
+    await waitFor(() => rbdCreates(imagesBefore).length > 0, { what: 'the add to run rbd create', timeoutMs: 10_000, intervalMs: 5 });
     await etcd.killMember(0);
     const killedAt = Date.now() - t0;
     const r = await reply;
