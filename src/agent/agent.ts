@@ -599,7 +599,18 @@ export class Agent {
       this.o.log.warn({ lease: p.lease.id, left: left.length, moved }, 'lease TTL change: keys still on the old lease, moved at the next reconcile');
       return;
     }
-    // Nothing of this node's is on the old lease: it goes. (A failed revoke leaves it to expire, holding nothing.)
+    // Nothing of this node's is on the old lease. Proof that none went with it (it expired or was revoked
+    // behind the agent's back, taking keys this node still serves): it is still alive after that read.
+    try {
+      await p.lease.keepAliveOnce();
+    } catch (e) {
+      if (this.previous !== p || this.fenced) return;
+      if (e instanceof CoordError && e.code === 'lease_lost') await this.fence('previous lease lost while moving keys to the new one');
+      else this.o.log.warn({ err: errText(e), lease: p.lease.id }, 'lease TTL change: the old lease could not be checked; again at the next reconcile');
+      return;
+    }
+    if (!going()) return;
+    // It goes. (A failed revoke leaves it to expire, holding nothing.)
     this.previous = undefined;
     this.scheduleRenewals();
     this.armWatchdog();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
 import { EmbeddedStore } from '../../src/adapters/coord/embedded-store.js';
-import { type Compare, type CoordStore, CoordError, type TxnOp, type WatchEvent } from '../../src/adapters/coord/types.js';
+import { type Compare, type CoordStore, CoordError, type Lease, type TxnOp, type WatchEvent } from '../../src/adapters/coord/types.js';
 import type { ImageStore } from '../../src/adapters/images/types.js';
 import type { HostNetwork } from '../../src/adapters/net/loopback.js';
 import { Agent } from '../../src/agent/agent.js';
@@ -227,6 +227,58 @@ describe('agent: a live lease TTL change', () => {
       );
     } finally {
       await seen.close();
+      await agent.stop({ release: false });
+      await base.close();
+    }
+  });
+
+  it('the old lease lost while keys are still on it: the agent fences (those paths may go to another node)', async () => {
+    const base = await storeWithDisk();
+    const s = settings(3);
+    let broken = false;
+    const granted: Lease[] = [];
+    const store = new Proxy(
+      withTxn(base, async (t, cmp, ops) => {
+        if (broken && ops.some((op) => op.type === 'put' && op.lease !== undefined && op.lease !== granted[0]?.id))
+          throw new CoordError('unavailable', 'injected: etcd unreachable');
+        return t.txn(cmp, ops);
+      }),
+      {
+        get(t, p) {
+          if (p === 'grantLease')
+            return async (ttl: number) => {
+              const l = await base.grantLease(ttl);
+              granted.push(l);
+              return l;
+            };
+          return Reflect.get(t, p, t);
+        },
+      },
+    ) as CoordStore;
+    const fences: string[] = [];
+    const agent = new Agent({
+      node: 'node1',
+      store,
+      images: fakeImages(),
+      target: new FakeTarget(),
+      net,
+      log: pino({ level: 'silent' }),
+      leaseTtlSeconds: 3,
+      cluster: s.cluster,
+      onFence: (f) => fences.push(f.reason),
+    });
+    try {
+      await agent.start();
+      await agent.reconcile();
+      broken = true;
+      s.setTtl(2);
+      await agent.reconcile();
+      assert.equal(agent.leases.previous, granted[0]?.id, 'keys still on the old lease');
+      await granted[0]?.revoke();
+      await waitFor(() => agent.isFenced, { what: 'the fence', timeoutMs: 3000 });
+      assert.deepEqual(fences, ['previous lease lost while moving keys to the new one']);
+      assert.equal(agent.leases.previous, undefined);
+    } finally {
       await agent.stop({ release: false });
       await base.close();
     }
