@@ -166,6 +166,66 @@ describe('agent: a live lease TTL change', () => {
     }
   });
 
+  it('81 keys (40 disks of 2 paths and the node record) move in guarded transactions of at most 64 keys', async () => {
+    const store = new EmbeddedStore({ tickMs: 50 });
+    const ids = Array.from({ length: 40 }, (_, i) => String(i + 1).padStart(5, '0'));
+    for (const [i, id] of ids.entries()) {
+      const rec: DiskRecord = {
+        id,
+        name: `d${i}`,
+        iqn: `${IQN}-${id}`,
+        sizeGb: 1,
+        createdAt: new Date().toISOString(),
+        acl: '',
+        chapUser: '',
+        subnet: 1,
+        pathCount: 2,
+        desired: 'started',
+      };
+      await store.put(diskKey(id), JSON.stringify(rec));
+      for (const n of [1, 2]) await store.put(pathKey(id, n), JSON.stringify({ ip: `127.97.${n}.${10 + i}`, subnetMask: '255.255.255.0', eth: 'lo' }));
+    }
+    const s = settings(60);
+    const moves: { keys: number; compares: number }[] = [];
+    let newLease: string | undefined;
+    const proxy = withTxn(store, async (t, cmp, ops) => {
+      if (newLease !== undefined && ops.length > 0 && ops.every((op) => op.type === 'put' && op.lease === newLease) && cmp.every((c) => c.modRevision > 0))
+        moves.push({ keys: ops.length, compares: cmp.length });
+      return t.txn(cmp, ops);
+    });
+    const agent = new Agent({
+      node: 'node1',
+      store: proxy,
+      images: fakeImages(),
+      target: new FakeTarget(),
+      net,
+      log: pino({ level: 'silent' }),
+      leaseTtlSeconds: 60,
+      cluster: s.cluster,
+    });
+    try {
+      await agent.start();
+      await agent.reconcile();
+      const owners = await store.list('/portway/owners/');
+      assert.equal(owners.length, 80);
+      newLease = String(Number(agent.leases.current) + 1);
+      s.setTtl(30);
+      await agent.reconcile();
+      assert.equal(agent.leases.current, newLease);
+      assert.equal(agent.leases.previous, undefined);
+      assert.deepEqual(
+        moves.map((m) => m.keys),
+        [64, 17],
+        'two transactions',
+      );
+      for (const m of moves) assert.equal(m.compares, m.keys, 'each key guarded');
+      for (const kv of [...(await store.list('/portway/owners/')), ...(await store.list('/portway/nodes/'))]) assert.equal(kv.lease, newLease, kv.key);
+    } finally {
+      await agent.stop({ release: false });
+      await store.close();
+    }
+  });
+
   it('a move that fails half way keeps both leases renewed, every key on one of them, and finishes at a later reconcile', async () => {
     const base = await storeWithDisk();
     const s = settings(3);
