@@ -7,7 +7,10 @@
  *           br2 iSCSI subnet 2 10.99.2.0/24
  *   n1..nN  one node each: eth0 (10.99.0.1<i>/24, management), eth1 and eth2 (no address: the agent
  *           adds path IPs there); a real `portway agent` process and the tgtds it starts
- *   cl      the iSCSI client: eth1 10.99.1.250/24, eth2 10.99.2.250/24 (libiscsi tools, qemu-io)
+ *   cl      the iSCSI client: eth1 10.99.1.250/24, eth2 10.99.2.250/24 (libiscsi tools, qemu-io); with
+ *           serveOn also eth0 10.99.0.250/24 on the management bridge (curl and the CLI to the API)
+ * With ClusterOptions.serveOn one node runs `portway serve` (HTTPS on 10.99.0.1<i>:8080, the product's
+ * own self-signed certificate) instead of the agent alone; clientCurl/api/login talk to it from cl.
  * Every link is a veth pair created from inside infra straight into the other namespace; the root
  * namespace gets no link and no address, and sends nothing but loopback traffic.
  *
