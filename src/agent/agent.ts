@@ -13,6 +13,10 @@
  * Fencing: the lease is renewed every ttl/6. A watchdog fires `fenceAfter` (60% of the ttl) after the
  * last successful renewal was *sent*: the agent then SIGKILLs its tgtds and drops its path IPs, before
  * the store can expire the lease and hand the paths to another node. See docs/HA.md.
+ *
+ * A new lease TTL in the cluster settings is applied live (moveLease, the first step of a reconcile): a
+ * new lease is granted, both are renewed and the fence deadline is the earlier of the two while this
+ * node's keys move over (domain/lease-move.ts), then the old lease is revoked. Nothing is given back.
  */
 import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
@@ -44,6 +48,7 @@ import { type ClientsRecord, clientsKey, clientsPrefix, ipOfClient, parseClients
 import { recordJson } from '../domain/records.js';
 import { type StoredClusterSettings, subnetOfIp } from '../domain/cluster-settings.js';
 import { warmPoolSize } from '../domain/warm-pool.js';
+import { earliestDeadline, leaseTtlChange, planLeaseMove, remainingOnLease, splitBatch } from '../domain/lease-move.js';
 import { Coalescer, mapSettled } from '../util/async.js';
 import { errText } from '../util/errors.js';
 import type { GuardClient } from './guard-client.js';
@@ -131,8 +136,23 @@ type Held = PlannedPath<KeyValue> & { kv: KeyValue };
 /** How often the agent checks that the tgtds it serves through are still running. */
 const TGTD_CHECK_MS = 500;
 
+/** The lease a TTL change moves this node's keys off: renewed until nothing is left on it, then revoked. */
+interface PreviousLease {
+  lease: Lease;
+  /** The TTL the agent held it with. */
+  ttl: number;
+  /** Monotonic ms at which its last successful renewal was sent. */
+  lastRenewSentOk: number;
+  inFlight: number;
+  /** Monotonic ms at which the move began. */
+  since: number;
+}
+
 export class Agent {
   private lease: Lease | undefined;
+  /** While a TTL change moves the keys: the lease they come from (renewed too; the fence follows the earlier deadline). */
+  private previous: PreviousLease | undefined;
+  private renewTimer: NodeJS.Timeout | undefined;
   private watches: Watch[] = [];
   private timers: NodeJS.Timeout[] = [];
   private watchdog: NodeJS.Timeout | undefined;
@@ -174,10 +194,11 @@ export class Agent {
   private readonly retries = new Map<string, number>();
   /** The lease the fence guard is fed for: set once this node's keys are all under it (after adoption). */
   private guardLease: Lease | undefined;
-  readonly ttl: number;
+  /** The TTL of the lease held (or to be granted at the next join). */
+  private heldTtl: number;
 
   constructor(private readonly o: AgentOptions) {
-    this.ttl = o.leaseTtlSeconds ?? 10;
+    this.heldTtl = o.leaseTtlSeconds ?? 10;
     this.reconciler = new Coalescer(
       () => this.timed(() => this.reconcileOnce()),
       (e) => this.o.log.error({ err: errText(e) }, 'reconcile failed'),
@@ -188,6 +209,16 @@ export class Agent {
     return this.o.node;
   }
 
+  /** The TTL of the lease this agent holds (a live change moves it to the cluster settings'). */
+  get ttl(): number {
+    return this.heldTtl;
+  }
+
+  /** Ids of the leases this agent holds now: the current one, and during a TTL change the one its keys come from. */
+  get leases(): { current?: string; previous?: string } {
+    return { ...(this.lease ? { current: this.lease.id } : {}), ...(this.previous ? { previous: this.previous.lease.id } : {}) };
+  }
+
   get isFenced(): boolean {
     return this.fenced;
   }
@@ -195,7 +226,7 @@ export class Agent {
   async start(): Promise<void> {
     await this.joinCluster();
     // Renewals start with the lease (the watchdog is armed from the grant on), before anything slow.
-    this.timers.push(setInterval(() => void this.renew(), this.renewEveryMs()));
+    this.scheduleRenewals();
     // A stalled event loop delays renewals and the watchdog alike: say so (see docs/HA.md).
     let tick = now();
     this.timers.push(
@@ -249,26 +280,47 @@ export class Agent {
     void this.reconciler.trigger();
   }
 
-  /** Renewals every ttl/6: two or three attempts fit before the fence deadline (0.6 ttl). */
+  /** Renewals every ttl/6 (of the shorter lease while two are held): two or three attempts fit before the fence deadline (0.6 ttl). */
   private renewEveryMs(): number {
-    return Math.max(100, Math.floor((this.ttl * 1000) / 6));
+    const ttl = Math.min(this.heldTtl, this.previous?.ttl ?? this.heldTtl);
+    return Math.max(100, Math.floor((ttl * 1000) / 6));
+  }
+
+  /** (Re)starts the renewal timer at the interval of the leases held now. */
+  private scheduleRenewals(): void {
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
+    if (this.stopped) return;
+    this.renewTimer = setInterval(() => void this.renew(), this.renewEveryMs());
   }
 
   /** Fence well before the lease (ttl) can expire: 60% of ttl, leaving 40% to kill tgtds and drop IPs. */
-  private fenceAfterMs(): number {
-    return this.ttl * 1000 * (this.o.fenceAfterRatio ?? 0.6);
+  private fenceAfterMs(ttl = this.heldTtl): number {
+    return ttl * 1000 * (this.o.fenceAfterRatio ?? 0.6);
   }
 
-  /** The guard's deadline: the same as the watchdog's (last successful renewal's send + fence time). */
+  /**
+   * Monotonic ms by which this node must have fenced: the current lease's last successful renewal's
+   * send plus its fence time, or the previous lease's if that comes first (keys may be on either).
+   */
+  private fenceDeadline(): number {
+    const p = this.previous;
+    return earliestDeadline([
+      { lastRenewSentOk: this.lastRenewSentOk, fenceAfterMs: this.fenceAfterMs() },
+      ...(p ? [{ lastRenewSentOk: p.lastRenewSentOk, fenceAfterMs: this.fenceAfterMs(p.ttl) }] : []),
+    ]);
+  }
+
+  /** The guard's deadline: the same as the watchdog's (the earliest renewal's send + fence time). */
   private feedGuard(): void {
     if (!this.o.guard || !this.lease || this.guardLease !== this.lease || this.fenced || this.stopped) return;
-    this.o.guard.feed(deadlineFromRenewal(this.lastRenewSentOk, this.fenceAfterMs(), now(), monoMs()));
+    this.o.guard.feed(deadlineFromRenewal(this.fenceDeadline(), 0, now(), monoMs()));
   }
 
   private armWatchdog(): void {
     this.feedGuard();
     if (this.watchdog) clearTimeout(this.watchdog);
-    const due = this.lastRenewSentOk + this.fenceAfterMs() - now();
+    const due = this.fenceDeadline() - now();
     this.watchdog = setTimeout(
       () => {
         this.watchdog = undefined;
@@ -276,7 +328,7 @@ export class Agent {
         // already arrived count first (setImmediate runs after the poll phase), then decide.
         setImmediate(() => {
           if (this.fenced || this.stopped || this.watchdog) return;
-          if (now() - this.lastRenewSentOk >= this.fenceAfterMs()) void this.fence('lease not renewed in time');
+          if (now() >= this.fenceDeadline()) void this.fence('lease not renewed in time');
           else this.armWatchdog();
         });
       },
@@ -285,8 +337,14 @@ export class Agent {
   }
 
   private async joinCluster(): Promise<void> {
+    // A (re)join takes the TTL of the cluster settings as they are now.
+    const ttl = leaseTtlChange(this.heldTtl, this.o.cluster?.current()?.settings.leaseTtlSeconds) ?? this.heldTtl;
     const sentAt = now();
-    const lease = await this.o.store.grantLease(this.ttl);
+    const lease = await this.o.store.grantLease(ttl);
+    if (ttl !== this.heldTtl) {
+      this.heldTtl = ttl;
+      this.scheduleRenewals();
+    }
     this.lease = lease;
     this.lastRenewSentOk = sentAt;
     this.fenced = false;
@@ -319,6 +377,7 @@ export class Agent {
       }
       return;
     }
+    if (this.previous) void this.renewPrevious(this.previous);
     // A renewal that hangs must not delay the next: the watchdog fences on time whatever they do.
     if (this.renewsInFlight >= Math.ceil(this.fenceAfterMs() / this.renewEveryMs()) + 1) return;
     const lease = this.lease;
@@ -337,6 +396,28 @@ export class Agent {
       if (lost) await this.fence('lease lost');
     } finally {
       this.renewsInFlight--;
+    }
+  }
+
+  /** The lease keys are being moved off (a TTL change): renewed like the current one until it is revoked. */
+  private async renewPrevious(p: PreviousLease): Promise<void> {
+    if (p.inFlight >= Math.ceil(this.fenceAfterMs(p.ttl) / this.renewEveryMs()) + 1) return;
+    const sentAt = now();
+    p.inFlight++;
+    try {
+      await p.lease.keepAliveOnce();
+      if (this.previous === p && !this.fenced && sentAt > p.lastRenewSentOk) {
+        p.lastRenewSentOk = sentAt;
+        this.armWatchdog();
+      }
+    } catch (e) {
+      if (this.previous !== p || this.fenced) return;
+      const lost = e instanceof CoordError && e.code === 'lease_lost';
+      this.o.log.warn({ err: errText(e), lease: p.lease.id, silentForMs: Math.round(now() - p.lastRenewSentOk) }, 'renewal of the previous lease failed');
+      // Keys still on it are gone: another node may take those paths.
+      if (lost) await this.fence('previous lease lost while moving keys to the new one');
+    } finally {
+      p.inFlight--;
     }
   }
 
@@ -360,6 +441,11 @@ export class Agent {
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = undefined;
     this.lease = undefined;
+    // Keys still on the lease of an unfinished TTL change go with it (it is not renewed any more).
+    if (this.previous) {
+      this.previous = undefined;
+      this.scheduleRenewals();
+    }
     // The guard keeps its last deadline (harmless now: nothing will be live) until a new lease holds the keys.
     this.guardLease = undefined;
     this.o.guard?.unfeed();
@@ -422,7 +508,7 @@ export class Agent {
 
   /**
    * New cluster settings: the node record says the version (under the current lease), and a reconcile
-   * runs with them. The lease TTL of new settings applies from the agent's next join.
+   * runs with them. A new lease TTL is applied by that reconcile's first step (moveLease), live.
    */
   async clusterSettingsChanged(): Promise<void> {
     const lease = this.lease;
@@ -456,8 +542,106 @@ export class Agent {
     }
   }
 
+  /**
+   * A live lease TTL change (the first step of a reconcile): when the cluster settings name another TTL
+   * than the lease's, a new lease is granted and becomes the current one; the old one is renewed too,
+   * and the fence deadline is the earlier of the two. This node's keys (node record, owner keys) move
+   * to the new lease in transactions of at most 64 keys, each key only if unchanged since it was read
+   * (domain/lease-move.ts); once none is left on the old lease, it is revoked. A step that fails leaves
+   * every key on one of the two leases, both renewed: the next reconcile goes on from there (and this
+   * reconcile's adoption moves what it finds on the old lease, key by key, guarded the same way).
+   */
+  private async moveLease(): Promise<void> {
+    if (this.stopped || this.fenced || !this.lease) return;
+    const wanted = this.previous ? undefined : leaseTtlChange(this.heldTtl, this.o.cluster?.current()?.settings.leaseTtlSeconds);
+    if (wanted !== undefined) {
+      const old = this.lease;
+      const sentAt = now();
+      const next = await this.o.store.grantLease(wanted);
+      if (this.lease !== old || this.fenced || this.stopped) {
+        await next.revoke().catch(() => {});
+        return;
+      }
+      this.previous = { lease: old, ttl: this.heldTtl, lastRenewSentOk: this.lastRenewSentOk, inFlight: 0, since: now() };
+      this.lease = next;
+      this.lastRenewSentOk = sentAt;
+      this.heldTtl = wanted;
+      // The guard followed the old lease: it follows both now (fed the earlier deadline), then the new one.
+      if (this.guardLease === old) this.guardLease = next;
+      this.scheduleRenewals();
+      this.armWatchdog();
+      this.o.log.info({ from: old.id, to: next.id, ttl: wanted, was: this.previous.ttl }, 'lease TTL change: moving keys to a new lease');
+    }
+    const p = this.previous;
+    if (!p) return;
+    const lease = this.lease;
+    const going = () => this.previous === p && this.lease === lease && !this.fenced && !this.stopped && now() < this.fenceDeadline();
+    const mine = async () => (await Promise.all([NODES, OWNERS].map((prefix) => this.o.store.list(prefix)))).flat();
+    const plan = planLeaseMove({
+      kvs: await mine(),
+      from: p.lease.id,
+      to: lease.id,
+      rewrite: new Map([[nodeKey(this.o.node), recordJson('node', this.nodeRecord())]]),
+    });
+    let moved = 0;
+    for (const b of plan.batches) {
+      if (!going()) return;
+      if (await this.o.store.txn(b.compares, b.puts)) {
+        moved += b.puts.length;
+        continue;
+      }
+      // A key changed since it was read: the others go one by one; that one is read again next time.
+      for (const one of splitBatch(b)) if (going() && (await this.o.store.txn(one.compares, one.puts))) moved++;
+    }
+    if (!going()) return;
+    const left = remainingOnLease(await mine(), p.lease.id);
+    if (left.length > 0) {
+      this.o.log.warn({ lease: p.lease.id, left: left.length, moved }, 'lease TTL change: keys still on the old lease, moved at the next reconcile');
+      return;
+    }
+    // Nothing of this node's is on the old lease. Proof that none went with it (it expired or was revoked
+    // behind the agent's back, taking keys this node still serves): it is still alive after that read.
+    try {
+      await p.lease.keepAliveOnce();
+    } catch (e) {
+      if (this.previous !== p || this.fenced) return;
+      if (e instanceof CoordError && e.code === 'lease_lost') await this.fence('previous lease lost while moving keys to the new one');
+      else this.o.log.warn({ err: errText(e), lease: p.lease.id }, 'lease TTL change: the old lease could not be checked; again at the next reconcile');
+      return;
+    }
+    if (!going()) return;
+    // It goes. (A failed revoke leaves it to expire, holding nothing.)
+    this.previous = undefined;
+    this.scheduleRenewals();
+    this.armWatchdog();
+    await p.lease.revoke().catch((e) => this.o.log.warn({ err: errText(e), lease: p.lease.id }, 'old lease not revoked: it expires by itself'));
+    // A node record written under the old lease by a call already on its way when the move began went with it.
+    if (!(await this.o.store.get(nodeKey(this.o.node))) && this.lease === lease && !this.fenced && !this.stopped)
+      await this.o.store.put(nodeKey(this.o.node), recordJson('node', this.nodeRecord()), { lease: lease.id });
+    this.o.log.info(
+      {
+        from: p.lease.id,
+        to: lease.id,
+        ttl: this.heldTtl,
+        was: p.ttl,
+        keys: plan.keys.length,
+        moved,
+        batches: plan.batches.length,
+        ms: Math.round(now() - p.since),
+      },
+      'lease TTL changed: keys moved to the new lease, old lease revoked',
+    );
+  }
+
   /** One reconcile: observe the store, plan (pure: domain/agent-plan.ts), act on the plan. */
   private async reconcileOnce(): Promise<void> {
+    if (this.stopped || this.fenced || !this.lease) return;
+    try {
+      await this.moveLease();
+    } catch (e) {
+      // Safe as it stands (each key on one of the leases, both renewed); the next reconcile goes on.
+      this.o.log.warn({ err: errText(e) }, 'lease TTL change interrupted; going on at the next reconcile');
+    }
     if (this.stopped || this.fenced || !this.lease) return;
     const lease = this.lease;
     const epoch = this.epoch;
@@ -465,7 +649,7 @@ export class Agent {
     this.fullCheck = false;
     // Also false once the fence deadline has passed, before the watchdog has run: after a stall (a frozen
     // node thawed) a pending step must not add an IP or start a tgtd the overdue fence would only undo.
-    const current = () => !this.stopped && !this.fenced && this.epoch === epoch && this.lease === lease && now() - this.lastRenewSentOk < this.fenceAfterMs();
+    const current = () => !this.stopped && !this.fenced && this.epoch === epoch && this.lease === lease && now() < this.fenceDeadline();
     const me = this.o.node;
     const v = await this.observe();
     const { disks } = v;
@@ -922,6 +1106,8 @@ export class Agent {
     this.o.target.close();
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    if (this.renewTimer) clearInterval(this.renewTimer);
+    this.renewTimer = undefined;
     if (this.watchdog) clearTimeout(this.watchdog);
     this.watchdog = undefined;
     await Promise.all(this.watches.map((w) => w.close().catch(() => {})));
@@ -937,6 +1123,7 @@ export class Agent {
     for (const ip of await this.pathIpsOnHost()) await this.o.net.removeIp(ip, 32, '').catch(() => {});
     await this.o.target.warm(0).catch(() => {});
     if (this.lease) await this.lease.revoke().catch((e) => this.o.log.warn({ err: errText(e) }, 'lease revoke failed'));
+    if (this.previous) await this.previous.lease.revoke().catch((e) => this.o.log.warn({ err: errText(e) }, 'previous lease revoke failed'));
     await this.releaseUnadopted();
     this.o.log.info({ node: this.o.node }, 'agent stopped, paths released');
   }

@@ -94,6 +94,7 @@ export class DiskListCache {
     return {
       get: (key) => store.get(key),
       list: (prefix) => store.list(prefix),
+      leaseInfo: (id) => store.leaseInfo(id),
       put: (key, value, opts) =>
         after(
           [{ type: 'put', key, value }],

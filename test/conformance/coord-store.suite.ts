@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { CoordError, type CoordStore, createAllIfAbsent, type WatchEvent } from '../../src/adapters/coord/types.js';
+import { CoordError, type CoordStore, createAllIfAbsent, type KeyValue, type WatchEvent } from '../../src/adapters/coord/types.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 export interface CoordSuiteExtra {
@@ -295,6 +295,32 @@ export function coordStoreSuite(name: string, make: () => Promise<Made>, extra: 
       await assert.rejects(s.txn([], [{ type: 'put', key: `${root}r/c`, value: 'c', lease: lease.id }]), isCoordError('lease_lost'));
       assert.deepEqual(await s.list(`${root}r/`), []);
       await lease.revoke(); // revoking twice is harmless
+    });
+
+    it('leaseInfo: the granted TTL and the seconds left; a key moves to another lease with a guarded put; undefined once revoked', async () => {
+      const long = Math.max(ttl, 30);
+      const a = await s.grantLease(long);
+      const b = await s.grantLease(long + 5);
+      try {
+        const ia = await s.leaseInfo(a.id);
+        assert.ok(ia, 'a lease that exists');
+        assert.equal(ia.ttlSeconds, a.ttlSeconds);
+        assert.ok(ia.remainingSeconds > 0 && ia.remainingSeconds <= a.ttlSeconds, `remaining ${ia.remainingSeconds} of ${a.ttlSeconds}`);
+        assert.equal((await s.leaseInfo(b.id))?.ttlSeconds, b.ttlSeconds);
+        // What a live TTL change does with a node's keys: put again under the other lease, only if unchanged.
+        await s.put(`${root}li/a`, 'a', { lease: a.id });
+        const kv = (await s.get(`${root}li/a`)) as KeyValue;
+        assert.equal(await s.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'put', key: kv.key, value: kv.value, lease: b.id }]), true);
+        assert.equal((await s.get(`${root}li/a`))?.lease, b.id);
+        assert.equal(await s.txn([{ key: kv.key, modRevision: kv.modRevision }], [{ type: 'put', key: kv.key, value: 'stale', lease: a.id }]), false);
+        await a.revoke();
+        assert.equal(await s.leaseInfo(a.id), undefined, 'a revoked lease');
+        assert.equal((await s.get(`${root}li/a`))?.value, 'a', 'the moved key outlives the old lease');
+        assert.equal(await s.leaseInfo('987654321'), undefined, 'a lease never granted');
+      } finally {
+        await a.revoke();
+        await b.revoke();
+      }
     });
 
     // ---- watch --------------------------------------------------------------------------------

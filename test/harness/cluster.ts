@@ -7,7 +7,10 @@
  *           br2 iSCSI subnet 2 10.99.2.0/24
  *   n1..nN  one node each: eth0 (10.99.0.1<i>/24, management), eth1 and eth2 (no address: the agent
  *           adds path IPs there); a real `portway agent` process and the tgtds it starts
- *   cl      the iSCSI client: eth1 10.99.1.250/24, eth2 10.99.2.250/24 (libiscsi tools, qemu-io)
+ *   cl      the iSCSI client: eth1 10.99.1.250/24, eth2 10.99.2.250/24 (libiscsi tools, qemu-io); with
+ *           serveOn also eth0 10.99.0.250/24 on the management bridge (curl and the CLI to the API)
+ * With ClusterOptions.serveOn one node runs `portway serve` (HTTPS on 10.99.0.1<i>:8080, the product's
+ * own self-signed certificate) instead of the agent alone; clientCurl/api/login talk to it from cl.
  * Every link is a veth pair created from inside infra straight into the other namespace; the root
  * namespace gets no link and no address, and sends nothing but loopback traffic.
  *
@@ -80,6 +83,12 @@ export const HA_TOOLS = ['ip', 'arping', 'etcd', 'tgtd', 'tgtadm', 'iscsi-inq', 
 /** What `images: 'rbd'` needs on top of HA_TOOLS (ceph-start.sh's tools; tgt's rbd backing store is checked at start). */
 export const HA_CEPH_TOOLS = ['ceph-mon', 'ceph-osd', 'ceph-mgr', 'ceph', 'rbd', 'rados', 'ceph-authtool', 'monmaptool', 'uuidgen', 'bash'];
 export const INITIATOR = 'iqn.2016-05.io.portway.test:ha-client';
+/** The first admin's password (cluster init, or the first start of `portway serve` with ClusterOptions.serveOn). */
+export const ADMIN_PASSWORD = 'Cluster-Secret-42';
+/** The client namespace's address on the management bridge (with ClusterOptions.serveOn). */
+export const CLIENT_MGMT = '10.99.0.250';
+/** The port `portway serve` listens on (with ClusterOptions.serveOn), on the node's management address. */
+export const SERVE_PORT = 8080;
 const ETCD_MGMT = '10.99.0.1';
 /** etcd's root password with ClusterOptions.etcdTls (a throwaway cluster in namespaces). */
 const ETCD_ROOT_PASSWORD = 'Harness-Etcd-Root-7';
@@ -119,6 +128,36 @@ export interface ClusterOptions {
    * (no TLS there) with the same user and password.
    */
   etcdTls?: boolean;
+  /**
+   * This node runs `portway serve` (the API and web UI over HTTPS with the product's own self-signed
+   * certificate, made at its first start in <node dir>/tls, on <management address>:8080, plus its agent)
+   * instead of `portway agent` / `portway node join`. The client namespace gets a leg on the management
+   * bridge (10.99.0.250/24), from which SimCluster.clientCurl/api/login reach it with curl.
+   */
+  serveOn?: string;
+}
+
+/** The certificate `portway serve` printed at its start (PORTWAY_TLS_CERT line). */
+export interface ServeTls {
+  certFile: string;
+  generated: boolean;
+  /** SHA-256 of the certificate, upper-case hex pairs joined by ':'. */
+  fingerprint256: string;
+  spkiSha256: string;
+}
+
+/** A curl run in the client namespace: its exit code and output (a failure is no exception). */
+export interface CurlResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** An API call through curl: the HTTP status and the body (parsed as JSON when it is JSON). */
+export interface ApiReply {
+  status: number;
+  json: any;
+  text: string;
 }
 
 /** The Ceph cluster of a run with images 'rbd' (inside the infra namespace). */
@@ -292,6 +331,8 @@ export class SimNode {
   freezer: Freezer | undefined;
   /** Between freeze() and thaw(). */
   frozen = false;
+  /** With ClusterOptions.serveOn naming this node: the certificate its `portway serve` printed at its last start. */
+  serveTls: ServeTls | undefined;
 
   constructor(
     private readonly c: SimCluster,
@@ -302,6 +343,16 @@ export class SimNode {
     this.dir = join(c.dir, name);
     this.configFile = join(this.dir, 'settings.json');
     this.mgmtIp = `10.99.0.${10 + index}`;
+  }
+
+  /** This node runs `portway serve` (ClusterOptions.serveOn) rather than the agent alone. */
+  get serves(): boolean {
+    return this.c.opts.serveOn === this.name;
+  }
+
+  /** Where its `portway serve` listens (ClusterOptions.serveOn). */
+  get apiUrl(): string {
+    return `https://${this.mgmtIp}:${SERVE_PORT}`;
   }
 
   /** Its veths to the three bridges (what `powerOff` pulls out). */
@@ -339,6 +390,8 @@ export class SimNode {
         net: 'iproute',
         interfaces: { subnet1: 'eth1', subnet2: 'eth2' },
         tgtControlPortBase: this.c.controlPortBase + this.index * 50,
+        // The node that serves the API listens on its management address (README "Cluster install").
+        ...(this.serves ? { listenHost: this.mgmtIp, listenPort: SERVE_PORT } : {}),
       };
       writeFileSync(this.configFile, JSON.stringify(local, null, 2));
       return;
@@ -352,11 +405,15 @@ export class SimNode {
       agent: { enabled: true, leaseTtlSeconds: this.c.opts.leaseTtlSeconds, ...this.c.agentSettings },
       net: 'iproute',
       tgtControlPortBase: this.c.controlPortBase + this.index * 50,
+      ...(this.serves ? { listenHost: this.mgmtIp, listenPort: SERVE_PORT } : {}),
     };
     writeFileSync(this.configFile, JSON.stringify(settings, null, 2));
   }
 
-  /** Starts `portway agent` inside the namespace and waits until it has joined and reconciled. */
+  /**
+   * Starts `portway agent` (`node join` with ClusterOptions.join; `portway serve` on the serveOn node)
+   * inside the namespace and waits until it has joined and reconciled (serve: until it listens).
+   */
   async startAgent(): Promise<number> {
     if (this.agentPid && alive(this.agentPid)) throw new Error(`${this.name}: agent already running`);
     const log = join(this.dir, 'agent.log');
@@ -374,11 +431,15 @@ export class SimNode {
         '--import',
         'tsx',
         join(REPO, 'src/cli/portway.ts'),
-        ...(this.c.opts.join ? ['node', 'join'] : ['agent']),
+        ...(this.serves ? ['serve'] : this.c.opts.join ? ['node', 'join'] : ['agent']),
         '--config',
         this.configFile,
       ],
-      { cwd: REPO, stdio: ['ignore', fd, fd], env: { ...process.env, LOG_LEVEL: this.c.opts.logLevel ?? 'info' } },
+      {
+        cwd: REPO,
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, LOG_LEVEL: this.c.opts.logLevel ?? 'info', ...(this.serves ? { PORTWAY_ADMIN_PASSWORD: ADMIN_PASSWORD } : {}) },
+      },
     );
     closeSync(fd);
     if (child.pid === undefined) throw new Error(`${this.name}: agent did not start`);
@@ -394,11 +455,20 @@ export class SimNode {
       `${this.name}: agent ready (see ${log})`,
       () => {
         if (exited !== undefined) throw new Error(`${this.name}: agent exited (${exited}) before it was ready; see ${log}`);
-        return readFileSync(log, 'utf8').slice(from).includes('PORTWAY_AGENT_READY') || undefined;
+        return (
+          readFileSync(log, 'utf8')
+            .slice(from)
+            .includes(this.serves ? '"PORTWAY_READY"' : 'PORTWAY_AGENT_READY') || undefined
+        );
       },
       90_000,
       50,
     );
+    if (this.serves) {
+      const line = /^PORTWAY_TLS_CERT (made \(self-signed\)|loaded) (\S+) sha256=(\S+) spki-sha256=(\S+)$/m.exec(readFileSync(log, 'utf8').slice(from));
+      if (!line) throw new Error(`${this.name}: portway serve printed no PORTWAY_TLS_CERT line; see ${log}`);
+      this.serveTls = { generated: line[1] !== 'loaded', certFile: line[2] as string, fingerprint256: line[3] as string, spkiSha256: line[4] as string };
+    }
     return child.pid;
   }
 
@@ -734,6 +804,12 @@ export class SimCluster {
     await ipn(this.infra, ['link', 'set', 'c2', 'master', 'br2']);
     await ipn(this.client, ['addr', 'add', '10.99.1.250/24', 'dev', 'eth1']);
     await ipn(this.client, ['addr', 'add', '10.99.2.250/24', 'dev', 'eth2']);
+    if (this.opts.serveOn) {
+      // The API's clients (curl, the CLI) reach `portway serve` on the management bridge.
+      await veth(this.infra, 'c0', this.client, 'eth0');
+      await ipn(this.infra, ['link', 'set', 'c0', 'master', 'br0']);
+      await ipn(this.client, ['addr', 'add', `${CLIENT_MGMT}/24`, 'dev', 'eth0']);
+    }
     for (let i = 1; i <= this.opts.nodes; i++) {
       const n = new SimNode(this, `n${i}`, `${this.id}-n${i}`, i);
       this.nodes.push(n);
@@ -824,7 +900,7 @@ export class SimCluster {
         '--lease-ttl',
         String(this.opts.leaseTtlSeconds),
       ],
-      { env: { ...process.env, PORTWAY_ADMIN_PASSWORD: 'Cluster-Secret-42' }, timeoutMs: 60_000 },
+      { env: { ...process.env, PORTWAY_ADMIN_PASSWORD: ADMIN_PASSWORD }, timeoutMs: 60_000 },
     );
     return r.stdout;
   }
@@ -1079,6 +1155,74 @@ export class SimCluster {
   /** Runs a command inside the client namespace. */
   clientRun(cmd: string, args: string[], timeoutMs = 30_000) {
     return run('ip', ['netns', 'exec', this.client, cmd, ...args], { timeoutMs });
+  }
+
+  /** The node that runs `portway serve` (ClusterOptions.serveOn). */
+  get server(): SimNode {
+    if (!this.opts.serveOn) throw new Error('this cluster runs no portway serve (ClusterOptions.serveOn)');
+    return this.node(this.opts.serveOn);
+  }
+
+  /** The certificate `portway serve` made at its first start (printed on its PORTWAY_TLS_CERT line). */
+  get serveTls(): ServeTls {
+    const t = this.server.serveTls;
+    if (!t) throw new Error(`${this.server.name}: portway serve has not started`);
+    return t;
+  }
+
+  /** curl inside the client namespace (-sS added); the exit code and output, never an exception. */
+  async clientCurl(args: string[], timeoutMs = 30_000): Promise<CurlResult> {
+    try {
+      const r = await this.clientRun('curl', ['-sS', '--max-time', String(Math.ceil(timeoutMs / 1000) - 1), ...args], timeoutMs);
+      return { code: 0, stdout: r.stdout, stderr: r.stderr };
+    } catch (e) {
+      const x = e as { exitCode?: number; stdout?: string; stderr?: string; message: string };
+      return { code: x.exitCode ?? -1, stdout: x.stdout ?? '', stderr: x.stderr ?? x.message };
+    }
+  }
+
+  private get cookieJar(): string {
+    return join(this.dir, 'client-cookies.txt');
+  }
+
+  /** The CSRF token of the session login() opened (sent by api() on every call unless told not to). */
+  csrfToken: string | undefined;
+
+  /**
+   * One API call from the client namespace over HTTPS to the serveOn node: curl trusting exactly the
+   * certificate the product made (--cacert), the session cookie jar, the CSRF header of the session
+   * (csrf: false leaves it out), a JSON body.
+   */
+  async api(
+    method: string,
+    path: string,
+    body?: unknown,
+    opts: { csrf?: boolean; headers?: Record<string, string>; timeoutMs?: number } = {},
+  ): Promise<ApiReply> {
+    const args = ['--cacert', this.serveTls.certFile, '-b', this.cookieJar, '-c', this.cookieJar, '-X', method, '-w', '\n%{http_code}'];
+    if (opts.csrf !== false && this.csrfToken) args.push('-H', `x-csrf-token: ${this.csrfToken}`);
+    for (const [k, v] of Object.entries(opts.headers ?? {})) args.push('-H', `${k}: ${v}`);
+    if (body !== undefined) args.push('-H', 'content-type: application/json', '--data-binary', JSON.stringify(body));
+    const r = await this.clientCurl([...args, `${this.server.apiUrl}${path}`], opts.timeoutMs ?? 60_000);
+    if (r.code !== 0) throw new Error(`curl ${method} ${path} failed (exit ${r.code}): ${r.stderr.trim()}`);
+    const cut = r.stdout.lastIndexOf('\n');
+    const text = r.stdout.slice(0, cut);
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : undefined;
+    } catch {
+      json = undefined;
+    }
+    return { status: Number(r.stdout.slice(cut + 1)), json, text };
+  }
+
+  /** Logs in through the API (cookie into the jar, CSRF token kept for api()); the reply. */
+  async login(username = 'admin', password = ADMIN_PASSWORD): Promise<ApiReply> {
+    rmSync(this.cookieJar, { force: true });
+    this.csrfToken = undefined;
+    const r = await this.api('POST', '/api/v1/auth/login', { username, password });
+    if (r.status === 200) this.csrfToken = r.json?.csrfToken;
+    return r;
   }
 
   lunUrl(ip: string, iqn: string): string {

@@ -12,7 +12,8 @@
  *
  * etcd runs with TLS, client certificates and authentication (user root): the node files name the CA,
  * the client certificate and key, the user and its password file. Not here: the API over HTTPS (no
- * `portway serve` runs in this test; tls.test.ts and e2e/https.test.ts cover it).
+ * `portway serve` runs in this test; cluster-https.test.ts runs it on n1 of such a cluster, tls.test.ts
+ * and e2e/https.test.ts on loopback).
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';

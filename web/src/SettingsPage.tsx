@@ -274,7 +274,11 @@ function ClusterSettingsForm({ config, onDone, onCancel }: { config: ClusterConf
       <FormError id={id('form-error')} error={error} />
       {field('iqnBase', 'IQN base', 'iqn.YYYY-MM.reversed.domain; new disks are named under it')}
       {rbd ? field('pool', 'Ceph pool', 'cannot change while disks exist') : null}
-      {field('leaseTtlSeconds', 'Node lease (seconds)', '2 to 300: how long a silent node keeps its paths; applies as each agent next joins')}
+      {field(
+        'leaseTtlSeconds',
+        'Node lease (seconds)',
+        '2 to 300: how long a silent node keeps its paths; applies live (each agent moves to a lease of the new length, no restart)',
+      )}
       {(['subnet1', 'subnet2'] as const).map((n) => (
         <fieldset key={n} className="fieldset">
           <legend>iSCSI subnet {n.slice(-1)}</legend>

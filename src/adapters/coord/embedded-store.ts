@@ -18,7 +18,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { type Compare, type CoordStore, CoordError, type KeyValue, type Lease, type TxnOp, type Watch, type WatchEvent } from './types.js';
+import { type Compare, type CoordStore, CoordError, type KeyValue, type Lease, type LeaseInfo, type TxnOp, type Watch, type WatchEvent } from './types.js';
 
 interface Entry {
   value: string;
@@ -352,6 +352,14 @@ export class EmbeddedStore implements CoordStore {
         this.dropLease(id);
       },
     };
+  }
+
+  async leaseInfo(id: string): Promise<LeaseInfo | undefined> {
+    this.check();
+    const l = this.leases.get(id);
+    const left = l ? l.expiresAt - this.now() : 0;
+    if (!l || left <= 0) return undefined;
+    return { ttlSeconds: l.ttlSeconds, remainingSeconds: Math.ceil(left / 1000) };
   }
 
   async watch(prefix: string, onEvent: (ev: WatchEvent) => void): Promise<Watch> {

@@ -29,7 +29,7 @@ import {
   isRecoverableError,
 } from 'etcd3';
 import type { EtcdMemberStatus } from '../../domain/infra-health.js';
-import { type Compare, CoordError, type CoordStore, type KeyValue, type Lease, type TxnOp, type Watch, type WatchEvent } from './types.js';
+import { type Compare, CoordError, type CoordStore, type KeyValue, type Lease, type LeaseInfo, type TxnOp, type Watch, type WatchEvent } from './types.js';
 
 export interface EtcdStoreOptions {
   /** Client URLs, e.g. ["http://127.0.0.1:2379"]. */
@@ -289,6 +289,14 @@ export class EtcdStore implements CoordStore {
       },
       ms,
     );
+  }
+
+  async leaseInfo(id: string): Promise<LeaseInfo | undefined> {
+    const res = await this.read(`leaseInfo ${id}`, () => this.client.leaseClient.leaseTimeToLive({ ID: id, keys: false }));
+    // etcd answers TTL -1 for a lease that does not exist (expired or revoked)
+    const left = Number(res.TTL);
+    if (!(left > 0)) return undefined;
+    return { ttlSeconds: Number(res.grantedTTL), remainingSeconds: left };
   }
 
   async revokeLease(id: string): Promise<void> {

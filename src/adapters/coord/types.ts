@@ -46,6 +46,13 @@ export interface Lease {
   revoke(): Promise<void>;
 }
 
+export interface LeaseInfo {
+  /** The TTL the lease was granted with (etcd may have raised it to its minimum). */
+  ttlSeconds: number;
+  /** Seconds left until it expires unless renewed. */
+  remainingSeconds: number;
+}
+
 export interface CoordStore {
   get(key: string): Promise<KeyValue | undefined>;
   /** Every key starting with prefix, sorted by key. */
@@ -56,6 +63,11 @@ export interface CoordStore {
   /** Applies every op atomically when every compare holds; returns whether it did. */
   txn(compares: Compare[], ops: TxnOp[]): Promise<boolean>;
   grantLease(ttlSeconds: number): Promise<Lease>;
+  /**
+   * A lease's granted TTL and the seconds left before it expires (as the store counts them), or
+   * undefined when no such lease exists (expired, revoked, never granted).
+   */
+  leaseInfo(id: string): Promise<LeaseInfo | undefined>;
   /**
    * Calls onEvent for every change under prefix after the call returns, in revision order.
    * onReset is called when events may have been missed (reconnect); the caller re-reads state.
