@@ -52,6 +52,13 @@ import { deadlineFromRenewal, monoMs } from './guard.js';
 /** What the agent reads and watches: not the auth, audit or lock keys, which change often and are not its business. */
 const AGENT_PREFIXES = [DISKS, OWNERS, NODES, MOVES, DRAINED];
 
+/**
+ * Disks claimed and served at once by default. A takeover's disks each wait on a few etcd transactions,
+ * control requests and TCP connects, mostly idle time of the agent: more at once serve a failover's
+ * disks sooner (was 16; bench/RESULTS.md, "Failover at scale").
+ */
+const SERVE_CONCURRENCY = 48;
+
 export interface AgentOptions {
   node: string;
   store: CoordStore;
@@ -61,7 +68,7 @@ export interface AgentOptions {
   log: Logger;
   leaseTtlSeconds?: number;
   resyncMs?: number;
-  /** Disks served in parallel (default 16): each is a tgtd start and a few control requests. */
+  /** Disks claimed and served in parallel (default 48): each is a tgtd start and a few control requests. */
   concurrency?: number;
   /** Fence after this share of the ttl without a successful renewal (default 0.6). */
   fenceAfterRatio?: number;
@@ -570,7 +577,7 @@ export class Agent {
     // client of the image that is not a live node's.
     const fencing = this.o.storageFencing !== false && this.o.images.kind === 'rbd';
     const heldBefore = new Set(keep.map((o) => o.id));
-    await mapSettled(plan.claims, 16, async (c) => {
+    await mapSettled(plan.claims, this.o.concurrency ?? SERVE_CONCURRENCY, async (c) => {
       if (!current()) return;
       const takeover = fencing && (!heldBefore.has(c.id) || placementOf((disks.get(c.id) as DiskState).record) === 'spread');
       const value = recordJson('owner', { node: me, state: 'configuring', ...(takeover ? { fence: true as const } : {}) } satisfies OwnerRecord);
@@ -604,7 +611,7 @@ export class Agent {
             () => undefined,
           )
         : undefined;
-    await mapSettled([...byDisk], this.o.concurrency ?? 16, async ([id, held]) => {
+    await mapSettled([...byDisk], this.o.concurrency ?? SERVE_CONCURRENCY, async ([id, held]) => {
       if (this.stopped) return; // a stop does not wait for paths nobody will serve
       const d = disks.get(id) as DiskState;
       try {
