@@ -861,6 +861,11 @@ export class Agent {
       ips.map((p) => p.ip),
     );
     if (!current() || portalsOnly) return;
+    // The portals listen now: the gratuitous ARP goes out (its program started) before the end-to-end
+    // check, so it has left by the time the paths say served. Announced earlier, with the IPs, a host
+    // would connect before anything listens; announced after the check, just before `served`, a host
+    // watching for it could send its SYN to the dead node's MAC and wait for the kernel's retry (1 s).
+    this.announce(ips);
     // Served means answering: the process, its port, the target with this disk's identity, every portal.
     const problem = await this.o.target.check(
       id,
@@ -870,6 +875,7 @@ export class Agent {
     if (!current()) return;
     if (problem !== undefined) {
       this.o.log.warn({ disk: id, problem }, 'target not answering: restarting it');
+      for (const p of ips) this.announced.delete(p.ip); // announced again once it answers
       await this.markConfiguring(held, lease);
       this.servedHere.delete(id);
       await this.o.target.unserve(id).catch((e) => this.o.log.error({ disk: id, err: errText(e) }, 'cannot stop the target'));
@@ -877,11 +883,6 @@ export class Agent {
       throw new Error(`disk ${id} does not answer: ${problem}`);
     }
     this.retries.delete(id);
-    for (const p of ips) {
-      if (!this.o.net.announce || this.announced.has(p.ip)) continue;
-      this.announced.add(p.ip);
-      void this.o.net.announce(p.ip, p.eth).catch(() => {});
-    }
     // Served: the disk's paths in one transaction (each only if its key is as read), else one by one.
     const toMark = held.filter((o) => (JSON.parse(o.kv.value) as OwnerRecord).state !== 'served');
     if (toMark.length === 0) return;
@@ -893,6 +894,15 @@ export class Agent {
       );
     if (await mark(toMark)) this.o.log.info({ disk: id, paths: toMark.map((o) => o.index), ips: toMark.map((o) => o.ip) }, 'paths served');
     else if (toMark.length > 1) for (const o of toMark) if (await mark([o])) this.o.log.info({ disk: id, paths: [o.index], ips: [o.ip] }, 'paths served');
+  }
+
+  /** A gratuitous ARP for each IP not announced yet in this epoch (not awaited: arping runs for 1 s). */
+  private announce(ips: readonly { ip: string; eth: string }[]): void {
+    for (const p of ips) {
+      if (!this.o.net.announce || this.announced.has(p.ip)) continue;
+      this.announced.add(p.ip);
+      void this.o.net.announce(p.ip, p.eth).catch(() => {});
+    }
   }
 
   /**
