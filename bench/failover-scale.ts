@@ -52,6 +52,7 @@ interface ProbeResult {
   key: string;
   at: number;
   attempts: number;
+  connectRetries?: number;
   ok: boolean;
   got: string;
 }
@@ -387,11 +388,13 @@ async function oneRun(placement: Placement, n: number, rep: number): Promise<Run
       }
     };
     let proberAttempts: number[] = [];
+    let connectRetries: number[] = [];
     try {
       if (prober) {
         const res = await prober.results(lost.length, 125_000);
         for (const r of res) if (r.ok) answeredAt.set(r.key, r.at - performance.timeOrigin);
         proberAttempts = res.map((r) => r.attempts);
+        connectRetries = res.map((r) => r.connectRetries ?? 0);
       } else await Promise.all(Array.from({ length: PAR }, poller));
     } finally {
       prober?.stop();
@@ -399,7 +402,10 @@ async function oneRun(placement: Placement, n: number, rep: number): Promise<Run
     }
     if (proberAttempts.length) {
       const retried = proberAttempts.filter((a) => a > 1).length;
-      notes.push(`prober: ${retried} of ${proberAttempts.length} moved paths needed more than one attempt (most ${Math.max(...proberAttempts)})`);
+      const synLost = connectRetries.filter((n) => n > 0).length;
+      notes.push(
+        `prober: ${retried} of ${proberAttempts.length} moved paths needed more than one login attempt (most ${Math.max(...proberAttempts)}); ${synLost} had a TCP connect unanswered for 100 ms (dropped and made again: a SYN lost, e.g. sent before the gratuitous ARP)`,
+      );
     }
     const loadAfter = load1();
     if (expiredAt === undefined) throw new Error('the victim lease did not expire within 60 s');

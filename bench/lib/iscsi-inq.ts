@@ -20,6 +20,8 @@ export interface InquiryOptions {
   connectRetryMs?: number;
   /** The whole attempt (connects, login, INQUIRY), ms (default 3000). */
   timeoutMs?: number;
+  /** Counted here: TCP connects dropped because they had not completed within connectRetryMs. */
+  stats?: { connectRetries: number };
 }
 
 const BHS = 48;
@@ -122,7 +124,8 @@ async function connectRetrying(ip: string, port: number, retryMs: number, deadli
 export async function inquirySerial(ip: string, iqn: string, o: InquiryOptions): Promise<string> {
   const port = o.port ?? 3260;
   const deadline = performance.now() + (o.timeoutMs ?? 3000);
-  const { sock } = await connectRetrying(ip, port, o.connectRetryMs ?? 100, deadline);
+  const { sock, attempts } = await connectRetrying(ip, port, o.connectRetryMs ?? 100, deadline);
+  if (o.stats) o.stats.connectRetries += attempts - 1;
   const timer = setTimeout(() => sock.destroy(new Error(`INQUIRY at ${ip} timed out`)), Math.max(1, deadline - performance.now()));
   try {
     const rd = new PduReader(sock);
