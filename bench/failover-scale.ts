@@ -7,17 +7,22 @@
  * `started`; INQUIRY sweep of every path from the client namespace (each must answer with its own
  * disk's serial PW<id>: `iscsi-inq -e 1 -c 128`, SimCluster.inquiry, PW_SCALE_PAR at a time); the node
  * holding the most paths is powered off (agent and tgtds SIGKILLed, cables pulled, like bench/failover.ts
- * "crash"). Measured from its lease expiry (its node key gone from etcd, polled every 20 ms as in
- * bench/failover.ts) to each moved path's first INQUIRY answer: a moved path is polled as soon as etcd
- * shows it served by a survivor (owner keys read every 25 ms), all of them in parallel (PW_SCALE_PAR
- * iscsi-inq at a time, each path again 20 ms after a miss). Then the sweep of every path again.
+ * "crash"). Measured from its lease expiry (its node key's delete, seen through a store watch) to each
+ * moved path's first INQUIRY answer with its own serial: a moved path is probed as soon as the store's
+ * watch shows its owner key put by a survivor with state served. The probes (default) come from one
+ * long-lived process in the client namespace at nice -10 (bench/lib/inq-prober.ts, a minimal initiator
+ * in bench/lib/iscsi-inq.ts: connect, login, INQUIRY VPD 0x80), every moved path at once, a connect not
+ * answered within 100 ms made again, a path again 20 ms after a miss; checked against iscsi-inq's answer
+ * on one path before the kill. PW_SCALE_POLLER=iscsi-inq: the former poller, an `iscsi-inq` process per
+ * attempt, PW_SCALE_PAR at a time. Then the sweep of every path again (iscsi-inq).
  * The survivors' agent logs give the profile (claim, tgtd start, portals, configure, served).
  *
  *   node --import tsx bench/failover-scale.ts      (root)
  *   PW_SCALE_SIZES=10,50,150   disk counts (BENCH_QUICK=1: 4,16)
  *   PW_SCALE_REPS=1            runs per N (interleaved over the sizes)
  *   PW_SCALE_SPREAD=50         N of one spread run for comparison (0: none; BENCH_QUICK: none)
- *   PW_SCALE_PAR=16            iscsi-inq processes at a time (sweeps and polling)
+ *   PW_SCALE_PAR=16            iscsi-inq processes at a time (sweeps; polling with PW_SCALE_POLLER=iscsi-inq)
+ *   PW_SCALE_POLLER=prober     how moved paths are polled: prober (default) or iscsi-inq
  *   PW_BENCH_TTL=3             lease TTL (s)
  *   BENCH_DEADLINE_MS          set by run-all.ts: no run is started that would end after it
  * Prints tables, a `FAILOVER_SCALE {...}` JSON line and, for bench/run-all.ts, `BENCH_SECTION {...}`.
@@ -593,7 +598,7 @@ async function main(): Promise<void> {
       ...headline,
       `path IPs on two nodes at once: ${overlaps}; load ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end (2 CPUs)`,
       ...notes,
-      `FAILOVER_SCALE ${JSON.stringify({ ttlSeconds: TTL, par: PAR, runs: runs.map((r) => ({ ...r, perPath: r.perPath.map(r0), perPathServed: r.perPathServed.map(r0) })) })}`,
+      `FAILOVER_SCALE ${JSON.stringify({ ttlSeconds: TTL, par: PAR, poller: POLLER, runs: runs.map((r) => ({ ...r, perPath: r.perPath.map(r0), perPathServed: r.perPathServed.map(r0) })) })}`,
       '',
     ].join('\n'),
   );
@@ -602,8 +607,11 @@ async function main(): Promise<void> {
   sec.tables.push(mainT, profile, cold);
   sec.notes.push(
     `Simulated cluster (test/harness as shipped): 3 nodes in network namespaces, real agents (log level info) and tgtds, etcd, file images, lease TTL ${TTL} s; a fresh cluster per run. N two-path disks (subnet both), all started, then the node holding the most paths powered off (agent and tgtds SIGKILLed, cables pulled).`,
-    `Lease expiry: the victim's node key gone from etcd (polled every 20 ms). A moved path is polled with INQUIRY (iscsi-inq -e 1 -c 128 from the client namespace, ${PAR} at a time, again 20 ms after a miss) from when etcd shows it served by a survivor (owner keys read every 25 ms); its time is its first answer with its own serial. Sweeps: every path once, ${PAR} at a time, each must answer PW<id>.`,
-    `With many paths the poller itself is part of the figure: ~${PAR} iscsi-inq processes at a time on 2 CPUs next to the survivors' agents and tgtds.`,
+    `Lease expiry: the victim's node key deleted in etcd (a store watch). A moved path is probed from when the store's watch shows its owner key put by a survivor with state served; its time is its first INQUIRY answer with its own serial. ${
+      POLLER === 'prober'
+        ? 'Probes: one long-lived process in the client namespace at nice -10 (bench/lib/inq-prober.ts: connect, login, INQUIRY VPD 0x80 in TypeScript), every moved path at once, a TCP connect unanswered for 100 ms made again, a path again 20 ms after a miss.'
+        : `Probes: iscsi-inq -e 1 -c 128 from the client namespace, ${PAR} at a time, again 20 ms after a miss (PW_SCALE_POLLER=iscsi-inq); with many paths those processes are part of the figure (2 CPUs shared with the survivors).`
+    } Sweeps: every path once with iscsi-inq, ${PAR} at a time, each must answer PW<id>.`,
     `Path IPs on two nodes at once: ${overlaps}. Machine load (1 min, 2 CPUs): ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end; per run in the tables.`,
     ...notes,
   );
