@@ -101,7 +101,9 @@ async function connectRetrying(ip: string, port: number, retryMs: number, deadli
     if (left <= 0) throw new Error(`connect to ${ip}:${port} timed out after ${attempts - 1} attempt(s)`);
     const sock = connect({ host: ip, port, noDelay: true });
     const r = await new Promise<'ok' | 'retry' | Error>((res) => {
-      const t = setTimeout(() => res('retry'), Math.min(retryMs, left));
+      // At the timeout, the loop's I/O of this turn is looked at first (setImmediate runs after it): a
+      // connect that completed while this process was busy is not taken for an unanswered SYN.
+      const t = setTimeout(() => setImmediate(() => res('retry')), Math.min(retryMs, left));
       sock.once('connect', () => {
         clearTimeout(t);
         res('ok');
