@@ -855,11 +855,6 @@ export class Agent {
         await this.dropLate(add);
         return;
       }
-      // A first gratuitous ARP as soon as the IPs are here: by the time the paths say served, hosts'
-      // ARP caches point here (the one after the portals listen, below, can still be on its way then);
-      // a host that connects before the portal listens is refused at once, not left to the kernel's
-      // SYN retry (1 s) towards a dead node's MAC.
-      for (const p of add) if (this.o.net.announce && !this.announced.has(p.ip)) void this.o.net.announce(p.ip, p.eth).catch(() => {});
     }
     await this.o.target.serve(
       id,
@@ -867,9 +862,10 @@ export class Agent {
       ips.map((p) => p.ip),
     );
     if (!current() || portalsOnly) return;
-    // The portals listen now: announced again (once per IP in this epoch), before the end-to-end check.
-    // Announced only after the check, just before `served` (as before), a host acting on `served`
-    // could send its SYN to the dead node's MAC and wait for the kernel's retry (1 s).
+    // The portals listen now: the gratuitous ARP goes out (its program started) before the end-to-end
+    // check, so it has left by the time the paths say served. Announced earlier, with the IPs, a host
+    // would connect before anything listens; announced after the check, just before `served`, a host
+    // watching for it could send its SYN to the dead node's MAC and wait for the kernel's retry (1 s).
     this.announce(ips);
     // Served means answering: the process, its port, the target with this disk's identity, every portal.
     const problem = await this.o.target.check(
