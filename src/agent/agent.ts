@@ -55,7 +55,7 @@ const AGENT_PREFIXES = [DISKS, OWNERS, NODES, MOVES, DRAINED];
 /**
  * Disks claimed and served at once by default. A takeover's disks each wait on a few etcd transactions,
  * control requests and TCP connects, mostly idle time of the agent: 48 at once served a 50-disk
- * takeover (100 paths) in 560-610 ms on the 2-CPU harness where 16 took 880-1,180 ms
+ * takeover (100 paths) in 560-610 ms on the 2-CPU harness where 16 took 580-1,180 ms
  * (bench/RESULTS.md, "Failover at scale", 2026-12-06).
  */
 const SERVE_CONCURRENCY = 48;
