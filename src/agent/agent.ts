@@ -862,11 +862,11 @@ export class Agent {
       ips.map((p) => p.ip),
     );
     if (!current() || portalsOnly) return;
-    // The portals listen now: the gratuitous ARP goes out (its program started) before the end-to-end
-    // check, so it has left by the time the paths say served. Announced earlier, with the IPs, a host
-    // would connect before anything listens; announced after the check, just before `served`, a host
-    // watching for it could send its SYN to the dead node's MAC and wait for the kernel's retry (1 s).
-    this.announce(ips);
+    // The portals listen now: the gratuitous ARP goes out beside the end-to-end check, and the paths say
+    // served only once it has (the network says when its arping sends, within 250 ms). Announced
+    // earlier, with the IPs, a host would connect before anything listens; not waited for, a host acting
+    // on `served` could send its SYN to the dead node's MAC and wait for the kernel's retry (1 s).
+    const arpSent = this.announce(ips);
     // Served means answering: the process, its port, the target with this disk's identity, every portal.
     const problem = await this.o.target.check(
       id,
@@ -884,6 +884,8 @@ export class Agent {
       throw new Error(`disk ${id} does not answer: ${problem}`);
     }
     this.retries.delete(id);
+    await arpSent;
+    if (!current()) return;
     // Served: the disk's paths in one transaction (each only if its key is as read), else one by one.
     const toMark = held.filter((o) => (JSON.parse(o.kv.value) as OwnerRecord).state !== 'served');
     if (toMark.length === 0) return;
@@ -897,13 +899,15 @@ export class Agent {
     else if (toMark.length > 1) for (const o of toMark) if (await mark([o])) this.o.log.info({ disk: id, paths: [o.index], ips: [o.ip] }, 'paths served');
   }
 
-  /** A gratuitous ARP for each IP not announced yet in this epoch (not awaited: arping runs for 1 s). */
-  private announce(ips: readonly { ip: string; eth: string }[]): void {
+  /** A gratuitous ARP for each IP not announced yet in this epoch; resolves once they are sent (never rejects). */
+  private announce(ips: readonly { ip: string; eth: string }[]): Promise<unknown> {
+    const sent: Promise<void>[] = [];
     for (const p of ips) {
       if (!this.o.net.announce || this.announced.has(p.ip)) continue;
       this.announced.add(p.ip);
-      void this.o.net.announce(p.ip, p.eth).catch(() => {});
+      sent.push(this.o.net.announce(p.ip, p.eth).catch(() => {}));
     }
+    return Promise.all(sent);
   }
 
   /**
