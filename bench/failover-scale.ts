@@ -7,30 +7,39 @@
  * `started`; INQUIRY sweep of every path from the client namespace (each must answer with its own
  * disk's serial PW<id>: `iscsi-inq -e 1 -c 128`, SimCluster.inquiry, PW_SCALE_PAR at a time); the node
  * holding the most paths is powered off (agent and tgtds SIGKILLed, cables pulled, like bench/failover.ts
- * "crash"). Measured from its lease expiry (its node key gone from etcd, polled every 20 ms as in
- * bench/failover.ts) to each moved path's first INQUIRY answer: a moved path is polled as soon as etcd
- * shows it served by a survivor (owner keys read every 25 ms), all of them in parallel (PW_SCALE_PAR
- * iscsi-inq at a time, each path again 20 ms after a miss). Then the sweep of every path again.
+ * "crash"). Measured from its lease expiry (its node key's delete, seen through a store watch) to each
+ * moved path's first INQUIRY answer with its own serial: a moved path is probed as soon as the store's
+ * watch shows its owner key put by a survivor with state served. The probes (default) come from one
+ * long-lived process in the client namespace at nice -10 (bench/lib/inq-prober.ts, a minimal initiator
+ * in bench/lib/iscsi-inq.ts: connect, login, INQUIRY VPD 0x80), every moved path at once, a connect not
+ * answered within 100 ms made again, a path again 20 ms after a miss; checked against iscsi-inq's answer
+ * on one path before the kill. PW_SCALE_POLLER=iscsi-inq: the former poller, an `iscsi-inq` process per
+ * attempt, PW_SCALE_PAR at a time. Then the sweep of every path again (iscsi-inq).
  * The survivors' agent logs give the profile (claim, tgtd start, portals, configure, served).
  *
  *   node --import tsx bench/failover-scale.ts      (root)
  *   PW_SCALE_SIZES=10,50,150   disk counts (BENCH_QUICK=1: 4,16)
  *   PW_SCALE_REPS=1            runs per N (interleaved over the sizes)
  *   PW_SCALE_SPREAD=50         N of one spread run for comparison (0: none; BENCH_QUICK: none)
- *   PW_SCALE_PAR=16            iscsi-inq processes at a time (sweeps and polling)
+ *   PW_SCALE_PAR=16            iscsi-inq processes at a time (sweeps; polling with PW_SCALE_POLLER=iscsi-inq)
+ *   PW_SCALE_POLLER=prober     how moved paths are polled: prober (default) or iscsi-inq
  *   PW_BENCH_TTL=3             lease TTL (s)
  *   BENCH_DEADLINE_MS          set by run-all.ts: no run is started that would end after it
  * Prints tables, a `FAILOVER_SCALE {...}` JSON line and, for bench/run-all.ts, `BENCH_SECTION {...}`.
  */
+import { type ChildProcess, spawn } from 'node:child_process';
 import { loadavg } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { assembleDisks, DISKS, nodeKey, OWNERS } from '../src/domain/keys.js';
 import { mapSettled } from '../src/util/async.js';
-import { SimCluster, waitUntil } from '../test/harness/cluster.js';
+import { INITIATOR, SimCluster, waitUntil } from '../test/harness/cluster.js';
 import { warmTgtdProcs } from '../test/reliability/lib/procs.js';
 import { type Section, type Table, newSection, tableText } from './lib/report.js';
 import { percentile } from './lib/stats.js';
 
+const HERE = dirname(fileURLToPath(import.meta.url));
 const QUICK = process.env.BENCH_QUICK === '1';
 const TTL = Number(process.env.PW_BENCH_TTL ?? 3);
 const SIZES = (process.env.PW_SCALE_SIZES ?? (QUICK ? '4,16' : '10,50,150'))
@@ -41,6 +50,86 @@ const REPS = Math.max(1, Number(process.env.PW_SCALE_REPS ?? 1));
 const SPREAD_N = Number(process.env.PW_SCALE_SPREAD ?? (QUICK ? 0 : 50));
 const PAR = Math.max(1, Number(process.env.PW_SCALE_PAR ?? 16));
 const DEADLINE = Number(process.env.BENCH_DEADLINE_MS ?? 0) || Number.POSITIVE_INFINITY;
+/** How moved paths are polled: `prober` (bench/lib/inq-prober.ts, default) or `iscsi-inq` (a process per attempt). */
+const POLLER = process.env.PW_SCALE_POLLER === 'iscsi-inq' ? 'iscsi-inq' : 'prober';
+
+interface ProbeResult {
+  key: string;
+  at: number;
+  attempts: number;
+  connectRetries?: number;
+  ok: boolean;
+  got: string;
+}
+
+/**
+ * The long-lived INQUIRY prober (bench/lib/inq-prober.ts) in the client namespace, at a raised CPU
+ * priority (nice -10, like the agents): a path is sent to it when the store says it is served, and it
+ * reports each path's first answer with its own serial.
+ */
+class Prober {
+  private readonly out: ProbeResult[] = [];
+  private wake: (() => void) | undefined;
+  private buf = '';
+  private constructor(private readonly child: ChildProcess) {
+    child.stdout?.on('data', (d: Buffer) => {
+      this.buf += d.toString();
+      let i = this.buf.indexOf('\n');
+      while (i >= 0) {
+        const line = this.buf.slice(0, i);
+        this.buf = this.buf.slice(i + 1);
+        try {
+          const j = JSON.parse(line) as ProbeResult & { ready?: boolean };
+          if (!j.ready) this.out.push(j);
+        } catch {}
+        this.wake?.();
+        i = this.buf.indexOf('\n');
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => log(`prober: ${d.toString().trim().slice(0, 300)}`));
+  }
+
+  static async start(ns: string): Promise<Prober> {
+    const child = spawn('ip', ['netns', 'exec', ns, 'nice', '-n', '-10', process.execPath, '--import', 'tsx', join(HERE, 'lib/inq-prober.ts'), INITIATOR], {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      cwd: join(HERE, '..'),
+    });
+    const p = new Prober(child);
+    const ready = new Promise<void>((res, rej) => {
+      child.stdout?.once('data', () => res());
+      child.once('exit', (code) => rej(new Error(`the INQUIRY prober exited (${code})`)));
+      setTimeout(() => rej(new Error('the INQUIRY prober did not start within 30 s')), 30_000);
+    });
+    await ready;
+    return p;
+  }
+
+  probe(p: { key: string; ip: string; iqn: string; expect: string }): void {
+    this.child.stdin?.write(`${JSON.stringify(p)}\n`);
+  }
+
+  /** Waits until n results have come (or timeoutMs); returns them and clears them. */
+  async results(n: number, timeoutMs: number): Promise<ProbeResult[]> {
+    const end = performance.now() + timeoutMs;
+    while (this.out.length < n && performance.now() < end)
+      await new Promise<void>((res) => {
+        this.wake = res;
+        setTimeout(res, 200);
+      });
+    return this.out.splice(0);
+  }
+
+  async once(p: { key: string; ip: string; iqn: string; expect: string }, timeoutMs: number): Promise<ProbeResult> {
+    this.probe(p);
+    const [r] = await this.results(1, timeoutMs);
+    return r ?? { key: p.key, at: 0, attempts: 0, ok: false, got: 'no answer' };
+  }
+
+  stop(): void {
+    this.child.stdin?.end();
+    if (this.child.pid !== undefined && this.child.exitCode === null) this.child.kill('SIGTERM');
+  }
+}
 
 type Placement = 'shared' | 'spread';
 
@@ -82,17 +171,6 @@ const pct = (xs: number[], p: number) =>
 async function snapshot(c: SimCluster) {
   const [d, o] = await Promise.all([c.store.list(DISKS), c.store.list(OWNERS)]);
   return assembleDisks([...d, ...o]);
-}
-
-/** Owner of every path (`<id>/<n>` -> node, state), one read. */
-async function owners(c: SimCluster): Promise<Map<string, { node: string; state: string }>> {
-  const out = new Map<string, { node: string; state: string }>();
-  for (const kv of await c.store.list(OWNERS)) {
-    try {
-      out.set(kv.key.slice(OWNERS.length), JSON.parse(kv.value));
-    } catch {}
-  }
-  return out;
 }
 
 interface Sweep {
@@ -255,45 +333,50 @@ async function oneRun(placement: Placement, n: number, rep: number): Promise<Run
     const lostIds = new Set(lost.map((p) => p.id));
     const key = (p: PathRef) => `${p.id}/${p.index}`;
 
+    // The INQUIRY prober (default): one long-lived process in the client namespace, checked on one
+    // path against iscsi-inq's answer before the kill.
+    const prober = POLLER === 'prober' ? await Prober.start(c.client) : undefined;
+    if (prober) {
+      const p = lost[0] as PathRef;
+      const check = await prober.once({ key: 'selfcheck', ip: p.ip, iqn: p.iqn, expect: `PW${p.id}` }, 10_000);
+      if (!check.ok) throw new Error(`the INQUIRY prober does not read ${p.ip}'s serial: ${check.got}`);
+    }
+
     // --- the failure -----------------------------------------------------------------------------
-    const loadAt = load1();
-    const t0 = performance.now();
-    await victim.powerOff();
-    let expiredAt: number | undefined;
-    let expiredWall = 0;
-    const expired = (async () => {
-      while (expiredAt === undefined && performance.now() - t0 < 60_000) {
-        if (!(await c.store.get(nodeKey(victimName)))) {
-          expiredAt = performance.now();
-          expiredWall = Date.now();
-          return;
-        }
-        await sleep(20);
-      }
-    })();
     const servedAt = new Map<string, number>();
     const answeredAt = new Map<string, number>();
     const movedTo: Record<string, number> = {};
     const queue: PathRef[] = [];
-    let done = false;
-    // etcd: a moved path enters the polling queue once a survivor says it serves it.
-    const watchOwners = (async () => {
-      while (!done && performance.now() - t0 < 120_000) {
-        const o = await owners(c).catch(() => new Map<string, { node: string; state: string }>());
-        for (const p of lost) {
-          if (servedAt.has(key(p))) continue;
-          const w = o.get(key(p));
-          if (w && w.node !== victimName && w.state === 'served') {
-            servedAt.set(key(p), performance.now());
-            movedTo[w.node] = (movedTo[w.node] ?? 0) + 1;
-            queue.push(p);
-          }
-        }
-        if (servedAt.size === lost.length) return;
-        await sleep(25);
+    let expiredAt: number | undefined;
+    let expiredWall = 0;
+    const lostByKey = new Map(lost.map((p) => [key(p), p]));
+    const onServed = (p: PathRef, node: string) => {
+      servedAt.set(key(p), performance.now());
+      movedTo[node] = (movedTo[node] ?? 0) + 1;
+      if (prober) prober.probe({ key: key(p), ip: p.ip, iqn: p.iqn, expect: `PW${p.id}` });
+      else queue.push(p);
+    };
+    // The store's watches: the victim's node key gone (lease expiry), and a moved path's owner key
+    // put by a survivor with state served (every revision, no poll interval).
+    const nodeWatch = await c.store.watch(nodeKey(victimName), (ev) => {
+      if (ev.type === 'delete' && ev.key === nodeKey(victimName) && expiredAt === undefined) {
+        expiredAt = performance.now();
+        expiredWall = performance.timeOrigin + expiredAt;
       }
-    })();
-    // INQUIRY pollers: PAR at a time; a path that does not answer yet goes back to the queue.
+    });
+    const ownerWatch = await c.store.watch(OWNERS, (ev) => {
+      if (ev.type !== 'put' || ev.value === undefined) return;
+      const p = lostByKey.get(ev.key.slice(OWNERS.length));
+      if (!p || servedAt.has(key(p))) return;
+      try {
+        const w = JSON.parse(ev.value) as { node?: string; state?: string };
+        if (w.node && w.node !== victimName && w.state === 'served') onServed(p, w.node);
+      } catch {}
+    });
+    const loadAt = load1();
+    const t0 = performance.now();
+    await victim.powerOff();
+    // INQUIRY pollers (PW_SCALE_POLLER=iscsi-inq): PAR at a time; a path that does not answer yet goes back to the queue.
     const poller = async () => {
       while (answeredAt.size < lost.length && performance.now() - t0 < 120_000) {
         const p = queue.shift();
@@ -309,13 +392,30 @@ async function oneRun(placement: Placement, n: number, rep: number): Promise<Run
           }, 20);
       }
     };
-    await Promise.all(Array.from({ length: PAR }, poller));
-    done = true;
-    await Promise.all([watchOwners, expired]);
+    let proberAttempts: number[] = [];
+    let connectRetries: number[] = [];
+    try {
+      if (prober) {
+        const res = await prober.results(lost.length, 125_000);
+        for (const r of res) if (r.ok) answeredAt.set(r.key, r.at - performance.timeOrigin);
+        proberAttempts = res.map((r) => r.attempts);
+        connectRetries = res.map((r) => r.connectRetries ?? 0);
+      } else await Promise.all(Array.from({ length: PAR }, poller));
+    } finally {
+      prober?.stop();
+      await Promise.all([nodeWatch.close(), ownerWatch.close()]);
+    }
+    if (proberAttempts.length) {
+      const retried = proberAttempts.filter((a) => a > 1).length;
+      const synLost = connectRetries.filter((n) => n > 0).length;
+      notes.push(
+        `prober: ${retried} of ${proberAttempts.length} moved paths needed more than one login attempt (most ${Math.max(...proberAttempts)}); ${synLost} had a TCP connect unanswered for 100 ms (dropped and made again: a SYN lost, e.g. sent before the gratuitous ARP)`,
+      );
+    }
     const loadAfter = load1();
     if (expiredAt === undefined) throw new Error('the victim lease did not expire within 60 s');
     if (answeredAt.size < lost.length) notes.push(`${lost.length - answeredAt.size} moved path(s) not answering within 120 s`);
-    const exp = expiredAt;
+    const exp = expiredAt as number;
     const perPath = [...answeredAt.values()].map((t) => t - exp);
     const perPathServed = [...servedAt.values()].map((t) => t - exp);
     log(
@@ -498,7 +598,7 @@ async function main(): Promise<void> {
       ...headline,
       `path IPs on two nodes at once: ${overlaps}; load ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end (2 CPUs)`,
       ...notes,
-      `FAILOVER_SCALE ${JSON.stringify({ ttlSeconds: TTL, par: PAR, runs: runs.map((r) => ({ ...r, perPath: r.perPath.map(r0), perPathServed: r.perPathServed.map(r0) })) })}`,
+      `FAILOVER_SCALE ${JSON.stringify({ ttlSeconds: TTL, par: PAR, poller: POLLER, runs: runs.map((r) => ({ ...r, perPath: r.perPath.map(r0), perPathServed: r.perPathServed.map(r0) })) })}`,
       '',
     ].join('\n'),
   );
@@ -507,8 +607,11 @@ async function main(): Promise<void> {
   sec.tables.push(mainT, profile, cold);
   sec.notes.push(
     `Simulated cluster (test/harness as shipped): 3 nodes in network namespaces, real agents (log level info) and tgtds, etcd, file images, lease TTL ${TTL} s; a fresh cluster per run. N two-path disks (subnet both), all started, then the node holding the most paths powered off (agent and tgtds SIGKILLed, cables pulled).`,
-    `Lease expiry: the victim's node key gone from etcd (polled every 20 ms). A moved path is polled with INQUIRY (iscsi-inq -e 1 -c 128 from the client namespace, ${PAR} at a time, again 20 ms after a miss) from when etcd shows it served by a survivor (owner keys read every 25 ms); its time is its first answer with its own serial. Sweeps: every path once, ${PAR} at a time, each must answer PW<id>.`,
-    `With many paths the poller itself is part of the figure: ~${PAR} iscsi-inq processes at a time on 2 CPUs next to the survivors' agents and tgtds.`,
+    `Lease expiry: the victim's node key deleted in etcd (a store watch). A moved path is probed from when the store's watch shows its owner key put by a survivor with state served; its time is its first INQUIRY answer with its own serial. ${
+      POLLER === 'prober'
+        ? 'Probes: one long-lived process in the client namespace at nice -10 (bench/lib/inq-prober.ts: connect, login, INQUIRY VPD 0x80 in TypeScript), every moved path at once, a TCP connect unanswered for 100 ms made again, a path again 20 ms after a miss.'
+        : `Probes: iscsi-inq -e 1 -c 128 from the client namespace, ${PAR} at a time, again 20 ms after a miss (PW_SCALE_POLLER=iscsi-inq); with many paths those processes are part of the figure (2 CPUs shared with the survivors).`
+    } Sweeps: every path once with iscsi-inq, ${PAR} at a time, each must answer PW<id>.`,
     `Path IPs on two nodes at once: ${overlaps}. Machine load (1 min, 2 CPUs): ${loadStart.toFixed(2)} at the start, ${loadEnd.toFixed(2)} at the end; per run in the tables.`,
     ...notes,
   );

@@ -57,6 +57,14 @@ import { deadlineFromRenewal, monoMs } from './guard.js';
 /** What the agent reads and watches: not the auth, audit or lock keys, which change often and are not its business. */
 const AGENT_PREFIXES = [DISKS, OWNERS, NODES, MOVES, DRAINED];
 
+/**
+ * Disks claimed and served at once by default. A takeover's disks each wait on a few etcd transactions,
+ * control requests and TCP connects, mostly idle time of the agent: 48 at once served a 50-disk
+ * takeover (100 paths) in 560-610 ms on the 2-CPU harness where 16 took 580-1,180 ms
+ * (bench/RESULTS.md, "Failover at scale", 2026-12-06).
+ */
+const SERVE_CONCURRENCY = 48;
+
 export interface AgentOptions {
   node: string;
   store: CoordStore;
@@ -66,7 +74,7 @@ export interface AgentOptions {
   log: Logger;
   leaseTtlSeconds?: number;
   resyncMs?: number;
-  /** Disks served in parallel (default 16): each is a tgtd start and a few control requests. */
+  /** Disks claimed and served in parallel (default 48): each is a tgtd start and a few control requests. */
   concurrency?: number;
   /** Fence after this share of the ttl without a successful renewal (default 0.6). */
   fenceAfterRatio?: number;
@@ -754,7 +762,7 @@ export class Agent {
     // client of the image that is not a live node's.
     const fencing = this.o.storageFencing !== false && this.o.images.kind === 'rbd';
     const heldBefore = new Set(keep.map((o) => o.id));
-    await mapSettled(plan.claims, 16, async (c) => {
+    await mapSettled(plan.claims, this.o.concurrency ?? SERVE_CONCURRENCY, async (c) => {
       if (!current()) return;
       const takeover = fencing && (!heldBefore.has(c.id) || placementOf((disks.get(c.id) as DiskState).record) === 'spread');
       const value = recordJson('owner', { node: me, state: 'configuring', ...(takeover ? { fence: true as const } : {}) } satisfies OwnerRecord);
@@ -788,7 +796,7 @@ export class Agent {
             () => undefined,
           )
         : undefined;
-    await mapSettled([...byDisk], this.o.concurrency ?? 16, async ([id, held]) => {
+    await mapSettled([...byDisk], this.o.concurrency ?? SERVE_CONCURRENCY, async ([id, held]) => {
       if (this.stopped) return; // a stop does not wait for paths nobody will serve
       const d = disks.get(id) as DiskState;
       try {
@@ -1038,6 +1046,11 @@ export class Agent {
       ips.map((p) => p.ip),
     );
     if (!current() || portalsOnly) return;
+    // The portals listen now: the gratuitous ARP goes out beside the end-to-end check, and the paths say
+    // served only once it has (the network says when its arping sends, within 250 ms). Announced
+    // earlier, with the IPs, a host would connect before anything listens; not waited for, a host acting
+    // on `served` could send its SYN to the dead node's MAC and wait for the kernel's retry (1 s).
+    const arpSent = this.announce(ips);
     // Served means answering: the process, its port, the target with this disk's identity, every portal.
     const problem = await this.o.target.check(
       id,
@@ -1047,6 +1060,7 @@ export class Agent {
     if (!current()) return;
     if (problem !== undefined) {
       this.o.log.warn({ disk: id, problem }, 'target not answering: restarting it');
+      for (const p of ips) this.announced.delete(p.ip); // announced again once it answers
       await this.markConfiguring(held, lease);
       this.servedHere.delete(id);
       await this.o.target.unserve(id).catch((e) => this.o.log.error({ disk: id, err: errText(e) }, 'cannot stop the target'));
@@ -1054,11 +1068,8 @@ export class Agent {
       throw new Error(`disk ${id} does not answer: ${problem}`);
     }
     this.retries.delete(id);
-    for (const p of ips) {
-      if (!this.o.net.announce || this.announced.has(p.ip)) continue;
-      this.announced.add(p.ip);
-      void this.o.net.announce(p.ip, p.eth).catch(() => {});
-    }
+    await arpSent;
+    if (!current()) return;
     // Served: the disk's paths in one transaction (each only if its key is as read), else one by one.
     const toMark = held.filter((o) => (JSON.parse(o.kv.value) as OwnerRecord).state !== 'served');
     if (toMark.length === 0) return;
@@ -1070,6 +1081,17 @@ export class Agent {
       );
     if (await mark(toMark)) this.o.log.info({ disk: id, paths: toMark.map((o) => o.index), ips: toMark.map((o) => o.ip) }, 'paths served');
     else if (toMark.length > 1) for (const o of toMark) if (await mark([o])) this.o.log.info({ disk: id, paths: [o.index], ips: [o.ip] }, 'paths served');
+  }
+
+  /** A gratuitous ARP for each IP not announced yet in this epoch; resolves once they are sent (never rejects). */
+  private announce(ips: readonly { ip: string; eth: string }[]): Promise<unknown> {
+    const sent: Promise<void>[] = [];
+    for (const p of ips) {
+      if (!this.o.net.announce || this.announced.has(p.ip)) continue;
+      this.announced.add(p.ip);
+      sent.push(this.o.net.announce(p.ip, p.eth).catch(() => {}));
+    }
+    return Promise.all(sent);
   }
 
   /**

@@ -10,7 +10,7 @@ export interface HostNetwork {
   addIp(ip: string, prefix: number, eth: string): Promise<void>;
   /** Drops ip from this node, whatever its prefix and interface (idempotent). */
   removeIp(ip: string, prefix: number, eth: string): Promise<void>;
-  /** Tells the segment that ip now lives here (gratuitous ARP); after the target serves it. */
+  /** Tells the segment that ip now lives here (gratuitous ARP); resolves once it is sent as far as known (never waits long). */
   announce?(ip: string, eth: string): Promise<void>;
   /** The addresses this node has now (to drop path IPs it holds without knowing why, e.g. when fencing). */
   listIps?(): Promise<string[]>;

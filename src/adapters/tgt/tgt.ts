@@ -110,6 +110,33 @@ export const DEFAULT_TGT_TUNING: TgtTuning = {
   },
 };
 
+/**
+ * What tgtd (1.0.x, usr/iscsi/target.c iscsi_target_create) gives every new target's session
+ * parameters: a tuning value equal to one of these needs no control request.
+ */
+const TGTD_SESSION_DEFAULTS: Readonly<Record<string, string>> = {
+  MaxRecvDataSegmentLength: '8192',
+  MaxXmitDataSegmentLength: '8192',
+  HeaderDigest: 'None',
+  DataDigest: 'None',
+  InitialR2T: 'Yes',
+  MaxOutstandingR2T: '1',
+  ImmediateData: 'Yes',
+  FirstBurstLength: '65536',
+  MaxBurstLength: '262144',
+  DataPDUInOrder: 'Yes',
+  DataSequenceInOrder: 'Yes',
+  ErrorRecoveryLevel: '0',
+  DefaultTime2Wait: '2',
+  DefaultTime2Retain: '20',
+  MaxConnections: '1',
+};
+
+export function isTgtdSessionDefault(name: string, value: string): boolean {
+  const d = TGTD_SESSION_DEFAULTS[name];
+  return d !== undefined && d.toLowerCase() === value.trim().toLowerCase();
+}
+
 export interface TgtDriverOptions {
   runDir: string;
   logDir: string;
@@ -851,7 +878,9 @@ export class TgtDriver implements TargetDriver {
       const have = new Set(s.portals);
       const adding = want.filter((ip) => !have.has(ip));
       const removing = s.portals.filter((ip) => !want.includes(ip));
-      if (adding.length || removing.length) {
+      const unit: UnitState = s;
+      const portalsChange = async (): Promise<UnitState> => {
+        if (!adding.length && !removing.length) return unit;
         this.deepChecked.delete(disk);
         // A portal to add that something listens on already (freePortals moved our own units off it):
         // a tgtd no record names (one launched by a run that gave up waiting for it) would refuse it
@@ -861,23 +890,42 @@ export class TgtDriver implements TargetDriver {
           const known = new Set([...(await this.loadStates()).values()].map((u) => u.pid));
           await this.killStrays(await strayTgtds((x) => x === ip, this.port, known));
         }
-        for (const ip of adding) await this.addPortal(s.controlPort, ip);
-        for (const ip of removing) await this.deletePortal(s.controlPort, ip);
+        // One control request each, side by side (tgtd answers them one after the other).
+        await Promise.all(adding.map((ip) => this.addPortal(unit.controlPort, ip)));
+        await Promise.all(removing.map((ip) => this.deletePortal(unit.controlPort, ip)));
         // A tgtd from the warm pool: its placeholder portal goes once the disk's are there.
         if (placeholder !== undefined)
-          await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'portal', op: 'delete', params: { portal: placeholder } }).catch((e) =>
+          await this.ctl(unit.controlPort, { lld: 'iscsi', mode: 'portal', op: 'delete', params: { portal: placeholder } }).catch((e) =>
             this.o.log.warn({ disk, portal: placeholder, err: String((e as Error).message) }, 'placeholder portal delete failed'),
           );
-        s = { ...s, portals: want };
-        await this.writeState(s);
+        const next = { ...unit, portals: want };
+        await this.writeState(next);
         this.o.log.info({ disk, added: adding, removed: removing }, 'portals changed');
+        return next;
+      };
+      if (fresh) {
+        // A tgtd just started or taken from the warm pool has no target: its portals and its target
+        // are set up at once (each a few control requests one after the other). No initiator gets in
+        // before the ACL is bound, last; the agent announces the IPs only after this.
+        this.verified.delete(disk);
+        this.deepChecked.delete(disk);
+        // Both finish before the unit's lock is let go, whichever fails.
+        const [portalsDone, configured] = await Promise.allSettled([portalsChange(), this.configure(unit.controlPort, spec)]);
+        if (portalsDone.status === 'rejected') throw portalsDone.reason;
+        if (configured.status === 'rejected') throw configured.reason;
+        const next = portalsDone.value;
+        await this.writeState({ ...next, specHash: hash, baseHash: baseHashOf(spec), iqn: spec.iqn });
+        this.verified.set(disk, { pid: next.pid, specHash: hash, at: Date.now() });
+        this.deepChecked.set(disk, { pid: next.pid, specHash: hash, at: Date.now() });
+        this.o.log.info({ disk, portals: want, iqn: spec.iqn, acl: spec.acl || 'ALL', chap: spec.chapUser !== '' }, 'target configured');
+        return;
       }
+      s = await portalsChange();
       // The agent calls serve for every disk it holds on every resync: a target this driver configured
       // or checked lately, in the same tgtd, is not asked about again.
       const v = this.verified.get(disk);
       if (v && v.pid === s.pid && v.specHash === hash && s.specHash === hash && Date.now() - v.at < VERIFY_EVERY_MS) return;
-      // A tgtd just started has no target yet.
-      const shown = fresh ? [] : parseShowTargets((await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' })).text);
+      const shown = parseShowTargets((await this.ctl(s.controlPort, { lld: 'iscsi', mode: 'target', op: 'show' })).text);
       const target = shown.find((t) => t.tid === tidOf(spec));
       const base = baseHashOf(spec);
       const same = target !== undefined && shown.length === 1 && target.iqn === spec.iqn && target.luns.some((l) => l.lun === 1);
@@ -1013,10 +1061,11 @@ export class TgtDriver implements TargetDriver {
       await this.ctl(cp, { lld, mode: 'account', op: 'new', params: { user: target, password: spec.targetChapPassword } });
       await this.ctl(cp, { lld, mode: 'account', op: 'bind', tid: TID, outgoing: true, params: { user: target } });
     };
-    // tgtd takes one session parameter per request.
-    const params = Object.entries(this.tuning.targetParams ?? {}).map(([name, value]) =>
-      this.ctl(cp, { lld, mode: 'target', op: 'update', tid: TID, params: { [name]: value } }),
-    );
+    // tgtd takes one session parameter per request (iscsi_target_update reads one name and its value),
+    // so each is a request of its own; one equal to what tgtd gives a new target is not sent.
+    const params = Object.entries(this.tuning.targetParams ?? {})
+      .filter(([name, value]) => !isTgtdSessionDefault(name, value))
+      .map(([name, value]) => this.ctl(cp, { lld, mode: 'target', op: 'update', tid: TID, params: { [name]: value } }));
     await Promise.all([lun(), chap(), ...params]);
     await this.ctl(cp, { lld, mode: 'target', op: 'bind', tid: TID, params: spec.acl ? { 'initiator-name': spec.acl } : { 'initiator-address': 'ALL' } });
   }
