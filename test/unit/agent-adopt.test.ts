@@ -7,68 +7,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import pino from 'pino';
-import { EmbeddedStore } from '../../src/adapters/coord/embedded-store.js';
 import type { Compare, CoordStore, TxnOp } from '../../src/adapters/coord/types.js';
 import type { ImageStore } from '../../src/adapters/images/types.js';
-import type { HostNetwork } from '../../src/adapters/net/loopback.js';
 import { Agent } from '../../src/agent/agent.js';
-import type { DiskMeta } from '../../src/domain/disk.js';
-import { type DiskRecord, type OwnerRecord, diskKey, ownerKey, pathKey } from '../../src/domain/keys.js';
+import { type DiskRecord, type OwnerRecord, diskKey, ownerKey } from '../../src/domain/keys.js';
 import { clientsKey } from '../../src/domain/storage-clients.js';
+import { fakeImages, quietNet, storeWithDisk } from '../helpers/agent-fixture.js';
 import { FakeTarget } from '../helpers/fake-target.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ID = '00001';
 const IQN = 'iqn.2016-05.io.portway.test:00001';
 const IPS = ['127.98.1.10', '127.98.1.11'];
-
-const net: HostNetwork = {
-  async addIp() {},
-  async removeIp() {},
-};
-
-function fakeImages(): ImageStore {
-  const meta: DiskMeta = {
-    id: ID,
-    name: 'd1',
-    sizeGb: 1,
-    createdAt: new Date().toISOString(),
-    iqn: IQN,
-    acl: '',
-    chapUser: '',
-    chapPassword: '',
-    subnet: 1,
-    paths: IPS.map((ip) => ({ ip, subnetMask: '255.255.255.0', eth: 'lo' })),
-  } as DiskMeta;
-  return {
-    async getMeta() {
-      return JSON.stringify(meta);
-    },
-    backing(name: string) {
-      return { bstype: 'rdwr', path: `/nonexistent/${name}.img`, bsopts: '' };
-    },
-  } as unknown as ImageStore;
-}
-
-/** An in-memory store holding disk ID (started) and its two paths, no owners. */
-async function storeWithDisk(): Promise<EmbeddedStore> {
-  const store = new EmbeddedStore({ tickMs: 50 });
-  const rec: DiskRecord = {
-    id: ID,
-    name: 'd1',
-    iqn: IQN,
-    sizeGb: 1,
-    createdAt: new Date().toISOString(),
-    acl: '',
-    chapUser: '',
-    subnet: 1,
-    pathCount: 2,
-    desired: 'started',
-  };
-  await store.put(diskKey(ID), JSON.stringify(rec));
-  for (const [i, ip] of IPS.entries()) await store.put(pathKey(ID, i + 1), JSON.stringify({ ip, subnetMask: '255.255.255.0', eth: 'lo' }));
-  return store;
-}
+const DISK = { id: ID, iqn: IQN, ips: IPS };
+const net = quietNet;
 
 /** store, with its txn replaced by txn (which gets the real store to call through). */
 function withTxn(store: CoordStore, txn: (real: CoordStore, cmp: Compare[], ops: TxnOp[]) => Promise<boolean>): CoordStore {
@@ -83,7 +35,7 @@ function withTxn(store: CoordStore, txn: (real: CoordStore, cmp: Compare[], ops:
 
 describe('agent: adopting the keys of a previous run', () => {
   it('a key that changed before its adoption (another node took the path) is not served; the others are', async () => {
-    const store = await storeWithDisk();
+    const store = await storeWithDisk(DISK);
     // The previous run of node1 (or node1 before a fence) held both paths under a lease of its own.
     const old = await store.grantLease(60);
     const served = (node: string) => JSON.stringify({ node, state: 'served' } satisfies OwnerRecord);
@@ -104,7 +56,7 @@ describe('agent: adopting the keys of a previous run', () => {
 
     const target = new FakeTarget();
     const { calls } = target;
-    const agent = new Agent({ node: 'node1', store: proxy, images: fakeImages(), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60 });
+    const agent = new Agent({ node: 'node1', store: proxy, images: fakeImages(DISK), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60 });
     try {
       await agent.start();
       await agent.reconcile();
@@ -131,7 +83,7 @@ describe('agent: adopting the keys of a previous run', () => {
   });
 
   it("a clean stop before the previous run's keys were adopted deletes them too (else they say served until that lease expires)", async () => {
-    const store = await storeWithDisk();
+    const store = await storeWithDisk(DISK);
     const served = (node: string) => JSON.stringify({ node, state: 'served' } satisfies OwnerRecord);
     // Path 1: node1's previous run, under its own (still live) lease. Path 2: node2's.
     const old = await store.grantLease(60);
@@ -141,7 +93,7 @@ describe('agent: adopting the keys of a previous run', () => {
     // The adoption does not happen (as when the stop comes before the first reconcile got to it).
     const proxy = withTxn(store, async (t, cmp, ops) => (ops.some((op) => op.type === 'put' && op.key === ownerKey(ID, 1)) ? false : t.txn(cmp, ops)));
     const target = new FakeTarget();
-    const agent = new Agent({ node: 'node1', store: proxy, images: fakeImages(), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60 });
+    const agent = new Agent({ node: 'node1', store: proxy, images: fakeImages(DISK), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60 });
     try {
       await agent.start();
       await agent.reconcile();
@@ -161,10 +113,19 @@ describe('agent: served means answering', () => {
   const until = (what: string, fn: () => Promise<boolean>) => waitFor(fn, { what, timeoutMs: 10_000, intervalMs: 20 });
 
   it('a target that fails its check is not marked served; one that stops answering leaves served, is restarted, and comes back', async () => {
-    const store = await storeWithDisk();
+    const store = await storeWithDisk(DISK);
     const target = new FakeTarget();
     target.broken.set(ID, 'portal does not accept connections');
-    const agent = new Agent({ node: 'node1', store, images: fakeImages(), target, net, log: pino({ level: 'silent' }), leaseTtlSeconds: 60, resyncMs: 100 });
+    const agent = new Agent({
+      node: 'node1',
+      store,
+      images: fakeImages(DISK),
+      target,
+      net,
+      log: pino({ level: 'silent' }),
+      leaseTtlSeconds: 60,
+      resyncMs: 100,
+    });
     try {
       await agent.start();
       await agent.reconcile();
@@ -188,13 +149,13 @@ describe('agent: served means answering', () => {
 
 describe('agent: storage fencing of a shared disk taken over (Ceph mode)', () => {
   it('serves only after the image was fenced; while fencing fails the disk is not served and its paths say why', async () => {
-    const store = await storeWithDisk();
+    const store = await storeWithDisk(DISK);
     // The disk is shared (placement set), and the image store is RBD: a takeover must fence.
     const rec = JSON.parse((await store.get(diskKey(ID)))?.value ?? '{}') as DiskRecord;
     await store.put(diskKey(ID), JSON.stringify({ ...rec, placement: 'shared' } satisfies DiskRecord));
     let failing = true;
     const fenced: string[] = [];
-    const base = fakeImages();
+    const base = fakeImages(DISK);
     const images = Object.assign(Object.create(base) as ImageStore, {
       kind: 'rbd' as const,
       async fenceClients(name: string, keep?: ReadonlySet<string>, also?: readonly string[]) {

@@ -9,62 +9,18 @@ import { describe, it } from 'node:test';
 import pino from 'pino';
 import { EmbeddedStore } from '../../src/adapters/coord/embedded-store.js';
 import { type Compare, type CoordStore, CoordError, type Lease, type TxnOp, type WatchEvent } from '../../src/adapters/coord/types.js';
-import type { ImageStore } from '../../src/adapters/images/types.js';
-import type { HostNetwork } from '../../src/adapters/net/loopback.js';
 import { Agent } from '../../src/agent/agent.js';
 import type { StoredClusterSettings } from '../../src/domain/cluster-settings.js';
-import type { DiskMeta } from '../../src/domain/disk.js';
 import { type DiskRecord, type OwnerRecord, diskKey, nodeKey, ownerKey, pathKey } from '../../src/domain/keys.js';
+import { fakeImages, quietNet, storeWithDisk } from '../helpers/agent-fixture.js';
 import { FakeTarget } from '../helpers/fake-target.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const ID = '00001';
 const IQN = 'iqn.2016-05.io.portway.test:00001';
 const IPS = ['127.97.1.10', '127.97.1.11'];
-const net: HostNetwork = { async addIp() {}, async removeIp() {} };
-
-function fakeImages(): ImageStore {
-  const meta = {
-    id: ID,
-    name: 'd1',
-    sizeGb: 1,
-    createdAt: new Date().toISOString(),
-    iqn: IQN,
-    acl: '',
-    chapUser: '',
-    chapPassword: '',
-    subnet: 1,
-    paths: IPS.map((ip) => ({ ip, subnetMask: '255.255.255.0', eth: 'lo' })),
-  } as DiskMeta;
-  return {
-    async getMeta() {
-      return JSON.stringify(meta);
-    },
-    backing(name: string) {
-      return { bstype: 'rdwr', path: `/nonexistent/${name}.img`, bsopts: '' };
-    },
-  } as unknown as ImageStore;
-}
-
-async function storeWithDisk(): Promise<EmbeddedStore> {
-  const store = new EmbeddedStore({ tickMs: 50 });
-  const rec: DiskRecord = {
-    id: ID,
-    name: 'd1',
-    iqn: IQN,
-    sizeGb: 1,
-    createdAt: new Date().toISOString(),
-    acl: '',
-    chapUser: '',
-    subnet: 1,
-    pathCount: 2,
-    desired: 'started',
-  };
-  await store.put(diskKey(ID), JSON.stringify(rec));
-  for (const [i, ip] of IPS.entries()) await store.put(pathKey(ID, i + 1), JSON.stringify({ ip, subnetMask: '255.255.255.0', eth: 'lo' }));
-  return store;
-}
-
+const DISK = { id: ID, iqn: IQN, ips: IPS };
+const net = quietNet;
 /** Cluster settings whose TTL the test changes (as the settings watch would). */
 function settings(ttl: number) {
   let current: StoredClusterSettings = {
@@ -111,13 +67,13 @@ async function deletes(store: CoordStore): Promise<{ events: WatchEvent[]; close
 
 describe('agent: a live lease TTL change', () => {
   it('moves the node record and owner keys to a lease of the new TTL and revokes the old one; nothing is given back or re-served', async () => {
-    const store = await storeWithDisk();
+    const store = await storeWithDisk(DISK);
     const s = settings(4);
     const target = new FakeTarget();
     const agent = new Agent({
       node: 'node1',
       store,
-      images: fakeImages(),
+      images: fakeImages(DISK),
       target,
       net,
       log: pino({ level: 'silent' }),
@@ -196,7 +152,7 @@ describe('agent: a live lease TTL change', () => {
     const agent = new Agent({
       node: 'node1',
       store: proxy,
-      images: fakeImages(),
+      images: fakeImages(DISK),
       target: new FakeTarget(),
       net,
       log: pino({ level: 'silent' }),
@@ -227,7 +183,7 @@ describe('agent: a live lease TTL change', () => {
   });
 
   it('a move that fails half way keeps both leases renewed, every key on one of them, and finishes at a later reconcile', async () => {
-    const base = await storeWithDisk();
+    const base = await storeWithDisk(DISK);
     const s = settings(3);
     let broken = false;
     let refused = 0;
@@ -244,7 +200,7 @@ describe('agent: a live lease TTL change', () => {
     const agent = new Agent({
       node: 'node1',
       store,
-      images: fakeImages(),
+      images: fakeImages(DISK),
       target,
       net,
       log: pino({ level: 'silent' }),
@@ -293,7 +249,7 @@ describe('agent: a live lease TTL change', () => {
   });
 
   it('the old lease lost while keys are still on it: the agent fences (those paths may go to another node)', async () => {
-    const base = await storeWithDisk();
+    const base = await storeWithDisk(DISK);
     const s = settings(3);
     let broken = false;
     const granted: Lease[] = [];
@@ -319,7 +275,7 @@ describe('agent: a live lease TTL change', () => {
     const agent = new Agent({
       node: 'node1',
       store,
-      images: fakeImages(),
+      images: fakeImages(DISK),
       target: new FakeTarget(),
       net,
       log: pino({ level: 'silent' }),
@@ -345,7 +301,7 @@ describe('agent: a live lease TTL change', () => {
   });
 
   it('a key changed between the read and the move is not overwritten; the rest move, and it follows', async () => {
-    const base = await storeWithDisk();
+    const base = await storeWithDisk(DISK);
     const s = settings(60);
     let changed = false;
     const marked = JSON.stringify({ node: 'node1', state: 'served', problem: 'changed meanwhile' } satisfies OwnerRecord);
@@ -367,7 +323,7 @@ describe('agent: a live lease TTL change', () => {
     const agent = new Agent({
       node: 'node1',
       store,
-      images: fakeImages(),
+      images: fakeImages(DISK),
       target,
       net,
       log: pino({ level: 'silent' }),
