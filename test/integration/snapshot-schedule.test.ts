@@ -104,6 +104,12 @@ describe('snapshot schedules: two schedulers on one etcd', { skip: missingTools(
     assert.ok(r.ok, JSON.stringify(r));
     return r.snapshots.map((s) => s.name).filter((n) => n.startsWith('auto-'));
   };
+  /** The automatic snapshots whose copy is finished. */
+  const autosDone = async (d: DiskService, disk: string) => {
+    const r = await d.snapshots.list(disk);
+    assert.ok(r.ok, JSON.stringify(r));
+    return r.snapshots.filter((s) => s.name.startsWith('auto-') && s.progressPct === undefined).map((s) => s.name);
+  };
   const leaderNode = async (store: EtcdStore) => {
     const kv = await store.get(SNAPSHOT_SCHEDULER_LEADER);
     return kv ? (readRecord('leader', kv.value)?.node as string | undefined) : undefined;
@@ -114,9 +120,13 @@ describe('snapshot schedules: two schedulers on one etcd', { skip: missingTools(
    * also waits for `by` to have audited a taken snapshot.
    */
   const nextRun = async (d: DiskService, disk: string, by?: ApiServer) => {
-    const before = (await autos(d, disk)).at(-1);
+    // Every automatic snapshot listed now, even one still being copied: the next run's is a name not among them.
+    const before = new Set(await autos(d, disk));
     skew += 5 * MIN;
-    await waitFor(async () => ((await autos(d, disk)).at(-1) !== before ? true : undefined), { what: 'the next automatic snapshot', timeoutMs: 20_000 });
+    await waitFor(async () => ((await autosDone(d, disk)).some((n) => !before.has(n)) ? true : undefined), {
+      what: 'the next automatic snapshot',
+      timeoutMs: 20_000,
+    });
     if (by)
       await waitFor(async () => by.acted.includes('snapshot.create:ok') || undefined, {
         what: `${by.node} to audit the snapshot it took`,
@@ -168,8 +178,8 @@ describe('snapshot schedules: two schedulers on one etcd', { skip: missingTools(
     assert.equal(await leaderNode(other.store), lead.node);
     assert.equal(other.scheduler.isLeader, false);
     assert.deepEqual(other.acted, [], 'the other server took and deleted nothing');
-    assert.equal(lead.acted.filter((x) => x === 'snapshot.create:ok').length, 5);
-    assert.equal(lead.acted.filter((x) => x === 'snapshot.delete:ok').length, 2);
+    assert.equal(lead.acted.filter((x) => x === 'snapshot.create:ok').length, 5, JSON.stringify(lead.acted));
+    assert.equal(lead.acted.filter((x) => x === 'snapshot.delete:ok').length, 2, JSON.stringify(lead.acted));
     // both servers show the same state: the last run, who runs it
     const st = await other.disks.schedules.get(id);
     assert.ok(st.ok);

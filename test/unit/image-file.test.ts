@@ -30,4 +30,30 @@ describe('file image store specifics', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a snapshot whose copy finishes while the list is read is listed (never missing for a moment)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'pw-images-'));
+    try {
+      const store = await new FileImageStore(dir).init();
+      await store.create('image-00001', 64 * 1024 ** 2, null);
+      const missed: string[] = [];
+      const seen = new Set<string>();
+      let done = false;
+      // Lists back to back while snapshots are taken: a name once listed must be listed every time after.
+      const lister = (async () => {
+        while (!done) {
+          const names = new Set((await store.snapshotList('image-00001')).map((x) => x.name));
+          for (const n of seen) if (!names.has(n)) missed.push(n);
+          for (const n of names) seen.add(n);
+        }
+      })();
+      for (let i = 0; i < 40; i++) await store.snapshotCreate('image-00001', `s${i}`, { allowCopy: true });
+      done = true;
+      await lister;
+      assert.deepEqual(missed, []);
+      assert.equal((await store.snapshotList('image-00001')).length, 40);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });

@@ -327,11 +327,17 @@ export class FileImageStore implements ImageStore {
       const partial = f.endsWith('.img.partial');
       const snap = partial ? f.slice(0, -'.img.partial'.length) : f.endsWith('.img') ? f.slice(0, -4) : undefined;
       if (snap === undefined || !SNAPSHOT_NAME.test(snap)) continue;
-      const st = await stat(join(this.snapDir(name), f)).catch(() => undefined);
-      if (!st) continue; // finished or removed meanwhile
       if (partial && files.includes(`${snap}.img`)) continue;
+      let st = await stat(join(this.snapDir(name), f)).catch(() => undefined);
+      let copying = partial;
+      if (!st && partial) {
+        // The copy finished between the readdir and this stat (renamed to its final name): list that.
+        st = await stat(join(this.snapDir(name), `${snap}.img`)).catch(() => undefined);
+        copying = false;
+      }
+      if (!st) continue; // removed meanwhile
       const rec: SnapshotRecord = { name: snap, createdAt: st.mtime.toISOString(), sizeBytes: st.size, usedBytes: st.blocks * 512, clones: [] };
-      if (partial) {
+      if (copying) {
         rec.createdAt = st.birthtime.getTime() > 0 ? st.birthtime.toISOString() : st.ctime.toISOString();
         rec.progressPct = imgBlocks > 0 ? Math.min(99, Math.floor((st.blocks / imgBlocks) * 100)) : 0;
       }
