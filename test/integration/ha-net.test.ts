@@ -23,7 +23,8 @@ describe('IpRouteNetwork in a network namespace', { skip, timeout: 60_000 }, () 
     await ipn(NS, ['link', 'set', 'peer1', 'up']);
     net = new IpRouteNetwork({ netns: NS });
   });
-  after(() => {
+  after(async () => {
+    await net?.close();
     cleanup();
     process.off('exit', cleanup);
   });

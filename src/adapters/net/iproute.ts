@@ -254,6 +254,30 @@ export class IpRouteNetwork implements HostNetwork {
     return child.stdin ?? undefined;
   }
 
+  /**
+   * Ends the gratuitous-ARP helper (its input closed: xargs waits for its arpings, at most a second, then
+   * exits) and resolves once it has. The agent's process ending does the same; this is for an owner that
+   * lives on (tests).
+   */
+  async close(): Promise<void> {
+    const child = this.announcer;
+    this.announcer = undefined;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((res) => {
+      // Its arpings run a second at most; one that hangs is not waited for past three.
+      const t = setTimeout(() => {
+        child.kill('SIGKILL');
+        res();
+      }, 3000);
+      child.once('exit', () => {
+        clearTimeout(t);
+        res();
+      });
+    });
+    child.stdin?.end();
+    await gone;
+  }
+
   private async announceBatch(items: { ip: string; eth: string }[]): Promise<undefined[]> {
     const count = String(this.o.arpCount ?? 1);
     // -U: unsolicited (gratuitous) ARP: neighbours update the MAC they have for ip.
