@@ -15,12 +15,22 @@ export async function withStoreLock<T>(
 ): Promise<T> {
   const ttl = opts.ttlSeconds ?? 10;
   const key = `/portway/locks/${name}`;
-  const lease = await store.grantLease(ttl);
+  let lease = await store.grantLease(ttl);
   let renew: NodeJS.Timeout | undefined;
   try {
     const end = Date.now() + (opts.timeoutMs ?? 30_000);
+    let regranted = 0;
     for (let wait = 5; ; wait = Math.min(wait * 2, 100)) {
-      if (await store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: String(process.pid), lease: lease.id }])) break;
+      try {
+        if (await store.txn([{ key, modRevision: 0 }], [{ type: 'put', key, value: String(process.pid), lease: lease.id }])) break;
+      } catch (e) {
+        // The lease just granted is gone (seen once right after etcd restarted): nothing is held under it,
+        // so take a new one and try again, a few times, rather than fail the caller's operation.
+        if (!(e instanceof CoordError && e.code === 'lease_lost') || regranted >= 3 || Date.now() > end) throw e;
+        regranted++;
+        lease = await store.grantLease(ttl);
+        continue;
+      }
       if (Date.now() > end) throw new CoordError('timeout', `lock ${name} is busy`);
       await sleep(wait * (0.5 + Math.random()));
     }
