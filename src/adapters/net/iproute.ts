@@ -215,7 +215,7 @@ export class IpRouteNetwork implements HostNetwork {
     if (live && live.exitCode === null && live.signalCode === null && live.stdin?.writable) return live.stdin;
     const stdbuf = onPath('stdbuf');
     this.helperLines = stdbuf !== undefined;
-    const xargs = ['xargs', '-0', '-P', '0', '-n', '8', '--', ...(stdbuf ? [stdbuf, '-oL'] : []), this.arping];
+    const xargs = ['xargs', '-0', '-r', '-P', '0', '-n', '8', '--', ...(stdbuf ? [stdbuf, '-oL'] : []), this.arping];
     let child: ChildProcess;
     try {
       child = this.o.netns
@@ -313,7 +313,7 @@ export class IpRouteNetwork implements HostNetwork {
       return items.map(() => undefined);
     }
     // No helper: one `xargs` for this turn, not waited for (each arping runs for a second).
-    const xargs = ['xargs', '-0', '-P', '0', '-n', '8', '--', this.arping];
+    const xargs = ['xargs', '-0', '-r', '-P', '0', '-n', '8', '--', this.arping];
     const once = this.o.netns
       ? run(this.ipCmd, ['netns', 'exec', this.o.netns, ...xargs], { timeoutMs: 20_000, input })
       : run(xargs[0] as string, xargs.slice(1), { timeoutMs: 20_000, input });

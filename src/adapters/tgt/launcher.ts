@@ -1,9 +1,13 @@
 /**
  * Starts tgtds without a fork of the agent per tgtd: the starts asked for in one event-loop turn (with
- * the same argument count and environment) go to ONE `xargs -0 -P 0 -n <argc> -- tgtd`, which starts
+ * the same argument count and environment) go to ONE `xargs -0 -r -P 0 -n <argc> -- tgtd`, which starts
  * them side by side. Forking the agent (a large process) blocks its event loop for each start, 50-110 ms
  * each on a loaded 2-CPU box: a cold start of 500 disks spent tens of seconds there, and a failover
  * burst stalled the agent long enough for its fence guard to fence it.
+ *
+ * `-r`: xargs that reads no arguments (the agent died between starting it and writing them) starts
+ * nothing. Without it GNU xargs runs the command once with no arguments: a bare `tgtd` daemon on every
+ * address's port 3260, outliving everyone (seen after a fault test SIGKILLed a serving process).
  *
  * xargs is the tgtds' parent (it reaps them; they outlive it, being daemons of their own session).
  * launch() resolves with xargs's pid: the driver finds its tgtd among xargs's children by command line
@@ -47,7 +51,7 @@ export class TgtdLauncher {
     const fd = openSync(this.logFile, 'a');
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn('xargs', ['-0', '-P', '0', '-n', String(n), '--', this.tgtd], { detached: true, stdio: ['pipe', fd, fd], env });
+      child = spawn('xargs', ['-0', '-r', '-P', '0', '-n', String(n), '--', this.tgtd], { detached: true, stdio: ['pipe', fd, fd], env });
     } finally {
       closeSync(fd);
     }
