@@ -23,6 +23,11 @@ interface Start {
   args: string[];
 }
 
+/** xargs's arguments: NUL-separated input, nothing run on none (-r), every start at once, argc arguments per tgtd. */
+export function starterArgs(argc: number, tgtd: string): string[] {
+  return ['-0', '-r', '-P', '0', '-n', String(argc), '--', tgtd];
+}
+
 export class TgtdLauncher {
   private readonly batches = new Map<string, TurnBatcher<Start, number>>();
 
@@ -51,7 +56,7 @@ export class TgtdLauncher {
     const fd = openSync(this.logFile, 'a');
     let child: ReturnType<typeof spawn>;
     try {
-      child = spawn('xargs', ['-0', '-r', '-P', '0', '-n', String(n), '--', this.tgtd], { detached: true, stdio: ['pipe', fd, fd], env });
+      child = spawn('xargs', starterArgs(n, this.tgtd), { detached: true, stdio: ['pipe', fd, fd], env });
     } finally {
       closeSync(fd);
     }
